@@ -1,0 +1,208 @@
+//! Images in and out of the pipeline: decoding (JPEG, PNG, EXIF orientation) and raw camera frames.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use crate::error::{Result, VisionError};
+
+/// An 8-bit RGB image, row-major, tightly packed. Every stage of the pipeline reads this.
+#[derive(Clone)]
+pub struct Frame {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frame({}x{})", self.width, self.height)
+    }
+}
+
+/// Pixel layouts a camera or caller may hand over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    Gray8,
+    Rgb8,
+    Rgba8,
+    Bgr8,
+}
+
+impl PixelFormat {
+    fn channels(self) -> usize {
+        match self {
+            Self::Gray8 => 1,
+            Self::Rgb8 | Self::Bgr8 => 3,
+            Self::Rgba8 => 4,
+        }
+    }
+}
+
+/// Limits checked before a decoder allocates the full image.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_pixels: u64,
+    pub max_bytes: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        // 40 MP covers any phone or webcam photo; more is an attack or a mistake.
+        Self {
+            max_pixels: 40_000_000,
+            max_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Frame {
+    /// Wraps raw pixels (a camera frame), converting to RGB.
+    pub fn from_raw(width: u32, height: u32, format: PixelFormat, data: &[u8]) -> Result<Self> {
+        let n = width as usize * height as usize;
+        let expected = n * format.channels();
+        if n == 0 || data.len() != expected {
+            return Err(VisionError::FrameSize {
+                width,
+                height,
+                expected,
+                actual: data.len(),
+            });
+        }
+        let rgb = match format {
+            PixelFormat::Rgb8 => data.to_vec(),
+            PixelFormat::Gray8 => data.iter().flat_map(|&g| [g, g, g]).collect(),
+            PixelFormat::Rgba8 => data
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+            PixelFormat::Bgr8 => data
+                .chunks_exact(3)
+                .flat_map(|p| [p[2], p[1], p[0]])
+                .collect(),
+        };
+        Ok(Self {
+            width,
+            height,
+            rgb,
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// RGB bytes, row-major.
+    pub fn rgb(&self) -> &[u8] {
+        &self.rgb
+    }
+
+    /// Encodes as JPEG (for sending a frame to the API).
+    pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+        image::ImageEncoder::write_image(
+            enc,
+            &self.rgb,
+            self.width,
+            self.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
+        Ok(out)
+    }
+}
+
+/// Decodes a JPEG or PNG file's bytes into an upright RGB frame (EXIF orientation applied).
+/// The pixel limit is checked from the header, before the pixels are decoded.
+pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame> {
+    if bytes.is_empty() {
+        return Err(VisionError::ImageEmpty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(VisionError::ImageCorrupt(format!(
+            "{} bytes is over the limit of {}",
+            bytes.len(),
+            limits.max_bytes
+        )));
+    }
+    let format = image::guess_format(bytes).map_err(|_| VisionError::ImageUnsupported)?;
+    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png) {
+        return Err(VisionError::ImageUnsupported);
+    }
+    let reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    if width as u64 * height as u64 > limits.max_pixels {
+        return Err(VisionError::ImageTooLarge {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(VisionError::ImageEmpty);
+    }
+    let orientation = decoder.orientation().ok();
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    let rgb = img.into_rgb8();
+    let (width, height) = rgb.dimensions();
+    Ok(Frame {
+        width,
+        height,
+        rgb: rgb.into_raw(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_formats_convert_to_rgb() {
+        let bgr = Frame::from_raw(1, 1, PixelFormat::Bgr8, &[1, 2, 3]).unwrap();
+        assert_eq!(bgr.rgb(), &[3, 2, 1]);
+        let gray = Frame::from_raw(2, 1, PixelFormat::Gray8, &[7, 9]).unwrap();
+        assert_eq!(gray.rgb(), &[7, 7, 7, 9, 9, 9]);
+        let rgba = Frame::from_raw(1, 1, PixelFormat::Rgba8, &[4, 5, 6, 255]).unwrap();
+        assert_eq!(rgba.rgb(), &[4, 5, 6]);
+    }
+
+    #[test]
+    fn raw_frame_of_wrong_length_is_refused() {
+        let err = Frame::from_raw(4, 4, PixelFormat::Rgb8, &[0; 10]).unwrap_err();
+        assert_eq!(err.code(), "FRAME_SIZE");
+    }
+
+    #[test]
+    fn empty_and_garbage_bytes_have_codes() {
+        let limits = DecodeLimits::default();
+        assert_eq!(decode_image(&[], &limits).unwrap_err().code(), "IMAGE_EMPTY");
+        assert_eq!(
+            decode_image(b"hello world, not an image", &limits).unwrap_err().code(),
+            "IMAGE_UNSUPPORTED"
+        );
+        // A PNG signature followed by junk: recognised, but corrupt.
+        let mut junk = b"\x89PNG\r\n\x1a\n".to_vec();
+        junk.extend_from_slice(&[0xAB; 64]);
+        assert_eq!(decode_image(&junk, &limits).unwrap_err().code(), "IMAGE_CORRUPT");
+    }
+
+    #[test]
+    fn jpeg_round_trip_keeps_size() {
+        let f = Frame::from_raw(16, 8, PixelFormat::Rgb8, &[128; 16 * 8 * 3]).unwrap();
+        let jpeg = f.to_jpeg(90).unwrap();
+        let back = decode_image(&jpeg, &DecodeLimits::default()).unwrap();
+        assert_eq!((back.width(), back.height()), (16, 8));
+    }
+}

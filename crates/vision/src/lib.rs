@@ -1,0 +1,29 @@
+//! On-device face pipeline for Access Kiosk: detection (YuNet), 5-point alignment, embedding
+//! (face-reidentification-retail-0095), liveness (MiniFASNet pair), capture quality and
+//! matching. No IO beyond loading the model files and the ONNX Runtime library.
+//!
+//! Each engine sits behind a trait ([`FaceDetector`], [`FaceEmbedder`], [`LivenessModel`]) so
+//! another model can be dropped in; [`FacePipeline`] owns one of each.
+
+pub mod align;
+pub mod detect;
+pub mod embed;
+mod error;
+pub mod frame;
+pub mod imgproc;
+pub mod liveness;
+pub mod matcher;
+pub mod pipeline;
+pub mod quality;
+pub mod runtime;
+
+pub use align::{AlignedFace, align};
+pub use detect::{DetectorConfig, Face, FaceDetector, YuNet};
+pub use embed::{EMBEDDER_MODEL_ID, EMBEDDING_DIM, Embedding, FaceEmbedder, ReidEmbedder};
+pub use error::{Result, VisionError};
+pub use frame::{DecodeLimits, Frame, PixelFormat, decode_image};
+pub use liveness::{LivenessModel, MiniFasNet};
+pub use matcher::{DEFAULT_MATCH_THRESHOLD, Match, TemplateIndex, cosine, try_cosine};
+pub use pipeline::{DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, MultiFace, PipelineConfig};
+pub use quality::{QualityConfig, QualityIssue, QualityMetrics, QualityReport};
+pub use runtime::{ModelSpec, RuntimeConfig, manifest};

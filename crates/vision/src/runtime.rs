@@ -1,0 +1,189 @@
+//! Finding and loading ONNX Runtime and the model files: the only IO this crate does.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, VisionError};
+
+/// The models this crate knows, from `models/manifest.tsv` (embedded, so a binary checks the
+/// exact files it was built for).
+const MANIFEST: &str = include_str!("../../../models/manifest.tsv");
+
+/// The workspace root at build time: the fallback home of `models/` and `.local/onnxruntime`.
+const BUILD_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+const ORT_LIB_NAMES: [&str; 3] = [
+    "libonnxruntime.so.1.32.0",
+    "libonnxruntime.so.1",
+    "libonnxruntime.so",
+];
+
+/// One row of the manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSpec {
+    pub role: &'static str,
+    pub file: &'static str,
+    pub sha256: &'static str,
+    pub licence: &'static str,
+}
+
+/// All rows of the embedded manifest.
+pub fn manifest() -> Vec<ModelSpec> {
+    MANIFEST
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let cols: Vec<&'static str> = l.split('\t').collect();
+            (cols.len() >= 5).then(|| ModelSpec {
+                role: cols[0],
+                file: cols[1],
+                sha256: cols[3],
+                licence: cols[4],
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn spec(role: &str) -> ModelSpec {
+    manifest()
+        .into_iter()
+        .find(|m| m.role == role)
+        .unwrap_or_else(|| panic!("models/manifest.tsv has no row for role {role}"))
+}
+
+/// How sessions are built: threads per session and whether idle threads spin.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where the model files are; default `$MODELS_DIR`, then `models/` of the workspace.
+    pub models_dir: Option<PathBuf>,
+    /// The ONNX Runtime shared library; default `$ORT_DYLIB_PATH`, then `.local/onnxruntime/`.
+    pub ort_library: Option<PathBuf>,
+    /// Intra-op threads per session. 1 keeps the kiosk UI responsive (MODELS.md: 2 threads with
+    /// spinning were slower than 1 while the other core was busy).
+    pub intra_threads: usize,
+    pub spinning: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            ort_library: None,
+            intra_threads: 1,
+            spinning: false,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    pub fn resolved_models_dir(&self) -> PathBuf {
+        self.models_dir
+            .clone()
+            .or_else(|| std::env::var_os("MODELS_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| Path::new(BUILD_ROOT).join("models"))
+    }
+
+    fn ort_candidates(&self) -> Vec<PathBuf> {
+        if let Some(p) = &self.ort_library {
+            return vec![p.clone()];
+        }
+        if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+            return vec![PathBuf::from(p)];
+        }
+        let mut dirs = Vec::new();
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            dirs.push(exe_dir.clone());
+            dirs.push(exe_dir.join("lib"));
+        }
+        dirs.push(Path::new(BUILD_ROOT).join(".local/onnxruntime"));
+        dirs.iter()
+            .flat_map(|d| ORT_LIB_NAMES.iter().map(move |n| d.join(n)))
+            .collect()
+    }
+}
+
+static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+
+/// Loads the runtime library once per process. The path is resolved here so that a missing
+/// library is a clear error rather than a panic inside ort.
+fn environment(cfg: &RuntimeConfig) -> Result<&'static Environment> {
+    let candidates = cfg.ort_candidates();
+    let found = candidates.iter().find(|p| p.is_file()).cloned();
+    let Some(path) = found else {
+        return Err(VisionError::RuntimeMissing {
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let env = ENVIRONMENT.get_or_init(|| {
+        let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
+        builder
+            .with_name("access-kiosk")
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    env.as_ref().map_err(|reason| VisionError::RuntimeLoad {
+        path,
+        reason: reason.clone(),
+    })
+}
+
+/// Reads a model named by its manifest role, checks its hash, and builds a session on it.
+pub(crate) fn load_session(cfg: &RuntimeConfig, role: &str) -> Result<Session> {
+    let spec = spec(role);
+    let path = cfg.resolved_models_dir().join(spec.file);
+    let bytes = std::fs::read(&path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            VisionError::ModelMissing { path: path.clone() }
+        } else {
+            VisionError::ModelRead {
+                path: path.clone(),
+                source,
+            }
+        }
+    })?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != spec.sha256 {
+        return Err(VisionError::ModelHashMismatch {
+            path,
+            expected: spec.sha256.to_string(),
+            actual,
+        });
+    }
+    let env = environment(cfg)?;
+    let fail = |e: ort::Error<_>| VisionError::RuntimeLoad {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    Session::builder(env)
+        .map_err(|e| fail(e.into()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| fail(e.into()))?
+        .with_intra_threads(cfg.intra_threads.max(1))
+        .map_err(|e| fail(e.into()))?
+        .with_inter_threads(1)
+        .map_err(|e| fail(e.into()))?
+        .with_intra_op_spinning(cfg.spinning)
+        .map_err(|e| fail(e.into()))?
+        .commit_from_memory(&bytes)
+        .map_err(fail)
+}
+
+/// Maps an ort failure during inference to the crate's error.
+pub(crate) fn inference(model: &'static str) -> impl Fn(ort::Error) -> VisionError {
+    move |e| VisionError::Inference {
+        model,
+        reason: e.to_string(),
+    }
+}

@@ -1,1 +1,831 @@
-pub fn x(){}
+//! Wire types of the Access API (`/v2/access`), shared by `access-server` and the kiosk client
+//! so both sides serialise exactly the same JSON.
+//!
+//! Conventions: snake_case JSON fields; request types reject unknown fields (a typo must not be
+//! silently ignored); timestamps are RFC 3339 UTC strings.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+mod error_code;
+pub use error_code::ErrorCode;
+
+/// Base path every endpoint lives under.
+pub const BASE_PATH: &str = "/v2/access";
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+// ---------------------------------------------------------------------------------------------
+
+/// `{"success": true, "data": {...}, "message": "..."}`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApiSuccess<T> {
+    pub success: bool,
+    pub data: T,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl<T> ApiSuccess<T> {
+    pub fn new(data: T, message: impl Into<String>) -> Self {
+        Self {
+            success: true,
+            data,
+            message: message.into(),
+        }
+    }
+}
+
+/// `{"success": false, "error": "human text", "code": "MACHINE_CODE", "details": {...}}`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ApiErrorBody {
+    pub success: bool,
+    pub error: String,
+    pub code: ErrorCode,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// Either envelope, for clients: deserialise a response body without knowing its status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ApiResponse<T> {
+    Ok(ApiSuccess<T>),
+    Err(ApiErrorBody),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Common enums
+// ---------------------------------------------------------------------------------------------
+
+/// Lifecycle of every validation: `pending` → `validated` | `failed` | `expired`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationStatus {
+    Pending,
+    Validated,
+    Failed,
+    Expired,
+}
+
+impl ValidationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Validated => "validated",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "validated" => Self::Validated,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// How an OTP is delivered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Whatsapp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "email" => Self::Email,
+            "sms" => Self::Sms,
+            "whatsapp" => Self::Whatsapp,
+            _ => return None,
+        })
+    }
+}
+
+/// Scope of an API bearer token.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiScope {
+    /// Login endpoints and kiosk sync.
+    Kiosk,
+    /// Everything a kiosk may do, plus projects, flows, webhooks and users.
+    Admin,
+}
+
+impl ApiScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kiosk => "kiosk",
+            Self::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "kiosk" => Some(Self::Kiosk),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+/// Claims of an API bearer token (`token_use = "api"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApiTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub scope: ApiScope,
+    pub token_use: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// Claims of the end-user access token a validated login returns (`token_use = "access"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    /// The identifier that logged in (email, phone or user id).
+    pub sub: String,
+    /// The project id.
+    pub aud: String,
+    /// Methods used, e.g. `["otp", "email"]` or `["face", "liveness"]`.
+    pub amr: Vec<String>,
+    pub token_use: String,
+    pub project_flow_id: String,
+    pub validation_id: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// One public key of `/.well-known/jwks.json` (Ed25519, RFC 8037).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub alg: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTP
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendEmailOtpRequest {
+    pub email: String,
+    pub project_id: String,
+    /// Optional: which login flow of the project; default is the project's login flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_flow_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendPhoneOtpRequest {
+    /// E.164, e.g. `+14155550123`.
+    pub phone: String,
+    pub project_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_flow_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailOtpRequest {
+    pub email: String,
+    pub otp: String,
+    pub validation_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyPhoneOtpRequest {
+    pub phone: String,
+    pub otp: String,
+    pub validation_id: String,
+}
+
+/// Answer to send-otp / send-sms / send-whatsapp.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OtpValidation {
+    pub validation_id: String,
+    pub status: ValidationStatus,
+    pub expires_at: String,
+    pub channel: Channel,
+    pub project_id: String,
+    pub project_flow_id: String,
+    /// True when this send replaced the code of a still-pending validation.
+    pub resent: bool,
+    pub attempts_remaining: u32,
+}
+
+/// A validated login: the end-user token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct LoginToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+/// Answer to verify-otp.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OtpVerification {
+    pub validation_id: String,
+    pub status: ValidationStatus,
+    pub project_id: String,
+    pub project_flow_id: String,
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Biometric
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFaceRequest {
+    pub user_id: String,
+    pub project_id: String,
+    /// Base64 JPEG or PNG (a `data:` URL prefix is accepted).
+    pub face_image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_flow_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct FaceQuality {
+    pub passed: bool,
+    pub issues: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct RegisterFaceResponse {
+    pub validation_id: String,
+    pub status: ValidationStatus,
+    pub expires_at: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub template_id: String,
+    pub model_id: String,
+    /// Face samples the user now has enrolled in this project.
+    pub samples: u32,
+    pub face_score: f32,
+    pub quality: FaceQuality,
+}
+
+/// 1:1 when `user_id` is given, 1:N over the project's enrolled users otherwise.
+/// Without `validation_id`, `project_id` is required and a new validation is opened.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyFaceRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub face_image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct VerifyFaceResponse {
+    pub validation_id: String,
+    pub status: ValidationStatus,
+    pub matched: bool,
+    /// Best cosine similarity found (1:1: against the user's samples).
+    pub match_score: f32,
+    pub threshold: f32,
+    /// The matched user (1:N) or the requested one (1:1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub attempts_remaining: u32,
+    pub liveness_required: bool,
+    /// Present once a liveness check ran on this validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_passed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessCheckRequest {
+    pub face_image: String,
+    pub validation_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct LivenessCheckResponse {
+    pub validation_id: String,
+    pub status: ValidationStatus,
+    pub liveness_score: f32,
+    pub min_score: f32,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projects, flows
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowType {
+    Login,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    Draft,
+    Active,
+    Paused,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+/// Which login methods a flow offers and how strict face login is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    pub email: bool,
+    pub sms: bool,
+    pub whatsapp: bool,
+    pub face: bool,
+    pub liveness_required: bool,
+    pub liveness_min_score: f32,
+    pub match_min_score: f32,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            email: true,
+            sms: false,
+            whatsapp: false,
+            face: false,
+            liveness_required: true,
+            liveness_min_score: 0.5,
+            match_min_score: 0.5,
+        }
+    }
+}
+
+/// PATCH of [`LoginSettings`]: only the given fields change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSettingsPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_min_score: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_min_score: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityMode {
+    /// Anyone may log in.
+    #[default]
+    None,
+    /// Only the listed identifiers.
+    Whitelist,
+    /// Everyone except the listed identifiers.
+    Blacklist,
+    /// The customer's URL is asked (POST `{identifier, project_id, project_flow_id, method}`,
+    /// answer `{"allowed": bool}`); no answer within the timeout means refused.
+    Url,
+}
+
+/// "Database connection" settings: who may log in through a flow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    pub mode: SecurityMode,
+    /// Identifiers (emails, E.164 phones, user ids) for whitelist / blacklist; compared
+    /// case-insensitively.
+    pub identifiers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            mode: SecurityMode::None,
+            identifiers: Vec::new(),
+            url: None,
+            timeout_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ProjectFlow {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub flow_type: FlowType,
+    pub status: FlowStatus,
+    pub login: LoginSettings,
+    pub security: SecuritySettings,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectFlowRequest {
+    pub project_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(rename = "type")]
+    pub flow_type: FlowType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<FlowStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySettings>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectFlowRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<FlowStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginSettingsPatch>,
+    /// Replaces the security settings as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySettings>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+// ---------------------------------------------------------------------------------------------
+
+/// Every event type the server emits.
+pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
+    "email_validation.created",
+    "email_validation.validated",
+    "email_validation.failed",
+    "email_validation.expired",
+    "phone_validation.created",
+    "phone_validation.validated",
+    "phone_validation.failed",
+    "phone_validation.expired",
+    "biometric_validation.created",
+    "biometric_validation.validated",
+    "biometric_validation.failed",
+    "biometric_validation.match_failed",
+    "biometric_validation.liveness_passed",
+    "biometric_validation.liveness_failed",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub project_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_flow_id: Option<String>,
+    pub url: String,
+    /// Subscribed event types; empty means all.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Creation answer: the only time the signing secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// `whsec_<base64>`; shown once.
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    pub project_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_flow_id: Option<String>,
+    pub url: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// The JSON body POSTed to a webhook endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct WebhookEvent {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct DeliveryAttempt {
+    pub attempt: u32,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct WebhookDelivery {
+    /// Also the `webhook-id` header: stable across retries so receivers can de-duplicate.
+    pub id: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    pub log: Vec<DeliveryAttempt>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users (enrolled faces)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct EnrolledUser {
+    pub user_id: String,
+    pub project_id: String,
+    pub samples: u32,
+    pub first_enrolled_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct DeletedUser {
+    pub user_id: String,
+    pub project_id: String,
+    pub templates_deleted: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kiosk sync
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateOp {
+    Upsert,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct TemplateChange {
+    pub template_id: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub model_id: String,
+    pub op: TemplateOp,
+    /// L2-normalised embedding; absent for deletions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+    pub rev: u64,
+    pub changed_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct TemplatePage {
+    pub items: Vec<TemplateChange>,
+    /// Pass back as `cursor` to get the changes after this page.
+    pub next_cursor: String,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSyncQuery {
+    pub project_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// Something that happened on a kiosk while offline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineEvent {
+    /// Made by the kiosk (e.g. a UUID); the idempotency key.
+    pub event_id: String,
+    /// e.g. `sign_in`, `enrolment`, `sign_in_failed`.
+    pub kind: String,
+    pub project_id: String,
+    /// RFC 3339.
+    pub occurred_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncEventsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kiosk_id: Option<String>,
+    pub events: Vec<OfflineEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct SyncEventsResponse {
+    /// Ids stored by this call.
+    pub accepted: Vec<String>,
+    /// Ids the server already had (a retried upload); not stored again.
+    pub duplicates: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dev outbox, health
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OutboxMessage {
+    pub channel: Channel,
+    pub to: String,
+    pub body: String,
+    pub code: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct OutboxList {
+    pub messages: Vec<OutboxMessage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub vision: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_is_screaming_snake_and_round_trips() {
+        let j = serde_json::to_string(&ErrorCode::MaxAttemptsExceeded).unwrap();
+        assert_eq!(j, "\"MAX_ATTEMPTS_EXCEEDED\"");
+        let back: ErrorCode = serde_json::from_str("\"INVALID_OTP\"").unwrap();
+        assert_eq!(back, ErrorCode::InvalidOtp);
+        assert_eq!(ErrorCode::InvalidOtp.http_status(), 400);
+        assert_eq!(ErrorCode::OtpExpired.http_status(), 410);
+        assert_eq!(ErrorCode::RateLimited.http_status(), 429);
+        for c in ErrorCode::ALL {
+            let s = serde_json::to_value(c).unwrap();
+            assert_eq!(s.as_str(), Some(c.as_str()));
+        }
+    }
+
+    #[test]
+    fn requests_reject_unknown_fields() {
+        let r: Result<SendEmailOtpRequest, _> =
+            serde_json::from_str(r#"{"email":"a@b.c","project_id":"p","bogus":1}"#);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn envelope_either_shape_parses() {
+        let ok: ApiResponse<Health> = serde_json::from_str(
+            r#"{"success":true,"data":{"status":"ok","version":"1","vision":"ready"},"message":""}"#,
+        )
+        .unwrap();
+        assert!(matches!(ok, ApiResponse::Ok(_)));
+        let err: ApiResponse<Health> = serde_json::from_str(
+            r#"{"success":false,"error":"x","code":"OTP_EXPIRED","details":{}}"#,
+        )
+        .unwrap();
+        match err {
+            ApiResponse::Err(e) => assert_eq!(e.code, ErrorCode::OtpExpired),
+            ApiResponse::Ok(_) => panic!("parsed an error as success"),
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! Setup endpoints (admin scope): projects, project flows, enrolled users.
+
+use access_types::{
+    CreateProjectFlowRequest, CreateProjectRequest, DeletedUser, EnrolledUser, ErrorCode,
+    FlowStatus, Project, ProjectFlow, SecurityMode, SecuritySettings, UpdateProjectFlowRequest,
+    UpdateProjectRequest,
+};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock::rfc3339;
+use crate::db::next_counter;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AdminAuth, ApiJson, ApiQuery};
+use crate::flows::{FLOW_COLUMNS, flow_from_row, load_flow, project_exists};
+use crate::state::AppState;
+use crate::{created, ids, ok};
+
+fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        created_at: rfc3339(r.get(3)?),
+        updated_at: rfc3339(r.get(4)?),
+    })
+}
+
+fn load_project(c: &Connection, id: &str) -> ApiResult<Project> {
+    c.query_row(
+        "SELECT id, name, description, created_at, updated_at FROM projects WHERE id = ?1",
+        [id],
+        project_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::new(ErrorCode::ProjectNotFound, "unknown project"))
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+pub async fn create_project(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    ApiJson(req): ApiJson<CreateProjectRequest>,
+) -> ApiResult<Response> {
+    check_name(&req.name)?;
+    let now = st.clock.now_ms();
+    let p = st
+        .db
+        .tx(move |tx| {
+            let id = ids::new_id("prj");
+            tx.execute(
+                "INSERT INTO projects(id, name, description, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+                rusqlite::params![id, req.name.trim(), req.description, now],
+            )?;
+            load_project(tx, &id)
+        })
+        .await?;
+    Ok(created(p, "project created"))
+}
+
+pub async fn list_projects(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
+    let list = st
+        .db
+        .call(|c| {
+            let mut s = c.prepare(
+                "SELECT id, name, description, created_at, updated_at FROM projects ORDER BY created_at",
+            )?;
+            Ok(s.query_map([], project_from_row)?.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(ok(list, ""))
+}
+
+pub async fn get_project(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok(st.db.call(move |c| load_project(c, &id)).await?, ""))
+}
+
+pub async fn update_project(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateProjectRequest>,
+) -> ApiResult<Response> {
+    if let Some(n) = &req.name {
+        check_name(n)?;
+    }
+    let now = st.clock.now_ms();
+    let p = st
+        .db
+        .tx(move |tx| {
+            let mut p = load_project(tx, &id)?;
+            if let Some(n) = req.name {
+                p.name = n.trim().to_string();
+            }
+            if let Some(d) = req.description {
+                p.description = d;
+            }
+            tx.execute(
+                "UPDATE projects SET name = ?1, description = ?2, updated_at = ?3 WHERE id = ?4",
+                rusqlite::params![p.name, p.description, now, id],
+            )?;
+            load_project(tx, &id)
+        })
+        .await?;
+    Ok(ok(p, "project updated"))
+}
+
+/// Refused while flows exist: deleting a project must be a deliberate, two-step act.
+pub async fn delete_project(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    st.db
+        .tx(move |tx| {
+            load_project(tx, &id)?;
+            let flows: i64 =
+                tx.query_row("SELECT COUNT(*) FROM flows WHERE project_id = ?1", [&id], |r| r.get(0))?;
+            if flows > 0 {
+                return Err(ApiError::new(ErrorCode::Conflict, "delete the project's flows first")
+                    .with_details(json!({ "flows": flows })));
+            }
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT d.id FROM webhook_deliveries d
+                   JOIN webhooks w ON w.id = d.webhook_id WHERE w.project_id = ?1)",
+                [&id],
+            )?;
+            tx.execute(
+                "DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE project_id = ?1)",
+                [&id],
+            )?;
+            tx.execute("DELETE FROM webhooks WHERE project_id = ?1", [&id])?;
+            tx.execute("DELETE FROM templates WHERE project_id = ?1", [&id])?;
+            tx.execute("DELETE FROM projects WHERE id = ?1", [&id])?;
+            Ok(())
+        })
+        .await?;
+    Ok(ok(json!({}), "project deleted"))
+}
+
+fn check_security(s: &SecuritySettings) -> ApiResult<()> {
+    if s.mode == SecurityMode::Url {
+        let url = s.url.as_deref().unwrap_or("");
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ApiError::bad_request(
+                "security.url must be an http(s) URL when mode is url",
+            ));
+        }
+    }
+    if s.timeout_ms == 0 || s.timeout_ms > 30_000 {
+        return Err(ApiError::bad_request(
+            "security.timeout_ms must be 1 to 30000",
+        ));
+    }
+    Ok(())
+}
+
+fn check_scores(l: &access_types::LoginSettings) -> ApiResult<()> {
+    let ok = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
+    if !ok(l.liveness_min_score) || !ok(l.match_min_score) {
+        return Err(ApiError::bad_request("scores must be between 0 and 1"));
+    }
+    Ok(())
+}
+
+fn save_flow(c: &Connection, f: &ProjectFlow, now: i64) -> ApiResult<()> {
+    let login = serde_json::to_string(&f.login).map_err(|_| ApiError::internal())?;
+    let security = serde_json::to_string(&f.security).map_err(|_| ApiError::internal())?;
+    c.execute(
+        "UPDATE flows SET name = ?1, status = ?2, login_json = ?3, security_json = ?4, updated_at = ?5
+         WHERE id = ?6",
+        rusqlite::params![f.name, f.status.as_str(), login, security, now, f.id],
+    )?;
+    Ok(())
+}
+
+fn get_flow(c: &Connection, id: &str) -> ApiResult<ProjectFlow> {
+    load_flow(c, id)?.ok_or_else(|| ApiError::new(ErrorCode::FlowNotFound, "unknown project flow"))
+}
+
+pub async fn create_flow(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    ApiJson(req): ApiJson<CreateProjectFlowRequest>,
+) -> ApiResult<Response> {
+    let login = req.login.unwrap_or_default();
+    let security = req.security.unwrap_or_default();
+    check_scores(&login)?;
+    check_security(&security)?;
+    let now = st.clock.now_ms();
+    let flow = st
+        .db
+        .tx(move |tx| {
+            if !project_exists(tx, &req.project_id)? {
+                return Err(ApiError::new(ErrorCode::ProjectNotFound, "unknown project_id"));
+            }
+            let id = ids::new_id("flw");
+            let name = if req.name.trim().is_empty() { "login".to_string() } else { req.name };
+            tx.execute(
+                "INSERT INTO flows(id, project_id, name, flow_type, status, login_json, security_json,
+                   created_at, updated_at) VALUES (?1, ?2, ?3, 'login', ?4, ?5, ?6, ?7, ?7)",
+                rusqlite::params![
+                    id,
+                    req.project_id,
+                    name,
+                    req.status.unwrap_or(FlowStatus::Draft).as_str(),
+                    serde_json::to_string(&login).map_err(|_| ApiError::internal())?,
+                    serde_json::to_string(&security).map_err(|_| ApiError::internal())?,
+                    now
+                ],
+            )?;
+            get_flow(tx, &id)
+        })
+        .await?;
+    Ok(created(flow, "project flow created"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectQuery {
+    pub project_id: Option<String>,
+}
+
+pub async fn list_flows(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    ApiQuery(q): ApiQuery<ProjectQuery>,
+) -> ApiResult<Response> {
+    let list = st
+        .db
+        .call(move |c| {
+            let mut s = c.prepare(&format!(
+                "SELECT {FLOW_COLUMNS} FROM flows WHERE (?1 IS NULL OR project_id = ?1) ORDER BY created_at"
+            ))?;
+            Ok(s.query_map([q.project_id], flow_from_row)?.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(ok(list, ""))
+}
+
+pub async fn get_flow_h(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok(st.db.call(move |c| get_flow(c, &id)).await?, ""))
+}
+
+pub async fn update_flow(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateProjectFlowRequest>,
+) -> ApiResult<Response> {
+    let now = st.clock.now_ms();
+    let flow = st
+        .db
+        .tx(move |tx| {
+            let mut f = get_flow(tx, &id)?;
+            if let Some(n) = req.name {
+                check_name(&n)?;
+                f.name = n;
+            }
+            if let Some(s) = req.status {
+                f.status = s;
+            }
+            if let Some(p) = req.login {
+                let l = &mut f.login;
+                l.email = p.email.unwrap_or(l.email);
+                l.sms = p.sms.unwrap_or(l.sms);
+                l.whatsapp = p.whatsapp.unwrap_or(l.whatsapp);
+                l.face = p.face.unwrap_or(l.face);
+                l.liveness_required = p.liveness_required.unwrap_or(l.liveness_required);
+                l.liveness_min_score = p.liveness_min_score.unwrap_or(l.liveness_min_score);
+                l.match_min_score = p.match_min_score.unwrap_or(l.match_min_score);
+                check_scores(l)?;
+            }
+            if let Some(s) = req.security {
+                check_security(&s)?;
+                f.security = s;
+            }
+            save_flow(tx, &f, now)?;
+            get_flow(tx, &id)
+        })
+        .await?;
+    Ok(ok(flow, "project flow updated"))
+}
+
+pub async fn delete_flow(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    st.db
+        .tx(move |tx| {
+            get_flow(tx, &id)?;
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT d.id FROM webhook_deliveries d
+                   JOIN webhooks w ON w.id = d.webhook_id WHERE w.flow_id = ?1)",
+                [&id],
+            )?;
+            tx.execute(
+                "DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE flow_id = ?1)",
+                [&id],
+            )?;
+            tx.execute("DELETE FROM webhooks WHERE flow_id = ?1", [&id])?;
+            tx.execute("DELETE FROM flows WHERE id = ?1", [&id])?;
+            Ok(())
+        })
+        .await?;
+    Ok(ok(json!({}), "project flow deleted"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredProject {
+    pub project_id: String,
+}
+
+pub async fn list_users(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    ApiQuery(q): ApiQuery<RequiredProject>,
+) -> ApiResult<Response> {
+    let list = st
+        .db
+        .call(move |c| {
+            if !project_exists(c, &q.project_id)? {
+                return Err(ApiError::new(
+                    ErrorCode::ProjectNotFound,
+                    "unknown project_id",
+                ));
+            }
+            let mut s = c.prepare(
+                "SELECT user_id, COUNT(*), MIN(created_at) FROM templates
+                 WHERE project_id = ?1 AND deleted_at IS NULL GROUP BY user_id ORDER BY user_id",
+            )?;
+            Ok(s.query_map([&q.project_id], |r| {
+                Ok(EnrolledUser {
+                    user_id: r.get(0)?,
+                    project_id: q.project_id.clone(),
+                    samples: r.get(1)?,
+                    first_enrolled_at: rfc3339(r.get(2)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(ok(list, ""))
+}
+
+/// Forget a user's face: templates are tombstoned (not erased) so kiosks learn of the deletion
+/// through the sync feed; the embedding itself is wiped.
+pub async fn delete_user(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<RequiredProject>,
+) -> ApiResult<Response> {
+    let now = st.clock.now_ms();
+    let d = st
+        .db
+        .tx(move |tx| {
+            let ids_: Vec<String> = {
+                let mut s = tx.prepare(
+                    "SELECT id FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
+                )?;
+                s.query_map([&q.project_id, &user_id], |r| r.get(0))?.collect::<Result<_, _>>()?
+            };
+            if ids_.is_empty() {
+                return Err(ApiError::new(ErrorCode::UserNotFound, "no enrolled user with that id"));
+            }
+            for id in &ids_ {
+                let rev = next_counter(tx, "template_rev")?;
+                tx.execute(
+                    "UPDATE templates SET deleted_at = ?1, rev = ?2, embedding = x'' WHERE id = ?3",
+                    rusqlite::params![now, rev, id],
+                )?;
+            }
+            Ok(DeletedUser { user_id, project_id: q.project_id, templates_deleted: ids_.len() as u32 })
+        })
+        .await?;
+    Ok(ok(d, "user deleted"))
+}

@@ -1,0 +1,261 @@
+//! Router, middleware and the in-process server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_types::{BASE_PATH, ErrorCode};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use rand::Rng;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{KeyError, Keys};
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::db::{Db, StoreError};
+use crate::delivery::{Delivery, DeliveryError, OutboxSender};
+use crate::error::ApiError;
+use crate::face::FaceService;
+use crate::state::{AppState, Inner};
+use crate::{admin, biometric, misc, openapi, otp, sync, webhooks};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("delivery setup: {0}")]
+    Delivery(#[from] DeliveryError),
+    #[error("http client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+fn request_id_header() -> HeaderName {
+    HeaderName::from_static("x-request-id")
+}
+
+pub fn router(st: AppState) -> Router {
+    let small = DefaultBodyLimit::max(st.cfg.max_body_bytes);
+    let images = DefaultBodyLimit::max(st.cfg.max_image_body_bytes());
+
+    let biometric = Router::new()
+        .route("/biometric/register-face", post(biometric::register_face))
+        .route("/biometric/verify-face", post(biometric::verify_face))
+        .route("/biometric/liveness-check", post(biometric::liveness_check))
+        .layer(images);
+
+    let mut api = Router::new()
+        .route("/email/send-otp", post(otp::send_email))
+        .route("/email/verify-otp", post(otp::verify_email))
+        .route("/phone/send-sms", post(otp::send_sms))
+        .route("/phone/send-whatsapp", post(otp::send_whatsapp))
+        .route("/phone/verify-otp", post(otp::verify_phone))
+        .route(
+            "/projects",
+            post(admin::create_project).get(admin::list_projects),
+        )
+        .route(
+            "/projects/{id}",
+            get(admin::get_project)
+                .patch(admin::update_project)
+                .delete(admin::delete_project),
+        )
+        .route(
+            "/project-flows",
+            post(admin::create_flow).get(admin::list_flows),
+        )
+        .route(
+            "/project-flows/{id}",
+            get(admin::get_flow_h)
+                .patch(admin::update_flow)
+                .delete(admin::delete_flow),
+        )
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/users", get(admin::list_users))
+        .route(
+            "/users/{user_id}",
+            axum::routing::delete(admin::delete_user),
+        )
+        .route("/sync/templates", get(sync::templates))
+        .route("/sync/events", post(sync::events))
+        .route("/.well-known/jwks.json", get(misc::jwks))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/healthz", get(misc::healthz))
+        .layer(small);
+    if st.cfg.dev_outbox {
+        api = api.route("/dev/outbox", get(misc::outbox));
+    }
+    let api = api.merge(biometric);
+
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let id = req
+            .headers()
+            .get(request_id_header())
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        // Path only: query strings may carry identifiers and are not needed to debug.
+        tracing::info_span!("req", id = %id, method = %req.method(), path = %req.uri().path())
+    });
+
+    Router::new()
+        .nest(BASE_PATH, api)
+        .route("/healthz", get(misc::healthz))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this endpoint",
+            )
+        })
+        .with_state(st)
+        .layer(CatchPanicLayer::custom(|_| {
+            use axum::response::IntoResponse;
+            ApiError::internal().into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id_header()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id_header(), MakeRequestUuid))
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    worker: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stop accepting, finish in-flight requests, stop the webhook worker.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = self.worker.await;
+    }
+
+    /// Resolves when the server stopped on its own (it normally doesn't).
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.addr, BASE_PATH)
+    }
+}
+
+/// Load the OTP HMAC key from the store, creating it once.
+fn otp_key(db: &Db) -> Result<[u8; 32], StoreError> {
+    db.blocking(|c| {
+        let tx = c.transaction()?;
+        let existing: Option<Vec<u8>> = {
+            use rusqlite::OptionalExtension;
+            tx.query_row(
+                "SELECT value FROM meta WHERE key = 'otp_hmac_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+        };
+        let key = match existing.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()) {
+            Some(k) => k,
+            None => {
+                let k: [u8; 32] = rand::rng().random();
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('otp_hmac_key', ?1)",
+                    [k.as_slice()],
+                )?;
+                k
+            }
+        };
+        tx.commit()?;
+        Ok(key)
+    })
+}
+
+/// Open the store, bind, and serve until `shutdown` is called.
+pub async fn start(
+    cfg: ServerConfig,
+    clock: Arc<dyn Clock>,
+    face: Option<FaceService>,
+) -> Result<RunningServer, StartError> {
+    let db = Db::open(&cfg.db)?;
+    let keys = Keys::load_or_create(&db, &cfg.issuer, clock.now_ms())?;
+    let otp_key = otp_key(&db)?;
+    let outbox = cfg
+        .dev_outbox
+        .then(|| OutboxSender::new(db.clone(), clock.clone()));
+    let delivery = Delivery::from_config(cfg.smtp.as_ref(), cfg.sms.as_ref(), outbox)?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let face = match face {
+        Some(f) => f,
+        None if cfg.vision.enabled => crate::vision_engine::spawn(&cfg.vision),
+        None => FaceService::disabled(),
+    };
+    let addr = cfg.addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let st = AppState::new(Inner {
+        cfg,
+        db,
+        clock,
+        keys,
+        otp_key,
+        delivery,
+        webhook_wake: Notify::new(),
+        http,
+        face,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(webhooks::run_worker(st.clone(), stop_rx.clone()));
+    let app = router(st.clone());
+    let mut stop_srv = stop_rx;
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            while !*stop_srv.borrow() {
+                if stop_srv.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "server error");
+        }
+    });
+    tracing::info!(%addr, "access-server listening");
+    Ok(RunningServer {
+        addr,
+        state: st,
+        stop: stop_tx,
+        server,
+        worker,
+    })
+}
+
+/// Upper bound for a graceful shutdown before in-flight requests are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);

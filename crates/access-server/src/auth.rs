@@ -1,0 +1,312 @@
+//! Signing keys (Ed25519, persisted in the store), API bearer tokens and end-user tokens.
+
+use std::collections::HashMap;
+
+use access_types::{AccessTokenClaims, ApiScope, ApiTokenClaims, ErrorCode, Jwk, JwkSet};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+
+use crate::db::{Db, StoreError};
+use crate::error::ApiError;
+use crate::ids;
+
+/// `aud` of API bearer tokens.
+pub const API_AUDIENCE: &str = "access-api";
+const TOKEN_USE_API: &str = "api";
+const TOKEN_USE_ACCESS: &str = "access";
+/// Tolerated clock skew for `nbf` / `iat` of tokens minted elsewhere.
+const NBF_LEEWAY_S: i64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored signing key is unusable")]
+    BadKey,
+    #[error("token signing failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+/// The server's signing key plus every public key it accepts.
+pub struct Keys {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    jwks: JwkSet,
+    issuer: String,
+}
+
+impl Keys {
+    /// Load the signing key from the store, creating one on first start (in one transaction,
+    /// so two processes starting together agree on the key).
+    pub fn load_or_create(db: &Db, issuer: &str, now_ms: i64) -> Result<Self, KeyError> {
+        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = db.blocking(|c| {
+            let tx = c.transaction()?;
+            let count: i64 = tx.query_row("SELECT COUNT(*) FROM signing_keys", [], |r| r.get(0))?;
+            if count == 0 {
+                let rng = ring::rand::SystemRandom::new();
+                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+                    .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
+                tx.execute(
+                    "INSERT INTO signing_keys(kid, alg, private_pkcs8, public_key, created_at)
+                     VALUES (?1, 'EdDSA', ?2, ?3, ?4)",
+                    rusqlite::params![
+                        ids::new_id("key"),
+                        pkcs8.as_ref(),
+                        pair.public_key().as_ref(),
+                        now_ms
+                    ],
+                )?;
+            }
+            let mut st = tx.prepare(
+                "SELECT kid, private_pkcs8, public_key FROM signing_keys ORDER BY created_at DESC",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            drop(st);
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        let (kid, pkcs8, _) = rows.first().ok_or(KeyError::BadKey)?;
+        Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
+        let mut decoding = HashMap::new();
+        let mut keys = Vec::new();
+        for (kid, _, public) in &rows {
+            decoding.insert(kid.clone(), DecodingKey::from_ed_der(public));
+            keys.push(Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: URL_SAFE_NO_PAD.encode(public),
+                kid: kid.clone(),
+                use_: "sig".into(),
+                alg: "EdDSA".into(),
+            });
+        }
+        Ok(Self {
+            kid: kid.clone(),
+            encoding: EncodingKey::from_ed_der(pkcs8),
+            decoding,
+            jwks: JwkSet { keys },
+            issuer: issuer.to_string(),
+        })
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    fn header(&self) -> Header {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(self.kid.clone());
+        h
+    }
+
+    pub fn issue_api_token(
+        &self,
+        subject: &str,
+        scope: ApiScope,
+        ttl_s: u64,
+        now_ms: i64,
+    ) -> Result<String, KeyError> {
+        let now = now_ms / 1000;
+        let claims = ApiTokenClaims {
+            iss: self.issuer.clone(),
+            sub: subject.to_string(),
+            aud: API_AUDIENCE.into(),
+            scope,
+            token_use: TOKEN_USE_API.into(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(i64::try_from(ttl_s).unwrap_or(i64::MAX)),
+            jti: ids::new_id("jti"),
+        };
+        Ok(jsonwebtoken::encode(
+            &self.header(),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_access_token(
+        &self,
+        subject: &str,
+        project_id: &str,
+        project_flow_id: &str,
+        validation_id: &str,
+        amr: &[&str],
+        ttl_s: u64,
+        now_ms: i64,
+    ) -> Result<String, KeyError> {
+        let now = now_ms / 1000;
+        let claims = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub: subject.to_string(),
+            aud: project_id.to_string(),
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            token_use: TOKEN_USE_ACCESS.into(),
+            project_flow_id: project_flow_id.to_string(),
+            validation_id: validation_id.to_string(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(i64::try_from(ttl_s).unwrap_or(i64::MAX)),
+            jti: ids::new_id("jti"),
+        };
+        Ok(jsonwebtoken::encode(
+            &self.header(),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Verify an API bearer token. Only EdDSA with one of our key ids is accepted; `exp`/`nbf`
+    /// are checked against the injected clock.
+    pub fn verify_api_token(&self, token: &str, now_ms: i64) -> Result<ApiTokenClaims, ApiError> {
+        let claims: ApiTokenClaims = self.verify(token, API_AUDIENCE, now_ms)?;
+        if claims.token_use != TOKEN_USE_API {
+            return Err(unauthorized("not an API token"));
+        }
+        Ok(claims)
+    }
+
+    /// Verify an end-user access token for `project_id` (used by tests and relying parties).
+    pub fn verify_access_token(
+        &self,
+        token: &str,
+        project_id: &str,
+        now_ms: i64,
+    ) -> Result<AccessTokenClaims, ApiError> {
+        let claims: AccessTokenClaims = self.verify(token, project_id, now_ms)?;
+        if claims.token_use != TOKEN_USE_ACCESS {
+            return Err(unauthorized("not an access token"));
+        }
+        Ok(claims)
+    }
+
+    fn verify<C>(&self, token: &str, audience: &str, now_ms: i64) -> Result<C, ApiError>
+    where
+        C: serde::de::DeserializeOwned + TimeClaims,
+    {
+        // Header alg must be EdDSA before any key is chosen: defeats alg=none and HS/RS
+        // confusion (a symmetric alg would treat the public key as an HMAC secret).
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(unauthorized("token algorithm not allowed"));
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|k| self.decoding.get(k))
+            .ok_or_else(|| unauthorized("unknown signing key"))?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&[audience]);
+        v.set_issuer(&[self.issuer.as_str()]);
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        let data = jsonwebtoken::decode::<C>(token, key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidAudience => unauthorized("token audience not accepted"),
+                ErrorKind::InvalidIssuer => unauthorized("token issuer not accepted"),
+                ErrorKind::InvalidSignature => unauthorized("token signature invalid"),
+                _ => unauthorized("invalid token"),
+            }
+        })?;
+        let now = now_ms / 1000;
+        let c = data.claims;
+        if now >= c.exp() {
+            return Err(unauthorized("token expired"));
+        }
+        if c.nbf() > now + NBF_LEEWAY_S {
+            return Err(unauthorized("token not yet valid"));
+        }
+        Ok(c)
+    }
+}
+
+trait TimeClaims {
+    fn exp(&self) -> i64;
+    fn nbf(&self) -> i64;
+}
+impl TimeClaims for ApiTokenClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+    fn nbf(&self) -> i64 {
+        self.nbf
+    }
+}
+impl TimeClaims for AccessTokenClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+    fn nbf(&self) -> i64 {
+        self.nbf
+    }
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, msg)
+}
+
+/// Parse a TTL like `30d`, `12h`, `15m`, `90s` or plain seconds.
+pub fn parse_ttl(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()? {
+        'd' => (&s[..s.len() - 1], 86_400),
+        'h' => (&s[..s.len() - 1], 3_600),
+        'm' => (&s[..s.len() - 1], 60),
+        's' => (&s[..s.len() - 1], 1),
+        c if c.is_ascii_digit() => (s, 1),
+        _ => return None,
+    };
+    num.parse::<u64>()
+        .ok()?
+        .checked_mul(mult)
+        .filter(|v| *v > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_parsing() {
+        assert_eq!(parse_ttl("30d"), Some(30 * 86_400));
+        assert_eq!(parse_ttl("15m"), Some(900));
+        assert_eq!(parse_ttl("42"), Some(42));
+        assert_eq!(parse_ttl("0s"), None);
+        assert_eq!(parse_ttl("x"), None);
+        assert_eq!(parse_ttl(""), None);
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let db = Db::open_in_memory().unwrap();
+        let keys = Keys::load_or_create(&db, "iss", 1_000_000_000_000).unwrap();
+        let now = 1_000_000_000_000;
+        let t = keys
+            .issue_api_token("me", ApiScope::Kiosk, 60, now)
+            .unwrap();
+        let c = keys.verify_api_token(&t, now).unwrap();
+        assert_eq!(c.scope, ApiScope::Kiosk);
+        assert!(keys.verify_api_token(&t, now + 61_000).is_err());
+        // An access token is not an API token (audience differs).
+        let a = keys
+            .issue_access_token("u", "prj", "flw", "val", &["otp"], 60, now)
+            .unwrap();
+        assert!(keys.verify_api_token(&a, now).is_err());
+        assert!(keys.verify_access_token(&a, "prj", now).is_ok());
+        assert!(keys.verify_access_token(&a, "other", now).is_err());
+        // Same key on reload.
+        let again = Keys::load_or_create(&db, "iss", now).unwrap();
+        assert!(again.verify_api_token(&t, now).is_ok());
+    }
+}

@@ -1,0 +1,673 @@
+//! Face enrolment, 1:1 / 1:N verification and liveness.
+
+use access_types::{
+    ErrorCode, FaceQuality, LivenessCheckRequest, LivenessCheckResponse, ProjectFlow,
+    RegisterFaceRequest, RegisterFaceResponse, ValidationStatus, VerifyFaceRequest,
+    VerifyFaceResponse,
+};
+use axum::extract::State;
+use axum::response::Response;
+use base64::Engine;
+use rusqlite::{Connection, OptionalExtension, Transaction};
+use serde_json::json;
+
+use crate::clock::rfc3339;
+use crate::db::{next_counter, rate_limit};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Auth};
+use crate::face::FaceAnalysis;
+use crate::flows::{self, Method};
+use crate::state::AppState;
+use crate::sync::{blob_to_embedding, embedding_to_blob};
+use crate::{ids, ok, webhooks};
+
+/// Decode the base64 image (optionally a `data:` URL) within the size limit.
+pub fn decode_b64_image(s: &str, max_bytes: usize) -> ApiResult<Vec<u8>> {
+    let s = s.trim();
+    let s = match s.strip_prefix("data:") {
+        Some(rest) => rest.split_once(',').map(|(_, b)| b).unwrap_or(""),
+        None => s,
+    };
+    if s.is_empty() {
+        return Err(ApiError::new(ErrorCode::ImageEmpty, "face_image is empty"));
+    }
+    // Cheap bound before allocating: base64 is 4/3 of the payload.
+    if s.len() / 4 * 3 > max_bytes + 3 {
+        return Err(too_large(max_bytes));
+    }
+    let cleaned: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&cleaned)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&cleaned))
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned.trim_end_matches('='))
+        })
+        .map_err(|_| ApiError::new(ErrorCode::ImageCorrupt, "face_image is not valid base64"))?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(ErrorCode::ImageEmpty, "face_image is empty"));
+    }
+    if bytes.len() > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(bytes)
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(ErrorCode::ImageTooLarge, "face_image is too large")
+        .with_details(json!({ "max_bytes": max }))
+}
+
+fn check_user_id(u: &str) -> ApiResult<()> {
+    if u.trim().is_empty() || u.len() > 128 || u.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_request(
+            "user_id must be 1 to 128 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn rate_check(st: &AppState, project_id: &str, user: &str) -> ApiResult<()> {
+    let key = format!("bio:{project_id}:{user}");
+    let (limit, now) = (st.cfg.biometric_per_min, st.clock.now_ms());
+    st.db
+        .tx(move |tx| rate_limit(tx, &key, limit, 60_000, now))
+        .await
+}
+
+async fn analyze(st: &AppState, image: Vec<u8>) -> ApiResult<FaceAnalysis> {
+    st.face.engine()?.analyze(image).await
+}
+
+/// Best cosine of `probe` against the user's live templates, or None if not enrolled.
+fn best_for_user(
+    c: &Connection,
+    project_id: &str,
+    user_id: &str,
+    probe: &[f32],
+) -> ApiResult<Option<f32>> {
+    let mut s = c.prepare_cached(
+        "SELECT embedding FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
+    )?;
+    let mut best: Option<f32> = None;
+    for blob in s.query_map([project_id, user_id], |r| r.get::<_, Vec<u8>>(0))? {
+        let score = cosine(&blob_to_embedding(&blob?), probe);
+        best = Some(best.map_or(score, |b| b.max(score)));
+    }
+    Ok(best)
+}
+
+/// Best (user, score) over every enrolled user of the project.
+fn best_in_project(
+    c: &Connection,
+    project_id: &str,
+    probe: &[f32],
+) -> ApiResult<Option<(String, f32)>> {
+    let mut s = c.prepare_cached(
+        "SELECT user_id, embedding FROM templates WHERE project_id = ?1 AND deleted_at IS NULL",
+    )?;
+    let mut best: Option<(String, f32)> = None;
+    for row in s.query_map([project_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })? {
+        let (user, blob) = row?;
+        let score = cosine(&blob_to_embedding(&blob), probe);
+        if best.as_ref().is_none_or(|(_, b)| score > *b) {
+            best = Some((user, score));
+        }
+    }
+    Ok(best)
+}
+
+/// Cosine similarity; 0 for mismatched or empty vectors (a template from another model).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+fn event(
+    tx: &Transaction<'_>,
+    v: &BioValidation,
+    what: &str,
+    extra: serde_json::Value,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let mut data = json!({
+        "validation_id": v.id, "user_id": v.user_id, "project_id": v.project_id,
+        "project_flow_id": v.flow_id, "status": v.status.as_str(),
+    });
+    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    webhooks::enqueue(
+        tx,
+        &v.project_id,
+        &v.flow_id,
+        &format!("biometric_validation.{what}"),
+        data,
+        now,
+    )
+}
+
+pub async fn register_face(
+    State(st): State<AppState>,
+    _a: Auth,
+    ApiJson(req): ApiJson<RegisterFaceRequest>,
+) -> ApiResult<Response> {
+    check_user_id(&req.user_id)?;
+    let image = decode_b64_image(&req.face_image, st.cfg.max_image_bytes)?;
+    let flow = {
+        let (p, f) = (req.project_id.clone(), req.project_flow_id.clone());
+        st.db
+            .call(move |c| flows::resolve_login_flow(c, &p, f.as_deref()))
+            .await?
+    };
+    flows::require_method(&flow, Method::Face)?;
+    flows::check_identifier(&st, &flow, &req.user_id, Method::Face).await?;
+    rate_check(&st, &req.project_id, &req.user_id).await?;
+    let engine = st.face.engine()?.clone();
+    let model_id = engine.model_id().to_string();
+    let a = analyze(&st, image).await?;
+    if !a.quality_passed {
+        return Err(ApiError::new(
+            ErrorCode::FaceQuality,
+            "the face image is not good enough to enrol",
+        )
+        .with_details(json!({ "issues": a.issues })));
+    }
+    let now = st.clock.now_ms();
+    let ttl_ms = st.cfg.otp_ttl_s as i64 * 1000;
+    let max_attempts = st.cfg.otp_max_attempts;
+    let resp = st
+        .db
+        .tx(move |tx| {
+            let flow = flows::resolve_login_flow(tx, &req.project_id, Some(&flow.id))?;
+            let template_id = ids::new_id("tpl");
+            let rev = next_counter(tx, "template_rev")?;
+            tx.execute(
+                "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![template_id, req.project_id, req.user_id, model_id, embedding_to_blob(&a.embedding), now, rev],
+            )?;
+            let samples: u32 = tx.query_row(
+                "SELECT COUNT(*) FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
+                [&req.project_id, &req.user_id],
+                |r| r.get(0),
+            )?;
+            let v = BioValidation {
+                id: ids::new_id("val"),
+                user_id: req.user_id.clone(),
+                project_id: req.project_id.clone(),
+                flow_id: flow.id.clone(),
+                status: ValidationStatus::Pending,
+                attempts: 0,
+                max_attempts,
+                expires_at: now + ttl_ms,
+                match_ok: false,
+                liveness_passed: None,
+            };
+            insert_validation(tx, &v, now)?;
+            event(tx, &v, "created", json!({ "template_id": template_id }), now)?;
+            Ok(RegisterFaceResponse {
+                validation_id: v.id,
+                status: ValidationStatus::Pending,
+                expires_at: rfc3339(v.expires_at),
+                user_id: req.user_id,
+                project_id: req.project_id,
+                template_id,
+                model_id,
+                samples,
+                face_score: a.face_score,
+                quality: FaceQuality { passed: a.quality_passed, issues: a.issues },
+            })
+        })
+        .await?;
+    st.webhook_wake.notify_one();
+    Ok(ok(resp, "face registered"))
+}
+
+#[derive(Debug, Clone)]
+struct BioValidation {
+    id: String,
+    /// Empty until a 1:N match names the user.
+    user_id: String,
+    project_id: String,
+    flow_id: String,
+    status: ValidationStatus,
+    attempts: u32,
+    max_attempts: u32,
+    expires_at: i64,
+    match_ok: bool,
+    liveness_passed: Option<bool>,
+}
+
+fn insert_validation(tx: &Transaction<'_>, v: &BioValidation, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO validations(id, kind, identifier, project_id, flow_id, status, attempts,
+           max_attempts, expires_at, created_at, updated_at)
+         VALUES (?1, 'biometric', ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7, ?7)",
+        rusqlite::params![
+            v.id,
+            v.user_id,
+            v.project_id,
+            v.flow_id,
+            v.max_attempts,
+            v.expires_at,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+fn load_validation(c: &Connection, id: &str) -> ApiResult<BioValidation> {
+    c.query_row(
+        "SELECT id, identifier, project_id, flow_id, status, attempts, max_attempts, expires_at,
+                COALESCE(match_ok, 0), liveness_passed
+         FROM validations WHERE id = ?1 AND kind = 'biometric'",
+        [id],
+        |r| {
+            let status: String = r.get(4)?;
+            Ok(BioValidation {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                project_id: r.get(2)?,
+                flow_id: r.get(3)?,
+                status: ValidationStatus::parse(&status).unwrap_or(ValidationStatus::Expired),
+                attempts: r.get(5)?,
+                max_attempts: r.get(6)?,
+                expires_at: r.get(7)?,
+                match_ok: r.get::<_, i64>(8)? != 0,
+                liveness_passed: r.get::<_, Option<i64>>(9)?.map(|v| v != 0),
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::new(ErrorCode::ValidationNotFound, "unknown validation_id"))
+}
+
+/// A validation must be pending and in time; expiry is recorded when noticed.
+fn require_pending(tx: &Transaction<'_>, v: &mut BioValidation, now: i64) -> ApiResult<()> {
+    match v.status {
+        ValidationStatus::Pending if now >= v.expires_at => {
+            tx.execute(
+                "UPDATE validations SET status = 'expired', updated_at = ?1 WHERE id = ?2",
+                rusqlite::params![now, v.id],
+            )?;
+            v.status = ValidationStatus::Expired;
+            event(tx, v, "expired", json!({}), now)?;
+            Ok(())
+        }
+        ValidationStatus::Pending => Ok(()),
+        s => Err(not_pending(s)),
+    }
+}
+
+fn not_pending(s: ValidationStatus) -> ApiError {
+    match s {
+        ValidationStatus::Expired => {
+            ApiError::new(ErrorCode::OtpExpired, "the validation has expired")
+        }
+        ValidationStatus::Failed => ApiError::new(
+            ErrorCode::MaxAttemptsExceeded,
+            "the validation failed; start a new one",
+        ),
+        _ => ApiError::new(
+            ErrorCode::ValidationNotPending,
+            "the validation is already complete",
+        ),
+    }
+    .with_details(json!({ "status": s.as_str() }))
+}
+
+/// Validated once the match holds and, if the flow wants it, liveness passed.
+fn complete_if_done(
+    tx: &Transaction<'_>,
+    v: &mut BioValidation,
+    flow: &ProjectFlow,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let live_ok = !flow.login.liveness_required || v.liveness_passed == Some(true);
+    if v.match_ok && live_ok && v.status == ValidationStatus::Pending {
+        tx.execute(
+            "UPDATE validations SET status = 'validated', validated_at = ?1, updated_at = ?1 WHERE id = ?2",
+            rusqlite::params![now, v.id],
+        )?;
+        v.status = ValidationStatus::Validated;
+        event(tx, v, "validated", json!({}), now)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Count a failed try; fails the validation at the limit.
+fn fail_attempt(tx: &Transaction<'_>, v: &mut BioValidation, now: i64) -> rusqlite::Result<()> {
+    v.attempts += 1;
+    if v.attempts >= v.max_attempts {
+        v.status = ValidationStatus::Failed;
+        tx.execute(
+            "UPDATE validations SET attempts = ?1, status = 'failed', updated_at = ?2 WHERE id = ?3",
+            rusqlite::params![v.attempts, now, v.id],
+        )?;
+        event(tx, v, "failed", json!({}), now)?;
+    } else {
+        tx.execute(
+            "UPDATE validations SET attempts = ?1, updated_at = ?2 WHERE id = ?3",
+            rusqlite::params![v.attempts, now, v.id],
+        )?;
+    }
+    Ok(())
+}
+
+fn token_for(
+    st: &AppState,
+    v: &BioValidation,
+    flow: &ProjectFlow,
+    now: i64,
+) -> ApiResult<(Option<String>, Option<u64>)> {
+    if v.status != ValidationStatus::Validated {
+        return Ok((None, None));
+    }
+    let amr: &[&str] = if flow.login.liveness_required {
+        &["face", "liveness"]
+    } else {
+        &["face"]
+    };
+    let ttl = st.cfg.access_token_ttl_s;
+    let t = st
+        .keys
+        .issue_access_token(&v.user_id, &v.project_id, &v.flow_id, &v.id, amr, ttl, now)
+        .map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            ApiError::internal()
+        })?;
+    Ok((Some(t), Some(ttl)))
+}
+
+pub async fn verify_face(
+    State(st): State<AppState>,
+    _a: Auth,
+    ApiJson(req): ApiJson<VerifyFaceRequest>,
+) -> ApiResult<Response> {
+    if let Some(u) = &req.user_id {
+        check_user_id(u)?;
+    }
+    let image = decode_b64_image(&req.face_image, st.cfg.max_image_bytes)?;
+    // Which validation / project this is about.
+    let existing = match &req.validation_id {
+        Some(id) => {
+            let id = id.clone();
+            Some(st.db.call(move |c| load_validation(c, &id)).await?)
+        }
+        None => None,
+    };
+    let project_id = match (&existing, &req.project_id) {
+        (Some(v), Some(p)) if &v.project_id != p => {
+            return Err(ApiError::new(
+                ErrorCode::ValidationNotFound,
+                "unknown validation_id",
+            ));
+        }
+        (Some(v), _) => v.project_id.clone(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "validation_id or project_id is required",
+            ));
+        }
+    };
+    if let (Some(v), Some(u)) = (&existing, &req.user_id)
+        && !v.user_id.is_empty()
+        && &v.user_id != u
+    {
+        return Err(ApiError::new(
+            ErrorCode::ValidationNotFound,
+            "unknown validation_id",
+        ));
+    }
+    if let Some(v) = &existing
+        && v.status != ValidationStatus::Pending
+    {
+        return Err(not_pending(v.status));
+    }
+    let flow = {
+        let (p, f) = (
+            project_id.clone(),
+            existing.as_ref().map(|v| v.flow_id.clone()),
+        );
+        st.db
+            .call(move |c| flows::resolve_login_flow(c, &p, f.as_deref()))
+            .await?
+    };
+    flows::require_method(&flow, Method::Face)?;
+    // 1:1 target: the request's user, else the validation's.
+    let target = req.user_id.clone().or_else(|| {
+        existing
+            .as_ref()
+            .map(|v| v.user_id.clone())
+            .filter(|u| !u.is_empty())
+    });
+    if let Some(u) = &target {
+        flows::check_identifier(&st, &flow, u, Method::Face).await?;
+        rate_check(&st, &project_id, u).await?;
+    }
+    let a = analyze(&st, image).await?;
+    let threshold = flow.login.match_min_score;
+    let now = st.clock.now_ms();
+    let (ttl_ms, max_attempts) = (st.cfg.otp_ttl_s as i64 * 1000, st.cfg.otp_max_attempts);
+    let flow2 = flow.clone();
+    let (v, matched, score, user) = st
+        .db
+        .tx(move |tx| {
+            let (user, score) = match &target {
+                Some(u) => match best_for_user(tx, &project_id, u, &a.embedding)? {
+                    Some(s) => (Some(u.clone()), s),
+                    None => {
+                        return Err(ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
+                            .with_details(json!({ "user_id": u })));
+                    }
+                },
+                None => match best_in_project(tx, &project_id, &a.embedding)? {
+                    Some((u, s)) => (Some(u), s),
+                    None => return Err(ApiError::new(ErrorCode::NotEnrolled, "no enrolled faces in this project")),
+                },
+            };
+            let matched = score >= threshold;
+            let mut v = match existing {
+                Some(mut v) => {
+                    // Re-read inside the transaction: another request may have moved it on.
+                    v = load_validation(tx, &v.id)?;
+                    require_pending(tx, &mut v, now)?;
+                    if v.status != ValidationStatus::Pending {
+                        return Err(not_pending(v.status));
+                    }
+                    v
+                }
+                None => {
+                    let v = BioValidation {
+                        id: ids::new_id("val"),
+                        user_id: String::new(),
+                        project_id: project_id.clone(),
+                        flow_id: flow2.id.clone(),
+                        status: ValidationStatus::Pending,
+                        attempts: 0,
+                        max_attempts,
+                        expires_at: now + ttl_ms,
+                        match_ok: false,
+                        liveness_passed: None,
+                    };
+                    insert_validation(tx, &v, now)?;
+                    v
+                }
+            };
+            if matched {
+                // 1:N names the user only when the match holds.
+                if let Some(u) = &user {
+                    v.user_id = u.clone();
+                }
+                v.match_ok = true;
+                tx.execute(
+                    "UPDATE validations SET identifier = ?1, match_ok = 1, match_score = ?2, matched_user = ?1,
+                     updated_at = ?3 WHERE id = ?4",
+                    rusqlite::params![v.user_id, score, now, v.id],
+                )?;
+                complete_if_done(tx, &mut v, &flow2, now)?;
+            } else {
+                tx.execute(
+                    "UPDATE validations SET match_score = ?1, updated_at = ?2 WHERE id = ?3",
+                    rusqlite::params![score, now, v.id],
+                )?;
+                event(tx, &v, "match_failed", json!({ "match_score": score, "threshold": threshold }), now)?;
+                fail_attempt(tx, &mut v, now)?;
+            }
+            Ok((v, matched, score, user))
+        })
+        .await?;
+    st.webhook_wake.notify_one();
+    let (access_token, expires_in) = token_for(&st, &v, &flow, now)?;
+    let resp = VerifyFaceResponse {
+        validation_id: v.id.clone(),
+        status: v.status,
+        matched,
+        match_score: score,
+        threshold,
+        // 1:N never reveals who the face most resembled unless it matched.
+        user_id: if matched || req.user_id.is_some() {
+            user
+        } else {
+            None
+        },
+        attempts_remaining: v.max_attempts.saturating_sub(v.attempts),
+        liveness_required: flow.login.liveness_required,
+        liveness_passed: v.liveness_passed,
+        access_token,
+        expires_in,
+    };
+    let msg = if matched {
+        "face matched"
+    } else {
+        "face did not match"
+    };
+    Ok(ok(resp, msg))
+}
+
+pub async fn liveness_check(
+    State(st): State<AppState>,
+    _a: Auth,
+    ApiJson(req): ApiJson<LivenessCheckRequest>,
+) -> ApiResult<Response> {
+    let image = decode_b64_image(&req.face_image, st.cfg.max_image_bytes)?;
+    let v = {
+        let id = req.validation_id.clone();
+        st.db.call(move |c| load_validation(c, &id)).await?
+    };
+    if v.status != ValidationStatus::Pending {
+        return Err(not_pending(v.status));
+    }
+    let flow = {
+        let (p, f) = (v.project_id.clone(), v.flow_id.clone());
+        st.db
+            .call(move |c| flows::resolve_login_flow(c, &p, Some(&f)))
+            .await?
+    };
+    flows::require_method(&flow, Method::Face)?;
+    if !v.user_id.is_empty() {
+        rate_check(&st, &v.project_id, &v.user_id).await?;
+    }
+    let a = analyze(&st, image).await?;
+    let min = flow.login.liveness_min_score;
+    let now = st.clock.now_ms();
+    let flow2 = flow.clone();
+    let (v, passed, same_person) = st
+        .db
+        .tx(move |tx| {
+            let mut v = load_validation(tx, &v.id)?;
+            require_pending(tx, &mut v, now)?;
+            if v.status != ValidationStatus::Pending {
+                return Err(not_pending(v.status));
+            }
+            // The live face must be the person being validated, or a real face could vouch
+            // for a photo shown to verify-face.
+            let same_person = if v.user_id.is_empty() {
+                true
+            } else {
+                best_for_user(tx, &v.project_id, &v.user_id, &a.embedding)?
+                    .is_some_and(|s| s >= flow2.login.match_min_score)
+            };
+            let passed = a.liveness >= min && same_person;
+            v.liveness_passed = Some(passed);
+            tx.execute(
+                "UPDATE validations SET liveness_score = ?1, liveness_passed = ?2, updated_at = ?3 WHERE id = ?4",
+                rusqlite::params![a.liveness, passed, now, v.id],
+            )?;
+            let what = if passed { "liveness_passed" } else { "liveness_failed" };
+            event(tx, &v, what, json!({ "liveness_score": a.liveness, "min_score": min }), now)?;
+            if passed {
+                complete_if_done(tx, &mut v, &flow2, now)?;
+            } else {
+                fail_attempt(tx, &mut v, now)?;
+            }
+            Ok((v, passed, same_person))
+        })
+        .await?;
+    st.webhook_wake.notify_one();
+    let (access_token, expires_in) = token_for(&st, &v, &flow, now)?;
+    let msg = match (passed, same_person) {
+        (true, _) => "liveness passed",
+        (false, false) => "liveness failed: not the face being validated",
+        (false, true) => "liveness failed",
+    };
+    Ok(ok(
+        LivenessCheckResponse {
+            validation_id: v.id.clone(),
+            status: v.status,
+            liveness_score: a.liveness,
+            min_score: min,
+            passed,
+            access_token,
+            expires_in,
+        },
+        msg,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn base64_images() {
+        assert_eq!(decode_b64_image("aGVsbG8=", 100).unwrap(), b"hello");
+        assert_eq!(
+            decode_b64_image("data:image/png;base64,aGVsbG8=", 100).unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            decode_b64_image("", 100).unwrap_err().code,
+            ErrorCode::ImageEmpty
+        );
+        assert_eq!(
+            decode_b64_image("!!!!", 100).unwrap_err().code,
+            ErrorCode::ImageCorrupt
+        );
+        assert_eq!(
+            decode_b64_image("aGVsbG8=", 3).unwrap_err().code,
+            ErrorCode::ImageTooLarge
+        );
+    }
+    #[test]
+    fn cosine_edge_cases() {
+        assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-6);
+        assert_eq!(cosine(&[1.0], &[1.0, 0.0]), 0.0);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+    }
+}

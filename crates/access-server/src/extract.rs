@@ -1,0 +1,115 @@
+//! Extractors that answer with the error envelope instead of axum's plain-text rejections.
+
+use access_types::{ApiScope, ApiTokenClaims, ErrorCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// JSON body; malformed → 400 MALFORMED_JSON, wrong shape → 400 INVALID_REQUEST,
+/// over the route's limit → 413 PAYLOAD_TOO_LARGE.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
+            } else {
+                ApiError::bad_request("could not read request body")
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::bad_request(format!("invalid request: {e}"))
+                }
+                _ => ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}")),
+            })
+    }
+}
+
+/// Query string with the error envelope on failure.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+    }
+}
+
+/// Any valid API token (kiosk or admin scope).
+pub struct Auth(pub ApiTokenClaims);
+
+/// An admin-scope API token.
+pub struct AdminAuth(pub ApiTokenClaims);
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing bearer token"))?
+        .to_str()
+        .map_err(|_| ApiError::new(ErrorCode::Unauthorized, "malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "malformed Authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "expected a Bearer token",
+        ));
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        state
+            .keys
+            .verify_api_token(token, state.clock.now_ms())
+            .map(Auth)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Auth(claims) = Auth::from_request_parts(parts, state).await?;
+        if claims.scope != ApiScope::Admin {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this call needs an admin token",
+            ));
+        }
+        Ok(AdminAuth(claims))
+    }
+}

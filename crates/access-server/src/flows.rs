@@ -1,0 +1,268 @@
+//! Project / flow rows and the rules a login must pass before anything is sent.
+
+use std::time::Duration;
+
+use access_types::{
+    ErrorCode, FlowStatus, FlowType, LoginSettings, ProjectFlow, SecurityMode, SecuritySettings,
+};
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde_json::json;
+
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Email,
+    Sms,
+    Whatsapp,
+    Face,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Email => "email",
+            Method::Sms => "sms",
+            Method::Whatsapp => "whatsapp",
+            Method::Face => "face",
+        }
+    }
+}
+
+pub const FLOW_COLUMNS: &str =
+    "id, project_id, name, flow_type, status, login_json, security_json, created_at, updated_at";
+
+pub fn flow_from_row(r: &Row<'_>) -> rusqlite::Result<ProjectFlow> {
+    let status: String = r.get(4)?;
+    let login: String = r.get(5)?;
+    let security: String = r.get(6)?;
+    Ok(ProjectFlow {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        name: r.get(2)?,
+        flow_type: FlowType::Login,
+        status: match status.as_str() {
+            "active" => FlowStatus::Active,
+            "paused" => FlowStatus::Paused,
+            _ => FlowStatus::Draft,
+        },
+        // Written by this server only; a corrupt row degrades to the safe defaults
+        // (email only, no security list) rather than failing every request.
+        login: serde_json::from_str::<LoginSettings>(&login).unwrap_or_default(),
+        security: serde_json::from_str::<SecuritySettings>(&security).unwrap_or_default(),
+        created_at: rfc3339(r.get(7)?),
+        updated_at: rfc3339(r.get(8)?),
+    })
+}
+
+pub fn load_flow(c: &Connection, id: &str) -> rusqlite::Result<Option<ProjectFlow>> {
+    c.query_row(
+        &format!("SELECT {FLOW_COLUMNS} FROM flows WHERE id = ?1"),
+        [id],
+        flow_from_row,
+    )
+    .optional()
+}
+
+pub fn project_exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(
+        c.query_row("SELECT 1 FROM projects WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
+}
+
+fn check_status(flow: &ProjectFlow) -> ApiResult<()> {
+    match flow.status {
+        FlowStatus::Active => Ok(()),
+        FlowStatus::Paused => Err(
+            ApiError::new(ErrorCode::FlowPaused, "the login flow is paused")
+                .with_details(json!({ "project_flow_id": flow.id })),
+        ),
+        FlowStatus::Draft => Err(ApiError::new(
+            ErrorCode::FlowNotActive,
+            "the login flow is a draft; activate it first",
+        )
+        .with_details(json!({ "project_flow_id": flow.id }))),
+    }
+}
+
+/// The flow a login of `project_id` goes through: the given one, else the project's active
+/// login flow. Refuses paused / draft flows with their own codes.
+pub fn resolve_login_flow(
+    c: &Connection,
+    project_id: &str,
+    flow_id: Option<&str>,
+) -> ApiResult<ProjectFlow> {
+    if !project_exists(c, project_id)? {
+        return Err(ApiError::new(
+            ErrorCode::ProjectNotFound,
+            "unknown project_id",
+        ));
+    }
+    if let Some(fid) = flow_id {
+        let flow = load_flow(c, fid)?
+            .filter(|f| f.project_id == project_id)
+            .ok_or_else(|| ApiError::new(ErrorCode::FlowNotFound, "unknown project_flow_id"))?;
+        check_status(&flow)?;
+        return Ok(flow);
+    }
+    let mut st = c.prepare(&format!(
+        "SELECT {FLOW_COLUMNS} FROM flows WHERE project_id = ?1 AND flow_type = 'login'
+         ORDER BY created_at"
+    ))?;
+    let flows = st
+        .query_map([project_id], flow_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(active) = flows.iter().find(|f| f.status == FlowStatus::Active) {
+        return Ok(active.clone());
+    }
+    // No active flow: explain why with the most telling one.
+    if let Some(paused) = flows.iter().find(|f| f.status == FlowStatus::Paused) {
+        check_status(paused)?;
+    }
+    if let Some(draft) = flows.first() {
+        check_status(draft)?;
+    }
+    Err(ApiError::new(
+        ErrorCode::NoLoginFlow,
+        "the project has no login flow",
+    ))
+}
+
+pub fn require_method(flow: &ProjectFlow, m: Method) -> ApiResult<()> {
+    let on = match m {
+        Method::Email => flow.login.email,
+        Method::Sms => flow.login.sms,
+        Method::Whatsapp => flow.login.whatsapp,
+        Method::Face => flow.login.face,
+    };
+    if on {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::MethodDisabled,
+            format!("the login flow does not offer {} login", m.as_str()),
+        )
+        .with_details(json!({ "method": m.as_str(), "project_flow_id": flow.id })))
+    }
+}
+
+/// Apply the flow's security settings ("database connection") to `identifier`.
+pub async fn check_identifier(
+    st: &AppState,
+    flow: &ProjectFlow,
+    identifier: &str,
+    m: Method,
+) -> ApiResult<()> {
+    let s = &flow.security;
+    let listed = || {
+        s.identifiers
+            .iter()
+            .any(|i| i.trim().eq_ignore_ascii_case(identifier))
+    };
+    let refused = || {
+        ApiError::new(
+            ErrorCode::IdentifierNotAllowed,
+            "this identifier may not log in here",
+        )
+    };
+    match s.mode {
+        SecurityMode::None => Ok(()),
+        SecurityMode::Whitelist if listed() => Ok(()),
+        SecurityMode::Whitelist => Err(refused()),
+        SecurityMode::Blacklist if listed() => Err(refused()),
+        SecurityMode::Blacklist => Ok(()),
+        SecurityMode::Url => {
+            let Some(url) = s.url.as_deref() else {
+                return Err(ApiError::new(
+                    ErrorCode::SecurityCheckUnavailable,
+                    "security URL not configured",
+                ));
+            };
+            let unavailable = |why: &str| {
+                tracing::warn!(flow = %flow.id, reason = why, "security URL check failed");
+                ApiError::new(
+                    ErrorCode::SecurityCheckUnavailable,
+                    "the customer's security check did not answer",
+                )
+            };
+            let resp = st
+                .http
+                .post(url)
+                .timeout(Duration::from_millis(s.timeout_ms.clamp(1, 30_000)))
+                .json(&json!({
+                    "identifier": identifier,
+                    "project_id": flow.project_id,
+                    "project_flow_id": flow.id,
+                    "method": m.as_str(),
+                }))
+                .send()
+                .await
+                .map_err(|_| unavailable("request"))?;
+            if !resp.status().is_success() {
+                return Err(unavailable("status"));
+            }
+            let v: serde_json::Value = resp.json().await.map_err(|_| unavailable("body"))?;
+            match v.get("allowed").and_then(|a| a.as_bool()) {
+                Some(true) => Ok(()),
+                Some(false) => Err(refused()),
+                None => Err(unavailable("answer")),
+            }
+        }
+    }
+}
+
+/// Lower-case, trimmed, plausibly an address.
+pub fn normalize_email(raw: &str) -> ApiResult<String> {
+    let e = raw.trim().to_ascii_lowercase();
+    let bad = || ApiError::bad_request("email is not a valid address");
+    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && e.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && e.chars().all(|c| c.is_ascii_graphic());
+    if ok { Ok(e) } else { Err(bad()) }
+}
+
+/// E.164: `+` and 8 to 15 digits, no leading zero.
+pub fn normalize_phone(raw: &str) -> ApiResult<String> {
+    let p: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let digits = p.strip_prefix('+').unwrap_or("");
+    let ok = (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(p)
+    } else {
+        Err(ApiError::bad_request(
+            "phone must be E.164, e.g. +14155550123",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn identifiers() {
+        assert_eq!(normalize_email(" A@Example.COM ").unwrap(), "a@example.com");
+        assert!(normalize_email("nope").is_err());
+        assert!(normalize_email("a@b").is_err());
+        assert!(normalize_email("a b@c.d").is_err());
+        assert_eq!(normalize_phone("+1 415-555-0123").unwrap(), "+14155550123");
+        assert!(normalize_phone("4155550123").is_err());
+        assert!(normalize_phone("+0123456789").is_err());
+        assert!(normalize_phone("+12ab4567890").is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! Health, JWKS and the dev outbox.
+
+use access_types::{Channel, Health, OutboxList, OutboxMessage};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::clock::rfc3339;
+use crate::error::ApiResult;
+use crate::extract::{ApiQuery, Auth};
+use crate::ok;
+use crate::state::AppState;
+
+pub async fn healthz(State(st): State<AppState>) -> ApiResult<Response> {
+    // Touch the store so a wedged database shows up as unhealthy.
+    st.db
+        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await?;
+    Ok(ok(
+        Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            vision: st.face.status().into(),
+        },
+        "",
+    ))
+}
+
+pub async fn jwks(State(st): State<AppState>) -> Response {
+    // Plain JWKS (no envelope): JWT libraries fetch this document directly.
+    axum::Json(st.keys.jwks().clone()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    pub to: String,
+}
+
+pub async fn outbox(
+    State(st): State<AppState>,
+    _a: Auth,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<Response> {
+    // An unencoded `+` in a query string arrives as a space: restore the E.164 prefix.
+    let raw = q.to.trim();
+    let to = if q.to.starts_with(' ') && !raw.is_empty() && raw.chars().all(|c| c.is_ascii_digit())
+    {
+        format!("+{raw}")
+    } else {
+        raw.to_ascii_lowercase()
+    };
+    let messages = st
+        .db
+        .call(move |c| {
+            let mut s = c.prepare_cached(
+                "SELECT channel, recipient, body, code, created_at FROM outbox
+                 WHERE recipient = ?1 ORDER BY id DESC LIMIT 100",
+            )?;
+            Ok(s.query_map([to], |r| {
+                let ch: String = r.get(0)?;
+                Ok(OutboxMessage {
+                    channel: Channel::parse(&ch).unwrap_or(Channel::Email),
+                    to: r.get(1)?,
+                    body: r.get(2)?,
+                    code: r.get(3)?,
+                    created_at: rfc3339(r.get(4)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(ok(OutboxList { messages }, ""))
+}

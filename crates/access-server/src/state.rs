@@ -1,0 +1,44 @@
+//! Shared application state.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::auth::Keys;
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::db::Db;
+use crate::delivery::Delivery;
+use crate::face::FaceService;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub cfg: ServerConfig,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Keys,
+    /// HMAC key for OTP hashes; never leaves the process except in the store.
+    pub otp_key: [u8; 32],
+    pub delivery: Delivery,
+    /// Wakes the webhook worker after new events were queued.
+    pub webhook_wake: Notify,
+    /// For security-URL checks.
+    pub http: reqwest::Client,
+    pub face: FaceService,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,98 @@
+//! Machine-readable error codes and the HTTP status each maps to.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $text:literal => $status:literal ),+ $(,)?) => {
+        /// Every `code` the API can answer with. Serialised SCREAMING_SNAKE.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )+ ];
+
+            /// The HTTP status this code is answered with.
+            pub fn http_status(self) -> u16 {
+                match self { $( ErrorCode::$variant => $status, )+ }
+            }
+
+            /// The wire spelling, e.g. `"INVALID_OTP"`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $text, )+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Body is not valid JSON.
+    MalformedJson = "MALFORMED_JSON" => 400,
+    /// JSON has wrong types, missing or unknown fields, or a field value is invalid.
+    InvalidRequest = "INVALID_REQUEST" => 400,
+    /// Content-Type is not application/json.
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" => 415,
+    /// Wrong code; `details.attempts_remaining`.
+    InvalidOtp = "INVALID_OTP" => 400,
+    /// Too many wrong codes (or failed face matches); the validation is `failed`.
+    MaxAttemptsExceeded = "MAX_ATTEMPTS_EXCEEDED" => 410,
+    OtpExpired = "OTP_EXPIRED" => 410,
+    /// The validation already succeeded; a code works once.
+    OtpAlreadyUsed = "OTP_ALREADY_USED" => 410,
+    /// The validation is not in a state this call can act on.
+    ValidationNotPending = "VALIDATION_NOT_PENDING" => 409,
+    ValidationNotFound = "VALIDATION_NOT_FOUND" => 404,
+    /// `Retry-After` and `details.retry_after_s` say when to retry.
+    RateLimited = "RATE_LIMITED" => 429,
+    Unauthorized = "UNAUTHORIZED" => 401,
+    /// The token's scope does not allow this call.
+    Forbidden = "FORBIDDEN" => 403,
+    NotFound = "NOT_FOUND" => 404,
+    MethodNotAllowed = "METHOD_NOT_ALLOWED" => 405,
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,
+    ProjectNotFound = "PROJECT_NOT_FOUND" => 404,
+    FlowNotFound = "FLOW_NOT_FOUND" => 404,
+    WebhookNotFound = "WEBHOOK_NOT_FOUND" => 404,
+    UserNotFound = "USER_NOT_FOUND" => 404,
+    /// The project has no login flow.
+    NoLoginFlow = "NO_LOGIN_FLOW" => 409,
+    /// The login flow is paused.
+    FlowPaused = "FLOW_PAUSED" => 409,
+    /// The login flow is still a draft.
+    FlowNotActive = "FLOW_NOT_ACTIVE" => 409,
+    /// The login flow does not offer this method.
+    MethodDisabled = "METHOD_DISABLED" => 409,
+    /// Security settings refuse this identifier.
+    IdentifierNotAllowed = "IDENTIFIER_NOT_ALLOWED" => 403,
+    /// The customer's security URL did not answer in time or answered garbage.
+    SecurityCheckUnavailable = "SECURITY_CHECK_UNAVAILABLE" => 503,
+    /// The OTP could not be handed to the email/SMS/WhatsApp provider.
+    DeliveryFailed = "DELIVERY_FAILED" => 502,
+    /// No provider configured for this channel.
+    ChannelNotConfigured = "CHANNEL_NOT_CONFIGURED" => 503,
+    /// The resource still has dependents (e.g. a project with flows).
+    Conflict = "CONFLICT" => 409,
+    NoFace = "NO_FACE" => 422,
+    MultipleFaces = "MULTIPLE_FACES" => 422,
+    /// Face found but too small, blurred, dark, turned...; `details.issues`.
+    FaceQuality = "FACE_QUALITY" => 422,
+    /// Not a decodable JPEG/PNG (or not base64).
+    ImageCorrupt = "IMAGE_CORRUPT" => 422,
+    ImageUnsupported = "IMAGE_UNSUPPORTED" => 415,
+    ImageTooLarge = "IMAGE_TOO_LARGE" => 413,
+    ImageEmpty = "IMAGE_EMPTY" => 400,
+    /// The user has no enrolled face in this project (1:1) or the project has none (1:N).
+    NotEnrolled = "NOT_ENROLLED" => 404,
+    /// Face models not loaded on this server.
+    VisionUnavailable = "VISION_UNAVAILABLE" => 503,
+    InternalError = "INTERNAL_ERROR" => 500,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -101,6 +101,35 @@ impl Frame {
         &self.rgb
     }
 
+    /// A `width x height` frame with this image centred on mid-gray, scaled down (never up)
+    /// to fit: how a still photo is shown to the pipeline as if a camera had framed it.
+    pub fn letterboxed(&self, width: u32, height: u32) -> Result<Frame> {
+        let scale = (width as f32 / self.width as f32)
+            .min(height as f32 / self.height as f32)
+            .min(1.0);
+        let sw = ((self.width as f32 * scale).round() as u32).clamp(1, width);
+        let sh = ((self.height as f32 * scale).round() as u32).clamp(1, height);
+        let src = image::RgbImage::from_raw(self.width, self.height, self.rgb.clone())
+            .ok_or_else(|| VisionError::ImageCorrupt("frame buffer size".into()))?;
+        let small = if (sw, sh) == (self.width, self.height) {
+            src
+        } else {
+            image::imageops::resize(&src, sw, sh, image::imageops::FilterType::Triangle)
+        };
+        let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([128, 128, 128]));
+        image::imageops::replace(
+            &mut canvas,
+            &small,
+            ((width - sw) / 2) as i64,
+            ((height - sh) / 2) as i64,
+        );
+        Ok(Frame {
+            width,
+            height,
+            rgb: canvas.into_raw(),
+        })
+    }
+
     /// Encodes as JPEG (for sending a frame to the API).
     pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>> {
         let mut out = Vec::new();

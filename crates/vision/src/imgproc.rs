@@ -29,6 +29,19 @@ pub fn resample_bgr_planar(
     let fw = frame.width() as usize;
     let rgb = frame.rgb();
     let plane = out_w * out_h;
+    if (src.w as usize, src.h as usize) == (dst_w, dst_h) {
+        // Same size (a 640x480 camera frame): no interpolation, only the channel shuffle.
+        for dy in 0..dst_h {
+            let row = &rgb[((src.y as usize + dy) * fw + src.x as usize) * 3..][..dst_w * 3];
+            let o = dy * out_w;
+            for (dx, px) in row.chunks_exact(3).enumerate() {
+                out[2 * plane + o + dx] = px[0] as f32;
+                out[plane + o + dx] = px[1] as f32;
+                out[o + dx] = px[2] as f32;
+            }
+        }
+        return;
+    }
     let sx = src.w as f32 / dst_w as f32;
     let sy = src.h as f32 / dst_h as f32;
     // Per-column source offsets and weights, computed once.

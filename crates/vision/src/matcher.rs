@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::error::{Result, VisionError};
 
 /// Default 1:1 and 1:N acceptance threshold (cosine), calibrated on the shared dev pairs
-/// (genuine min 0.356, impostor max 0.316 with this pipeline): impostors get no match, and the
+/// (genuine min 0.368, impostor max 0.311 with this pipeline; `kiosk eval verify`): impostors get no match, and the
 /// margin above the worst impostor is kept rather than split, since a false accept opens a door.
 pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.36;
 

@@ -1,0 +1,217 @@
+//! `kiosk bench`: per-stage latency of the face pipeline on 640x480 frames made from real
+//! photos, and of 1:N matching over synthetic galleries. Prints a table or JSON.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+use vision::{FacePipeline, MultiFace, TemplateIndex};
+
+use crate::VisionArgs;
+use crate::stats::percentile;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Folder of JPEG/PNG photos (searched recursively).
+    #[arg(long)]
+    images: PathBuf,
+    /// Frame size the photos are letterboxed into, as a camera would deliver.
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    #[arg(long, default_value_t = 480)]
+    height: u32,
+    /// Passes over the photos (more samples, steadier percentiles).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Gallery sizes for the 1:N match stage.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 100_000])]
+    gallery: Vec<usize>,
+    /// Queries per gallery size.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+pub struct StageStats {
+    pub stage: String,
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub mean_ms: f64,
+}
+
+fn stats(stage: &str, samples: &[f64]) -> StageStats {
+    StageStats {
+        stage: stage.to_string(),
+        samples: samples.len(),
+        p50_ms: percentile(samples, 0.5),
+        p95_ms: percentile(samples, 0.95),
+        mean_ms: samples.iter().sum::<f64>() / samples.len().max(1) as f64,
+    }
+}
+
+#[derive(Serialize)]
+pub struct BenchReport {
+    pub frame: String,
+    pub images: usize,
+    pub frames_with_face: usize,
+    pub intra_threads: usize,
+    pub detector_side: u32,
+    pub stages: Vec<StageStats>,
+}
+
+fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            collect_images(&p, out)?;
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("jpg" | "jpeg" | "png")
+        ) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    collect_images(&args.images, &mut files)?;
+    if files.is_empty() {
+        bail!("no JPEG or PNG files under {}", args.images.display());
+    }
+    let mut pipeline = vargs.pipeline()?;
+
+    let mut decode = Vec::new();
+    let mut frames = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f)?;
+        let t = Instant::now();
+        let frame = vision::decode_image(&bytes, &Default::default())
+            .with_context(|| format!("decoding {}", f.display()))?;
+        decode.push(ms(t));
+        frames.push(frame.letterboxed(args.width, args.height)?);
+    }
+
+    // Warm-up: first runs allocate ORT's buffers.
+    for frame in frames.iter().take(3) {
+        let _ = pipeline.analyze(frame, MultiFace::Largest);
+    }
+
+    let (mut detect, mut align, mut quality, mut embed, mut live, mut total) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut with_face = 0;
+    for round in 0..args.rounds {
+        for (i, frame) in frames.iter().enumerate() {
+            let t0 = Instant::now();
+            let t = Instant::now();
+            let faces = pipeline.detect(frame)?;
+            detect.push(ms(t));
+            let Ok(face) = FacePipeline::choose(&faces, MultiFace::Largest) else {
+                continue;
+            };
+            if round == 0 {
+                with_face += 1;
+            }
+            let t = Instant::now();
+            let aligned = pipeline.align(frame, &face);
+            align.push(ms(t));
+            let t = Instant::now();
+            let _report = pipeline.assess(frame, &face, &aligned, faces.len());
+            quality.push(ms(t));
+            let t = Instant::now();
+            pipeline.embed(std::slice::from_ref(&aligned))?;
+            embed.push(ms(t));
+            let t = Instant::now();
+            pipeline.liveness(frame, &face)?;
+            live.push(ms(t));
+            total.push(ms(t0));
+            if (i + 1) % 20 == 0 {
+                eprint!("\rround {}/{}: {}/{}", round + 1, args.rounds, i + 1, frames.len());
+            }
+        }
+    }
+    eprintln!();
+
+    let mut stages = vec![
+        stats("decode (file)", &decode),
+        stats("detect", &detect),
+        stats("align", &align),
+        stats("quality", &quality),
+        stats("embed", &embed),
+        stats("liveness (2 models)", &live),
+        stats("frame total (detect..liveness)", &total),
+    ];
+
+    for &n in &args.gallery {
+        let (index, queries) = synthetic_gallery(n, args.queries);
+        let mut samples = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            std::hint::black_box(index.best_match(q)?);
+            samples.push(ms(t));
+        }
+        stages.push(stats(&format!("match 1:N, N={n}"), &samples));
+    }
+
+    let report = BenchReport {
+        frame: format!("{}x{}", args.width, args.height),
+        images: files.len(),
+        frames_with_face: with_face,
+        intra_threads: vargs.threads,
+        detector_side: vargs.detector_side,
+        stages,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} frames from {} photos ({} with a face), {} intra-op thread(s), detector side {}",
+            report.frame, report.images, report.frames_with_face, report.intra_threads, report.detector_side
+        );
+        println!("{:<32} {:>8} {:>9} {:>9} {:>9}", "stage", "samples", "p50 ms", "p95 ms", "mean ms");
+        for s in &report.stages {
+            println!(
+                "{:<32} {:>8} {:>9.3} {:>9.3} {:>9.3}",
+                s.stage, s.samples, s.p50_ms, s.p95_ms, s.mean_ms
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `n` random unit templates and `q` queries (deterministic xorshift; no RNG dependency).
+fn synthetic_gallery(n: usize, q: usize) -> (TemplateIndex, Vec<Vec<f32>>) {
+    let dim = vision::EMBEDDING_DIM;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut unit = || {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect();
+        vision::Embedding::from_raw(v).into_vec()
+    };
+    let mut index = TemplateIndex::new(dim);
+    for key in 0..n as u64 {
+        index.insert(key, &unit()).expect("dimension matches");
+    }
+    let queries = (0..q).map(|_| unit()).collect();
+    (index, queries)
+}

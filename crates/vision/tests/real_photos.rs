@@ -1,0 +1,204 @@
+//! The real models on the real shared photos (read in place from ../shared/data/faces or
+//! $FACE_DATA_DIR), including the bad-input cases.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use vision::{
+    DEFAULT_LIVENESS_THRESHOLD, DEFAULT_MATCH_THRESHOLD, DecodeLimits, FacePipeline, Frame,
+    MultiFace, PipelineConfig, PixelFormat, QualityIssue, VisionError, cosine, decode_image,
+};
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("FACE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces"))
+}
+
+fn bytes(rel: &str) -> Vec<u8> {
+    let p = data_dir().join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn photo(rel: &str) -> Frame {
+    decode_image(&bytes(rel), &DecodeLimits::default()).unwrap()
+}
+
+/// One pipeline for the whole file: sessions are `&mut`, so tests take turns.
+fn pipeline() -> MutexGuard<'static, FacePipeline> {
+    static P: OnceLock<Mutex<FacePipeline>> = OnceLock::new();
+    P.get_or_init(|| Mutex::new(FacePipeline::load(&PipelineConfig::default()).unwrap()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn embed(frame: &Frame) -> Vec<f32> {
+    pipeline()
+        .embed_frame(frame, MultiFace::Largest)
+        .unwrap()
+        .1
+        .into_vec()
+}
+
+#[test]
+fn same_person_matches_and_different_people_do_not() {
+    let obama1 = embed(&photo("face_recognition_examples/obama/obama1.jpg"));
+    let obama2 = embed(&photo("face_recognition_examples/obama/obama2.jpg"));
+    let biden = embed(&photo("face_recognition_examples/biden/biden.jpg"));
+    let amy = embed(&photo("face_api_js/amy/amy1.png"));
+    assert_eq!(obama1.len(), 256);
+    assert!((obama1.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4);
+    assert!(cosine(&obama1, &obama2) >= DEFAULT_MATCH_THRESHOLD);
+    assert!(cosine(&obama1, &biden) < DEFAULT_MATCH_THRESHOLD);
+    assert!(cosine(&amy, &obama1) < DEFAULT_MATCH_THRESHOLD);
+}
+
+#[test]
+fn group_photo_has_several_faces_and_refuse_policy_says_so() {
+    let frame = photo("face_recognition_examples/multi_face/obama_and_biden.jpg");
+    let mut p = pipeline();
+    let faces = p.detect(&frame).unwrap();
+    // Obama, Biden and a third person further back.
+    assert!(faces.len() >= 2, "{faces:?}");
+    let err = p.analyze(&frame, MultiFace::Refuse).unwrap_err();
+    assert_eq!(err.code(), "MULTIPLE_FACES");
+    let largest = p.analyze(&frame, MultiFace::Largest).unwrap();
+    assert!(largest.quality.issues.contains(&QualityIssue::MultipleFaces));
+    let biggest_area = faces.iter().map(|f| f.area()).fold(0.0, f32::max);
+    assert_eq!(largest.face.area(), biggest_area);
+}
+
+#[test]
+fn a_frame_without_a_face_is_no_face() {
+    let gray = Frame::from_raw(640, 480, PixelFormat::Gray8, &vec![90; 640 * 480]).unwrap();
+    assert!(matches!(
+        pipeline().analyze(&gray, MultiFace::Largest),
+        Err(VisionError::NoFace)
+    ));
+}
+
+#[test]
+fn raw_bgr_camera_frame_gives_the_same_embedding_as_the_decoded_photo() {
+    let frame = photo("face_recognition_examples/kit_harington/john1.jpeg");
+    let bgr: Vec<u8> = frame.rgb().chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+    let raw = Frame::from_raw(frame.width(), frame.height(), PixelFormat::Bgr8, &bgr).unwrap();
+    assert!(cosine(&embed(&frame), &embed(&raw)) > 0.9999);
+}
+
+#[test]
+fn liveness_separates_the_labelled_samples() {
+    let mut p = pipeline();
+    for (file, real) in [("image_T1.jpg", true), ("image_F1.jpg", false), ("image_F2.jpg", false)] {
+        let frame = photo(&format!("silent_face/{file}"));
+        let a = p.analyze(&frame, MultiFace::Largest).unwrap();
+        assert_eq!(a.liveness >= DEFAULT_LIVENESS_THRESHOLD, real, "{file}: {}", a.liveness);
+    }
+}
+
+#[test]
+fn good_photo_passes_quality_and_degraded_copies_get_the_right_hint() {
+    let frame = photo("face_recognition_examples/obama/obama.jpg");
+    let mut p = pipeline();
+    let good = p.analyze(&frame, MultiFace::Largest).unwrap();
+    assert!(good.quality.passed, "{:?}", good.quality);
+
+    let dark: Vec<u8> = frame.rgb().iter().map(|&v| v / 8).collect();
+    let dark = Frame::from_raw(frame.width(), frame.height(), PixelFormat::Rgb8, &dark).unwrap();
+    match p.analyze(&dark, MultiFace::Largest) {
+        Ok(a) => assert!(a.quality.issues.contains(&QualityIssue::TooDark), "{:?}", a.quality),
+        Err(e) => assert_eq!(e.code(), "NO_FACE"),
+    }
+
+    // A heavy box blur: still a face, no longer sharp.
+    let mut img = image::RgbImage::from_raw(frame.width(), frame.height(), frame.rgb().to_vec()).unwrap();
+    img = image::imageops::blur(&img, 6.0);
+    let blurred = Frame::from_raw(img.width(), img.height(), PixelFormat::Rgb8, img.as_raw()).unwrap();
+    let a = p.analyze(&blurred, MultiFace::Largest).unwrap();
+    assert!(a.quality.issues.contains(&QualityIssue::Blurry), "{:?}", a.quality);
+}
+
+/// Inserts an EXIF APP1 segment with the given orientation right after the JPEG SOI marker.
+fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01".to_vec();
+    tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01]);
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\x00\x00".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn exif_orientation_is_honoured() {
+    let upright = photo("face_recognition_examples/obama/obama1.jpg");
+    // Store the pixels rotated 90 degrees counter-clockwise, tagged "rotate 90 CW to display".
+    let img = image::RgbImage::from_raw(upright.width(), upright.height(), upright.rgb().to_vec()).unwrap();
+    let stored = image::imageops::rotate270(&img);
+    let sideways = Frame::from_raw(stored.width(), stored.height(), PixelFormat::Rgb8, stored.as_raw()).unwrap();
+    let tagged = with_exif_orientation(&sideways.to_jpeg(92).unwrap(), 6);
+    let decoded = decode_image(&tagged, &DecodeLimits::default()).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (upright.width(), upright.height()));
+    let a = pipeline().analyze(&decoded, MultiFace::Largest).unwrap();
+    assert!(a.quality.metrics.roll_degrees.abs() < 15.0, "{:?}", a.quality.metrics);
+    assert!(cosine(a.embedding.as_slice(), &embed(&upright)) > 0.9);
+}
+
+#[test]
+fn oversized_image_is_refused_from_its_header() {
+    // A real JPEG whose SOF header claims 60000 x 60000: refused before any pixel is decoded.
+    let mut jpeg = bytes("face_recognition_examples/obama/obama1.jpg");
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w[0] == 0xFF && (w[1] == 0xC0 || w[1] == 0xC2))
+        .expect("SOF marker");
+    jpeg[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    let err = decode_image(&jpeg, &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_TOO_LARGE", "{err}");
+    let small_limit = DecodeLimits { max_pixels: 10_000, ..Default::default() };
+    let err = decode_image(&bytes("face_api_js/amy/amy1.png"), &small_limit).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_TOO_LARGE");
+}
+
+#[test]
+fn truncated_and_non_image_files_have_clear_codes() {
+    let jpeg = bytes("face_recognition_examples/obama/obama1.jpg");
+    let err = decode_image(&jpeg[..200], &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_CORRUPT", "{err}");
+    let err = decode_image(&bytes("pairs.csv"), &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_UNSUPPORTED");
+    // GIF is an image, but not one the kiosk accepts.
+    let err = decode_image(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_UNSUPPORTED");
+}
+
+#[test]
+fn missing_or_wrong_models_and_runtime_are_named_errors() {
+    let empty = tempdir("models-empty");
+    let cfg = PipelineConfig { models_dir: Some(empty.clone()), ..Default::default() };
+    let err = FacePipeline::load(&cfg).err().expect("must fail");
+    assert_eq!(err.code(), "MODEL_MISSING");
+    assert!(err.to_string().contains("face_detection_yunet_2023mar_dynamic.onnx"), "{err}");
+    assert!(err.to_string().contains("scripts/setup.sh"));
+
+    let wrong = tempdir("models-wrong");
+    std::fs::write(wrong.join("face_detection_yunet_2023mar_dynamic.onnx"), b"not a model").unwrap();
+    let cfg = PipelineConfig { models_dir: Some(wrong), ..Default::default() };
+    assert_eq!(FacePipeline::load(&cfg).err().unwrap().code(), "MODEL_HASH_MISMATCH");
+
+    let cfg = PipelineConfig { ort_library: Some(empty.join("libonnxruntime.so")), ..Default::default() };
+    let err = FacePipeline::load(&cfg).err().unwrap();
+    assert_eq!(err.code(), "RUNTIME_MISSING");
+    assert!(err.to_string().contains("ORT_DYLIB_PATH"));
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vision-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up (idempotently) and runs every check: formatting, clippy, and all tests, which use the
+# real models on the real shared photos (../shared/data/faces, or $FACE_DATA_DIR).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+scripts/setup.sh
+[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+export FACE_DATA_DIR="${FACE_DATA_DIR:-$root/../shared/data/faces}"
+[ -f "$FACE_DATA_DIR/pairs.csv" ] || { echo "test data not found in $FACE_DATA_DIR: set FACE_DATA_DIR" >&2; exit 1; }
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all --check
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test" >&2
+cargo test --workspace

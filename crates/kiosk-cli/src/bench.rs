@@ -74,7 +74,10 @@ fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         if p.is_dir() {
             collect_images(&p, out)?;
         } else if matches!(
-            p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            p.extension()
+                .and_then(|x| x.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
             Some("jpg" | "jpeg" | "png")
         ) {
             out.push(p);
@@ -139,8 +142,14 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
             pipeline.liveness(frame, &face)?;
             live.push(ms(t));
             total.push(ms(t0));
-            if (i + 1) % 20 == 0 {
-                eprint!("\rround {}/{}: {}/{}", round + 1, args.rounds, i + 1, frames.len());
+            if (i + 1).is_multiple_of(20) {
+                eprint!(
+                    "\rround {}/{}: {}/{}",
+                    round + 1,
+                    args.rounds,
+                    i + 1,
+                    frames.len()
+                );
             }
         }
     }
@@ -180,9 +189,16 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "{} frames from {} photos ({} with a face), {} intra-op thread(s), detector side {}",
-            report.frame, report.images, report.frames_with_face, report.intra_threads, report.detector_side
+            report.frame,
+            report.images,
+            report.frames_with_face,
+            report.intra_threads,
+            report.detector_side
         );
-        println!("{:<32} {:>8} {:>9} {:>9} {:>9}", "stage", "samples", "p50 ms", "p95 ms", "mean ms");
+        println!(
+            "{:<32} {:>8} {:>9} {:>9} {:>9}",
+            "stage", "samples", "p50 ms", "p95 ms", "mean ms"
+        );
         for s in &report.stages {
             println!(
                 "{:<32} {:>8} {:>9.3} {:>9.3} {:>9.3}",

@@ -117,7 +117,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<csv::StringRecord>> {
 }
 
 fn progress(done: usize, total: usize, what: &str) {
-    if done % 10 == 0 || done == total {
+    if done.is_multiple_of(10) || done == total {
         eprint!("\r{what}: {done}/{total}");
         if done == total {
             eprintln!();
@@ -165,12 +165,20 @@ pub fn verify(
     let mut parsed = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         let (Some(a), Some(b), Some(same)) = (r.get(0), r.get(1), r.get(2)) else {
-            bail!("{} row {}: expected image_a,image_b,same", pairs.display(), i + 2);
+            bail!(
+                "{} row {}: expected image_a,image_b,same",
+                pairs.display(),
+                i + 2
+            );
         };
         let same = match same.trim() {
             "1" | "true" => true,
             "0" | "false" => false,
-            other => bail!("{} row {}: same must be 0 or 1, got {other:?}", pairs.display(), i + 2),
+            other => bail!(
+                "{} row {}: same must be 0 or 1, got {other:?}",
+                pairs.display(),
+                i + 2
+            ),
         };
         let subset = r.get(3).unwrap_or("all").to_string();
         parsed.push((a.to_string(), b.to_string(), same, subset));
@@ -265,13 +273,19 @@ pub fn verify(
 }
 
 fn print_verify(r: &VerifyReport) {
-    println!("pairs        {} ({} same, {} different)", r.pairs, r.same, r.different);
+    println!(
+        "pairs        {} ({} same, {} different)",
+        r.pairs, r.same, r.different
+    );
     println!("threshold    {:.3}", r.threshold);
     println!("FMR          {:.4}", r.fmr);
     println!("FNMR         {:.4}", r.fnmr);
     println!("accuracy     {:.4}", r.accuracy);
     println!("AUC          {:.5}", r.auc);
-    println!("genuine min  {:.3}   impostor max {:.3}", r.genuine_min, r.impostor_max);
+    println!(
+        "genuine min  {:.3}   impostor max {:.3}",
+        r.genuine_min, r.impostor_max
+    );
     println!("undetected   {} of {} images", r.undetected, r.images);
     println!("ms/image     {:.1}", r.ms_per_image);
     for (name, s) in &r.subsets {
@@ -321,7 +335,11 @@ pub fn liveness(
         };
         let label = label.trim().to_lowercase();
         if label != "real" && label != "spoof" {
-            bail!("{} row {}: label must be real or spoof, got {label:?}", labels.display(), i + 2);
+            bail!(
+                "{} row {}: label must be real or spoof, got {label:?}",
+                labels.display(),
+                i + 2
+            );
         }
         let frame = load_frame(&dir.join(image))?;
         let score = match pipeline
@@ -333,7 +351,11 @@ pub fn liveness(
             Err(e) => return Err(e.into()),
         };
         // No face: nothing to accept, which is right for a spoof and wrong for a real face.
-        let decision = if score.is_some_and(|s| s >= threshold) { "real" } else { "spoof" };
+        let decision = if score.is_some_and(|s| s >= threshold) {
+            "real"
+        } else {
+            "spoof"
+        };
         results.push(LivenessResult {
             image: image.to_string(),
             correct: decision == label,
@@ -366,7 +388,10 @@ pub fn liveness(
 }
 
 fn print_liveness(r: &LivenessReport) {
-    println!("samples    {} ({} real, {} spoof)", r.samples, r.real, r.spoof);
+    println!(
+        "samples    {} ({} real, {} spoof)",
+        r.samples, r.real, r.spoof
+    );
     println!("threshold  {:.2}", r.threshold);
     println!("APCER      {:.4}", r.apcer);
     println!("BPCER      {:.4}", r.bpcer);
@@ -416,7 +441,12 @@ pub fn parse_voc(xml: &str) -> anyhow::Result<Vec<(String, Vec<[f32; 4]>)>> {
             if b.attribute("ignore").is_some_and(|v| v != "0") {
                 continue;
             }
-            boxes.push([attr(&b, "left")?, attr(&b, "top")?, attr(&b, "width")?, attr(&b, "height")?]);
+            boxes.push([
+                attr(&b, "left")?,
+                attr(&b, "top")?,
+                attr(&b, "width")?,
+                attr(&b, "height")?,
+            ]);
         }
         out.push((file.to_string(), boxes));
     }
@@ -480,7 +510,10 @@ pub fn detect(
 
 fn print_detect(r: &DetectReport) {
     println!("images       {}", r.images);
-    println!("faces        {} ground truth, {} detected, {} matched", r.ground_truth, r.detections, r.matched);
+    println!(
+        "faces        {} ground truth, {} detected, {} matched",
+        r.ground_truth, r.detections, r.matched
+    );
     println!("recall       {:.4}", r.recall);
     println!("precision    {:.4}", r.precision);
     println!("ms/image     {:.1}", r.ms_per_image);
@@ -500,6 +533,9 @@ mod tests {
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].1, vec![[20.0, 10.0, 30.0, 40.0]]);
         assert!(parsed[1].1.is_empty());
-        assert!(parse_voc("<dataset><images><image file='x'><box top='a'/></image></images></dataset>").is_err());
+        assert!(
+            parse_voc("<dataset><images><image file='x'><box top='a'/></image></images></dataset>")
+                .is_err()
+        );
     }
 }

@@ -9,7 +9,9 @@ use serde_json::Value;
 fn data_dir() -> PathBuf {
     std::env::var_os("FACE_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
+        })
 }
 
 fn kiosk(args: &[&str]) -> Output {
@@ -21,7 +23,11 @@ fn kiosk(args: &[&str]) -> Output {
 
 fn json(args: &[&str]) -> Value {
     let out = kiosk(args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -39,13 +45,26 @@ fn verification_on_the_shared_pairs_meets_the_accuracy_bar() {
     assert!(r["fnmr"].as_f64().unwrap() <= 0.02, "{r}");
     assert!(r["ms_per_image"].as_f64().unwrap() > 0.0);
     // A threshold of 0 accepts everyone: the impostor rate must then be 1.
-    let loose = json(&["eval", "verify", "--pairs", &path("pairs.csv"), "--threshold=-1", "--json"]);
+    let loose = json(&[
+        "eval",
+        "verify",
+        "--pairs",
+        &path("pairs.csv"),
+        "--threshold=-1",
+        "--json",
+    ]);
     assert_eq!(loose["fmr"].as_f64().unwrap(), 1.0);
 }
 
 #[test]
 fn liveness_classifies_every_labelled_sample() {
-    let r = json(&["eval", "liveness", "--labels", &path("liveness_labels.csv"), "--json"]);
+    let r = json(&[
+        "eval",
+        "liveness",
+        "--labels",
+        &path("liveness_labels.csv"),
+        "--json",
+    ]);
     assert_eq!(r["samples"], 3);
     assert_eq!(r["apcer"].as_f64().unwrap(), 0.0, "{r}");
     assert_eq!(r["bpcer"].as_f64().unwrap(), 0.0, "{r}");
@@ -85,7 +104,14 @@ fn bench_reports_every_stage() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    for want in ["decode (file)", "detect", "align", "embed", "liveness (2 models)", "match 1:N, N=1000"] {
+    for want in [
+        "decode (file)",
+        "detect",
+        "align",
+        "embed",
+        "liveness (2 models)",
+        "match 1:N, N=1000",
+    ] {
         assert!(stages.contains(&want), "{want} missing from {stages:?}");
     }
     assert_eq!(r["frames_with_face"], 4);
@@ -113,8 +139,18 @@ fn bad_inputs_fail_with_a_message_not_a_panic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("IMAGE_UNSUPPORTED"), "{err}");
 
-    let out = kiosk(&["--models-dir", dir.to_str().unwrap(), "eval", "liveness", "--labels", &path("liveness_labels.csv")]);
+    let out = kiosk(&[
+        "--models-dir",
+        dir.to_str().unwrap(),
+        "eval",
+        "liveness",
+        "--labels",
+        &path("liveness_labels.csv"),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("MODEL_MISSING") && err.contains("scripts/setup.sh"), "{err}");
+    assert!(
+        err.contains("MODEL_MISSING") && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }

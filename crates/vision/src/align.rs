@@ -61,7 +61,11 @@ pub fn similarity(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Affine {
 /// Inverse of a similarity (or any invertible affine) map.
 pub fn invert(m: &Affine) -> Affine {
     let det = m[0] * m[4] - m[1] * m[3];
-    let det = if det.abs() < f32::EPSILON { f32::EPSILON } else { det };
+    let det = if det.abs() < f32::EPSILON {
+        f32::EPSILON
+    } else {
+        det
+    };
     let (a, b, c, d) = (m[4] / det, -m[1] / det, -m[3] / det, m[0] / det);
     [a, b, -(a * m[2] + b * m[5]), c, d, -(c * m[2] + d * m[5])]
 }
@@ -81,13 +85,19 @@ mod tests {
     use super::*;
 
     fn apply(m: &Affine, p: [f32; 2]) -> [f32; 2] {
-        [m[0] * p[0] + m[1] * p[1] + m[2], m[3] * p[0] + m[4] * p[1] + m[5]]
+        [
+            m[0] * p[0] + m[1] * p[1] + m[2],
+            m[3] * p[0] + m[4] * p[1] + m[5],
+        ]
     }
 
     #[test]
     fn recovers_a_known_similarity() {
         // Rotate 30 degrees, scale 2, shift (5, -3).
-        let (s, c) = (30f32.to_radians().sin() * 2.0, 30f32.to_radians().cos() * 2.0);
+        let (s, c) = (
+            30f32.to_radians().sin() * 2.0,
+            30f32.to_radians().cos() * 2.0,
+        );
         let truth: Affine = [c, -s, 5.0, s, c, -3.0];
         let src = TEMPLATE.map(|[x, y]| [x * 100.0, y * 100.0]);
         let dst = src.map(|p| apply(&truth, p));

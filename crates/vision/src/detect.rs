@@ -103,7 +103,15 @@ impl FaceDetector for YuNet {
         let ph = rh.div_ceil(32) * 32;
         self.input.clear();
         self.input.resize(3 * pw * ph, 0.0);
-        resample_bgr_planar(frame, Rect { x: 0, y: 0, w, h }, rw, rh, &mut self.input, pw, ph);
+        resample_bgr_planar(
+            frame,
+            Rect { x: 0, y: 0, w, h },
+            rw,
+            rh,
+            &mut self.input,
+            pw,
+            ph,
+        );
         let (sx, sy) = (w as f32 / rw as f32, h as f32 / rh as f32);
 
         let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &self.input[..]))
@@ -113,10 +121,12 @@ impl FaceDetector for YuNet {
             .run(ort::inputs![tensor])
             .map_err(inference("yunet"))?;
         let get = |name: &str| -> Result<&[f32]> {
-            let v = outputs.get(name).ok_or_else(|| crate::VisionError::Inference {
-                model: "yunet",
-                reason: format!("output {name} missing"),
-            })?;
+            let v = outputs
+                .get(name)
+                .ok_or_else(|| crate::VisionError::Inference {
+                    model: "yunet",
+                    reason: format!("output {name} missing"),
+                })?;
             Ok(v.try_extract_tensor::<f32>().map_err(inference("yunet"))?.1)
         };
 

@@ -39,8 +39,11 @@ impl Embedding {
     }
 
     pub fn from_le_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() % 4 != 0 {
-            return Err(VisionError::DimensionMismatch(bytes.len() / 4, EMBEDDING_DIM));
+        if !bytes.len().is_multiple_of(4) {
+            return Err(VisionError::DimensionMismatch(
+                bytes.len() / 4,
+                EMBEDDING_DIM,
+            ));
         }
         Ok(Self(
             bytes
@@ -82,11 +85,9 @@ impl FaceEmbedder for ReidEmbedder {
         for f in faces {
             self.batch.extend_from_slice(&f.bgr);
         }
-        let tensor = TensorRef::from_array_view((
-            [n, 3, ALIGNED_SIZE, ALIGNED_SIZE],
-            &self.batch[..],
-        ))
-        .map_err(inference("reid"))?;
+        let tensor =
+            TensorRef::from_array_view(([n, 3, ALIGNED_SIZE, ALIGNED_SIZE], &self.batch[..]))
+                .map_err(inference("reid"))?;
         let outputs = self
             .session
             .run(ort::inputs![tensor])

@@ -81,11 +81,7 @@ impl Frame {
                 .flat_map(|p| [p[2], p[1], p[0]])
                 .collect(),
         };
-        Ok(Self {
-            width,
-            height,
-            rgb,
-        })
+        Ok(Self { width, height, rgb })
     }
 
     pub fn width(&self) -> u32 {
@@ -179,8 +175,8 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame> {
         return Err(VisionError::ImageEmpty);
     }
     let orientation = decoder.orientation().ok();
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
+    let mut img = DynamicImage::from_decoder(decoder)
+        .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
@@ -216,15 +212,23 @@ mod tests {
     #[test]
     fn empty_and_garbage_bytes_have_codes() {
         let limits = DecodeLimits::default();
-        assert_eq!(decode_image(&[], &limits).unwrap_err().code(), "IMAGE_EMPTY");
         assert_eq!(
-            decode_image(b"hello world, not an image", &limits).unwrap_err().code(),
+            decode_image(&[], &limits).unwrap_err().code(),
+            "IMAGE_EMPTY"
+        );
+        assert_eq!(
+            decode_image(b"hello world, not an image", &limits)
+                .unwrap_err()
+                .code(),
             "IMAGE_UNSUPPORTED"
         );
         // A PNG signature followed by junk: recognised, but corrupt.
         let mut junk = b"\x89PNG\r\n\x1a\n".to_vec();
         junk.extend_from_slice(&[0xAB; 64]);
-        assert_eq!(decode_image(&junk, &limits).unwrap_err().code(), "IMAGE_CORRUPT");
+        assert_eq!(
+            decode_image(&junk, &limits).unwrap_err().code(),
+            "IMAGE_CORRUPT"
+        );
     }
 
     #[test]

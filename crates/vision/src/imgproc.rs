@@ -154,7 +154,12 @@ mod tests {
     fn identity_resample_copies_pixels_as_bgr() {
         let f = gradient(4, 3);
         let mut out = vec![0.0; 3 * 4 * 3];
-        let full = Rect { x: 0, y: 0, w: 4, h: 3 };
+        let full = Rect {
+            x: 0,
+            y: 0,
+            w: 4,
+            h: 3,
+        };
         resample_bgr_planar(&f, full, 4, 3, &mut out, 4, 3);
         // Plane 0 is blue (constant 200), plane 2 is red (x * 10).
         assert!(out[..12].iter().all(|&v| v == 200.0));
@@ -166,7 +171,20 @@ mod tests {
     fn resample_pads_with_what_was_there() {
         let f = gradient(2, 2);
         let mut out = vec![-1.0; 3 * 4 * 4];
-        resample_bgr_planar(&f, Rect { x: 0, y: 0, w: 2, h: 2 }, 2, 2, &mut out, 4, 4);
+        resample_bgr_planar(
+            &f,
+            Rect {
+                x: 0,
+                y: 0,
+                w: 2,
+                h: 2,
+            },
+            2,
+            2,
+            &mut out,
+            4,
+            4,
+        );
         assert_eq!(out[3], -1.0);
         assert_eq!(out[0], 200.0);
     }
@@ -184,7 +202,9 @@ mod tests {
     fn flat_image_has_no_laplacian_variance_and_edges_have_some() {
         let flat = vec![100.0; 64];
         assert_eq!(laplacian_variance(&flat, 8, 8), 0.0);
-        let checker: Vec<f32> = (0..64).map(|i| if (i / 8 + i % 8) % 2 == 0 { 0.0 } else { 255.0 }).collect();
+        let checker: Vec<f32> = (0..64)
+            .map(|i| if (i / 8 + i % 8) % 2 == 0 { 0.0 } else { 255.0 })
+            .collect();
         assert!(laplacian_variance(&checker, 8, 8) > 1000.0);
     }
 }

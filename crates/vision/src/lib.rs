@@ -24,6 +24,8 @@ pub use error::{Result, VisionError};
 pub use frame::{DecodeLimits, Frame, PixelFormat, decode_image};
 pub use liveness::{LivenessModel, MiniFasNet};
 pub use matcher::{DEFAULT_MATCH_THRESHOLD, Match, TemplateIndex, cosine, try_cosine};
-pub use pipeline::{DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, MultiFace, PipelineConfig};
+pub use pipeline::{
+    DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, MultiFace, PipelineConfig,
+};
 pub use quality::{QualityConfig, QualityIssue, QualityMetrics, QualityReport};
 pub use runtime::{ModelSpec, RuntimeConfig, manifest};

@@ -30,7 +30,11 @@ impl MiniFasNet {
         Ok(Self {
             models: [
                 (load_session(runtime, "liveness_v2")?, 2.7, "minifasnet-v2"),
-                (load_session(runtime, "liveness_v1se")?, 4.0, "minifasnet-v1se"),
+                (
+                    load_session(runtime, "liveness_v1se")?,
+                    4.0,
+                    "minifasnet-v1se",
+                ),
             ],
             input: vec![0.0; 3 * INPUT * INPUT],
         })
@@ -72,7 +76,10 @@ pub fn crop_box(frame_w: u32, frame_h: u32, bbox: [f32; 4], scale: f32) -> Rect 
     }
     // Python's int() truncates toward zero; clamp guards against float drift at the edges.
     let (l, t) = ((l as i64).max(0) as u32, (t as i64).max(0) as u32);
-    let (r, b) = ((r as i64).max(l as i64) as u32, (b as i64).max(t as i64) as u32);
+    let (r, b) = (
+        (r as i64).max(l as i64) as u32,
+        (b as i64).max(t as i64) as u32,
+    );
     let r = r.min(frame_w - 1);
     let b = b.min(frame_h - 1);
     Rect {

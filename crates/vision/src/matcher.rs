@@ -61,7 +61,10 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
     let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    out.extend(v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+    out.extend(
+        v.iter()
+            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
+    );
     scale
 }
 
@@ -316,6 +319,9 @@ mod tests {
                 assert_eq!(index.get(best.key).unwrap(), v.as_slice());
             }
         }
-        assert_eq!(index.insert(1, &[0.0; 3]).unwrap_err().code(), "DIMENSION_MISMATCH");
+        assert_eq!(
+            index.insert(1, &[0.0; 3]).unwrap_err().code(),
+            "DIMENSION_MISMATCH"
+        );
     }
 }

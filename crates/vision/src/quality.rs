@@ -145,7 +145,9 @@ pub fn assess(
     let (lo, hi) = (ALIGNED_SIZE / 4, ALIGNED_SIZE * 3 / 4);
     let mut sum = 0.0;
     for row in lo..hi {
-        sum += gray[row * ALIGNED_SIZE + lo..row * ALIGNED_SIZE + hi].iter().sum::<f32>();
+        sum += gray[row * ALIGNED_SIZE + lo..row * ALIGNED_SIZE + hi]
+            .iter()
+            .sum::<f32>();
     }
     let brightness = sum / ((hi - lo) * (hi - lo)) as f32;
     let sharpness = laplacian_variance(&gray, ALIGNED_SIZE, ALIGNED_SIZE);
@@ -160,12 +162,18 @@ pub fn assess(
     };
     let checks = [
         (faces_in_frame > 1, QualityIssue::MultipleFaces),
-        (eye_distance < cfg.min_eye_distance, QualityIssue::FaceTooSmall),
+        (
+            eye_distance < cfg.min_eye_distance,
+            QualityIssue::FaceTooSmall,
+        ),
         (cut_off > cfg.max_cut_off, QualityIssue::FaceCutOff),
         (brightness < cfg.min_brightness, QualityIssue::TooDark),
         (brightness > cfg.max_brightness, QualityIssue::TooBright),
         (yaw.abs() > cfg.max_yaw, QualityIssue::LookStraight),
-        (roll_degrees.abs() > cfg.max_roll_degrees, QualityIssue::HeadTilted),
+        (
+            roll_degrees.abs() > cfg.max_roll_degrees,
+            QualityIssue::HeadTilted,
+        ),
         (sharpness < cfg.min_sharpness, QualityIssue::Blurry),
     ];
     let issues: Vec<QualityIssue> = checks
@@ -216,7 +224,10 @@ mod tests {
             QualityIssue::HeadTilted,
             QualityIssue::Blurry,
         ] {
-            assert!(report.issues.contains(&issue), "{issue:?} missing: {report:?}");
+            assert!(
+                report.issues.contains(&issue),
+                "{issue:?} missing: {report:?}"
+            );
         }
         assert_eq!(report.issues[0].hint(), "Only one person at a time");
     }

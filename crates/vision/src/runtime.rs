@@ -162,22 +162,22 @@ pub(crate) fn load_session(cfg: &RuntimeConfig, role: &str) -> Result<Session> {
         });
     }
     let env = environment(cfg)?;
-    let fail = |e: ort::Error<_>| VisionError::RuntimeLoad {
+    let fail = |reason: String| VisionError::RuntimeLoad {
         path: path.clone(),
-        reason: e.to_string(),
+        reason,
     };
     Session::builder(env)
-        .map_err(|e| fail(e.into()))?
+        .map_err(|e| fail(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
-        .map_err(|e| fail(e.into()))?
+        .map_err(|e| fail(e.to_string()))?
         .with_intra_threads(cfg.intra_threads.max(1))
-        .map_err(|e| fail(e.into()))?
+        .map_err(|e| fail(e.to_string()))?
         .with_inter_threads(1)
-        .map_err(|e| fail(e.into()))?
+        .map_err(|e| fail(e.to_string()))?
         .with_intra_op_spinning(cfg.spinning)
-        .map_err(|e| fail(e.into()))?
+        .map_err(|e| fail(e.to_string()))?
         .commit_from_memory(&bytes)
-        .map_err(fail)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Maps an ort failure during inference to the crate's error.

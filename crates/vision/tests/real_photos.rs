@@ -12,7 +12,9 @@ use vision::{
 fn data_dir() -> PathBuf {
     std::env::var_os("FACE_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
+        })
 }
 
 fn bytes(rel: &str) -> Vec<u8> {
@@ -63,7 +65,12 @@ fn group_photo_has_several_faces_and_refuse_policy_says_so() {
     let err = p.analyze(&frame, MultiFace::Refuse).unwrap_err();
     assert_eq!(err.code(), "MULTIPLE_FACES");
     let largest = p.analyze(&frame, MultiFace::Largest).unwrap();
-    assert!(largest.quality.issues.contains(&QualityIssue::MultipleFaces));
+    assert!(
+        largest
+            .quality
+            .issues
+            .contains(&QualityIssue::MultipleFaces)
+    );
     let biggest_area = faces.iter().map(|f| f.area()).fold(0.0, f32::max);
     assert_eq!(largest.face.area(), biggest_area);
 }
@@ -80,7 +87,11 @@ fn a_frame_without_a_face_is_no_face() {
 #[test]
 fn raw_bgr_camera_frame_gives_the_same_embedding_as_the_decoded_photo() {
     let frame = photo("face_recognition_examples/kit_harington/john1.jpeg");
-    let bgr: Vec<u8> = frame.rgb().chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+    let bgr: Vec<u8> = frame
+        .rgb()
+        .chunks_exact(3)
+        .flat_map(|p| [p[2], p[1], p[0]])
+        .collect();
     let raw = Frame::from_raw(frame.width(), frame.height(), PixelFormat::Bgr8, &bgr).unwrap();
     assert!(cosine(&embed(&frame), &embed(&raw)) > 0.9999);
 }
@@ -88,10 +99,19 @@ fn raw_bgr_camera_frame_gives_the_same_embedding_as_the_decoded_photo() {
 #[test]
 fn liveness_separates_the_labelled_samples() {
     let mut p = pipeline();
-    for (file, real) in [("image_T1.jpg", true), ("image_F1.jpg", false), ("image_F2.jpg", false)] {
+    for (file, real) in [
+        ("image_T1.jpg", true),
+        ("image_F1.jpg", false),
+        ("image_F2.jpg", false),
+    ] {
         let frame = photo(&format!("silent_face/{file}"));
         let a = p.analyze(&frame, MultiFace::Largest).unwrap();
-        assert_eq!(a.liveness >= DEFAULT_LIVENESS_THRESHOLD, real, "{file}: {}", a.liveness);
+        assert_eq!(
+            a.liveness >= DEFAULT_LIVENESS_THRESHOLD,
+            real,
+            "{file}: {}",
+            a.liveness
+        );
     }
 }
 
@@ -105,16 +125,26 @@ fn good_photo_passes_quality_and_degraded_copies_get_the_right_hint() {
     let dark: Vec<u8> = frame.rgb().iter().map(|&v| v / 8).collect();
     let dark = Frame::from_raw(frame.width(), frame.height(), PixelFormat::Rgb8, &dark).unwrap();
     match p.analyze(&dark, MultiFace::Largest) {
-        Ok(a) => assert!(a.quality.issues.contains(&QualityIssue::TooDark), "{:?}", a.quality),
+        Ok(a) => assert!(
+            a.quality.issues.contains(&QualityIssue::TooDark),
+            "{:?}",
+            a.quality
+        ),
         Err(e) => assert_eq!(e.code(), "NO_FACE"),
     }
 
     // A heavy box blur: still a face, no longer sharp.
-    let mut img = image::RgbImage::from_raw(frame.width(), frame.height(), frame.rgb().to_vec()).unwrap();
+    let mut img =
+        image::RgbImage::from_raw(frame.width(), frame.height(), frame.rgb().to_vec()).unwrap();
     img = image::imageops::blur(&img, 6.0);
-    let blurred = Frame::from_raw(img.width(), img.height(), PixelFormat::Rgb8, img.as_raw()).unwrap();
+    let blurred =
+        Frame::from_raw(img.width(), img.height(), PixelFormat::Rgb8, img.as_raw()).unwrap();
     let a = p.analyze(&blurred, MultiFace::Largest).unwrap();
-    assert!(a.quality.issues.contains(&QualityIssue::Blurry), "{:?}", a.quality);
+    assert!(
+        a.quality.issues.contains(&QualityIssue::Blurry),
+        "{:?}",
+        a.quality
+    );
 }
 
 /// Inserts an EXIF APP1 segment with the given orientation right after the JPEG SOI marker.
@@ -137,14 +167,28 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 fn exif_orientation_is_honoured() {
     let upright = photo("face_recognition_examples/obama/obama1.jpg");
     // Store the pixels rotated 90 degrees counter-clockwise, tagged "rotate 90 CW to display".
-    let img = image::RgbImage::from_raw(upright.width(), upright.height(), upright.rgb().to_vec()).unwrap();
+    let img = image::RgbImage::from_raw(upright.width(), upright.height(), upright.rgb().to_vec())
+        .unwrap();
     let stored = image::imageops::rotate270(&img);
-    let sideways = Frame::from_raw(stored.width(), stored.height(), PixelFormat::Rgb8, stored.as_raw()).unwrap();
+    let sideways = Frame::from_raw(
+        stored.width(),
+        stored.height(),
+        PixelFormat::Rgb8,
+        stored.as_raw(),
+    )
+    .unwrap();
     let tagged = with_exif_orientation(&sideways.to_jpeg(92).unwrap(), 6);
     let decoded = decode_image(&tagged, &DecodeLimits::default()).unwrap();
-    assert_eq!((decoded.width(), decoded.height()), (upright.width(), upright.height()));
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (upright.width(), upright.height())
+    );
     let a = pipeline().analyze(&decoded, MultiFace::Largest).unwrap();
-    assert!(a.quality.metrics.roll_degrees.abs() < 15.0, "{:?}", a.quality.metrics);
+    assert!(
+        a.quality.metrics.roll_degrees.abs() < 15.0,
+        "{:?}",
+        a.quality.metrics
+    );
     assert!(cosine(a.embedding.as_slice(), &embed(&upright)) > 0.9);
 }
 
@@ -159,7 +203,10 @@ fn oversized_image_is_refused_from_its_header() {
     jpeg[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
     let err = decode_image(&jpeg, &DecodeLimits::default()).unwrap_err();
     assert_eq!(err.code(), "IMAGE_TOO_LARGE", "{err}");
-    let small_limit = DecodeLimits { max_pixels: 10_000, ..Default::default() };
+    let small_limit = DecodeLimits {
+        max_pixels: 10_000,
+        ..Default::default()
+    };
     let err = decode_image(&bytes("face_api_js/amy/amy1.png"), &small_limit).unwrap_err();
     assert_eq!(err.code(), "IMAGE_TOO_LARGE");
 }
@@ -172,25 +219,49 @@ fn truncated_and_non_image_files_have_clear_codes() {
     let err = decode_image(&bytes("pairs.csv"), &DecodeLimits::default()).unwrap_err();
     assert_eq!(err.code(), "IMAGE_UNSUPPORTED");
     // GIF is an image, but not one the kiosk accepts.
-    let err = decode_image(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", &DecodeLimits::default()).unwrap_err();
+    let err = decode_image(
+        b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
+        &DecodeLimits::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "IMAGE_UNSUPPORTED");
 }
 
 #[test]
 fn missing_or_wrong_models_and_runtime_are_named_errors() {
     let empty = tempdir("models-empty");
-    let cfg = PipelineConfig { models_dir: Some(empty.clone()), ..Default::default() };
+    let cfg = PipelineConfig {
+        models_dir: Some(empty.clone()),
+        ..Default::default()
+    };
     let err = FacePipeline::load(&cfg).err().expect("must fail");
     assert_eq!(err.code(), "MODEL_MISSING");
-    assert!(err.to_string().contains("face_detection_yunet_2023mar_dynamic.onnx"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("face_detection_yunet_2023mar_dynamic.onnx"),
+        "{err}"
+    );
     assert!(err.to_string().contains("scripts/setup.sh"));
 
     let wrong = tempdir("models-wrong");
-    std::fs::write(wrong.join("face_detection_yunet_2023mar_dynamic.onnx"), b"not a model").unwrap();
-    let cfg = PipelineConfig { models_dir: Some(wrong), ..Default::default() };
-    assert_eq!(FacePipeline::load(&cfg).err().unwrap().code(), "MODEL_HASH_MISMATCH");
+    std::fs::write(
+        wrong.join("face_detection_yunet_2023mar_dynamic.onnx"),
+        b"not a model",
+    )
+    .unwrap();
+    let cfg = PipelineConfig {
+        models_dir: Some(wrong),
+        ..Default::default()
+    };
+    assert_eq!(
+        FacePipeline::load(&cfg).err().unwrap().code(),
+        "MODEL_HASH_MISMATCH"
+    );
 
-    let cfg = PipelineConfig { ort_library: Some(empty.join("libonnxruntime.so")), ..Default::default() };
+    let cfg = PipelineConfig {
+        ort_library: Some(empty.join("libonnxruntime.so")),
+        ..Default::default()
+    };
     let err = FacePipeline::load(&cfg).err().unwrap();
     assert_eq!(err.code(), "RUNTIME_MISSING");
     assert!(err.to_string().contains("ORT_DYLIB_PATH"));

@@ -1,0 +1,505 @@
+//! Client for the Access API (`/v2/access`), using the server's own wire types.
+//!
+//! Accepts both the seed's envelope (`{success, data, message}` / `{success: false, code, …}`)
+//! and Verifik's plain `{data: {…}}`. Retries with exponential backoff and jitter only where a
+//! retry cannot do something twice: a request that never reached the server (connect failure),
+//! or a call that is safe to repeat (reads, the idempotent event batch). Honours `Retry-After`.
+//! The bearer token is never logged.
+
+use std::time::Duration;
+
+use access_types::*;
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached (no network, refused, timed out).
+    #[error("the Access API at {url} is unreachable: {reason}")]
+    Offline { url: String, reason: String },
+    /// The server answered with an error envelope.
+    #[error("{message} ({code})")]
+    Api {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+        details: Value,
+        retry_after: Option<Duration>,
+    },
+    /// The server answered something that is not the API (garbage, an HTML error page, a
+    /// code this client does not know).
+    #[error("the Access API answered HTTP {status} with an unexpected body: {snippet}")]
+    Protocol { status: u16, snippet: String },
+    #[error("invalid API URL {0:?}")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Offline { .. } => "OFFLINE",
+            Self::Api { code, .. } => code.as_str(),
+            Self::Protocol { .. } => "API_PROTOCOL",
+            Self::BadUrl(_) => "API_URL_INVALID",
+        }
+    }
+
+    /// True when the network (not the request) is the problem: worth queueing and retrying.
+    pub fn is_offline(&self) -> bool {
+        match self {
+            Self::Offline { .. } => true,
+            Self::Api { status, .. } | Self::Protocol { status, .. } => {
+                *status >= 500 && *status != 501
+            }
+            Self::BadUrl(_) => false,
+        }
+    }
+
+    pub fn api_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            base: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> Self {
+        Self {
+            attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Full jitter: uniform in [0, min(max, base * 2^n)].
+    fn delay(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
+        let ms = rand::rng().random_range(0..=cap.as_millis() as u64);
+        Duration::from_millis(ms)
+    }
+}
+
+/// Whether repeating the request could do something twice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Safety {
+    /// Reads and idempotent writes: retry on anything transient.
+    Repeatable,
+    /// Sends a code, consumes an attempt, stores a sample: retry only if it never arrived.
+    Once,
+}
+
+#[derive(Clone)]
+pub struct AccessClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for AccessClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessClient")
+            .field("base", &self.base)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl AccessClient {
+    /// `base` is the API root, e.g. `http://127.0.0.1:8080/v2/access` (the `/v2/access` suffix
+    /// is added when missing).
+    pub fn new(base: &str, token: &str, timeout: Duration) -> Result<Self> {
+        let mut base = base.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::BadUrl(base));
+        }
+        if !base.ends_with(BASE_PATH) {
+            base.push_str(BASE_PATH);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .build()
+            .map_err(|e| ClientError::BadUrl(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            token: token.to_string(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        safety: Safety,
+        extra_header: Option<(&str, &str)>,
+    ) -> Result<T> {
+        let url = format!("{}{}", self.base, path);
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(&self.token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            if let Some((k, v)) = extra_header {
+                req = req.header(k, v);
+            }
+            let result = match req.send().await {
+                Ok(resp) => parse(resp).await,
+                Err(e) => Err((
+                    ClientError::Offline {
+                        url: url.clone(),
+                        reason: describe(&e),
+                    },
+                    // Nothing reached the server when the connection was never made.
+                    e.is_connect(),
+                )),
+            };
+            let (err, never_arrived) = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            attempt += 1;
+            let transient = err.is_offline() || err.api_code() == Some(ErrorCode::RateLimited);
+            let may_retry = transient && (safety == Safety::Repeatable || never_arrived);
+            if !may_retry || attempt >= self.retry.attempts {
+                return Err(err);
+            }
+            let wait = match &err {
+                ClientError::Api {
+                    retry_after: Some(d),
+                    ..
+                } => (*d).min(self.retry.max_delay),
+                _ => self.retry.delay(attempt),
+            };
+            tracing::debug!(path, attempt, ?wait, code = err.code(), "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        safety: Safety,
+    ) -> Result<T> {
+        self.call(Method::POST, path, Some(body), safety, None)
+            .await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call::<(), T>(Method::GET, path, None, Safety::Repeatable, None)
+            .await
+    }
+
+    // ---- OTP ---------------------------------------------------------------------------
+
+    pub async fn send_email_otp(&self, email: &str, project_id: &str) -> Result<OtpValidation> {
+        let body = SendEmailOtpRequest {
+            email: email.into(),
+            project_id: project_id.into(),
+            project_flow_id: None,
+        };
+        self.post("/email/send-otp", &body, Safety::Once).await
+    }
+
+    pub async fn send_phone_otp(
+        &self,
+        phone: &str,
+        project_id: &str,
+        whatsapp: bool,
+    ) -> Result<OtpValidation> {
+        let body = SendPhoneOtpRequest {
+            phone: phone.into(),
+            project_id: project_id.into(),
+            project_flow_id: None,
+        };
+        let path = if whatsapp {
+            "/phone/send-whatsapp"
+        } else {
+            "/phone/send-sms"
+        };
+        self.post(path, &body, Safety::Once).await
+    }
+
+    pub async fn verify_email_otp(
+        &self,
+        email: &str,
+        otp: &str,
+        validation_id: &str,
+    ) -> Result<OtpVerification> {
+        let body = VerifyEmailOtpRequest {
+            email: email.into(),
+            otp: otp.into(),
+            validation_id: validation_id.into(),
+        };
+        self.post("/email/verify-otp", &body, Safety::Once).await
+    }
+
+    pub async fn verify_phone_otp(
+        &self,
+        phone: &str,
+        otp: &str,
+        validation_id: &str,
+    ) -> Result<OtpVerification> {
+        let body = VerifyPhoneOtpRequest {
+            phone: phone.into(),
+            otp: otp.into(),
+            validation_id: validation_id.into(),
+        };
+        self.post("/phone/verify-otp", &body, Safety::Once).await
+    }
+
+    // ---- biometric ---------------------------------------------------------------------
+
+    /// Enrols one sample. `idempotency_key` lets a retried upload (after a crash) be
+    /// recognised by servers that support it.
+    pub async fn register_face(
+        &self,
+        req: &RegisterFaceRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<RegisterFaceResponse> {
+        let header = idempotency_key.map(|k| ("idempotency-key", k));
+        self.call(
+            Method::POST,
+            "/biometric/register-face",
+            Some(req),
+            Safety::Once,
+            header,
+        )
+        .await
+    }
+
+    pub async fn verify_face(&self, req: &VerifyFaceRequest) -> Result<VerifyFaceResponse> {
+        self.post("/biometric/verify-face", req, Safety::Once).await
+    }
+
+    pub async fn liveness_check(
+        &self,
+        req: &LivenessCheckRequest,
+    ) -> Result<LivenessCheckResponse> {
+        self.post("/biometric/liveness-check", req, Safety::Once)
+            .await
+    }
+
+    // ---- sync --------------------------------------------------------------------------
+
+    pub async fn sync_templates(
+        &self,
+        project_id: &str,
+        cursor: Option<&str>,
+    ) -> Result<TemplatePage> {
+        let mut path = format!("/sync/templates?project_id={}", encode(project_id));
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={}", encode(c)));
+        }
+        self.get(&path).await
+    }
+
+    /// Idempotent by event id, so it is retried like a read.
+    pub async fn sync_events(&self, req: &SyncEventsRequest) -> Result<SyncEventsResponse> {
+        self.post("/sync/events", req, Safety::Repeatable).await
+    }
+
+    // ---- misc --------------------------------------------------------------------------
+
+    pub async fn jwks(&self) -> Result<JwkSet> {
+        let url = format!("{}/.well-known/jwks.json", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| ClientError::Offline {
+                url: url.clone(),
+                reason: describe(&e),
+            })?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        serde_json::from_str::<JwkSet>(&text)
+            .or_else(|_| unwrap_data(serde_json::from_str(&text).unwrap_or(Value::Null)))
+            .map_err(|_| ClientError::Protocol {
+                status: status.as_u16(),
+                snippet: snippet(&text),
+            })
+    }
+
+    /// Dev outbox (servers started with `--dev-outbox`): messages sent to an address.
+    pub async fn dev_outbox(&self, to: &str) -> Result<OutboxList> {
+        self.get(&format!("/dev/outbox?to={}", encode(to))).await
+    }
+}
+
+fn unwrap_data<T: DeserializeOwned>(v: Value) -> std::result::Result<T, serde_json::Error> {
+    let data = match v {
+        Value::Object(mut m) if m.contains_key("data") => m.remove("data").unwrap_or(Value::Null),
+        other => other,
+    };
+    serde_json::from_value(data)
+}
+
+/// Turns a response into data or a typed error; the bool says whether the request surely
+/// never arrived (always false once there is a response).
+async fn parse<T: DeserializeOwned>(
+    resp: reqwest::Response,
+) -> std::result::Result<T, (ClientError, bool)> {
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = resp.text().await.map_err(|e| {
+        (
+            ClientError::Protocol {
+                status: status.as_u16(),
+                snippet: e.to_string(),
+            },
+            false,
+        )
+    })?;
+    let protocol = || {
+        (
+            ClientError::Protocol {
+                status: status.as_u16(),
+                snippet: snippet(&text),
+            },
+            false,
+        )
+    };
+    let json: Value = serde_json::from_str(&text).map_err(|_| protocol())?;
+    if status.is_success() && json.get("success") != Some(&Value::Bool(false)) {
+        return unwrap_data(json).map_err(|_| protocol());
+    }
+    let err: ApiErrorBody = serde_json::from_value(json).map_err(|_| protocol())?;
+    let retry_after = retry_after.or_else(|| {
+        err.details
+            .get("retry_after_s")
+            .and_then(Value::as_u64)
+            .map(Duration::from_secs)
+    });
+    Err((
+        ClientError::Api {
+            status: if status == StatusCode::OK {
+                400
+            } else {
+                status.as_u16()
+            },
+            code: err.code,
+            message: err.error,
+            details: err.details,
+            retry_after,
+        },
+        false,
+    ))
+}
+
+fn snippet(text: &str) -> String {
+    let t: String = text.chars().take(120).collect();
+    if t.is_empty() { "<empty>".into() } else { t }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection refused or no route".into()
+    } else {
+        // reqwest's Display includes the URL but never headers, so the token cannot leak.
+        e.to_string()
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_query_values() {
+        assert_eq!(encode("a b+c@d"), "a%20b%2Bc%40d");
+    }
+
+    #[test]
+    fn plain_data_shape_and_seed_envelope_both_unwrap() {
+        let v: Health =
+            unwrap_data(serde_json::json!({"data": {"status":"ok","version":"1","vision":"x"}}))
+                .unwrap();
+        assert_eq!(v.status, "ok");
+        let v: Health = unwrap_data(serde_json::json!({"success": true, "message": "", "data": {"status":"ok","version":"1","vision":"x"}})).unwrap();
+        assert_eq!(v.version, "1");
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let p = RetryPolicy::default();
+        for n in 0..30 {
+            assert!(p.delay(n) <= p.max_delay);
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_and_completed() {
+        let c = AccessClient::new("http://127.0.0.1:1/", "t", Duration::from_secs(1)).unwrap();
+        assert_eq!(c.base_url(), "http://127.0.0.1:1/v2/access");
+        assert_eq!(
+            AccessClient::new("ftp://x", "t", Duration::from_secs(1))
+                .unwrap_err()
+                .code(),
+            "API_URL_INVALID"
+        );
+        assert!(!format!("{c:?}").contains("\"t\""));
+    }
+}

@@ -74,8 +74,8 @@ async fn rate_check(st: &AppState, project_id: &str, user: &str) -> ApiResult<()
         .await
 }
 
-async fn analyze(st: &AppState, image: Vec<u8>) -> ApiResult<FaceAnalysis> {
-    st.face.engine()?.analyze(image).await
+async fn analyze(st: &AppState, image: Vec<u8>, enrol: bool) -> ApiResult<FaceAnalysis> {
+    st.face.engine()?.analyze(image, enrol).await
 }
 
 /// Best cosine of `probe` against the user's live templates, or None if not enrolled.
@@ -178,7 +178,7 @@ pub async fn register_face(
     rate_check(&st, &req.project_id, &req.user_id).await?;
     let engine = st.face.engine()?.clone();
     let model_id = engine.model_id().to_string();
-    let a = analyze(&st, image).await?;
+    let a = analyze(&st, image, true).await?;
     if !a.quality_passed {
         return Err(ApiError::new(
             ErrorCode::FaceQuality,
@@ -461,7 +461,7 @@ pub async fn verify_face(
         flows::check_identifier(&st, &flow, u, Method::Face).await?;
         rate_check(&st, &project_id, u).await?;
     }
-    let a = analyze(&st, image).await?;
+    let a = analyze(&st, image, false).await?;
     let threshold = flow.login.match_min_score;
     let now = st.clock.now_ms();
     let (ttl_ms, max_attempts) = (st.cfg.otp_ttl_s as i64 * 1000, st.cfg.otp_max_attempts);
@@ -584,7 +584,7 @@ pub async fn liveness_check(
     if !v.user_id.is_empty() {
         rate_check(&st, &v.project_id, &v.user_id).await?;
     }
-    let a = analyze(&st, image).await?;
+    let a = analyze(&st, image, false).await?;
     let min = flow.login.liveness_min_score;
     let now = st.clock.now_ms();
     let flow2 = flow.clone();

@@ -20,8 +20,9 @@ pub struct FaceAnalysis {
 }
 
 pub trait FaceEngine: Send + Sync {
-    /// Analyse an encoded image holding exactly one face.
-    fn analyze(&self, image: Vec<u8>) -> BoxFut<'_, Result<FaceAnalysis, ApiError>>;
+    /// Analyse an encoded image. `enrol`: refuse several faces (never store the wrong person);
+    /// otherwise the largest face is used (the person in front of the kiosk).
+    fn analyze(&self, image: Vec<u8>, enrol: bool) -> BoxFut<'_, Result<FaceAnalysis, ApiError>>;
     fn model_id(&self) -> &str;
 }
 

@@ -17,14 +17,18 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Minimal SMTP responder: records (MAIL FROM, RCPT TO, DATA) per message.
-async fn smtp_server(fail_rcpt: bool) -> (u16, Arc<Mutex<Vec<(String, String, String)>>>) {
+type Mails = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn smtp_server(fail_rcpt: bool) -> (u16, Mails) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let g = got.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = l.accept().await else { return };
+            let Ok((sock, _)) = l.accept().await else {
+                return;
+            };
             let g = g.clone();
             tokio::spawn(async move {
                 let (r, mut w) = sock.into_split();
@@ -100,17 +104,32 @@ async fn email_otp_goes_through_a_real_smtp_conversation() {
     });
     let t = TestServer::start_with(cfg, dir, None).await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "mail@example.com", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "mail@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
-    let (from, to, data) = got.lock().unwrap().last().cloned().expect("a message was sent");
+    let (from, to, data) = got
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a message was sent");
     assert_eq!(from, "<kiosk@example.com>");
     assert_eq!(to, "<mail@example.com>");
     assert!(data.contains("Subject: Your sign-in code"), "{data}");
     let code = six_digits_after(&data, "code is ");
     assert!(code.chars().all(|c| c.is_ascii_digit()), "{data}");
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "mail@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "mail@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     t.stop().await;
@@ -131,14 +150,26 @@ async fn email_otp_goes_through_a_real_smtp_conversation() {
     });
     let t = TestServer::start_with(cfg, dir, None).await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "mail@example.com", "project_id": pid})).await;
-    assert_eq!((s, code_of(&v)), (StatusCode::BAD_GATEWAY, "DELIVERY_FAILED"), "{v}");
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "mail@example.com", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::BAD_GATEWAY, "DELIVERY_FAILED"),
+        "{v}"
+    );
     t.stop().await;
 }
 
+type FormFields = std::collections::HashMap<String, String>;
+
 #[derive(Clone, Default)]
 struct Gateway {
-    got: Arc<Mutex<Vec<(String, std::collections::HashMap<String, String>)>>>,
+    got: Arc<Mutex<Vec<(String, FormFields)>>>,
 }
 
 #[tokio::test]
@@ -147,23 +178,36 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let g = gw.clone();
     let app = Router::new().route(
         "/2010-04-01/Accounts/{sid}/Messages.json",
-        post(move |Path(sid): Path<String>, headers: HeaderMap, Form(form): Form<std::collections::HashMap<String, String>>| {
-            let g = g.clone();
-            async move {
-                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-                let expected = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode("AC123:secret-token")
-                );
-                if sid != "AC123" || auth != expected {
-                    return (AxStatus::UNAUTHORIZED, "{}".to_string());
+        post(
+            move |Path(sid): Path<String>,
+                  headers: HeaderMap,
+                  Form(form): Form<std::collections::HashMap<String, String>>| {
+                let g = g.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    let expected = format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode("AC123:secret-token")
+                    );
+                    if sid != "AC123" || auth != expected {
+                        return (AxStatus::UNAUTHORIZED, "{}".to_string());
+                    }
+                    let ct = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    assert!(ct.starts_with("application/x-www-form-urlencoded"));
+                    g.got.lock().unwrap().push((sid, form));
+                    (
+                        AxStatus::CREATED,
+                        r#"{"sid":"SM1","status":"queued"}"#.to_string(),
+                    )
                 }
-                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-                assert!(ct.starts_with("application/x-www-form-urlencoded"));
-                g.got.lock().unwrap().push((sid, form));
-                (AxStatus::CREATED, r#"{"sid":"SM1","status":"queued"}"#.to_string())
-            }
-        }),
+            },
+        ),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -181,12 +225,29 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
         timeout_ms: 5_000,
     });
     let t = TestServer::start_with(cfg, dir, None).await;
-    let (pid, _) = t.project_with_flow(json!({"sms": true, "whatsapp": true})).await;
-    let (s, v) = t.post("/phone/send-sms", &t.kiosk, json!({"phone": "+14155550199", "project_id": pid})).await;
+    let (pid, _) = t
+        .project_with_flow(json!({"sms": true, "whatsapp": true}))
+        .await;
+    let (s, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "+14155550199", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v2) = t.post("/phone/send-whatsapp", &t.kiosk, json!({"phone": "+14155550199", "project_id": pid})).await;
+    let (s, v2) = t
+        .post(
+            "/phone/send-whatsapp",
+            &t.kiosk,
+            json!({"phone": "+14155550199", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v2}");
-    assert_eq!(v2["data"]["validation_id"], v["data"]["validation_id"], "resend on another channel");
+    assert_eq!(
+        v2["data"]["validation_id"], v["data"]["validation_id"],
+        "resend on another channel"
+    );
     let got = gw.got.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].1["To"], "+14155550199");

@@ -14,7 +14,13 @@ fn email_flow() -> serde_json::Value {
 async fn email_login_returns_verifiable_token_and_code_is_single_use() {
     let t = TestServer::start().await;
     let (pid, fid) = t.project_with_flow(email_flow()).await;
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "Ada@Example.com", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "Ada@Example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["success"], true);
     assert_eq!(v["data"]["status"], "pending");
@@ -26,14 +32,20 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
     assert!(code.chars().all(|c| c.is_ascii_digit()));
 
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "ada@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "ada@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["status"], "validated");
     let token = v["data"]["access_token"].as_str().unwrap().to_string();
 
     // The token verifies against the published JWKS, independently of the server's code.
-    let (s, jwks) = t.call(reqwest::Method::GET, "/.well-known/jwks.json", None, None).await;
+    let (s, jwks) = t
+        .call(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "OKP");
@@ -41,7 +53,9 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
     let dk = jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
     let mut val = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     val.set_audience(&[pid.as_str()]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &dk, &val).unwrap().claims;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &dk, &val)
+        .unwrap()
+        .claims;
     assert_eq!(claims["sub"], "ada@example.com");
     assert_eq!(claims["amr"], json!(["otp", "email"]));
     assert_eq!(claims["token_use"], "access");
@@ -49,7 +63,11 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
 
     // Same code again: refused.
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "ada@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "ada@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::GONE, "{v}");
     assert_eq!(code_of(&v), "OTP_ALREADY_USED");
@@ -61,7 +79,13 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
 async fn three_wrong_codes_fail_the_validation() {
     let t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(email_flow()).await;
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "bob@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "bob@example.com", "project_id": pid}),
+        )
+        .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("bob@example.com").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -80,7 +104,11 @@ async fn three_wrong_codes_fail_the_validation() {
 
     // The right code no longer helps.
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "bob@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "bob@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::GONE);
     assert_eq!(code_of(&v), "MAX_ATTEMPTS_EXCEEDED");
@@ -91,19 +119,33 @@ async fn three_wrong_codes_fail_the_validation() {
 async fn late_code_is_expired_via_injected_clock() {
     let t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(email_flow()).await;
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "c@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "c@example.com", "project_id": pid}),
+        )
+        .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("c@example.com").await;
     t.clock.advance_ms(10 * 60 * 1000 + 1);
     // Re-mint the kiosk token: the old one is still valid (1 h), this just proves the clock moved.
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "c@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "c@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::GONE, "{v}");
     assert_eq!(code_of(&v), "OTP_EXPIRED");
     // Stays expired.
     let (_, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "c@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "c@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(code_of(&v), "OTP_EXPIRED");
     t.stop().await;
@@ -123,7 +165,11 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
         let (s, v) = t.post("/email/send-otp", &t.kiosk, body.clone()).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["data"]["resent"], true);
-        assert_eq!(v["data"]["validation_id"], vid.as_str(), "a resend keeps the validation");
+        assert_eq!(
+            v["data"]["validation_id"],
+            vid.as_str(),
+            "a resend keeps the validation"
+        );
     }
     let last_code = t.outbox_code("d@example.com").await;
     let resp = t
@@ -135,13 +181,23 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(code_of(&v), "RATE_LIMITED");
     assert_eq!(v["details"]["retry_after_s"].as_u64(), Some(retry));
     // Another address is not affected.
-    let (s, _) = t.post("/email/send-otp", &t.kiosk, json!({"email": "e@example.com", "project_id": pid})).await;
+    let (s, _) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "e@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     // After the window the address may send again.
     t.clock.advance_ms(61_000);
@@ -152,12 +208,20 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
     // Only the newest code works (old ones were replaced), unless codes collided by chance.
     if first_code != newest && last_code != newest {
         let (s, v) = t
-            .post("/email/verify-otp", &t.kiosk, json!({"email": "d@example.com", "otp": first_code, "validation_id": vid}))
+            .post(
+                "/email/verify-otp",
+                &t.kiosk,
+                json!({"email": "d@example.com", "otp": first_code, "validation_id": vid}),
+            )
             .await;
         assert_eq!(code_of(&v), "INVALID_OTP", "{s} {v}");
     }
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "d@example.com", "otp": newest, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "d@example.com", "otp": newest, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     t.stop().await;
@@ -192,27 +256,51 @@ async fn phone_rate_limit_is_three_per_minute_across_channels() {
 async fn phone_verify_and_wrong_identifier() {
     let t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(email_flow()).await;
-    let (_, v) = t.post("/phone/send-sms", &t.kiosk, json!({"phone": "+4915112345678", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "+4915112345678", "project_id": pid}),
+        )
+        .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("+4915112345678").await;
     // Someone else's number with this validation: unknown.
     let (s, v) = t
-        .post("/phone/verify-otp", &t.kiosk, json!({"phone": "+4915100000000", "otp": code, "validation_id": vid}))
+        .post(
+            "/phone/verify-otp",
+            &t.kiosk,
+            json!({"phone": "+4915100000000", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(code_of(&v), "VALIDATION_NOT_FOUND");
     // Email endpoint cannot verify a phone validation.
     let (s, _) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "x@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "x@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = t
-        .post("/phone/verify-otp", &t.kiosk, json!({"phone": "+4915112345678", "otp": code, "validation_id": vid}))
+        .post(
+            "/phone/verify-otp",
+            &t.kiosk,
+            json!({"phone": "+4915112345678", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["status"], "validated");
     // Bad phone format.
-    let (s, v) = t.post("/phone/send-sms", &t.kiosk, json!({"phone": "0151 1234", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "0151 1234", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(code_of(&v), "INVALID_REQUEST");
     t.stop().await;
@@ -221,48 +309,111 @@ async fn phone_verify_and_wrong_identifier() {
 #[tokio::test]
 async fn flow_state_and_methods_give_clear_codes() {
     let t = TestServer::start().await;
-    let (pid, fid) = t.project_with_flow(json!({"email": true, "sms": false})).await;
+    let (pid, fid) = t
+        .project_with_flow(json!({"email": true, "sms": false}))
+        .await;
     // Method off.
-    let (s, v) = t.post("/phone/send-sms", &t.kiosk, json!({"phone": "+14155550101", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "+14155550101", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(code_of(&v), "METHOD_DISABLED");
     assert_eq!(v["details"]["method"], "sms");
 
     // Open a validation, then pause the flow: both send and verify refuse.
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "p@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "p@example.com", "project_id": pid}),
+        )
+        .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("p@example.com").await;
     let (s, v) = t
-        .call(reqwest::Method::PATCH, &format!("/project-flows/{fid}"), Some(&t.admin), Some(json!({"status": "paused"})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/project-flows/{fid}"),
+            Some(&t.admin),
+            Some(json!({"status": "paused"})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["status"], "paused");
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "p@example.com", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "p@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(code_of(&v), "FLOW_PAUSED");
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "p@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "p@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(code_of(&v), "FLOW_PAUSED");
     // Resume: the code (no attempt burnt) still works.
-    t.call(reqwest::Method::PATCH, &format!("/project-flows/{fid}"), Some(&t.admin), Some(json!({"status": "active"})))
-        .await;
+    t.call(
+        reqwest::Method::PATCH,
+        &format!("/project-flows/{fid}"),
+        Some(&t.admin),
+        Some(json!({"status": "active"})),
+    )
+    .await;
     let (s, v) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "p@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "p@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Draft flow and no flow at all.
-    let (_, p2) = t.post("/projects", &t.admin, json!({"name": "Empty"})).await;
+    let (_, p2) = t
+        .post("/projects", &t.admin, json!({"name": "Empty"}))
+        .await;
     let p2 = p2["data"]["id"].as_str().unwrap().to_string();
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "q@example.com", "project_id": p2})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "q@example.com", "project_id": p2}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(code_of(&v), "NO_LOGIN_FLOW");
-    t.post("/project-flows", &t.admin, json!({"project_id": p2, "type": "login"})).await;
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "q@example.com", "project_id": p2})).await;
+    t.post(
+        "/project-flows",
+        &t.admin,
+        json!({"project_id": p2, "type": "login"}),
+    )
+    .await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "q@example.com", "project_id": p2}),
+        )
+        .await;
     assert_eq!(code_of(&v), "FLOW_NOT_ACTIVE");
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "q@example.com", "project_id": "prj_nope"})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "q@example.com", "project_id": "prj_nope"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(code_of(&v), "PROJECT_NOT_FOUND");
     t.stop().await;
@@ -275,18 +426,41 @@ async fn security_lists_and_customer_url() {
     let (pid, fid) = t.project_with_flow(json!({"email": true})).await;
     let flow_path = format!("/project-flows/{fid}");
     let patch = |sec: serde_json::Value| {
-        t.call(reqwest::Method::PATCH, &flow_path, Some(&t.admin), Some(json!({"security": sec})))
+        t.call(
+            reqwest::Method::PATCH,
+            &flow_path,
+            Some(&t.admin),
+            Some(json!({"security": sec})),
+        )
     };
     let (s, v) = patch(json!({"mode": "whitelist", "identifiers": ["ok@example.com"]})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "no@example.com", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "no@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(code_of(&v), "IDENTIFIER_NOT_ALLOWED");
-    let (s, _) = t.post("/email/send-otp", &t.kiosk, json!({"email": "OK@example.com", "project_id": pid})).await;
+    let (s, _) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "OK@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
 
     patch(json!({"mode": "blacklist", "identifiers": ["bad@example.com"]})).await;
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "bad@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "bad@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(code_of(&v), "IDENTIFIER_NOT_ALLOWED");
 
     // Customer URL: allows only addresses at example.org; asserts the request shape.
@@ -305,11 +479,29 @@ async fn security_lists_and_customer_url() {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
     patch(json!({"mode": "url", "url": format!("http://{addr}/allowed"), "timeout_ms": 300})).await;
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "a@example.org", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "a@example.org", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "a@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "a@example.com", "project_id": pid}),
+        )
+        .await;
     assert_eq!(code_of(&v), "IDENTIFIER_NOT_ALLOWED");
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "slow@example.org", "project_id": pid})).await;
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "slow@example.org", "project_id": pid}),
+        )
+        .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(code_of(&v), "SECURITY_CHECK_UNAVAILABLE");
     t.stop().await;
@@ -321,7 +513,13 @@ async fn state_survives_restart() {
     let cfg = common::test_config(&dir);
     let t = TestServer::start_with(cfg.clone(), dir.clone(), None).await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "r@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "r@example.com", "project_id": pid}),
+        )
+        .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("r@example.com").await;
     let kiosk = t.kiosk.clone();
@@ -330,7 +528,11 @@ async fn state_survives_restart() {
     let t2 = TestServer::start_with(cfg, dir.clone(), None).await;
     // Old token still valid (same signing key), project and validation still there.
     let (s, v) = t2
-        .post("/email/verify-otp", &kiosk, json!({"email": "r@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &kiosk,
+            json!({"email": "r@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = t2.get(&format!("/projects/{pid}"), &t2.admin.clone()).await;

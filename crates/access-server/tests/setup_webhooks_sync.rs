@@ -21,18 +21,40 @@ use sha2::Sha256;
 async fn project_and_flow_crud() {
     let t = TestServer::start().await;
     let a = t.admin.clone();
-    let (s, p) = t.post("/projects", &a, json!({"name": "HQ", "description": "front door"})).await;
+    let (s, p) = t
+        .post(
+            "/projects",
+            &a,
+            json!({"name": "HQ", "description": "front door"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let pid = p["data"]["id"].as_str().unwrap().to_string();
     let (s, v) = t.get(&format!("/projects/{pid}"), &a).await;
-    assert_eq!((s, v["data"]["name"].as_str()), (StatusCode::OK, Some("HQ")));
-    let (s, v) = t.call(Method::PATCH, &format!("/projects/{pid}"), Some(&a), Some(json!({"name": "HQ2"}))).await;
-    assert_eq!((s, v["data"]["name"].as_str()), (StatusCode::OK, Some("HQ2")));
+    assert_eq!(
+        (s, v["data"]["name"].as_str()),
+        (StatusCode::OK, Some("HQ"))
+    );
+    let (s, v) = t
+        .call(
+            Method::PATCH,
+            &format!("/projects/{pid}"),
+            Some(&a),
+            Some(json!({"name": "HQ2"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["data"]["name"].as_str()),
+        (StatusCode::OK, Some("HQ2"))
+    );
     assert_eq!(v["data"]["description"], "front door");
     let (_, v) = t.get("/projects", &a).await;
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
     let (s, v) = t.post("/projects", &a, json!({"name": "  "})).await;
-    assert_eq!((s, code_of(&v)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"));
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::BAD_REQUEST, "INVALID_REQUEST")
+    );
 
     let (s, f) = t
         .post(
@@ -48,46 +70,98 @@ async fn project_and_flow_crud() {
     assert_eq!(f["data"]["type"], "login");
     let fid = f["data"]["id"].as_str().unwrap().to_string();
     let (s, v) = t
-        .call(Method::PATCH, &format!("/project-flows/{fid}"), Some(&a), Some(json!({"status": "active", "login": {"sms": true}})))
+        .call(
+            Method::PATCH,
+            &format!("/project-flows/{fid}"),
+            Some(&a),
+            Some(json!({"status": "active", "login": {"sms": true}})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["login"]["sms"], true);
-    assert_eq!(v["data"]["login"]["email"], true, "PATCH keeps unspecified fields");
+    assert_eq!(
+        v["data"]["login"]["email"], true,
+        "PATCH keeps unspecified fields"
+    );
     assert!((v["data"]["login"]["match_min_score"].as_f64().unwrap() - 0.6).abs() < 1e-6);
     assert_eq!(v["data"]["security"]["mode"], "blacklist");
     let (s, v) = t
-        .call(Method::PATCH, &format!("/project-flows/{fid}"), Some(&a), Some(json!({"login": {"match_min_score": 1.5}})))
+        .call(
+            Method::PATCH,
+            &format!("/project-flows/{fid}"),
+            Some(&a),
+            Some(json!({"login": {"match_min_score": 1.5}})),
+        )
         .await;
-    assert_eq!((s, code_of(&v)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"));
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::BAD_REQUEST, "INVALID_REQUEST")
+    );
     let (s, v) = t
-        .call(Method::PATCH, &format!("/project-flows/{fid}"), Some(&a), Some(json!({"status": "archived"})))
+        .call(
+            Method::PATCH,
+            &format!("/project-flows/{fid}"),
+            Some(&a),
+            Some(json!({"status": "archived"})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let (s, v) = t.post("/project-flows", &a, json!({"project_id": pid, "type": "signup"})).await;
+    let (s, v) = t
+        .post(
+            "/project-flows",
+            &a,
+            json!({"project_id": pid, "type": "signup"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     let (_, v) = t.get(&format!("/project-flows?project_id={pid}"), &a).await;
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
 
     // A project with flows cannot be deleted; after deleting the flow it can.
-    let (s, v) = t.call(Method::DELETE, &format!("/projects/{pid}"), Some(&a), None).await;
+    let (s, v) = t
+        .call(Method::DELETE, &format!("/projects/{pid}"), Some(&a), None)
+        .await;
     assert_eq!((s, code_of(&v)), (StatusCode::CONFLICT, "CONFLICT"));
-    let (s, _) = t.call(Method::DELETE, &format!("/project-flows/{fid}"), Some(&a), None).await;
+    let (s, _) = t
+        .call(
+            Method::DELETE,
+            &format!("/project-flows/{fid}"),
+            Some(&a),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, v) = t.get(&format!("/project-flows/{fid}"), &a).await;
     assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "FLOW_NOT_FOUND"));
-    let (s, _) = t.call(Method::DELETE, &format!("/projects/{pid}"), Some(&a), None).await;
+    let (s, _) = t
+        .call(Method::DELETE, &format!("/projects/{pid}"), Some(&a), None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, v) = t.get(&format!("/projects/{pid}"), &a).await;
-    assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND"));
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND")
+    );
     t.stop().await;
 }
 
 /// Verify a Standard Webhooks signature independently of the server code.
 fn verify_sig(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
-    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let ts = headers.get("webhook-timestamp").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let sig = headers.get("webhook-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let key = STANDARD.decode(secret.trim_start_matches("whsec_")).unwrap();
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ts = headers
+        .get("webhook-timestamp")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let sig = headers
+        .get("webhook-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
     mac.update(id.as_bytes());
     mac.update(b".");
@@ -98,10 +172,13 @@ fn verify_sig(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     sig.split(' ').any(|s| s == expected)
 }
 
+/// (webhook-id, status answered, body, signature ok)
+type Seen = (String, u16, Value, bool);
+
 #[derive(Clone, Default)]
 struct Receiver {
     /// (webhook-id, status answered, body, signature ok)
-    seen: Arc<Mutex<Vec<(String, u16, Value, bool)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     secret: Arc<Mutex<String>>,
     /// Status answers to give, in order; then 200.
     script: Arc<Mutex<Vec<u16>>>,
@@ -118,7 +195,12 @@ async fn spawn_receiver(r: Receiver) -> String {
                     let mut s = r.script.lock().unwrap();
                     if s.is_empty() { 200 } else { s.remove(0) }
                 };
-                let id = headers.get("webhook-id").unwrap().to_str().unwrap().to_string();
+                let id = headers
+                    .get("webhook-id")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 r.seen.lock().unwrap().push((id, status, v, ok));
                 AxStatus::from_u16(status).unwrap()
@@ -162,15 +244,31 @@ async fn webhook_signed_retried_delivered_once_and_logged() {
     assert!(g["data"].get("secret").is_none());
     assert!(!g.to_string().contains(&secret));
     // Unknown event types are refused.
-    let (s, _) = t.post("/webhooks", &a, json!({"project_id": pid, "url": url, "events": ["bogus.event"]})).await;
+    let (s, _) = t
+        .post(
+            "/webhooks",
+            &a,
+            json!({"project_id": pid, "url": url, "events": ["bogus.event"]}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // A login produces created (not subscribed) and validated (subscribed).
-    let (_, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "w@example.com", "project_id": pid})).await;
+    let (_, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "w@example.com", "project_id": pid}),
+        )
+        .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("w@example.com").await;
     let (s, _) = t
-        .post("/email/verify-otp", &t.kiosk, json!({"email": "w@example.com", "otp": code, "validation_id": vid}))
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "w@example.com", "otp": code, "validation_id": vid}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
 
@@ -179,8 +277,15 @@ async fn webhook_signed_retried_delivered_once_and_logged() {
     let seen = rx.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "two failures, one success: {seen:?}");
     assert!(seen.iter().all(|s| s.3), "every attempt correctly signed");
-    assert!(seen.iter().all(|s| s.0 == seen[0].0), "same webhook-id across retries");
-    assert_eq!(seen.iter().filter(|s| s.1 == 200).count(), 1, "delivered exactly once");
+    assert!(
+        seen.iter().all(|s| s.0 == seen[0].0),
+        "same webhook-id across retries"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| s.1 == 200).count(),
+        1,
+        "delivered exactly once"
+    );
     assert_eq!(seen[2].2["type"], "email_validation.validated");
     assert_eq!(seen[2].2["data"]["validation_id"], vid.as_str());
 
@@ -190,9 +295,19 @@ async fn webhook_signed_retried_delivered_once_and_logged() {
     assert_eq!(d["status"], "delivered");
     assert_eq!(d["attempts"], 3);
     assert_eq!(d["id"], seen[0].0.as_str());
-    let codes: Vec<u64> = d["log"].as_array().unwrap().iter().map(|a| a["status_code"].as_u64().unwrap()).collect();
+    let codes: Vec<u64> = d["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_u64().unwrap())
+        .collect();
     assert_eq!(codes, vec![500, 503, 200]);
-    assert_eq!(t.get(&format!("/webhooks/{hid}/deliveries"), &t.kiosk).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.get(&format!("/webhooks/{hid}/deliveries"), &t.kiosk)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     t.stop().await;
 }
 
@@ -204,28 +319,60 @@ async fn webhook_410_disables_the_endpoint() {
     let rx = Receiver::default();
     *rx.script.lock().unwrap() = vec![410];
     let url = spawn_receiver(rx.clone()).await;
-    let (_, h) = t.post("/webhooks", &a, json!({"project_id": pid, "url": url})).await;
+    let (_, h) = t
+        .post("/webhooks", &a, json!({"project_id": pid, "url": url}))
+        .await;
     *rx.secret.lock().unwrap() = h["data"]["secret"].as_str().unwrap().to_string();
     let hid = h["data"]["id"].as_str().unwrap().to_string();
-    t.post("/email/send-otp", &t.kiosk, json!({"email": "g@example.com", "project_id": pid})).await;
+    t.post(
+        "/email/send-otp",
+        &t.kiosk,
+        json!({"email": "g@example.com", "project_id": pid}),
+    )
+    .await;
     wait_for(|| !rx.seen.lock().unwrap().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (_, g) = t.get(&format!("/webhooks/{hid}"), &a).await;
     assert_eq!(g["data"]["enabled"], false, "{g}");
-    assert!(g["data"]["disabled_reason"].as_str().unwrap().contains("410"));
+    assert!(
+        g["data"]["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
     // Further events are not queued for it.
-    t.post("/email/send-otp", &t.kiosk, json!({"email": "h@example.com", "project_id": pid})).await;
+    t.post(
+        "/email/send-otp",
+        &t.kiosk,
+        json!({"email": "h@example.com", "project_id": pid}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx.seen.lock().unwrap().len(), 1);
     let (_, log) = t.get(&format!("/webhooks/{hid}/deliveries"), &a).await;
     assert_eq!(log["data"].as_array().unwrap().len(), 1);
     assert_eq!(log["data"][0]["status"], "failed");
     // Re-enable via PATCH, then delete.
-    let (s, v) = t.call(Method::PATCH, &format!("/webhooks/{hid}"), Some(&a), Some(json!({"enabled": true}))).await;
-    assert_eq!((s, v["data"]["enabled"].as_bool()), (StatusCode::OK, Some(true)));
-    let (s, _) = t.call(Method::DELETE, &format!("/webhooks/{hid}"), Some(&a), None).await;
+    let (s, v) = t
+        .call(
+            Method::PATCH,
+            &format!("/webhooks/{hid}"),
+            Some(&a),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["data"]["enabled"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (s, _) = t
+        .call(Method::DELETE, &format!("/webhooks/{hid}"), Some(&a), None)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(t.get(&format!("/webhooks/{hid}"), &a).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&format!("/webhooks/{hid}"), &a).await.0,
+        StatusCode::NOT_FOUND
+    );
     t.stop().await;
 }
 
@@ -253,30 +400,52 @@ async fn sync_templates_feed_and_idempotent_events() {
         .await
         .unwrap();
     let k = t.kiosk.clone();
-    let (s, v) = t.get(&format!("/sync/templates?project_id={pid}&limit=2"), &k).await;
+    let (s, v) = t
+        .get(&format!("/sync/templates?project_id={pid}&limit=2"), &k)
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["items"].as_array().unwrap().len(), 2);
     assert_eq!(v["data"]["has_more"], true);
     assert_eq!(v["data"]["items"][0]["model_id"], "m1");
     assert_eq!(v["data"]["items"][1]["embedding"], json!([1.0, 1.0]));
     let c1 = v["data"]["next_cursor"].as_str().unwrap().to_string();
-    let (_, v) = t.get(&format!("/sync/templates?project_id={pid}&cursor={c1}"), &k).await;
+    let (_, v) = t
+        .get(&format!("/sync/templates?project_id={pid}&cursor={c1}"), &k)
+        .await;
     assert_eq!(v["data"]["items"].as_array().unwrap().len(), 1);
     assert_eq!(v["data"]["has_more"], false);
     let c2 = v["data"]["next_cursor"].as_str().unwrap().to_string();
     // Nothing new.
-    let (_, v) = t.get(&format!("/sync/templates?project_id={pid}&cursor={c2}"), &k).await;
+    let (_, v) = t
+        .get(&format!("/sync/templates?project_id={pid}&cursor={c2}"), &k)
+        .await;
     assert!(v["data"]["items"].as_array().unwrap().is_empty());
     assert_eq!(v["data"]["next_cursor"], c2.as_str());
     // Admin deletes u2: the feed reports the deletion.
     let (_, users) = t.get(&format!("/users?project_id={pid}"), &t.admin).await;
     assert_eq!(users["data"].as_array().unwrap().len(), 3);
-    let (s, v) = t.call(Method::DELETE, &format!("/users/u2?project_id={pid}"), Some(&t.admin), None).await;
+    let (s, v) = t
+        .call(
+            Method::DELETE,
+            &format!("/users/u2?project_id={pid}"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["templates_deleted"], 1);
-    let (s, v) = t.call(Method::DELETE, &format!("/users/u2?project_id={pid}"), Some(&t.admin), None).await;
+    let (s, v) = t
+        .call(
+            Method::DELETE,
+            &format!("/users/u2?project_id={pid}"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
     assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "USER_NOT_FOUND"));
-    let (_, v) = t.get(&format!("/sync/templates?project_id={pid}&cursor={c2}"), &k).await;
+    let (_, v) = t
+        .get(&format!("/sync/templates?project_id={pid}&cursor={c2}"), &k)
+        .await;
     let items = v["data"]["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["op"], "delete");
@@ -310,7 +479,10 @@ async fn sync_templates_feed_and_idempotent_events() {
     let (s, v) = t
         .post("/sync/events", &k, json!({"events": [{"event_id": "e9", "kind": "x", "project_id": pid, "occurred_at": "yesterday"}]}))
         .await;
-    assert_eq!((s, code_of(&v)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"));
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::BAD_REQUEST, "INVALID_REQUEST")
+    );
     t.stop().await;
 }
 
@@ -320,18 +492,43 @@ async fn openapi_health_and_outbox_switch() {
     let (s, doc) = t.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/v2/access/email/send-otp", "/v2/access/biometric/verify-face", "/v2/access/sync/events", "/v2/access/projects/{id}"] {
+    for p in [
+        "/v2/access/email/send-otp",
+        "/v2/access/biometric/verify-face",
+        "/v2/access/sync/events",
+        "/v2/access/projects/{id}",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing");
     }
-    assert!(doc["paths"]["/v2/access/projects/{id}"].get("patch").is_some());
+    assert!(
+        doc["paths"]["/v2/access/projects/{id}"]
+            .get("patch")
+            .is_some()
+    );
     let schemas = &doc["components"]["schemas"];
-    assert!(schemas["ErrorCode"].to_string().contains("MAX_ATTEMPTS_EXCEEDED"));
-    assert!(schemas["SendEmailOtpRequest"]["properties"].get("project_id").is_some());
-    assert!(schemas.get("LoginSettings").is_some(), "nested schemas are included");
+    assert!(
+        schemas["ErrorCode"]
+            .to_string()
+            .contains("MAX_ATTEMPTS_EXCEEDED")
+    );
+    assert!(
+        schemas["SendEmailOtpRequest"]["properties"]
+            .get("project_id")
+            .is_some()
+    );
+    assert!(
+        schemas.get("LoginSettings").is_some(),
+        "nested schemas are included"
+    );
     let (s, h) = t.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["data"]["status"], "ok");
-    let r = t.client.get(format!("http://{}/healthz", t.server.addr)).send().await.unwrap();
+    let r = t
+        .client
+        .get(format!("http://{}/healthz", t.server.addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     t.stop().await;
 
@@ -344,7 +541,16 @@ async fn openapi_health_and_outbox_switch() {
     assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "NOT_FOUND"));
     // And with no provider either, sending says so.
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
-    let (s, v) = t.post("/email/send-otp", &t.kiosk, json!({"email": "a@b.co", "project_id": pid})).await;
-    assert_eq!((s, code_of(&v)), (StatusCode::SERVICE_UNAVAILABLE, "CHANNEL_NOT_CONFIGURED"));
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "a@b.co", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::SERVICE_UNAVAILABLE, "CHANNEL_NOT_CONFIGURED")
+    );
     t.stop().await;
 }

@@ -442,8 +442,9 @@ impl Default for LoginSettings {
             whatsapp: false,
             face: false,
             liveness_required: true,
-            liveness_min_score: 0.5,
-            match_min_score: 0.5,
+            // The vision crate's defaults (checked by a test in access-server).
+            liveness_min_score: 0.6,
+            match_min_score: 0.36,
         }
     }
 }

@@ -35,10 +35,12 @@ pub fn temp_dir() -> PathBuf {
 }
 
 pub fn test_config(dir: &std::path::Path) -> ServerConfig {
-    let mut cfg = ServerConfig::default();
-    cfg.addr = "127.0.0.1:0".parse().unwrap();
-    cfg.db = dir.join("access.db");
-    cfg.dev_outbox = true;
+    let mut cfg = ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        db: dir.join("access.db"),
+        dev_outbox: true,
+        ..Default::default()
+    };
     cfg.vision.enabled = false;
     cfg.webhooks.backoff_ms = vec![50, 100];
     cfg.webhooks.poll_ms = 20;
@@ -54,18 +56,41 @@ impl TestServer {
 
     pub async fn start_with(cfg: ServerConfig, dir: PathBuf, face: Option<FaceService>) -> Self {
         let clock = Arc::new(OffsetClock::new());
-        let server = start(cfg, clock.clone(), face).await.expect("server starts");
+        let server = start(cfg, clock.clone(), face)
+            .await
+            .expect("server starts");
         let now = access_server::Clock::now_ms(clock.as_ref());
-        let admin = server.state.keys.issue_api_token("test-admin", ApiScope::Admin, 3600, now).unwrap();
-        let kiosk = server.state.keys.issue_api_token("test-kiosk", ApiScope::Kiosk, 3600, now).unwrap();
-        Self { server, clock, client: Client::new(), admin, kiosk, dir }
+        let admin = server
+            .state
+            .keys
+            .issue_api_token("test-admin", ApiScope::Admin, 3600, now)
+            .unwrap();
+        let kiosk = server
+            .state
+            .keys
+            .issue_api_token("test-kiosk", ApiScope::Kiosk, 3600, now)
+            .unwrap();
+        Self {
+            server,
+            clock,
+            client: Client::new(),
+            admin,
+            kiosk,
+            dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.server.base_url(), path)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut rb = self.client.request(method, self.url(path));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
@@ -89,7 +114,9 @@ impl TestServer {
 
     /// A project with one active login flow; returns (project_id, flow_id).
     pub async fn project_with_flow(&self, login: Value) -> (String, String) {
-        let (s, p) = self.post("/projects", &self.admin.clone(), json!({"name": "Lobby"})).await;
+        let (s, p) = self
+            .post("/projects", &self.admin.clone(), json!({"name": "Lobby"}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{p}");
         let pid = p["data"]["id"].as_str().unwrap().to_string();
         let (s, f) = self
@@ -108,7 +135,10 @@ impl TestServer {
         let url = format!("/dev/outbox?to={}", urlencode(to));
         let (s, v) = self.get(&url, &self.kiosk.clone()).await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        v["data"]["messages"][0]["code"].as_str().expect("a message in the outbox").to_string()
+        v["data"]["messages"][0]["code"]
+            .as_str()
+            .expect("a message in the outbox")
+            .to_string()
     }
 
     pub async fn stop(self) {
@@ -120,7 +150,9 @@ impl TestServer {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -1,0 +1,292 @@
+//! Face endpoints with the real vision pipeline and real photos (read in place from
+//! $FACE_DATA_DIR, default `<workspace>/../shared/data/faces`).
+
+mod common;
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{TestServer, code_of};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn face_dir() -> PathBuf {
+    std::env::var_os("FACE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
+        })
+}
+
+fn photo(rel: &str) -> String {
+    let p = face_dir().join(rel);
+    STANDARD.encode(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+}
+
+async fn vision_server() -> TestServer {
+    let dir = common::temp_dir();
+    let mut cfg = common::test_config(&dir);
+    cfg.vision.enabled = true;
+    let t = TestServer::start_with(cfg, dir, None).await;
+    // Wait for the models (health says ready).
+    for _ in 0..300 {
+        let (_, h) = t.call(Method::GET, "/healthz", None, None).await;
+        match h["data"]["vision"].as_str() {
+            Some("ready") => return t,
+            Some("unavailable") => panic!("vision failed to load: run scripts/setup.sh"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("vision did not load in 30 s");
+}
+
+fn data(v: &Value) -> &Value {
+    &v["data"]
+}
+
+#[tokio::test]
+async fn enrol_verify_one_to_one_and_one_to_n() {
+    let t = vision_server().await;
+    let (pid, fid) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    let k = t.kiosk.clone();
+
+    // Enrol Obama.
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": photo("face_recognition_examples/obama/obama.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["quality"]["passed"], true);
+    assert_eq!(data(&v)["samples"], 1);
+    assert_eq!(data(&v)["status"], "pending");
+    assert_eq!(data(&v)["model_id"], vision::EMBEDDER_MODEL_ID);
+    let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+
+    // Two people: refused, nothing stored.
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "pair", "project_id": pid, "face_image": photo("face_recognition_examples/multi_face/obama_and_biden.jpg")}))
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "MULTIPLE_FACES"),
+        "{v}"
+    );
+    assert!(v["details"]["faces"].as_u64().unwrap() >= 2);
+    // Not an image.
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "x", "project_id": pid, "face_image": STANDARD.encode(b"hello, I am not a picture")}))
+        .await;
+    assert!(s.is_client_error(), "{s} {v}");
+    assert!(
+        ["IMAGE_CORRUPT", "IMAGE_UNSUPPORTED"].contains(&code_of(&v)),
+        "{v}"
+    );
+    // 1:1, same person, on the enrolment's validation: validated with a token.
+    let (s, v) = t
+        .post("/biometric/verify-face", &k, json!({"user_id": "obama", "validation_id": vid, "face_image": photo("face_recognition_examples/obama/obama1.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], true, "{v}");
+    assert!(data(&v)["match_score"].as_f64().unwrap() >= data(&v)["threshold"].as_f64().unwrap());
+    assert_eq!(data(&v)["status"], "validated");
+    let token = data(&v)["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let claims = t
+        .server
+        .state
+        .keys
+        .verify_access_token(&token, &pid, now)
+        .unwrap();
+    assert_eq!(claims.sub, "obama");
+    assert_eq!(claims.amr, vec!["face"]);
+    // The validation is done.
+    let (s, v) = t
+        .post("/biometric/verify-face", &k, json!({"user_id": "obama", "validation_id": vid, "face_image": photo("face_recognition_examples/obama/obama1.jpg")}))
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::CONFLICT, "VALIDATION_NOT_PENDING"),
+        "{v}"
+    );
+
+    // 1:1, other person: not matched, attempts counted.
+    let (s, v) = t
+        .post("/biometric/verify-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": photo("face_recognition_examples/biden/biden.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], false, "{v}");
+    assert_eq!(data(&v)["status"], "pending");
+    assert_eq!(data(&v)["attempts_remaining"], 2);
+    assert!(data(&v).get("access_token").is_none());
+
+    // 1:N.
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "biden", "project_id": pid, "face_image": photo("face_recognition_examples/biden/biden.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = t
+        .post("/biometric/verify-face", &k, json!({"project_id": pid, "face_image": photo("face_recognition_examples/biden/biden2.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], true, "{v}");
+    assert_eq!(data(&v)["user_id"], "biden");
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"project_id": pid, "face_image": photo("face_api_js/amy/amy1.png")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], false, "{v}");
+    assert!(
+        data(&v).get("user_id").is_none(),
+        "1:N does not name a near miss"
+    );
+    // Not enrolled.
+    let (s, v) = t
+        .post("/biometric/verify-face", &k, json!({"user_id": "nobody", "project_id": pid, "face_image": photo("face_recognition_examples/obama/obama2.jpg")}))
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::NOT_FOUND, "NOT_ENROLLED"),
+        "{v}"
+    );
+
+    // The kiosk feed carries the templates.
+    let (_, v) = t
+        .get(&format!("/sync/templates?project_id={pid}"), &k)
+        .await;
+    let items = data(&v)["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["embedding"].as_array().unwrap().len(), 256);
+    assert_eq!(items[0]["model_id"], vision::EMBEDDER_MODEL_ID);
+
+    // Face off in the flow: clear code.
+    t.call(
+        Method::PATCH,
+        &format!("/project-flows/{fid}"),
+        Some(&t.admin),
+        Some(json!({"login": {"face": false}})),
+    )
+    .await;
+    let (s, v) = t
+        .post("/biometric/verify-face", &k, json!({"project_id": pid, "face_image": photo("face_recognition_examples/biden/biden2.jpg")}))
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::CONFLICT, "METHOD_DISABLED"),
+        "{v}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn liveness_gates_the_login_and_rate_limit_applies() {
+    let t = vision_server().await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    let k = t.kiosk.clone();
+    let real = photo("silent_face/image_T1.jpg");
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid, "face_image": real}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "t1", "validation_id": vid, "face_image": real}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], true);
+    assert_eq!(
+        data(&v)["status"],
+        "pending",
+        "liveness still required: {v}"
+    );
+    assert!(data(&v).get("access_token").is_none());
+
+    // A printed photo: liveness fails.
+    let (s, v) = t
+        .post(
+            "/biometric/liveness-check",
+            &k,
+            json!({"validation_id": vid, "face_image": photo("silent_face/image_F1.jpg")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["passed"], false, "{v}");
+    assert!(data(&v)["liveness_score"].as_f64().is_some());
+    assert!(
+        (data(&v)["min_score"].as_f64().unwrap() - vision::DEFAULT_LIVENESS_THRESHOLD as f64).abs()
+            < 1e-6
+    );
+    assert!(data(&v).get("access_token").is_none());
+
+    // The real face: passes, validation completes with a face+liveness token.
+    let (s, v) = t
+        .post(
+            "/biometric/liveness-check",
+            &k,
+            json!({"validation_id": vid, "face_image": real}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["passed"], true, "{v}");
+    assert_eq!(data(&v)["status"], "validated");
+    let token = data(&v)["access_token"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let claims = t
+        .server
+        .state
+        .keys
+        .verify_access_token(token, &pid, now)
+        .unwrap();
+    assert_eq!(claims.amr, vec!["face", "liveness"]);
+
+    // 10 biometric calls per minute per user; the 11th is refused before any analysis.
+    let small = photo("face_api_js/amy/amy1.png");
+    for i in 0..10 {
+        let (s, v) = t
+            .post(
+                "/biometric/verify-face",
+                &k,
+                json!({"user_id": "rl", "project_id": pid, "face_image": small}),
+            )
+            .await;
+        assert_ne!(s, StatusCode::TOO_MANY_REQUESTS, "call {i}: {v}");
+    }
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "rl", "project_id": pid, "face_image": small}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        "{v}"
+    );
+    assert!(v["details"]["retry_after_s"].as_u64().unwrap() >= 1);
+    t.stop().await;
+}

@@ -21,7 +21,7 @@ as_root() {
 
 # --- Debian packages -------------------------------------------------------------------------
 # Only what the build and the tests use; the app's WebKit stack is added by --app.
-packages=(build-essential pkg-config python3 python3-pip ca-certificates)
+packages=(build-essential pkg-config python3 python3-pip ca-certificates clang libclang-dev linux-libc-dev)
 if [ "${1:-}" = "--app" ]; then
   packages+=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
     xvfb xauth webkit2gtk-driver nodejs npm)

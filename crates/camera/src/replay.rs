@@ -240,7 +240,7 @@ fn open_file(
         return Ok((
             Media::Video {
                 data,
-                frames: vec![0..n],
+                frames: std::iter::once(0..n).collect(),
             },
             "PNG file",
             None,

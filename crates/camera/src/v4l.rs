@@ -160,6 +160,8 @@ fn device_label(device: &V4lDevice) -> String {
 
 /// Turns a driver error message into an error with a code. nokhwa flattens the OS error
 /// into text, so the errno's text is all there is to go on.
+// Used by the nokhwa backend (and the tests) only.
+#[cfg_attr(not(all(feature = "v4l", target_os = "linux")), allow(dead_code))]
 pub(crate) fn classify(device: &str, message: &str) -> CameraError {
     let m = message.to_ascii_lowercase();
     let device = device.to_owned();
@@ -178,6 +180,8 @@ pub(crate) fn classify(device: &str, message: &str) -> CameraError {
 }
 
 /// Decodes one raw frame of `mode` into RGB.
+// Used by the nokhwa backend (and the tests) only.
+#[cfg_attr(not(all(feature = "v4l", target_os = "linux")), allow(dead_code))]
 pub(crate) fn decode_raw(mode: &V4lMode, data: &[u8]) -> Result<vision::Frame, CameraError> {
     match mode.format {
         FourCc::Mjpeg => {

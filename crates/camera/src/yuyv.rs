@@ -8,7 +8,7 @@ pub fn yuyv_to_rgb(width: u32, height: u32, data: &[u8]) -> Result<Vec<u8>, Came
     let pixels = width as usize * height as usize;
     let expected = pixels * 2;
     // An odd width cannot be packed in YUYV: pairs of pixels share one U and V.
-    if pixels == 0 || width % 2 != 0 || data.len() < expected {
+    if pixels == 0 || !width.is_multiple_of(2) || data.len() < expected {
         return Err(CameraError::BadFrameLength {
             what: "YUYV",
             width,

@@ -1,0 +1,75 @@
+use vision::{QualityIssue, VisionError};
+
+/// What a sign-in, enrolment or sync can fail with; `code()` is what the UI shows.
+#[derive(Debug, thiserror::Error)]
+pub enum KioskError {
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+    #[error(transparent)]
+    Store(#[from] kiosk_store::StoreError),
+    #[error(transparent)]
+    Api(#[from] access_client::ClientError),
+    #[error("{0} is unavailable offline: the Access API cannot be reached")]
+    UnavailableOffline(&'static str),
+    #[error("no Access API is configured (set api_url, token and project)")]
+    NotConfigured,
+    #[error("too many failed attempts: try again in {retry_after_s} s, or use a code instead")]
+    LockedOut { retry_after_s: u64 },
+    #[error("administrator authentication failed")]
+    AdminRefused,
+    #[error("no administrator PIN is set: run `kiosk admin set-pin` first")]
+    AdminPinNotSet,
+    #[error("the PIN must be 4 to 12 digits")]
+    AdminPinInvalid,
+    #[error("enrolment needs {min} to {max} samples, got {got}")]
+    EnrolSampleCount { min: usize, max: usize, got: usize },
+    #[error("sample {sample}: {source}")]
+    EnrolSample { sample: usize, source: VisionError },
+    #[error("sample {sample} is not good enough: {}", issues.iter().map(|i| i.hint()).collect::<Vec<_>>().join(", "))]
+    EnrolQuality {
+        sample: usize,
+        issues: Vec<QualityIssue>,
+    },
+    #[error("sample {sample} did not pass the liveness check (score {score:.2})")]
+    EnrolLiveness { sample: usize, score: f32 },
+    #[error("the samples do not look like one person (lowest similarity {min_score:.2})")]
+    EnrolInconsistent { min_score: f32 },
+    #[error("this face is already enrolled as {other_user} (similarity {score:.2})")]
+    AlreadyEnrolled { other_user: String, score: f32 },
+    #[error("invalid user id {0:?}: use 1 to 128 letters, digits, '.', '_', '-' or '@'")]
+    InvalidUserId(String),
+    #[error("no frames to analyse")]
+    NoFrames,
+    #[error("the face engine stopped")]
+    EngineStopped,
+    #[error("device key {path}: {reason}")]
+    DeviceKey { path: String, reason: String },
+}
+
+impl KioskError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Vision(e) => e.code(),
+            Self::Store(e) => e.code(),
+            Self::Api(e) => e.code(),
+            Self::UnavailableOffline(_) => "UNAVAILABLE_OFFLINE",
+            Self::NotConfigured => "NOT_CONFIGURED",
+            Self::LockedOut { .. } => "LOCKED_OUT",
+            Self::AdminRefused => "ADMIN_REFUSED",
+            Self::AdminPinNotSet => "ADMIN_PIN_NOT_SET",
+            Self::AdminPinInvalid => "ADMIN_PIN_INVALID",
+            Self::EnrolSampleCount { .. } => "ENROL_SAMPLE_COUNT",
+            Self::EnrolSample { source, .. } => source.code(),
+            Self::EnrolQuality { .. } => "FACE_QUALITY",
+            Self::EnrolLiveness { .. } => "LIVENESS_FAILED",
+            Self::EnrolInconsistent { .. } => "ENROL_INCONSISTENT",
+            Self::AlreadyEnrolled { .. } => "ALREADY_ENROLLED",
+            Self::InvalidUserId(_) => "INVALID_USER_ID",
+            Self::NoFrames => "NO_FRAMES",
+            Self::EngineStopped => "ENGINE_STOPPED",
+            Self::DeviceKey { .. } => "DEVICE_KEY",
+        }
+    }
+}
+
+pub type Result<T, E = KioskError> = std::result::Result<T, E>;

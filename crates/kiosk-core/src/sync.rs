@@ -1,0 +1,245 @@
+//! Sync with the Access API: push the outbox in order (events in idempotent batches, queued
+//! enrolments one by one), then pull the template delta feed into the cache. Nothing is
+//! marked sent before the server acknowledged it, and every item keeps the client-made id it
+//! was queued with, so a crash at any point and a retry never duplicate an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_types::{OfflineEvent, RegisterFaceRequest, SyncEventsRequest, TemplateOp};
+use kiosk_store::ServerChange;
+use serde::Serialize;
+
+use crate::error::{KioskError, Result};
+use crate::{Kiosk, Mode};
+
+pub(crate) const EVENT_KIND: &str = "event";
+pub(crate) const REGISTER_KIND: &str = "register_face";
+pub(crate) const LAST_SYNC_KEY: &str = "last_sync";
+const CURSOR_KEY: &str = "template_cursor";
+const BATCH: usize = 100;
+
+/// What the UI shows: connectivity, what waits to be sent, the cache size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncStatus {
+    pub online: bool,
+    pub pending_events: u64,
+    pub templates: u64,
+    pub last_sync: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub online: bool,
+    pub events_sent: usize,
+    pub events_already_known: usize,
+    pub enrolments_sent: usize,
+    pub enrolments_refused: usize,
+    pub templates_pulled: usize,
+    pub templates_deleted: usize,
+    pub pending: u64,
+}
+
+impl Kiosk {
+    /// One full sync. Offline is not an error: the report says `online: false`.
+    pub async fn sync_once(&self) -> Result<SyncReport> {
+        let _one_at_a_time = self.sync_lock.lock().await;
+        let mut report = SyncReport::default();
+        let result = match self.online_parts() {
+            None => Err(KioskError::NotConfigured),
+            Some((client, project)) => self.push_and_pull(client, project, &mut report).await,
+        };
+        report.pending = self.store().pending_count()?;
+        let last_error = match result {
+            Ok(()) => {
+                report.online = true;
+                self.store()
+                    .set_setting(LAST_SYNC_KEY, &kiosk_store::now_rfc3339())?;
+                None
+            }
+            Err(KioskError::Api(e)) if e.is_offline() => Some(e.to_string()),
+            Err(KioskError::NotConfigured) => Some(KioskError::NotConfigured.to_string()),
+            Err(e) => {
+                self.publish(false, Some(e.to_string()))?;
+                return Err(e);
+            }
+        };
+        self.publish(report.online, last_error)?;
+        Ok(report)
+    }
+
+    fn publish(&self, online: bool, last_error: Option<String>) -> Result<()> {
+        let store = self.store();
+        let status = SyncStatus {
+            online,
+            pending_events: store.pending_count()?,
+            templates: store.template_count()?,
+            last_sync: store.setting(LAST_SYNC_KEY)?,
+            last_error,
+        };
+        drop(store);
+        self.status.send_replace(status);
+        Ok(())
+    }
+
+    async fn push_and_pull(
+        &self,
+        client: &access_client::AccessClient,
+        project: &str,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        // ---- push, in queue order
+        loop {
+            let items = self.store().pending(BATCH)?;
+            let Some(first) = items.first() else { break };
+            if first.kind == EVENT_KIND {
+                let run: Vec<_> = items.iter().take_while(|i| i.kind == EVENT_KIND).collect();
+                let events = run
+                    .iter()
+                    .map(|i| OfflineEvent {
+                        event_id: i.client_id.clone(),
+                        kind: i.payload["kind"].as_str().unwrap_or("event").to_string(),
+                        project_id: i.payload["project_id"]
+                            .as_str()
+                            .unwrap_or(project)
+                            .to_string(),
+                        occurred_at: i.payload["occurred_at"]
+                            .as_str()
+                            .unwrap_or(&i.created_at)
+                            .to_string(),
+                        user_id: i.payload["user_id"].as_str().map(str::to_string),
+                        payload: serde_json::json!({
+                            "body": i.payload["body"],
+                            "signature": i.payload["signature"],
+                            "device_public_key": i.payload["device_public_key"],
+                        }),
+                    })
+                    .collect();
+                let resp = client
+                    .sync_events(&SyncEventsRequest {
+                        kiosk_id: Some(self.cfg.kiosk_id.clone()),
+                        events,
+                    })
+                    .await?;
+                report.events_sent += resp.accepted.len();
+                report.events_already_known += resp.duplicates.len();
+                let acked: Vec<String> = resp.accepted.into_iter().chain(resp.duplicates).collect();
+                if acked.is_empty() {
+                    // The server took none of them: stop rather than loop.
+                    break;
+                }
+                self.store().mark_sent(&acked)?;
+            } else if first.kind == REGISTER_KIND {
+                let p = &first.payload;
+                let req = RegisterFaceRequest {
+                    user_id: p["user_id"].as_str().unwrap_or_default().to_string(),
+                    project_id: p["project_id"].as_str().unwrap_or(project).to_string(),
+                    face_image: p["face_image"].as_str().unwrap_or_default().to_string(),
+                    project_flow_id: None,
+                };
+                match client.register_face(&req, Some(&first.client_id)).await {
+                    Ok(r) => {
+                        if let Some(local) = p["local_template_id"].as_i64() {
+                            self.store().link_server_id(local, &r.template_id)?;
+                        }
+                        self.store()
+                            .mark_sent(std::slice::from_ref(&first.client_id))?;
+                        report.enrolments_sent += 1;
+                    }
+                    // Only a definite answer (a 4xx error envelope) drops the item; anything
+                    // else (offline, 5xx, garbage) leaves it queued for the next round.
+                    Err(e) if !refuses_the_item(&e) => return Err(e.into()),
+                    Err(e) => {
+                        // The server refused the sample for good (its own quality gate, an
+                        // unknown project): keep the local enrolment, record why, move on.
+                        let mut a = self.entry("enrolment", "upload_refused", Mode::Online);
+                        a.user_id = Some(req.user_id.clone());
+                        a.detail = Some(format!("{}: {e}", e.code()));
+                        self.audit(a);
+                        self.store()
+                            .mark_attempt_failed(&first.client_id, e.code())?;
+                        self.store()
+                            .mark_sent(std::slice::from_ref(&first.client_id))?;
+                        report.enrolments_refused += 1;
+                    }
+                }
+            } else {
+                // Unknown kinds come from a newer kiosk version: leave them, do not block.
+                tracing::warn!(kind = first.kind, "unknown outbox item kind");
+                self.store()
+                    .mark_attempt_failed(&first.client_id, "unknown kind")?;
+                self.store()
+                    .mark_sent(std::slice::from_ref(&first.client_id))?;
+            }
+        }
+
+        // ---- pull the delta feed
+        let model = self.vision.model_id();
+        let mut cursor = self.store().setting(CURSOR_KEY)?;
+        loop {
+            let page = client.sync_templates(project, cursor.as_deref()).await?;
+            let changes: Vec<ServerChange> = page
+                .items
+                .iter()
+                .filter_map(|c| match (c.op, &c.embedding) {
+                    (TemplateOp::Upsert, Some(e)) if c.model_id == model => {
+                        Some(ServerChange::Upsert {
+                            server_id: c.template_id.clone(),
+                            user_id: c.user_id.clone(),
+                            model_id: c.model_id.clone(),
+                            embedding: e.clone(),
+                        })
+                    }
+                    (TemplateOp::Delete, _) => Some(ServerChange::Delete {
+                        server_id: c.template_id.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            report.templates_pulled += changes
+                .iter()
+                .filter(|c| matches!(c, ServerChange::Upsert { .. }))
+                .count();
+            report.templates_deleted += changes
+                .iter()
+                .filter(|c| matches!(c, ServerChange::Delete { .. }))
+                .count();
+            self.store()
+                .apply_server_changes(&changes, CURSOR_KEY, &page.next_cursor)?;
+            let advanced = cursor.as_deref() != Some(page.next_cursor.as_str());
+            cursor = Some(page.next_cursor);
+            if !page.has_more || !advanced {
+                break;
+            }
+        }
+        self.refresh_gallery()?;
+        Ok(())
+    }
+}
+
+/// A definite refusal of this one item (bad image, unknown project...), as opposed to a problem
+/// of the kiosk or the network (token, rate limit, 5xx, garbage) that retrying later can fix.
+fn refuses_the_item(e: &access_client::ClientError) -> bool {
+    matches!(e, access_client::ClientError::Api { status, .. }
+        if matches!(status, 400 | 404 | 409 | 410 | 413 | 415 | 422))
+}
+
+/// The background sync: every `interval` while online, backing off (doubling, up to a
+/// minute) while offline. The status stream (`Kiosk::status`) reports each round.
+pub fn spawn_sync_loop(kiosk: Arc<Kiosk>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut wait = interval;
+        loop {
+            match kiosk.sync_once().await {
+                Ok(r) if r.online => wait = interval,
+                Ok(_) => wait = (wait * 2).min(Duration::from_secs(60)),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "sync failed: {e}");
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
+            }
+            tokio::time::sleep(wait).await;
+        }
+    })
+}

@@ -1,0 +1,368 @@
+//! Whole flows against the real access-server over loopback, real SQLite files and the real
+//! models on the shared photos.
+
+mod common;
+
+use common::*;
+use kiosk_core::{AdminAuth, Decision, Kiosk, KioskConfig, Mode, OtpChannel};
+
+const PIN: AdminAuth<'static> = AdminAuth::Pin("2468");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused() {
+    let server = Server::start().await;
+    let dir = temp_dir("online");
+    let k = kiosk(server.kiosk_config(&dir));
+
+    let e = k
+        .enroll(PIN, "obama", Some("Barack"), frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    assert_eq!((e.samples, e.state.as_str()), (3, "registered"));
+
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(out.decision, Decision::Accepted, "{out:?}");
+    assert_eq!(out.mode, Mode::Online);
+    assert_eq!(out.user_id.as_deref(), Some("obama"));
+    assert_eq!(out.name.as_deref(), Some("Barack"));
+    let token = out.access_token.expect("online sign-in returns a token");
+
+    // The token verifies against the server's published keys.
+    let client = access_client::AccessClient::new(
+        &server.base_url(),
+        &server.kiosk_token,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let jwks = client.jwks().await.unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let jwk_json = serde_json::to_value(&jwks.keys[0]).unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk_json).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[server.project.as_str()]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], "obama");
+
+    let stranger = k.sign_in_face(burst(BIDEN, 3), None).await.unwrap();
+    assert_eq!(stranger.decision, Decision::Rejected, "{stranger:?}");
+    assert!(stranger.access_token.is_none());
+
+    // Enrolling the same face under another name is refused, naming the owner.
+    let err = k
+        .enroll(PIN, "not-obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ALREADY_ENROLLED");
+    assert!(err.to_string().contains("obama"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_sign_in_and_enrolment_are_kept_and_synced_exactly_once() {
+    let mut server = Server::start().await;
+    let dir = temp_dir("offline");
+    let k = kiosk(server.kiosk_config(&dir));
+    k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    assert_eq!(k.sync_once().await.unwrap().pending, 0);
+
+    server.stop().await;
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(
+        (out.decision, out.mode),
+        (Decision::Accepted, Mode::Offline),
+        "{out:?}"
+    );
+    assert_eq!(out.user_id.as_deref(), Some("obama"));
+    let refused = k.sign_in_face(burst(BIDEN, 3), None).await.unwrap();
+    assert_eq!(
+        (refused.decision, refused.mode),
+        (Decision::Rejected, Mode::Offline)
+    );
+    assert_eq!(
+        k.otp_send(OtpChannel::Email, "a@example.com")
+            .await
+            .unwrap_err()
+            .code(),
+        "UNAVAILABLE_OFFLINE"
+    );
+    let queued = k
+        .enroll(PIN, "alex", None, frames(&ALEX_ENROL))
+        .await
+        .unwrap();
+    assert_eq!(queued.state, "queued");
+    let r = k.sync_once().await.unwrap();
+    assert!(!r.online);
+    assert_eq!(
+        r.pending,
+        2 + 3,
+        "two sign-in events and three samples wait"
+    );
+    assert!(!k.status().borrow().online);
+
+    // Someone enrolled elsewhere while this kiosk was offline.
+    server.restart().await;
+    let b64 = |rel: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(data_dir().join(rel)).unwrap())
+    };
+    server
+        .admin_post(
+            "/biometric/register-face",
+            serde_json::json!({"user_id": "rose", "project_id": server.project,
+                               "face_image": b64("face_recognition_examples/rose_leslie/img1.jpg")}),
+        )
+        .await;
+
+    let r = k.sync_once().await.unwrap();
+    assert!(r.online);
+    assert_eq!(
+        (r.events_sent, r.enrolments_sent, r.pending),
+        (2, 3, 0),
+        "{r:?}"
+    );
+    assert_eq!(server.event_ids().len(), 2);
+    // A second sync sends nothing again.
+    let again = k.sync_once().await.unwrap();
+    assert_eq!((again.events_sent, again.enrolments_sent), (0, 0));
+    assert_eq!(server.event_ids().len(), 2);
+    let users: Vec<String> = k.users().unwrap().into_iter().map(|u| u.user_id).collect();
+    assert!(users.contains(&"rose".to_string()), "{users:?}");
+    assert!(k.status().borrow().online);
+
+    // Alex's queued samples reached the server: he signs in online now.
+    let alex = k
+        .sign_in_face(
+            burst("face_recognition_examples/alex_lacamoire/img1.jpg", 3),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (alex.decision, alex.mode),
+        (Decision::Accepted, Mode::Online),
+        "{alex:?}"
+    );
+
+    // And Rose, enrolled elsewhere, signs in from the cache (another photo) while offline.
+    server.stop().await;
+    let rose = k
+        .sign_in_face(
+            burst("face_recognition_examples/rose_leslie/img2.jpg", 3),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (rose.decision, rose.mode),
+        (Decision::Accepted, Mode::Offline),
+        "{rose:?}"
+    );
+    assert_eq!(rose.user_id.as_deref(), Some("rose"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_faces_lock_out_with_a_growing_delay() {
+    let dir = temp_dir("lockout");
+    let k = kiosk(KioskConfig::new(&dir));
+    k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    for i in 1..=5 {
+        let r = k.sign_in_face(burst(BIDEN, 3), None).await.unwrap();
+        assert_eq!(r.decision, Decision::Rejected);
+        assert_eq!(r.failures, i);
+    }
+    let err = k
+        .sign_in_face(burst(OBAMA_PROBE, 3), None)
+        .await
+        .unwrap_err();
+    match err {
+        kiosk_core::KioskError::LockedOut { retry_after_s } => {
+            assert!((29..=30).contains(&retry_after_s))
+        }
+        other => panic!("expected a lockout, got {other:?}"),
+    }
+    let log = k.audit_log(1).unwrap();
+    assert_eq!(log[0].decision, "locked_out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_pin_is_refused_and_audited() {
+    let dir = temp_dir("pin");
+    let k = kiosk(KioskConfig::new(&dir));
+    let err = k
+        .enroll(AdminAuth::Pin("0000"), "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ADMIN_REFUSED");
+    let log = k.audit_log(5).unwrap();
+    assert_eq!(
+        (log[0].method.as_str(), log[0].decision.as_str()),
+        ("admin_pin", "refused")
+    );
+    assert!(k.users().unwrap().is_empty());
+    assert_eq!(
+        k.set_admin_pin(Some("1111"), "5555").unwrap_err().code(),
+        "ADMIN_REFUSED"
+    );
+    k.set_admin_pin(Some("2468"), "5555").unwrap();
+    assert_eq!(
+        k.set_admin_pin(None, "12").unwrap_err().code(),
+        "ADMIN_PIN_INVALID"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_refuses_bad_samples_with_clear_codes() {
+    let dir = temp_dir("badenrol");
+    let k = kiosk(KioskConfig::new(&dir));
+    let two = frames(&OBAMA_ENROL[..2]);
+    assert_eq!(
+        k.enroll(PIN, "obama", None, two).await.unwrap_err().code(),
+        "ENROL_SAMPLE_COUNT"
+    );
+    let mut group = frames(&OBAMA_ENROL[..2]);
+    group.push(photo(
+        "face_recognition_examples/multi_face/obama_and_biden.jpg",
+    ));
+    assert_eq!(
+        k.enroll(PIN, "obama", None, group)
+            .await
+            .unwrap_err()
+            .code(),
+        "MULTIPLE_FACES"
+    );
+    let mut mixed = frames(&OBAMA_ENROL[..2]);
+    mixed.push(photo(BIDEN));
+    assert_eq!(
+        k.enroll(PIN, "obama", None, mixed)
+            .await
+            .unwrap_err()
+            .code(),
+        "ENROL_INCONSISTENT"
+    );
+    // A printed photo held up to the camera.
+    let mut spoof = frames(&OBAMA_ENROL[..2]);
+    spoof.push(photo("silent_face/image_F1.jpg"));
+    let code = k
+        .enroll(PIN, "obama", None, spoof)
+        .await
+        .unwrap_err()
+        .code();
+    assert!(
+        code == "LIVENESS_FAILED" || code == "ENROL_INCONSISTENT",
+        "{code}"
+    );
+    assert_eq!(
+        k.enroll(PIN, "bad id!", None, frames(&OBAMA_ENROL))
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_USER_ID"
+    );
+    assert!(k.users().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_networks_and_tokens_lose_nothing() {
+    // Nothing listens on this port: everything face-related keeps working.
+    let dir = temp_dir("unreachable");
+    let mut cfg = KioskConfig::new(&dir);
+    cfg.api_url = Some("http://127.0.0.1:9/v2/access".into());
+    cfg.token = Some("t".into());
+    cfg.project_id = Some("p".into());
+    let k = kiosk(cfg);
+    assert_eq!(
+        k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+            .await
+            .unwrap()
+            .state,
+        "queued"
+    );
+    let r = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!((r.decision, r.mode), (Decision::Accepted, Mode::Offline));
+    assert_eq!(
+        k.otp_send(OtpChannel::Sms, "+14155550123")
+            .await
+            .unwrap_err()
+            .code(),
+        "UNAVAILABLE_OFFLINE"
+    );
+    let pending = k.sync_once().await.unwrap().pending;
+    assert_eq!(pending, 4);
+    drop(k);
+
+    // A server that answers garbage: a protocol error, and the queue is intact.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nhello world").await;
+        }
+    });
+    let mut cfg = KioskConfig::new(&dir);
+    cfg.api_url = Some(format!("http://{addr}"));
+    cfg.token = Some("t".into());
+    cfg.project_id = Some("p".into());
+    let k = Kiosk::open(cfg).unwrap();
+    assert_eq!(
+        k.otp_send(OtpChannel::Email, "a@example.com")
+            .await
+            .unwrap_err()
+            .code(),
+        "API_PROTOCOL"
+    );
+    assert!(k.sync_once().await.is_err());
+    // Face sign-in does not depend on a broken server: it decides from the cache.
+    let r = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!((r.decision, r.mode), (Decision::Accepted, Mode::Offline));
+    drop(k);
+
+    // A token the server does not accept (signed by another server): refused, nothing lost.
+    let server = Server::start().await;
+    let other = Server::start().await;
+    let mut cfg = server.kiosk_config(&dir);
+    cfg.token = Some(other.kiosk_token.clone());
+    let k = Kiosk::open(cfg).unwrap();
+    let err = k.sync_once().await.unwrap_err();
+    assert_eq!(err.code(), "UNAUTHORIZED", "{err}");
+    assert_eq!(k.status().borrow().pending_events, 5);
+    assert!(server.event_ids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_alone_reveals_no_template_and_a_newer_schema_is_refused() {
+    let dir = temp_dir("atrest");
+    let k = kiosk(KioskConfig::new(&dir));
+    k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    drop(k);
+    // The embedding the kiosk stored, recomputed: none of its bytes appear in the files.
+    let mut p = vision::FacePipeline::load(&Default::default()).unwrap();
+    let (_, e) = p
+        .embed_frame(&photo(OBAMA_ENROL[0]), vision::MultiFace::Largest)
+        .unwrap();
+    let needle: Vec<u8> = e.as_slice()[..4]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    for f in ["kiosk.db", "kiosk.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(f)) {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{f}");
+        }
+    }
+    let c = rusqlite::Connection::open(dir.join("kiosk.db")).unwrap();
+    c.pragma_update(None, "user_version", 42).unwrap();
+    drop(c);
+    let err = Kiosk::open(KioskConfig::new(&dir)).err().unwrap();
+    assert_eq!(err.code(), "STORE_SCHEMA_TOO_NEW");
+}

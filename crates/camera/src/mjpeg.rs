@@ -74,6 +74,92 @@ fn jpeg_end(data: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// The standard Huffman tables (JPEG Annex K.3) as one DHT segment. Many UVC webcams send
+/// MJPEG frames without tables, relying on these (AVI1 convention); decoders for still
+/// images refuse such frames, so the tables are put back before decoding.
+#[rustfmt::skip]
+const STANDARD_DHT: [u8; 420] = {
+    const DC_BITS_Y: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    const DC_BITS_C: [u8; 16] = [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
+    const DC_VALS: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    const AC_BITS_Y: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
+    const AC_BITS_C: [u8; 16] = [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77];
+    const AC_VALS_Y: [u8; 162] = [
+        0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07,
+        0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0,
+        0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0a, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x25, 0x26, 0x27, 0x28,
+        0x29, 0x2a, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49,
+        0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
+        0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+        0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
+        0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3, 0xc4, 0xc5,
+        0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xe1, 0xe2,
+        0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+        0xf9, 0xfa,
+    ];
+    const AC_VALS_C: [u8; 162] = [
+        0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61, 0x71,
+        0x13, 0x22, 0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xa1, 0xb1, 0xc1, 0x09, 0x23, 0x33, 0x52, 0xf0,
+        0x15, 0x62, 0x72, 0xd1, 0x0a, 0x16, 0x24, 0x34, 0xe1, 0x25, 0xf1, 0x17, 0x18, 0x19, 0x1a, 0x26,
+        0x27, 0x28, 0x29, 0x2a, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48,
+        0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68,
+        0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87,
+        0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3, 0xa4, 0xa5,
+        0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3,
+        0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda,
+        0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+        0xf9, 0xfa,
+    ];
+    let mut out = [0u8; 420];
+    // Marker and length (418: everything after the marker).
+    out[0] = 0xFF; out[1] = 0xC4; out[2] = 0x01; out[3] = 0xA2;
+    let mut i = 4;
+    // (class << 4 | id, bits, values): DC Y, AC Y, DC C, AC C.
+    let tables: [(u8, &[u8; 16], &[u8]); 4] = [
+        (0x00, &DC_BITS_Y, &DC_VALS), (0x10, &AC_BITS_Y, &AC_VALS_Y),
+        (0x01, &DC_BITS_C, &DC_VALS), (0x11, &AC_BITS_C, &AC_VALS_C),
+    ];
+    let mut t = 0;
+    while t < 4 {
+        let (class_id, bits, vals) = tables[t];
+        out[i] = class_id;
+        i += 1;
+        let mut k = 0;
+        while k < 16 { out[i] = bits[k]; i += 1; k += 1; }
+        k = 0;
+        while k < vals.len() { out[i] = vals[k]; i += 1; k += 1; }
+        t += 1;
+    }
+    assert!(i == 420);
+    out
+};
+
+/// `jpeg` with the standard Huffman tables inserted before its scan if it has none
+/// (webcam MJPEG); unchanged (borrowed) otherwise or if it is not a JPEG at all.
+pub fn with_default_huffman(jpeg: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    if !jpeg.starts_with(&[0xFF, 0xD8]) {
+        return Cow::Borrowed(jpeg);
+    }
+    let mut i = 2;
+    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF {
+        match jpeg[i + 1] {
+            0xC4 => return Cow::Borrowed(jpeg),
+            0xDA => {
+                let mut out = Vec::with_capacity(jpeg.len() + STANDARD_DHT.len());
+                out.extend_from_slice(&jpeg[..i]);
+                out.extend_from_slice(&STANDARD_DHT);
+                out.extend_from_slice(&jpeg[i..]);
+                return Cow::Owned(out);
+            }
+            // Fill bytes before a marker.
+            0xFF => i += 1,
+            _ => i += 2 + u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize,
+        }
+    }
+    Cow::Borrowed(jpeg)
+}
+
 /// What an AVI holds that the replay needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AviFrames {
@@ -257,5 +343,59 @@ pub(crate) mod tests {
         for n in 0..avi.len() {
             let _ = parse_avi(&avi[..n]);
         }
+    }
+
+    /// Removes the DHT segments of a JPEG, as a webcam that relies on the default tables sends it.
+    fn strip_dht(j: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8];
+        let mut i = 2;
+        loop {
+            let m = j[i + 1];
+            if m == 0xDA {
+                out.extend_from_slice(&j[i..]);
+                return out;
+            }
+            let len = u16::from_be_bytes([j[i + 2], j[i + 3]]) as usize;
+            if m != 0xC4 {
+                out.extend_from_slice(&j[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+    }
+
+    #[test]
+    fn mjpeg_without_huffman_tables_decodes_like_the_original() {
+        // A busy colour pattern so that many AC codes of both tables are used.
+        let (w, h) = (64u32, 48u32);
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|i| ((i * 37) ^ (i / 7 * 13)) as u8)
+            .collect();
+        let frame = vision::Frame::from_raw(w, h, vision::PixelFormat::Rgb8, &rgb).unwrap();
+        let jpeg = frame.to_jpeg(95).unwrap();
+        let limits = vision::DecodeLimits::default();
+        let want = vision::decode_image(&jpeg, &limits).unwrap();
+        let bare = strip_dht(&jpeg);
+        assert!(bare.len() < jpeg.len());
+        // Without tables the still-image decoder refuses the frame...
+        assert!(vision::decode_image(&bare, &limits).is_err());
+        // ...and with the standard ones back it decodes to the very same pixels.
+        let fixed = with_default_huffman(&bare);
+        assert_eq!(
+            vision::decode_image(&fixed, &limits).unwrap().rgb(),
+            want.rgb()
+        );
+        // Frames that carry tables, and non-JPEG bytes, pass through untouched.
+        assert!(matches!(
+            with_default_huffman(&jpeg),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            with_default_huffman(b"xx"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            with_default_huffman(&[0xFF, 0xD8, 0xFF, 0xE0, 0xFF]),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

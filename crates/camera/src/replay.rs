@@ -195,7 +195,10 @@ impl ReplaySource {
             }
             Media::Video { data, frames } => (
                 "video",
-                vision::decode_image(&data[frames[i].clone()], &self.limits),
+                vision::decode_image(
+                    &crate::mjpeg::with_default_huffman(&data[frames[i].clone()]),
+                    &self.limits,
+                ),
             ),
         };
         let frame = frame

@@ -184,14 +184,14 @@ pub(crate) fn classify(device: &str, message: &str) -> CameraError {
 #[cfg_attr(not(all(feature = "v4l", target_os = "linux")), allow(dead_code))]
 pub(crate) fn decode_raw(mode: &V4lMode, data: &[u8]) -> Result<vision::Frame, CameraError> {
     match mode.format {
-        FourCc::Mjpeg => {
-            vision::decode_image(data, &vision::DecodeLimits::default()).map_err(|source| {
-                CameraError::DecodeFailed {
-                    what: "MJPEG",
-                    source,
-                }
-            })
-        }
+        FourCc::Mjpeg => vision::decode_image(
+            &crate::mjpeg::with_default_huffman(data),
+            &vision::DecodeLimits::default(),
+        )
+        .map_err(|source| CameraError::DecodeFailed {
+            what: "MJPEG",
+            source,
+        }),
         FourCc::Yuyv => {
             let rgb = crate::yuyv_to_rgb(mode.width, mode.height, data)?;
             vision::Frame::from_raw(mode.width, mode.height, vision::PixelFormat::Rgb8, &rgb)

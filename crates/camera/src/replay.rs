@@ -1,5 +1,5 @@
 //! Replays recorded frames as if a camera delivered them: a folder of photos, a single photo,
-//! or an MJPEG video, looping at a set rate, every frame letterboxed to the camera's size.
+//! or an MJPEG video, looping at a set rate, every frame scaled down to fit the camera's size.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,8 @@ pub struct ReplayConfig {
     /// Frames per second; `Some(0.0)` is unpaced (as fast as asked, for tests). None: the
     /// video's own rate, else [`DEFAULT_REPLAY_FPS`].
     pub fps: Option<f64>,
-    /// Every frame is letterboxed to this size, as a camera delivers one fixed size.
+    /// Frames are scaled down to fit in this size, aspect kept and never padded: borders or
+    /// crops would change what the liveness model sees around the face.
     pub width: u32,
     pub height: u32,
     /// Start again after the last frame; when false the source then reports `REPLAY_ENDED`.
@@ -202,7 +203,7 @@ impl ReplaySource {
             ),
         };
         let frame = frame
-            .and_then(|f| f.letterboxed(self.cfg.width, self.cfg.height))
+            .and_then(|f| f.fitted(self.cfg.width, self.cfg.height))
             .map_err(|source| CameraError::DecodeFailed { what, source })?;
         let bytes = frame.rgb().len();
         if self.cached_bytes + bytes <= self.cfg.cache_bytes {

@@ -1,7 +1,9 @@
-//! The headless `kiosk` binary: evaluation of the face pipeline on labelled data and benchmarks.
-//! Later issues add sign-in, enrolment and sync subcommands.
+//! The headless `kiosk` binary: sign-in, enrolment, codes and sync without a window, plus
+//! evaluation of the face pipeline on labelled data and benchmarks.
 
 mod bench;
+mod commands;
+mod config;
 mod eval;
 mod stats;
 
@@ -14,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     vision: VisionArgs,
+    #[command(flatten)]
+    kiosk: config::KioskArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,7 +40,7 @@ pub struct VisionArgs {
 }
 
 impl VisionArgs {
-    pub fn pipeline(&self) -> anyhow::Result<vision::FacePipeline> {
+    pub fn pipeline_config(&self) -> vision::PipelineConfig {
         let mut cfg = vision::PipelineConfig {
             models_dir: self.models_dir.clone(),
             ort_library: self.ort_library.clone(),
@@ -44,7 +48,11 @@ impl VisionArgs {
             ..Default::default()
         };
         cfg.detector.max_side = self.detector_side;
-        Ok(vision::FacePipeline::load(&cfg)?)
+        cfg
+    }
+
+    pub fn pipeline(&self) -> anyhow::Result<vision::FacePipeline> {
+        Ok(vision::FacePipeline::load(&self.pipeline_config())?)
     }
 }
 
@@ -55,20 +63,31 @@ enum Command {
     Eval(eval::EvalCommand),
     /// Per-stage latency of the face pipeline and of 1:N matching.
     Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Kiosk(commands::KioskCommand),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Eval(cmd) => eval::run(cmd, &cli.vision),
-        Command::Bench(args) => bench::run(args, &cli.vision),
+        Command::Eval(cmd) => eval::run(cmd, &cli.vision).map(|()| 0),
+        Command::Bench(args) => bench::run(args, &cli.vision).map(|()| 0),
+        Command::Kiosk(cmd) => commands::run(cmd, &cli.kiosk, &cli.vision),
     };
-    if let Err(err) = result {
-        // Library errors carry a stable code; show it so scripts and people can act on it.
-        match err.downcast_ref::<vision::VisionError>() {
-            Some(v) => eprintln!("error [{}]: {v}", v.code()),
-            None => eprintln!("error: {err:#}"),
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            // Library errors carry a stable code; show it so scripts and people can act on it.
+            let code = err
+                .downcast_ref::<kiosk_core::KioskError>()
+                .map(|e| e.code())
+                .or_else(|| err.downcast_ref::<vision::VisionError>().map(|e| e.code()))
+                .or_else(|| err.downcast_ref::<camera::CameraError>().map(|e| e.code()));
+            match code {
+                Some(code) => eprintln!("error [{code}]: {err:#}"),
+                None => eprintln!("error: {err:#}"),
+            }
+            std::process::exit(1);
         }
-        std::process::exit(1);
     }
 }

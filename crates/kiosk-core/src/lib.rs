@@ -280,6 +280,14 @@ impl Kiosk {
         Some((self.client.as_ref()?, self.cfg.project_id.as_deref()?))
     }
 
+    /// Asks the API whether it is reachable (its public keys), without changing anything.
+    pub async fn check_online(&self) -> bool {
+        match &self.client {
+            Some(c) => c.jwks().await.is_ok(),
+            None => false,
+        }
+    }
+
     /// Current sync state, as a stream the UI can watch.
     pub fn status(&self) -> tokio::sync::watch::Receiver<SyncStatus> {
         self.status.subscribe()
@@ -496,7 +504,12 @@ impl Kiosk {
                 };
                 let out = FaceSignIn {
                     decision,
-                    user_id: if matched { user } else { None },
+                    // A rejected attempt does not say whom it resembled.
+                    user_id: if decision == Decision::Accepted {
+                        user
+                    } else {
+                        None
+                    },
                     name: None,
                     score,
                     liveness: Some(liveness),

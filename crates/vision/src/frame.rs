@@ -126,6 +126,28 @@ impl Frame {
         })
     }
 
+    /// This image scaled down (never up) to fit in `max_w x max_h`, aspect kept, no borders:
+    /// how a replayed photo stands in for a camera frame. Padding or cropping would change
+    /// what the liveness model sees around the face (MiniFASNet reads the context).
+    pub fn fitted(&self, max_w: u32, max_h: u32) -> Result<Frame> {
+        let scale = (max_w as f32 / self.width as f32)
+            .min(max_h as f32 / self.height as f32)
+            .min(1.0);
+        if scale >= 1.0 {
+            return Ok(self.clone());
+        }
+        let w = ((self.width as f32 * scale).round() as u32).clamp(1, max_w);
+        let h = ((self.height as f32 * scale).round() as u32).clamp(1, max_h);
+        let src = image::RgbImage::from_raw(self.width, self.height, self.rgb.clone())
+            .ok_or_else(|| VisionError::ImageCorrupt("frame buffer size".into()))?;
+        let small = image::imageops::resize(&src, w, h, image::imageops::FilterType::Triangle);
+        Ok(Frame {
+            width: w,
+            height: h,
+            rgb: small.into_raw(),
+        })
+    }
+
     /// Encodes as JPEG (for sending a frame to the API).
     pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>> {
         let mut out = Vec::new();

@@ -1,0 +1,299 @@
+//! The kiosk's own subcommands: sign-in, enrolment, codes, sync, status, users, admin.
+//! Each builds the engine from the resolved configuration and makes one call into kiosk-core.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use kiosk_core::{AdminAuth, Decision, Kiosk, KioskConfig, OtpChannel};
+use serde_json::json;
+
+use crate::VisionArgs;
+use crate::config::{KioskArgs, ResolvedConfig};
+use crate::eval::load_frame;
+
+#[derive(Subcommand)]
+pub enum KioskCommand {
+    /// Enrol a person from 3 to 5 photos (administrator PIN required).
+    Enroll {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, num_args = 1.., required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Sign in by face: from photos (each one frame), or from a camera.
+    SignIn(SignInArgs),
+    /// One-time codes by email, SMS or WhatsApp.
+    #[command(subcommand)]
+    Otp(OtpCommand),
+    /// Push queued events and enrolments, pull the templates.
+    Sync {
+        /// One round, then exit (default: keep syncing).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between rounds while online.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+    },
+    /// Connectivity, queue and cache.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    #[command(subcommand)]
+    Users(UsersCommand),
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+pub struct SignInArgs {
+    /// Photos to decide on (each counts as one camera frame).
+    #[arg(long, num_args = 1.., conflicts_with = "camera")]
+    face: Vec<PathBuf>,
+    /// A frame source: `v4l:0`, `v4l:/dev/video0@640x480:30`, `replay:DIR@15`.
+    #[arg(long)]
+    camera: Option<String>,
+    /// Frames to take from the camera.
+    #[arg(long, default_value_t = 5)]
+    frames: usize,
+    /// 1:1 against this user; without it, 1:N over everyone enrolled.
+    #[arg(long)]
+    user: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum OtpCommand {
+    /// Send a code; prints the validation (its id is needed to verify).
+    Send {
+        #[arg(long, value_enum)]
+        channel: Channel,
+        /// Email address or E.164 phone number.
+        #[arg(long)]
+        to: String,
+    },
+    Verify {
+        #[arg(long, value_enum)]
+        channel: Channel,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        validation_id: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Channel {
+    Email,
+    Sms,
+    Whatsapp,
+}
+
+impl From<Channel> for OtpChannel {
+    fn from(c: Channel) -> Self {
+        match c {
+            Channel::Email => OtpChannel::Email,
+            Channel::Sms => OtpChannel::Sms,
+            Channel::Whatsapp => OtpChannel::Whatsapp,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    List,
+    /// Delete a person and their templates from this kiosk (administrator PIN required).
+    Delete {
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Set the administrator PIN (4 to 12 digits); the current one (--admin-pin) is needed to change it.
+    SetPin {
+        #[arg(long)]
+        new_pin: String,
+    },
+    /// The audit log, newest first.
+    Audit {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// Exit code for a sign-in that was not accepted (not an error: a decision).
+pub const EXIT_NOT_ACCEPTED: i32 = 3;
+
+fn open(cfg: &ResolvedConfig, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
+    let mut k = KioskConfig::new(&cfg.data_dir);
+    k.api_url = cfg.api_url.clone();
+    k.token = cfg.token.clone();
+    k.project_id = cfg.project.clone();
+    if let Some(id) = &cfg.kiosk_id {
+        k.kiosk_id = id.clone();
+    }
+    if let Some(t) = cfg.match_threshold {
+        k.match_threshold = t;
+    }
+    if let Some(t) = cfg.liveness_threshold {
+        k.liveness_threshold = t;
+    }
+    k.vision = vision.pipeline_config();
+    Ok(Kiosk::open(k)?)
+}
+
+fn pin(cfg: &ResolvedConfig) -> anyhow::Result<&str> {
+    cfg.admin_pin
+        .as_deref()
+        .context("this needs the administrator PIN: --admin-pin or KIOSK_ADMIN_PIN")
+}
+
+fn print(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Runs one kiosk subcommand; returns the process exit code.
+pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::Result<i32> {
+    let cfg = args.resolve()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cmd {
+            KioskCommand::Enroll { user, name, images } => {
+                let k = open(&cfg, vision)?;
+                let frames = images
+                    .iter()
+                    .map(|p| load_frame(p))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let e = k
+                    .enroll(AdminAuth::Pin(pin(&cfg)?), &user, name.as_deref(), frames)
+                    .await?;
+                print(&serde_json::to_value(e)?)?;
+                Ok(0)
+            }
+            KioskCommand::SignIn(a) => {
+                let k = open(&cfg, vision)?;
+                let frames = match (&a.camera, a.face.is_empty()) {
+                    (Some(spec), _) => camera_frames(spec, a.frames)?,
+                    (None, false) => a
+                        .face
+                        .iter()
+                        .map(|p| load_frame(p))
+                        .collect::<anyhow::Result<Vec<_>>>()?,
+                    (None, true) => bail!("give --face IMAGE... or --camera SPEC"),
+                };
+                let out = k.sign_in_face(frames, a.user.as_deref()).await?;
+                print(&serde_json::to_value(&out)?)?;
+                Ok(if out.decision == Decision::Accepted {
+                    0
+                } else {
+                    EXIT_NOT_ACCEPTED
+                })
+            }
+            KioskCommand::Otp(OtpCommand::Send { channel, to }) => {
+                let k = open(&cfg, vision)?;
+                print(&serde_json::to_value(
+                    k.otp_send(channel.into(), &to).await?,
+                )?)?;
+                Ok(0)
+            }
+            KioskCommand::Otp(OtpCommand::Verify {
+                channel,
+                to,
+                code,
+                validation_id,
+            }) => {
+                let k = open(&cfg, vision)?;
+                let v = k
+                    .otp_verify(channel.into(), &to, &code, &validation_id)
+                    .await?;
+                print(&serde_json::to_value(v)?)?;
+                Ok(0)
+            }
+            KioskCommand::Sync { once, interval } => {
+                let k = Arc::new(open(&cfg, vision)?);
+                if once {
+                    let r = k.sync_once().await?;
+                    print(&serde_json::to_value(&r)?)?;
+                    return Ok(if r.online { 0 } else { 1 });
+                }
+                let mut status = k.status();
+                let _task = kiosk_core::spawn_sync_loop(k.clone(), Duration::from_secs(interval));
+                loop {
+                    eprintln!("{}", serde_json::to_string(&*status.borrow_and_update())?);
+                    tokio::select! {
+                        changed = status.changed() => if changed.is_err() { return Ok(0) },
+                        _ = tokio::signal::ctrl_c() => return Ok(0),
+                    }
+                }
+            }
+            KioskCommand::Status { json } => {
+                let k = open(&cfg, vision)?;
+                let online = k.check_online().await;
+                let s = k.status().borrow().clone();
+                let v = json!({
+                    "online": online,
+                    "pending_events": s.pending_events,
+                    "templates": s.templates,
+                    "last_sync": s.last_sync,
+                    "api_url": cfg.api_url,
+                    "project": cfg.project,
+                    "data_dir": cfg.data_dir,
+                });
+                if json {
+                    print(&v)?;
+                } else {
+                    println!("online          {online}");
+                    println!("pending events  {}", s.pending_events);
+                    println!("templates       {}", s.templates);
+                    println!(
+                        "last sync       {}",
+                        s.last_sync.as_deref().unwrap_or("never")
+                    );
+                }
+                Ok(0)
+            }
+            KioskCommand::Users(UsersCommand::List) => {
+                let k = open(&cfg, vision)?;
+                print(&serde_json::to_value(k.users()?)?)?;
+                Ok(0)
+            }
+            KioskCommand::Users(UsersCommand::Delete { user }) => {
+                let k = open(&cfg, vision)?;
+                let deleted = k.delete_user(AdminAuth::Pin(pin(&cfg)?), &user)?;
+                print(&json!({"user_id": user, "deleted": deleted}))?;
+                Ok(if deleted { 0 } else { 1 })
+            }
+            KioskCommand::Admin(AdminCommand::SetPin { new_pin }) => {
+                let k = open(&cfg, vision)?;
+                k.set_admin_pin(cfg.admin_pin.as_deref(), &new_pin)?;
+                print(&json!({"admin_pin": "set"}))?;
+                Ok(0)
+            }
+            KioskCommand::Admin(AdminCommand::Audit { limit }) => {
+                let k = open(&cfg, vision)?;
+                print(&serde_json::to_value(k.audit_log(limit)?)?)?;
+                Ok(0)
+            }
+        }
+    })
+}
+
+/// Takes `n` consecutive frames from a camera or replay source, on its capture thread.
+fn camera_frames(spec: &str, n: usize) -> anyhow::Result<Vec<vision::Frame>> {
+    let source = camera::open_str(spec)?;
+    let capture = camera::spawn_capture(source, camera::CaptureOptions::default())?;
+    (0..n.max(1))
+        .map(|_| Ok(capture.recv_timeout(Duration::from_secs(5))?.frame))
+        .collect()
+}

@@ -1,0 +1,336 @@
+//! The headless kiosk as a person or a script uses it: the real binary, real data directories,
+//! and the real access-server over loopback; including a kill -9 in the middle of a sync.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_server::config::ServerConfig;
+use access_server::{OffsetClock, RunningServer, start};
+use access_types::ApiScope;
+use serde_json::Value;
+
+fn faces() -> PathBuf {
+    std::env::var_os("FACE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
+        })
+}
+
+fn photo(rel: &str) -> String {
+    faces()
+        .join("face_recognition_examples")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn temp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kiosk-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The kiosk binary with a private data dir and no config file from the user's home.
+fn kiosk(data: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk"));
+    c.env_remove("KIOSK_API_URL")
+        .env_remove("KIOSK_TOKEN")
+        .env_remove("KIOSK_PROJECT")
+        .env("XDG_CONFIG_HOME", data.join("no-config"))
+        .env("KIOSK_ADMIN_PIN", "2468")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args);
+    c
+}
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    kiosk(data, args).output().expect("run kiosk")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "not JSON: {} / {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn enrol_obama(data: &Path, extra: &[&str]) -> Output {
+    let mut args = extra.to_vec();
+    let (a, b, c) = (
+        photo("obama/obama.jpg"),
+        photo("obama/obama1.jpg"),
+        photo("obama/obama2.jpg"),
+    );
+    args.extend([
+        "enroll", "--user", "obama", "--name", "Barack", "--images", &a, &b, &c,
+    ]);
+    run(data, &args)
+}
+
+#[test]
+fn enrol_sign_in_status_users_and_config_work_without_a_server() {
+    let data = temp("offline");
+    assert!(
+        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+            .status
+            .success()
+    );
+    let e = enrol_obama(&data, &[]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    assert_eq!(json(&e)["samples"], 3);
+
+    let ok = run(&data, &["sign-in", "--face", &photo("obama/obama3.jpg")]);
+    assert_eq!(ok.status.code(), Some(0));
+    let v = json(&ok);
+    assert_eq!(
+        (
+            v["decision"].as_str(),
+            v["user_id"].as_str(),
+            v["name"].as_str()
+        ),
+        (Some("accepted"), Some("obama"), Some("Barack"))
+    );
+    assert_eq!(v["mode"], "offline");
+
+    let no = run(&data, &["sign-in", "--face", &photo("biden/biden.jpg")]);
+    assert_eq!(no.status.code(), Some(3));
+    assert_eq!(json(&no)["decision"], "rejected");
+
+    let cam = run(
+        &data,
+        &[
+            "sign-in",
+            "--camera",
+            &format!(
+                "replay:{}@0",
+                faces().join("face_recognition_examples/obama").display()
+            ),
+            "--frames",
+            "4",
+        ],
+    );
+    assert_eq!(
+        json(&cam)["decision"],
+        "accepted",
+        "{}",
+        String::from_utf8_lossy(&cam.stdout)
+    );
+
+    let s = json(&run(&data, &["status", "--json"]));
+    assert_eq!(
+        (s["templates"].as_u64(), s["online"].as_bool()),
+        (Some(3), Some(false))
+    );
+    let users = json(&run(&data, &["users", "list"]));
+    assert_eq!(users[0]["user_id"], "obama");
+
+    let refused = kiosk(&data, &["users", "delete", "obama"])
+        .env("KIOSK_ADMIN_PIN", "0000")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ADMIN_REFUSED"));
+    let audit = json(&run(&data, &["admin", "audit", "--limit", "1"]));
+    assert_eq!(audit[0]["decision"], "refused");
+    assert!(run(&data, &["users", "delete", "obama"]).status.success());
+    assert_eq!(json(&run(&data, &["status", "--json"]))["templates"], 0);
+
+    // A corrupt config file is named, and nothing runs on half a configuration.
+    let cfg = data.join("bad.toml");
+    std::fs::write(&cfg, "api_url = [").unwrap();
+    let bad = run(&data, &["--config", cfg.to_str().unwrap(), "status"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad.toml"));
+
+    // No camera here: a clear code, not a crash.
+    let none = run(&data, &["sign-in", "--camera", "v4l:/dev/video97"]);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("NO_CAMERA"));
+}
+
+struct Server {
+    running: Option<RunningServer>,
+    cfg: ServerConfig,
+    token: String,
+    project: String,
+}
+
+impl Server {
+    async fn start(dir: &Path) -> Self {
+        let mut cfg = ServerConfig::default();
+        cfg.addr = "127.0.0.1:0".parse().unwrap();
+        cfg.db = dir.join("access.db");
+        cfg.dev_outbox = true;
+        cfg.vision.enabled = true;
+        let running = start(cfg.clone(), Arc::new(OffsetClock::new()), None)
+            .await
+            .unwrap();
+        cfg.addr = running.addr;
+        let now = access_server::Clock::now_ms(&OffsetClock::new());
+        let admin = running
+            .state
+            .keys
+            .issue_api_token("admin", ApiScope::Admin, 3600, now)
+            .unwrap();
+        let token = running
+            .state
+            .keys
+            .issue_api_token("kiosk", ApiScope::Kiosk, 3600, now)
+            .unwrap();
+        let http = reqwest_client();
+        let base = format!("http://{}/v2/access", running.addr);
+        let p: Value = http
+            .post(format!("{base}/projects"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"name": "Lobby"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let project = p["data"]["id"].as_str().unwrap().to_string();
+        let f = http.post(format!("{base}/project-flows")).bearer_auth(&admin)
+            .json(&serde_json::json!({"project_id": project, "type": "login", "status": "active", "login": {"email": true, "face": true}}))
+            .send().await.unwrap();
+        assert!(f.status().is_success());
+        Self {
+            running: Some(running),
+            cfg,
+            token,
+            project,
+        }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--api-url".into(),
+            format!("http://{}/v2/access", self.cfg.addr),
+            "--token".into(),
+            self.token.clone(),
+            "--project".into(),
+            self.project.clone(),
+        ]
+    }
+
+    async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop().await;
+        self.running = Some(
+            start(self.cfg.clone(), Arc::new(OffsetClock::new()), None)
+                .await
+                .unwrap(),
+        );
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let c = rusqlite::Connection::open(&self.cfg.db).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
+    let dir = temp("kill9");
+    let data = dir.join("kiosk");
+    let mut server = Server::start(&dir).await;
+    let flags = server.flags();
+    let f: Vec<&str> = flags.iter().map(String::as_str).collect();
+    assert!(
+        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+            .status
+            .success()
+    );
+
+    // Offline: an enrolment and a run of sign-ins pile up in the outbox.
+    server.stop().await;
+    let e = enrol_obama(&data, &f);
+    assert_eq!(
+        json(&e)["state"],
+        "queued",
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
+    let probes = [
+        "obama/obama3.jpg",
+        "obama/obama1.jpg",
+        "biden/biden.jpg",
+        "obama/obama.jpg",
+        "alex_lacamoire/img1.jpg",
+        "obama/obama2.jpg",
+    ];
+    for p in probes {
+        let mut args = f.clone();
+        let img = photo(p);
+        args.extend(["sign-in", "--face", &img]);
+        let out = run(&data, &args);
+        assert_eq!(json(&out)["mode"], "offline");
+    }
+    let mut args = f.clone();
+    args.extend(["status", "--json"]);
+    assert_eq!(
+        json(&run(&data, &args))["pending_events"],
+        3 + probes.len() as u64
+    );
+
+    // Back online: syncs killed at several points, then one that finishes.
+    server.restart().await;
+    for delay_ms in [0u64, 40, 80, 150, 300] {
+        let mut args = f.clone();
+        args.extend(["sync", "--once"]);
+        let mut child = kiosk(&data, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        // SIGKILL: no destructor, no flush, exactly what a power cut does to the process.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut args = f.clone();
+    args.extend(["sync", "--once"]);
+    let done = run(&data, &args);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(json(&done)["pending"], 0);
+
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM sync_events"),
+        probes.len() as i64
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(DISTINCT event_id) FROM sync_events"),
+        probes.len() as i64
+    );
+    // Another sync finds nothing left to send.
+    let again = json(&run(&data, &args));
+    assert_eq!(
+        (again["events_sent"].as_u64(), again["pending"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM sync_events"),
+        probes.len() as i64
+    );
+    server.stop().await;
+}

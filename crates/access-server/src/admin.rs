@@ -149,6 +149,7 @@ pub async fn delete_project(
             Ok(())
         })
         .await?;
+    crate::webhooks::refresh_hooks_flag(&st).await;
     Ok(ok(json!({}), "project deleted"))
 }
 
@@ -322,6 +323,7 @@ pub async fn delete_flow(
             Ok(())
         })
         .await?;
+    crate::webhooks::refresh_hooks_flag(&st).await;
     Ok(ok(json!({}), "project flow deleted"))
 }
 

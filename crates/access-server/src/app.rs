@@ -198,6 +198,13 @@ pub async fn start(
     let db = Db::open(&cfg.db)?;
     let keys = Keys::load_or_create(&db, &cfg.issuer, clock.now_ms())?;
     let otp_key = otp_key(&db)?;
+    let hooks_exist = db.blocking(|c| {
+        Ok(c.query_row(
+            "SELECT EXISTS(SELECT 1 FROM webhooks WHERE enabled = 1)",
+            [],
+            |r| r.get::<_, bool>(0),
+        )?)
+    })?;
     let outbox = cfg
         .dev_outbox
         .then(|| OutboxSender::new(db.clone(), clock.clone()));
@@ -225,6 +232,7 @@ pub async fn start(
         otp_key,
         delivery,
         webhook_wake: Notify::new(),
+        hooks_exist: std::sync::atomic::AtomicBool::new(hooks_exist),
         http,
         face,
     });

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use access_types::{AccessTokenClaims, ApiScope, ApiTokenClaims, ErrorCode, Jwk, JwkSet};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
 use crate::db::{Db, StoreError};
@@ -25,14 +25,16 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error("stored signing key is unusable")]
     BadKey,
-    #[error("token signing failed: {0}")]
-    Sign(#[from] jsonwebtoken::errors::Error),
 }
 
 /// The server's signing key plus every public key it accepts.
 pub struct Keys {
     kid: String,
-    encoding: EncodingKey,
+    /// Parsed once: `jsonwebtoken::encode` would re-derive the key pair on every token.
+    signer: Ed25519KeyPair,
+    /// Verified API tokens. Kiosks present the same token on every call, and an Ed25519
+    /// verification dominated the CPU profile; `exp`/`nbf` are still checked on every use.
+    verified: std::sync::Mutex<HashMap<String, ApiTokenClaims>>,
     decoding: HashMap<String, DecodingKey>,
     jwks: JwkSet,
     issuer: String,
@@ -73,7 +75,7 @@ impl Keys {
             Ok(rows)
         })?;
         let (kid, pkcs8, _) = rows.first().ok_or(KeyError::BadKey)?;
-        Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
+        let signer = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
         let mut decoding = HashMap::new();
         let mut keys = Vec::new();
         for (kid, _, public) in &rows {
@@ -89,7 +91,8 @@ impl Keys {
         }
         Ok(Self {
             kid: kid.clone(),
-            encoding: EncodingKey::from_ed_der(pkcs8),
+            signer,
+            verified: std::sync::Mutex::new(HashMap::new()),
             decoding,
             jwks: JwkSet { keys },
             issuer: issuer.to_string(),
@@ -100,10 +103,22 @@ impl Keys {
         &self.jwks
     }
 
-    fn header(&self) -> Header {
+    /// Compact JWS with EdDSA over the pre-parsed key.
+    fn sign<C: serde::Serialize>(&self, claims: &C) -> Result<String, KeyError> {
         let mut h = Header::new(Algorithm::EdDSA);
         h.kid = Some(self.kid.clone());
-        h
+        let header = serde_json::to_vec(&h).map_err(|_| KeyError::BadKey)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| KeyError::BadKey)?;
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let sig = self.signer.sign(signing_input.as_bytes());
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(sig.as_ref())
+        ))
     }
 
     pub fn issue_api_token(
@@ -125,11 +140,7 @@ impl Keys {
             exp: now.saturating_add(i64::try_from(ttl_s).unwrap_or(i64::MAX)),
             jti: ids::new_id("jti"),
         };
-        Ok(jsonwebtoken::encode(
-            &self.header(),
-            &claims,
-            &self.encoding,
-        )?)
+        self.sign(&claims)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -157,20 +168,32 @@ impl Keys {
             exp: now.saturating_add(i64::try_from(ttl_s).unwrap_or(i64::MAX)),
             jti: ids::new_id("jti"),
         };
-        Ok(jsonwebtoken::encode(
-            &self.header(),
-            &claims,
-            &self.encoding,
-        )?)
+        self.sign(&claims)
     }
 
     /// Verify an API bearer token. Only EdDSA with one of our key ids is accepted; `exp`/`nbf`
     /// are checked against the injected clock.
     pub fn verify_api_token(&self, token: &str, now_ms: i64) -> Result<ApiTokenClaims, ApiError> {
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned();
+        if let Some(c) = cached {
+            check_times(&c, now_ms)?;
+            return Ok(c);
+        }
         let claims: ApiTokenClaims = self.verify(token, API_AUDIENCE, now_ms)?;
         if claims.token_use != TOKEN_USE_API {
             return Err(unauthorized("not an API token"));
         }
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        // Crude bound; real deployments have a handful of kiosk tokens.
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(token.to_string(), claims.clone());
         Ok(claims)
     }
 
@@ -219,16 +242,20 @@ impl Keys {
                 _ => unauthorized("invalid token"),
             }
         })?;
-        let now = now_ms / 1000;
-        let c = data.claims;
-        if now >= c.exp() {
-            return Err(unauthorized("token expired"));
-        }
-        if c.nbf() > now + NBF_LEEWAY_S {
-            return Err(unauthorized("token not yet valid"));
-        }
-        Ok(c)
+        check_times(&data.claims, now_ms)?;
+        Ok(data.claims)
     }
+}
+
+fn check_times<C: TimeClaims>(c: &C, now_ms: i64) -> Result<(), ApiError> {
+    let now = now_ms / 1000;
+    if now >= c.exp() {
+        return Err(unauthorized("token expired"));
+    }
+    if c.nbf() > now + NBF_LEEWAY_S {
+        return Err(unauthorized("token not yet valid"));
+    }
+    Ok(())
 }
 
 trait TimeClaims {

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
 use crate::clock::rfc3339;
-use crate::db::{next_counter, rate_limit};
+use crate::db::{exec, next_counter, rate_limit, row};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::face::FaceAnalysis;
@@ -195,12 +195,12 @@ pub async fn register_face(
             let flow = flows::resolve_login_flow(tx, &req.project_id, Some(&flow.id))?;
             let template_id = ids::new_id("tpl");
             let rev = next_counter(tx, "template_rev")?;
-            tx.execute(
+            exec(tx,
                 "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 rusqlite::params![template_id, req.project_id, req.user_id, model_id, embedding_to_blob(&a.embedding), now, rev],
             )?;
-            let samples: u32 = tx.query_row(
+            let samples: u32 = row(tx,
                 "SELECT COUNT(*) FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
                 [&req.project_id, &req.user_id],
                 |r| r.get(0),
@@ -253,7 +253,8 @@ struct BioValidation {
 }
 
 fn insert_validation(tx: &Transaction<'_>, v: &BioValidation, now: i64) -> rusqlite::Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO validations(id, kind, identifier, project_id, flow_id, status, attempts,
            max_attempts, expires_at, created_at, updated_at)
          VALUES (?1, 'biometric', ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7, ?7)",
@@ -271,7 +272,8 @@ fn insert_validation(tx: &Transaction<'_>, v: &BioValidation, now: i64) -> rusql
 }
 
 fn load_validation(c: &Connection, id: &str) -> ApiResult<BioValidation> {
-    c.query_row(
+    row(
+        c,
         "SELECT id, identifier, project_id, flow_id, status, attempts, max_attempts, expires_at,
                 COALESCE(match_ok, 0), liveness_passed
          FROM validations WHERE id = ?1 AND kind = 'biometric'",
@@ -300,7 +302,8 @@ fn load_validation(c: &Connection, id: &str) -> ApiResult<BioValidation> {
 fn require_pending(tx: &Transaction<'_>, v: &mut BioValidation, now: i64) -> ApiResult<()> {
     match v.status {
         ValidationStatus::Pending if now >= v.expires_at => {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE validations SET status = 'expired', updated_at = ?1 WHERE id = ?2",
                 rusqlite::params![now, v.id],
             )?;
@@ -339,7 +342,8 @@ fn complete_if_done(
 ) -> rusqlite::Result<bool> {
     let live_ok = !flow.login.liveness_required || v.liveness_passed == Some(true);
     if v.match_ok && live_ok && v.status == ValidationStatus::Pending {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE validations SET status = 'validated', validated_at = ?1, updated_at = ?1 WHERE id = ?2",
             rusqlite::params![now, v.id],
         )?;
@@ -355,13 +359,15 @@ fn fail_attempt(tx: &Transaction<'_>, v: &mut BioValidation, now: i64) -> rusqli
     v.attempts += 1;
     if v.attempts >= v.max_attempts {
         v.status = ValidationStatus::Failed;
-        tx.execute(
+        exec(
+            tx,
             "UPDATE validations SET attempts = ?1, status = 'failed', updated_at = ?2 WHERE id = ?3",
             rusqlite::params![v.attempts, now, v.id],
         )?;
         event(tx, v, "failed", json!({}), now)?;
     } else {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE validations SET attempts = ?1, updated_at = ?2 WHERE id = ?3",
             rusqlite::params![v.attempts, now, v.id],
         )?;
@@ -516,14 +522,14 @@ pub async fn verify_face(
                     v.user_id = u.clone();
                 }
                 v.match_ok = true;
-                tx.execute(
+                exec(tx,
                     "UPDATE validations SET identifier = ?1, match_ok = 1, match_score = ?2, matched_user = ?1,
                      updated_at = ?3 WHERE id = ?4",
                     rusqlite::params![v.user_id, score, now, v.id],
                 )?;
                 complete_if_done(tx, &mut v, &flow2, now)?;
             } else {
-                tx.execute(
+                exec(tx,
                     "UPDATE validations SET match_score = ?1, updated_at = ?2 WHERE id = ?3",
                     rusqlite::params![score, now, v.id],
                 )?;
@@ -606,7 +612,7 @@ pub async fn liveness_check(
             };
             let passed = a.liveness >= min && same_person;
             v.liveness_passed = Some(passed);
-            tx.execute(
+            exec(tx,
                 "UPDATE validations SET liveness_score = ?1, liveness_passed = ?2, updated_at = ?3 WHERE id = ?4",
                 rusqlite::params![a.liveness, passed, now, v.id],
             )?;

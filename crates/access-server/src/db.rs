@@ -1,8 +1,11 @@
-//! SQLite store: one connection, used from blocking threads only.
+//! SQLite store: one connection owned by a dedicated thread that runs jobs sent over a
+//! channel.
 //!
-//! A single connection behind a mutex serialises writers, which SQLite does anyway; WAL keeps
-//! readers of other processes (backups, `access-server token`) unblocked.
+//! One writer is all SQLite allows anyway; a single owner thread avoids a pool of blocking
+//! threads queueing on a lock (measurably worse tail latency under load). WAL keeps readers of
+//! other processes (backups, `access-server token`) unblocked.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -21,13 +24,20 @@ pub enum StoreError {
     Migrate(rusqlite::Error),
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("cannot start the database thread: {0}")]
+    Thread(std::io::Error),
     #[error("database schema version {0} is newer than this binary supports")]
     TooNew(i64),
 }
 
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// The checkpointer thread runs while any clone of this lives.
+    _alive: Arc<()>,
 }
 
 /// Ordered migrations; `PRAGMA user_version` records how many ran.
@@ -106,29 +116,49 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(256);
         migrate(&mut conn)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let owner = conn.clone();
+        std::thread::Builder::new()
+            .name("sqlite".into())
+            .spawn(move || {
+                // Ends when the last `Db` clone is dropped.
+                while let Ok(job) = rx.recv() {
+                    // A poisoned lock only means an earlier job panicked; the connection is
+                    // still sound (SQLite rolls back the open transaction on drop).
+                    let mut guard = owner.lock().unwrap_or_else(|p| p.into_inner());
+                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
+                    if r.is_err() {
+                        tracing::error!("a database job panicked");
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn,
+            jobs,
+            _alive: Arc::new(()),
         })
     }
 
-    /// Run `f` with the connection on a blocking thread.
+    /// Run `f` with the connection on the database thread.
     pub async fn call<R, F>(&self, f: F) -> ApiResult<R>
     where
         F: FnOnce(&mut Connection) -> ApiResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic elsewhere must not wedge the store: the connection itself is still sound.
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "db task failed");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |c| {
+            let _ = tx.send(f(c));
+        });
+        let gone = || {
+            tracing::error!("database thread is gone");
             ApiError::internal()
-        })?
+        };
+        self.jobs.send(job).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
 
     /// Run `f` inside one transaction, committed only if it returns Ok.
@@ -172,6 +202,20 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `execute` through the statement cache: hot paths skip SQL parsing (it showed in profiles).
+pub fn exec<P: rusqlite::Params>(c: &Connection, sql: &str, p: P) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+/// `query_row` through the statement cache.
+pub fn row<T, P, F>(c: &Connection, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+where
+    P: rusqlite::Params,
+    F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    c.prepare_cached(sql)?.query_row(p, f)
+}
+
 /// Next value of a named counter (template revisions), inside the caller's transaction.
 pub fn next_counter(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
     tx.execute(
@@ -193,11 +237,13 @@ pub fn rate_limit(
     window_ms: i64,
     now: i64,
 ) -> ApiResult<()> {
-    tx.execute(
+    exec(
+        tx,
         "DELETE FROM rate_hits WHERE key = ?1 AND at <= ?2",
         rusqlite::params![key, now - window_ms],
     )?;
-    let (count, oldest): (i64, Option<i64>) = tx.query_row(
+    let (count, oldest): (i64, Option<i64>) = row(
+        tx,
         "SELECT COUNT(*), MIN(at) FROM rate_hits WHERE key = ?1",
         [key],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -209,7 +255,8 @@ pub fn rate_limit(
             .max(1);
         return Err(ApiError::rate_limited(((wait_ms + 999) / 1000) as u64));
     }
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO rate_hits(key, at) VALUES (?1, ?2)",
         rusqlite::params![key, now],
     )?;

@@ -12,7 +12,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{SmsGatewayConfig, SmtpConfig, SmtpSecurity};
-use crate::db::Db;
+use crate::db::{Db, exec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -182,18 +182,28 @@ impl OtpSender for OutboxSender {
             let m = msg.clone();
             let now = self.clock.now_ms();
             self.db
-                .call(move |c| {
-                    c.execute(
-                        "INSERT INTO outbox(channel, recipient, body, code, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        rusqlite::params![m.channel.as_str(), m.to, m.body, m.code, now],
-                    )?;
-                    Ok(())
-                })
+                .call(move |c| Ok(outbox_insert(c, m.channel, &m.to, &m.body, &m.code, now)?))
                 .await
                 .map_err(|e| DeliveryError::Outbox(e.message))
         })
     }
+}
+
+/// Record a message in the dev outbox (inside the caller's transaction when there is one).
+pub fn outbox_insert(
+    c: &rusqlite::Connection,
+    channel: Channel,
+    to: &str,
+    body: &str,
+    code: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    exec(
+        c,
+        "INSERT INTO outbox(channel, recipient, body, code, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![channel.as_str(), to, body, code, now],
+    )?;
+    Ok(())
 }
 
 /// Channel routing.
@@ -238,6 +248,19 @@ impl Delivery {
     /// Whether a code for `channel` can reach anyone at all.
     pub fn can_send(&self, channel: Channel) -> bool {
         self.transport(channel).is_some() || self.outbox.is_some()
+    }
+
+    /// Whether a real (non-outbox) transport exists for `channel`.
+    pub fn can_send_external(&self, channel: Channel) -> bool {
+        self.transport(channel).is_some()
+    }
+
+    /// Hand to the real transport only (the caller recorded the outbox copy itself).
+    pub async fn send_external(&self, msg: &OtpMessage) -> Result<(), DeliveryError> {
+        match self.transport(msg.channel) {
+            Some(t) => t.send(msg).await,
+            None => Ok(()),
+        }
     }
 
     /// Record in the dev outbox (if on), then hand to the real transport (if configured).

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use crate::clock::rfc3339;
+use crate::db::row;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -58,7 +59,8 @@ pub fn flow_from_row(r: &Row<'_>) -> rusqlite::Result<ProjectFlow> {
 }
 
 pub fn load_flow(c: &Connection, id: &str) -> rusqlite::Result<Option<ProjectFlow>> {
-    c.query_row(
+    row(
+        c,
         &format!("SELECT {FLOW_COLUMNS} FROM flows WHERE id = ?1"),
         [id],
         flow_from_row,
@@ -68,7 +70,7 @@ pub fn load_flow(c: &Connection, id: &str) -> rusqlite::Result<Option<ProjectFlo
 
 pub fn project_exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     Ok(
-        c.query_row("SELECT 1 FROM projects WHERE id = ?1", [id], |_| Ok(()))
+        row(c, "SELECT 1 FROM projects WHERE id = ?1", [id], |_| Ok(()))
             .optional()?
             .is_some(),
     )
@@ -109,7 +111,7 @@ pub fn resolve_login_flow(
         check_status(&flow)?;
         return Ok(flow);
     }
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {FLOW_COLUMNS} FROM flows WHERE project_id = ?1 AND flow_type = 'login'
          ORDER BY created_at"
     ))?;
@@ -150,68 +152,87 @@ pub fn require_method(flow: &ProjectFlow, m: Method) -> ApiResult<()> {
     }
 }
 
-/// Apply the flow's security settings ("database connection") to `identifier`.
-pub async fn check_identifier(
-    st: &AppState,
-    flow: &ProjectFlow,
-    identifier: &str,
-    m: Method,
-) -> ApiResult<()> {
+/// The synchronous part of the flow's security settings ("database connection"): whitelist /
+/// blacklist. Returns true when the customer's URL must still be asked.
+pub fn check_lists(flow: &ProjectFlow, identifier: &str) -> ApiResult<bool> {
     let s = &flow.security;
     let listed = || {
         s.identifiers
             .iter()
             .any(|i| i.trim().eq_ignore_ascii_case(identifier))
     };
-    let refused = || {
+    match s.mode {
+        SecurityMode::None => Ok(false),
+        SecurityMode::Whitelist if listed() => Ok(false),
+        SecurityMode::Blacklist if !listed() => Ok(false),
+        SecurityMode::Whitelist | SecurityMode::Blacklist => Err(refused()),
+        SecurityMode::Url => Ok(true),
+    }
+}
+
+fn refused() -> ApiError {
+    ApiError::new(
+        ErrorCode::IdentifierNotAllowed,
+        "this identifier may not log in here",
+    )
+}
+
+/// All of the flow's security settings, the customer URL included.
+pub async fn check_identifier(
+    st: &AppState,
+    flow: &ProjectFlow,
+    identifier: &str,
+    m: Method,
+) -> ApiResult<()> {
+    if check_lists(flow, identifier)? {
+        check_url(st, flow, identifier, m).await?;
+    }
+    Ok(())
+}
+
+/// Ask the customer's URL whether `identifier` may log in; no clear yes within the timeout
+/// means no (fail closed).
+pub async fn check_url(
+    st: &AppState,
+    flow: &ProjectFlow,
+    identifier: &str,
+    m: Method,
+) -> ApiResult<()> {
+    let s = &flow.security;
+    let Some(url) = s.url.as_deref() else {
+        return Err(ApiError::new(
+            ErrorCode::SecurityCheckUnavailable,
+            "security URL not configured",
+        ));
+    };
+    let unavailable = |why: &str| {
+        tracing::warn!(flow = %flow.id, reason = why, "security URL check failed");
         ApiError::new(
-            ErrorCode::IdentifierNotAllowed,
-            "this identifier may not log in here",
+            ErrorCode::SecurityCheckUnavailable,
+            "the customer's security check did not answer",
         )
     };
-    match s.mode {
-        SecurityMode::None => Ok(()),
-        SecurityMode::Whitelist if listed() => Ok(()),
-        SecurityMode::Whitelist => Err(refused()),
-        SecurityMode::Blacklist if listed() => Err(refused()),
-        SecurityMode::Blacklist => Ok(()),
-        SecurityMode::Url => {
-            let Some(url) = s.url.as_deref() else {
-                return Err(ApiError::new(
-                    ErrorCode::SecurityCheckUnavailable,
-                    "security URL not configured",
-                ));
-            };
-            let unavailable = |why: &str| {
-                tracing::warn!(flow = %flow.id, reason = why, "security URL check failed");
-                ApiError::new(
-                    ErrorCode::SecurityCheckUnavailable,
-                    "the customer's security check did not answer",
-                )
-            };
-            let resp = st
-                .http
-                .post(url)
-                .timeout(Duration::from_millis(s.timeout_ms.clamp(1, 30_000)))
-                .json(&json!({
-                    "identifier": identifier,
-                    "project_id": flow.project_id,
-                    "project_flow_id": flow.id,
-                    "method": m.as_str(),
-                }))
-                .send()
-                .await
-                .map_err(|_| unavailable("request"))?;
-            if !resp.status().is_success() {
-                return Err(unavailable("status"));
-            }
-            let v: serde_json::Value = resp.json().await.map_err(|_| unavailable("body"))?;
-            match v.get("allowed").and_then(|a| a.as_bool()) {
-                Some(true) => Ok(()),
-                Some(false) => Err(refused()),
-                None => Err(unavailable("answer")),
-            }
-        }
+    let resp = st
+        .http
+        .post(url)
+        .timeout(Duration::from_millis(s.timeout_ms.clamp(1, 30_000)))
+        .json(&json!({
+            "identifier": identifier,
+            "project_id": flow.project_id,
+            "project_flow_id": flow.id,
+            "method": m.as_str(),
+        }))
+        .send()
+        .await
+        .map_err(|_| unavailable("request"))?;
+    if !resp.status().is_success() {
+        return Err(unavailable("status"));
+    }
+    let v: serde_json::Value = resp.json().await.map_err(|_| unavailable("body"))?;
+    match v.get("allowed").and_then(|a| a.as_bool()) {
+        Some(true) => Ok(()),
+        Some(false) => Err(refused()),
+        None => Err(unavailable("answer")),
     }
 }
 

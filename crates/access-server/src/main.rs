@@ -89,6 +89,7 @@ fn main() -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,tower_http=info".into()),
                 )
+                .with_writer(std::io::stderr)
                 .init();
             let mut cfg = match config {
                 Some(p) => ServerConfig::from_toml_file(&p)?,

@@ -1,18 +1,18 @@
 //! Email / SMS / WhatsApp one-time codes.
 
 use access_types::{
-    Channel, ErrorCode, OtpValidation, OtpVerification, SendEmailOtpRequest, SendPhoneOtpRequest,
-    ValidationStatus, VerifyEmailOtpRequest, VerifyPhoneOtpRequest,
+    Channel, ErrorCode, OtpValidation, OtpVerification, ProjectFlow, SendEmailOtpRequest,
+    SendPhoneOtpRequest, ValidationStatus, VerifyEmailOtpRequest, VerifyPhoneOtpRequest,
 };
 use axum::extract::State;
 use axum::response::Response;
 use hmac::{Hmac, Mac};
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, Transaction};
 use serde_json::json;
 use sha2::Sha256;
 
 use crate::clock::rfc3339;
-use crate::db::rate_limit;
+use crate::db::{exec, rate_limit, row};
 use crate::delivery::OtpMessage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
@@ -101,6 +101,35 @@ pub async fn send_whatsapp(
     .await
 }
 
+/// Everything one send needs inside its transaction.
+#[derive(Clone)]
+struct SendArgs {
+    kind: Kind,
+    channel: Channel,
+    method: Method,
+    identifier: String,
+    project_id: String,
+    flow_id: Option<String>,
+    code: String,
+    body: String,
+    now: i64,
+    ttl_ms: i64,
+    max_attempts: u32,
+    limit: u32,
+    rl_key: String,
+    key: [u8; 32],
+    /// Record in the dev outbox (same transaction).
+    outbox: bool,
+    /// A real transport exists for the channel.
+    transport: bool,
+}
+
+enum SendOutcome {
+    Done(OtpValidation),
+    /// The flow asks the customer's URL first; run again with `url_checked`.
+    NeedsUrlCheck(ProjectFlow),
+}
+
 async fn send(
     st: &AppState,
     kind: Kind,
@@ -114,132 +143,161 @@ async fn send(
         Channel::Sms => Method::Sms,
         Channel::Whatsapp => Method::Whatsapp,
     };
-    let flow = {
-        let (p, f) = (project_id.clone(), flow_id.clone());
-        st.db
-            .call(move |c| flows::resolve_login_flow(c, &p, f.as_deref()))
-            .await?
-    };
-    flows::require_method(&flow, method)?;
-    if !st.delivery.can_send(channel) {
-        return Err(ApiError::new(
-            ErrorCode::ChannelNotConfigured,
-            format!(
-                "no {} provider is configured on this server",
-                channel.as_str()
-            ),
-        ));
-    }
-    flows::check_identifier(st, &flow, &identifier, method).await?;
-
     let code = ids::otp_code();
-    let now = st.clock.now_ms();
-    let ttl_ms = (st.cfg.otp_ttl_s as i64) * 1000;
-    let max_attempts = st.cfg.otp_max_attempts;
-    let (limit, rl_key) = match kind {
-        Kind::Email => (st.cfg.email_sends_per_min, format!("email:{identifier}")),
-        Kind::Phone => (st.cfg.phone_sends_per_min, format!("phone:{identifier}")),
-    };
-    let key = st.otp_key;
-    let validation = {
-        let (code, identifier, flow_id) = (code.clone(), identifier.clone(), flow.id.clone());
-        st.db
-            .tx(move |tx| {
-                // Re-check inside the transaction: the flow may have been paused meanwhile.
-                let flow = flows::resolve_login_flow(tx, &project_id, Some(&flow_id))?;
-                rate_limit(tx, &rl_key, limit, 60_000, now)?;
-                let expires_at = now + ttl_ms;
-                let existing: Option<(String, u32)> = tx
-                    .query_row(
-                        "SELECT id, attempts FROM validations
-                         WHERE project_id = ?1 AND flow_id = ?2 AND kind = ?3 AND identifier = ?4
-                           AND status = 'pending' AND expires_at > ?5
-                         ORDER BY created_at DESC LIMIT 1",
-                        rusqlite::params![project_id, flow.id, kind.as_str(), identifier, now],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                let (validation_id, attempts, resent) = match existing {
-                    Some((id, attempts)) => {
-                        // A resend replaces the code; the attempt count carries over so
-                        // resending cannot be used to get more guesses.
-                        let hash = code_mac(&key, &id, &code).finalize().into_bytes().to_vec();
-                        tx.execute(
-                            "UPDATE validations SET code_hash = ?1, expires_at = ?2, channel = ?3,
-                             updated_at = ?4 WHERE id = ?5",
-                            rusqlite::params![hash, expires_at, channel.as_str(), now, id],
-                        )?;
-                        (id, attempts, true)
-                    }
-                    None => {
-                        let id = ids::new_id("val");
-                        let hash = code_mac(&key, &id, &code).finalize().into_bytes().to_vec();
-                        tx.execute(
-                            "INSERT INTO validations(id, kind, channel, identifier, project_id,
-                               flow_id, status, code_hash, attempts, max_attempts, expires_at,
-                               created_at, updated_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, 0, ?8, ?9, ?10, ?10)",
-                            rusqlite::params![
-                                id,
-                                kind.as_str(),
-                                channel.as_str(),
-                                identifier,
-                                project_id,
-                                flow.id,
-                                hash,
-                                max_attempts,
-                                expires_at,
-                                now
-                            ],
-                        )?;
-                        webhooks::enqueue(
-                            tx,
-                            &project_id,
-                            &flow.id,
-                            &kind.event("created"),
-                            json!({
-                                "validation_id": id, "channel": channel.as_str(),
-                                "identifier": identifier, "project_id": project_id,
-                                "project_flow_id": flow.id, "status": "pending",
-                                "expires_at": rfc3339(expires_at),
-                            }),
-                            now,
-                        )?;
-                        (id, 0, false)
-                    }
-                };
-                Ok(OtpValidation {
-                    validation_id,
-                    status: ValidationStatus::Pending,
-                    expires_at: rfc3339(expires_at),
-                    channel,
-                    project_id,
-                    project_flow_id: flow.id,
-                    resent,
-                    attempts_remaining: max_attempts.saturating_sub(attempts),
-                })
-            })
-            .await?
-    };
-    st.webhook_wake.notify_one();
-
-    let msg = OtpMessage {
+    let args = SendArgs {
+        kind,
         channel,
-        to: identifier,
+        method,
         body: format!(
             "Your sign-in code is {code}. It expires in {} minutes. Never share it.",
             st.cfg.otp_ttl_s / 60
         ),
         code,
+        now: st.clock.now_ms(),
+        ttl_ms: (st.cfg.otp_ttl_s as i64) * 1000,
+        max_attempts: st.cfg.otp_max_attempts,
+        limit: match kind {
+            Kind::Email => st.cfg.email_sends_per_min,
+            Kind::Phone => st.cfg.phone_sends_per_min,
+        },
+        rl_key: format!("{}:{identifier}", kind.as_str()),
+        key: st.otp_key,
+        outbox: st.delivery.outbox.is_some(),
+        transport: st.delivery.can_send_external(channel),
+        identifier,
+        project_id,
+        flow_id,
     };
-    if let Err(e) = st.delivery.send(&msg).await {
-        tracing::warn!(channel = channel.as_str(), error = %e, "OTP delivery failed");
-        return Err(
-            ApiError::new(ErrorCode::DeliveryFailed, "the code could not be delivered")
-                .with_details(json!({ "validation_id": validation.validation_id })),
-        );
+    // One round trip to the store in the common case; a customer security URL needs an HTTP
+    // call between two.
+    let a = args.clone();
+    let mut outcome = st.db.tx(move |tx| send_tx(tx, &a, false)).await?;
+    if let SendOutcome::NeedsUrlCheck(flow) = &outcome {
+        flows::check_url(st, flow, &args.identifier, method).await?;
+        let a = args.clone();
+        outcome = st.db.tx(move |tx| send_tx(tx, &a, true)).await?;
+    }
+    let SendOutcome::Done(validation) = outcome else {
+        return Err(ApiError::internal());
+    };
+    st.webhook_wake.notify_one();
+
+    if args.transport {
+        let msg = OtpMessage {
+            channel,
+            to: args.identifier,
+            body: args.body,
+            code: args.code,
+        };
+        if let Err(e) = st.delivery.send_external(&msg).await {
+            tracing::warn!(channel = channel.as_str(), error = %e, "OTP delivery failed");
+            return Err(ApiError::new(
+                ErrorCode::DeliveryFailed,
+                "the code could not be delivered",
+            )
+            .with_details(json!({ "validation_id": validation.validation_id })));
+        }
     }
     Ok(ok(validation, "OTP sent"))
+}
+
+fn send_tx(tx: &Transaction<'_>, a: &SendArgs, url_checked: bool) -> ApiResult<SendOutcome> {
+    let flow = flows::resolve_login_flow(tx, &a.project_id, a.flow_id.as_deref())?;
+    flows::require_method(&flow, a.method)?;
+    if !a.transport && !a.outbox {
+        return Err(ApiError::new(
+            ErrorCode::ChannelNotConfigured,
+            format!(
+                "no {} provider is configured on this server",
+                a.channel.as_str()
+            ),
+        ));
+    }
+    if flows::check_lists(&flow, &a.identifier)? && !url_checked {
+        return Ok(SendOutcome::NeedsUrlCheck(flow));
+    }
+    rate_limit(tx, &a.rl_key, a.limit, 60_000, a.now)?;
+    let (now, kind, channel) = (a.now, a.kind, a.channel);
+    let expires_at = now + a.ttl_ms;
+    let existing: Option<(String, u32)> = row(
+        tx,
+        "SELECT id, attempts FROM validations
+             WHERE project_id = ?1 AND flow_id = ?2 AND kind = ?3 AND identifier = ?4
+               AND status = 'pending' AND expires_at > ?5
+             ORDER BY created_at DESC LIMIT 1",
+        rusqlite::params![a.project_id, flow.id, kind.as_str(), a.identifier, now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
+    let (validation_id, attempts, resent) = match existing {
+        Some((id, attempts)) => {
+            // A resend replaces the code; the attempt count carries over so resending cannot
+            // be used to get more guesses.
+            let hash = code_mac(&a.key, &id, &a.code)
+                .finalize()
+                .into_bytes()
+                .to_vec();
+            exec(
+                tx,
+                "UPDATE validations SET code_hash = ?1, expires_at = ?2, channel = ?3,
+                 updated_at = ?4 WHERE id = ?5",
+                rusqlite::params![hash, expires_at, channel.as_str(), now, id],
+            )?;
+            (id, attempts, true)
+        }
+        None => {
+            let id = ids::new_id("val");
+            let hash = code_mac(&a.key, &id, &a.code)
+                .finalize()
+                .into_bytes()
+                .to_vec();
+            exec(
+                tx,
+                "INSERT INTO validations(id, kind, channel, identifier, project_id, flow_id,
+                   status, code_hash, attempts, max_attempts, expires_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, 0, ?8, ?9, ?10, ?10)",
+                rusqlite::params![
+                    id,
+                    kind.as_str(),
+                    channel.as_str(),
+                    a.identifier,
+                    a.project_id,
+                    flow.id,
+                    hash,
+                    a.max_attempts,
+                    expires_at,
+                    now
+                ],
+            )?;
+            webhooks::enqueue(
+                tx,
+                &a.project_id,
+                &flow.id,
+                &kind.event("created"),
+                json!({
+                    "validation_id": id, "channel": channel.as_str(),
+                    "identifier": a.identifier, "project_id": a.project_id,
+                    "project_flow_id": flow.id, "status": "pending",
+                    "expires_at": rfc3339(expires_at),
+                }),
+                now,
+            )?;
+            (id, 0, false)
+        }
+    };
+    if a.outbox {
+        crate::delivery::outbox_insert(tx, channel, &a.identifier, &a.body, &a.code, now)?;
+    }
+    Ok(SendOutcome::Done(OtpValidation {
+        validation_id,
+        status: ValidationStatus::Pending,
+        expires_at: rfc3339(expires_at),
+        channel,
+        project_id: a.project_id.clone(),
+        project_flow_id: flow.id,
+        resent,
+        attempts_remaining: a.max_attempts.saturating_sub(attempts),
+    }))
 }
 
 pub async fn verify_email(
@@ -300,27 +358,27 @@ async fn verify(
     let outcome = st
         .db
         .tx(move |tx| {
-            let row: Option<OtpRow> = tx
-                .query_row(
-                    "SELECT identifier, project_id, flow_id, status, code_hash, attempts,
+            let row: Option<OtpRow> = row(
+                tx,
+                "SELECT identifier, project_id, flow_id, status, code_hash, attempts,
                             max_attempts, expires_at, COALESCE(channel, '')
                      FROM validations WHERE id = ?1 AND kind = ?2",
-                    rusqlite::params![vid, kind.as_str()],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                            r.get(8)?,
-                        ))
-                    },
-                )
-                .optional()?;
+                rusqlite::params![vid, kind.as_str()],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                },
+            )
+            .optional()?;
             // A validation of someone else reads as unknown: no oracle for ids.
             let Some((
                 row_ident,
@@ -353,7 +411,8 @@ async fn verify(
                 })
             };
             if now >= expires_at {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE validations SET status = 'expired', updated_at = ?1 WHERE id = ?2",
                     rusqlite::params![now, vid],
                 )?;
@@ -373,7 +432,8 @@ async fn verify(
                 .map(|h| code_mac(&key, &vid, otp.trim()).verify_slice(&h).is_ok())
                 .unwrap_or(false);
             if good {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE validations SET status = 'validated', validated_at = ?1,
                      updated_at = ?1, code_hash = NULL WHERE id = ?2",
                     rusqlite::params![now, vid],
@@ -394,7 +454,8 @@ async fn verify(
             }
             let attempts = attempts + 1;
             if attempts >= max {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE validations SET status = 'failed', attempts = ?1, updated_at = ?2,
                      code_hash = NULL WHERE id = ?3",
                     rusqlite::params![attempts, now, vid],
@@ -409,7 +470,8 @@ async fn verify(
                 )?;
                 Ok(Outcome::MaxAttempts)
             } else {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE validations SET attempts = ?1, updated_at = ?2 WHERE id = ?3",
                     rusqlite::params![attempts, now, vid],
                 )?;

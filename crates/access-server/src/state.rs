@@ -25,6 +25,9 @@ pub struct Inner {
     pub delivery: Delivery,
     /// Wakes the webhook worker after new events were queued.
     pub webhook_wake: Notify,
+    /// Whether any enabled webhook exists; when none does the worker need not touch the
+    /// store on every wake-up (it did, on every login, doubling database work under load).
+    pub hooks_exist: std::sync::atomic::AtomicBool,
     /// For security-URL checks.
     pub http: reqwest::Client,
     pub face: FaceService,

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::clock::{parse_rfc3339, rfc3339};
+use crate::db::exec;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::flows::project_exists;
@@ -132,7 +133,7 @@ pub async fn events(
                     return Err(ApiError::new(ErrorCode::ProjectNotFound, "unknown project_id")
                         .with_details(serde_json::json!({ "event_id": e.event_id })));
                 }
-                let n = tx.execute(
+                let n = exec(tx,
                     "INSERT OR IGNORE INTO sync_events(event_id, kiosk_id, kind, project_id, user_id,
                        occurred_at, payload, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     rusqlite::params![

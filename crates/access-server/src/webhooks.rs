@@ -4,6 +4,7 @@
 //! event exists iff the change committed. One worker drains the queue.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use access_types::{
@@ -110,15 +111,33 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
     };
     let client = Arc::new(client);
     let poll = Duration::from_millis(st.cfg.webhooks.poll_ms.max(10));
+    let mut last_sweep = Instant::now();
     loop {
         if *stop.borrow() {
             return;
         }
-        let worked = match drain_once(&st, &client).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook queue poll failed");
-                false
+        // Rate-limit hits are only pruned per key on use; drop the stale ones of keys that
+        // never come back so the table stays small.
+        if last_sweep.elapsed() > Duration::from_secs(60) {
+            last_sweep = Instant::now();
+            let cutoff = st.clock.now_ms() - 10 * 60_000;
+            if let Err(e) = st
+                .db
+                .call(move |c| Ok(c.execute("DELETE FROM rate_hits WHERE at <= ?1", [cutoff])?))
+                .await
+            {
+                tracing::warn!(error = %e, "rate-limit sweep failed");
+            }
+        }
+        let worked = if !st.hooks_exist.load(Ordering::Relaxed) {
+            false
+        } else {
+            match drain_once(&st, &client).await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook queue poll failed");
+                    false
+                }
             }
         };
         if worked {
@@ -201,6 +220,7 @@ async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
     let attempt = d.attempts + 1;
     let cfg = st.cfg.webhooks.clone();
     let Due { id, webhook_id, .. } = d;
+    let gone = matches!(result, Ok(410));
     let r = st
         .db
         .tx(move |tx| {
@@ -257,9 +277,28 @@ async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
             Ok(())
         })
         .await;
-    if let Err(e) = r {
-        tracing::warn!(error = %e, "recording a webhook attempt failed");
+    match r {
+        Err(e) => tracing::warn!(error = %e, "recording a webhook attempt failed"),
+        Ok(()) if gone => refresh_hooks_flag(st).await,
+        Ok(()) => {}
     }
+}
+
+/// Recompute `hooks_exist` after webhooks changed.
+pub async fn refresh_hooks_flag(st: &AppState) {
+    let r = st
+        .db
+        .call(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM webhooks WHERE enabled = 1)",
+                [],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })
+        .await;
+    // On error assume there are some: an extra poll is harmless, a missed delivery is not.
+    st.hooks_exist.store(r.unwrap_or(true), Ordering::Relaxed);
+    st.webhook_wake.notify_one();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -360,6 +399,7 @@ pub async fn create(
             load_hook(tx, &id)
         })
         .await?;
+    refresh_hooks_flag(&st).await;
     Ok(created(
         CreatedWebhook {
             webhook: hook,
@@ -445,6 +485,7 @@ pub async fn update(
             load_hook(tx, &id)
         })
         .await?;
+    refresh_hooks_flag(&st).await;
     Ok(ok(hook, "webhook updated"))
 }
 
@@ -469,6 +510,7 @@ pub async fn delete(
             Ok(())
         })
         .await?;
+    refresh_hooks_flag(&st).await;
     Ok(ok(serde_json::json!({}), "webhook deleted"))
 }
 

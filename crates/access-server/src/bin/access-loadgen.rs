@@ -1,1 +1,264 @@
-fn main() {}
+//! Load benchmark: send-otp and verify-otp throughput and latency over loopback HTTP.
+//!
+//! `access-loadgen --url http://127.0.0.1:8787/v2/access --admin-token TOKEN` drives a running
+//! server started with `--dev-outbox` (codes are read back from the outbox). Without `--url` it
+//! starts a server in-process on 127.0.0.1:0 with a temporary database.
+//! Bounded: `--requests` per phase and `--max-seconds` per phase, whichever comes first.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use access_server::{ServerConfig, SystemClock, start};
+use access_types::ApiScope;
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "access-loadgen")]
+struct Args {
+    /// Base URL of a running server (ending in /v2/access). Omit to start one in-process.
+    #[arg(long)]
+    url: Option<String>,
+    /// Admin token for the running server (`access-server token --scope admin`).
+    #[arg(long, env = "ACCESS_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Requests per phase.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Time bound per phase.
+    #[arg(long, default_value_t = 30)]
+    max_seconds: u64,
+}
+
+struct Phase {
+    name: &'static str,
+    done: usize,
+    errors: usize,
+    elapsed: Duration,
+    lat_us: Vec<u64>,
+}
+
+impl Phase {
+    fn report(&mut self) {
+        self.lat_us.sort_unstable();
+        let q = |p: f64| -> f64 {
+            if self.lat_us.is_empty() {
+                return 0.0;
+            }
+            let i = ((self.lat_us.len() as f64 - 1.0) * p).round() as usize;
+            self.lat_us[i] as f64 / 1000.0
+        };
+        println!(
+            "{:<11} {:>7} req {:>5} err {:>7.2} s {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
+            self.name,
+            self.done,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.done as f64 / self.elapsed.as_secs_f64().max(1e-9),
+            q(0.50),
+            q(0.99),
+            q(1.0),
+        );
+    }
+}
+
+/// Run `n` requests from `conns` workers, each with its own keep-alive connection.
+async fn run_phase<F, Fut>(
+    name: &'static str,
+    n: usize,
+    conns: usize,
+    limit: Duration,
+    make: F,
+) -> Phase
+where
+    F: Fn(reqwest::Client, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (next, make) = (next.clone(), make.clone());
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("client");
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || start.elapsed() > limit {
+                    break;
+                }
+                let t0 = Instant::now();
+                if !make(client.clone(), i).await {
+                    errors += 1;
+                }
+                lat.push(t0.elapsed().as_micros() as u64);
+            }
+            (lat, errors)
+        }));
+    }
+    let mut p = Phase {
+        name,
+        done: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        lat_us: Vec::new(),
+    };
+    for t in tasks {
+        if let Ok((lat, e)) = t.await {
+            p.done += lat.len();
+            p.errors += e;
+            p.lat_us.extend(lat);
+        }
+    }
+    p.elapsed = start.elapsed();
+    p
+}
+
+async fn post(c: &reqwest::Client, url: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
+    let r = c.post(url).bearer_auth(token).json(body).send().await?;
+    let s = r.status();
+    let v: Value = r.json().await?;
+    if !s.is_success() {
+        bail!("{url}: {s} {v}");
+    }
+    Ok(v)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let limit = Duration::from_secs(args.max_seconds);
+    let mut _server = None;
+    let (base, admin) = match (&args.url, &args.admin_token) {
+        (Some(u), Some(t)) => (u.trim_end_matches('/').to_string(), t.clone()),
+        (Some(_), None) => bail!("--url needs --admin-token"),
+        (None, _) => {
+            let dir = std::env::temp_dir().join(format!("access-loadgen-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let mut cfg = ServerConfig {
+                dev_outbox: true,
+                db: dir.join("load.db"),
+                ..Default::default()
+            };
+            cfg.addr = "127.0.0.1:0".parse()?;
+            cfg.vision.enabled = false;
+            let s = start(cfg, Arc::new(SystemClock), None).await?;
+            let now = access_server::Clock::now_ms(&SystemClock);
+            let tok = s
+                .state
+                .keys
+                .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+            let base = s.base_url();
+            println!("in-process server at {base} (db in {})", dir.display());
+            _server = Some(s);
+            (base, tok)
+        }
+    };
+    let c = reqwest::Client::new();
+    let p = post(
+        &c,
+        &format!("{base}/projects"),
+        &admin,
+        &json!({"name": "loadgen"}),
+    )
+    .await?;
+    let pid = p["data"]["id"].as_str().context("project id")?.to_string();
+    post(
+        &c,
+        &format!("{base}/project-flows"),
+        &admin,
+        &json!({"project_id": pid, "type": "login", "status": "active", "login": {"email": true}}),
+    )
+    .await?;
+    let run = std::process::id();
+    println!(
+        "{} connections, up to {} requests / {} s per phase",
+        args.connections, args.requests, args.max_seconds
+    );
+
+    // Phase 1: send-otp to distinct addresses (the per-address limit is 5/min).
+    let ids: Arc<Vec<std::sync::OnceLock<String>>> = Arc::new(
+        (0..args.requests)
+            .map(|_| std::sync::OnceLock::new())
+            .collect(),
+    );
+    let (b, t, pj, ids2) = (base.clone(), admin.clone(), pid.clone(), ids.clone());
+    let mut send = run_phase(
+        "send-otp",
+        args.requests,
+        args.connections,
+        limit,
+        move |c, i| {
+            let (b, t, pj, ids) = (b.clone(), t.clone(), pj.clone(), ids2.clone());
+            async move {
+                let body = json!({"email": format!("lg{run}-{i}@load.test"), "project_id": pj});
+                match post(&c, &format!("{b}/email/send-otp"), &t, &body).await {
+                    Ok(v) => {
+                        if let Some(id) = v["data"]["validation_id"].as_str() {
+                            let _ = ids[i].set(id.to_string());
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        },
+    )
+    .await;
+    send.report();
+
+    // Read the codes back (not measured).
+    let sent = send.done;
+    let codes: Arc<Vec<std::sync::OnceLock<String>>> =
+        Arc::new((0..sent).map(|_| std::sync::OnceLock::new()).collect());
+    let (b, t, codes2) = (base.clone(), admin.clone(), codes.clone());
+    run_phase(
+        "outbox",
+        sent,
+        args.connections,
+        Duration::from_secs(120),
+        move |c, i| {
+            let (b, t, codes) = (b.clone(), t.clone(), codes2.clone());
+            async move {
+                let url = format!("{b}/dev/outbox?to=lg{run}-{i}%40load.test");
+                let Ok(r) = c.get(url).bearer_auth(&t).send().await else {
+                    return false;
+                };
+                let Ok(v) = r.json::<Value>().await else {
+                    return false;
+                };
+                match v["data"]["messages"][0]["code"].as_str() {
+                    Some(code) => codes[i].set(code.to_string()).is_ok(),
+                    None => false,
+                }
+            }
+        },
+    )
+    .await;
+
+    // Phase 2: verify-otp with the right code (each mints an EdDSA access token).
+    let (b, t) = (base.clone(), admin.clone());
+    let mut verify = run_phase("verify-otp", sent, args.connections, limit, move |c, i| {
+        let (b, t, ids, codes) = (b.clone(), t.clone(), ids.clone(), codes.clone());
+        async move {
+            let (Some(id), Some(code)) = (ids[i].get(), codes[i].get()) else { return false };
+            let body = json!({"email": format!("lg{run}-{i}@load.test"), "otp": code, "validation_id": id});
+            post(&c, &format!("{b}/email/verify-otp"), &t, &body).await.is_ok()
+        }
+    })
+    .await;
+    verify.report();
+    if let Some(s) = _server {
+        s.shutdown().await;
+    }
+    Ok(())
+}

@@ -196,6 +196,32 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
         .project_with_flow(json!({"face": true, "liveness_required": true}))
         .await;
     let k = t.kiosk.clone();
+    // Collect webhook event types (all events subscribed).
+    let types = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let ty2 = types.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let ty = ty2.clone();
+            async move {
+                ty.lock()
+                    .unwrap()
+                    .push(v["type"].as_str().unwrap_or("").to_string());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let (s, _) = t
+        .post(
+            "/webhooks",
+            &t.admin,
+            json!({"project_id": pid, "url": format!("http://{hook_addr}/hook")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
     let real = photo("silent_face/image_T1.jpg");
     let (s, v) = t
         .post(
@@ -262,6 +288,30 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
         .verify_access_token(token, &pid, now)
         .unwrap();
     assert_eq!(claims.amr, vec!["face", "liveness"]);
+    // Every state change was announced.
+    for _ in 0..200 {
+        if types
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t == "biometric_validation.validated")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let seen = types.lock().unwrap().clone();
+    for want in [
+        "biometric_validation.created",
+        "biometric_validation.liveness_failed",
+        "biometric_validation.liveness_passed",
+        "biometric_validation.validated",
+    ] {
+        assert!(
+            seen.iter().any(|t| t == want),
+            "{want} missing from {seen:?}"
+        );
+    }
 
     // 10 biometric calls per minute per user; the 11th is refused before any analysis.
     let small = photo("face_api_js/amy/amy1.png");

@@ -73,11 +73,12 @@ async fn token_command_and_serve_with_config_file() {
         ),
     )
     .unwrap();
+    let log_path = dir.join("server.log");
     let mut child = Command::new(BIN)
         .args(["serve", "--config", cfg.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -111,6 +112,50 @@ async fn token_command_and_serve_with_config_file() {
         "dev_outbox from the config file"
     );
 
+    // A full OTP login through the binary, to check the log afterwards.
+    let post = |path: &str, body: serde_json::Value| {
+        let req = c
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (_, p) = post("/projects", serde_json::json!({"name": "log"})).await;
+    let pid = p["data"]["id"].as_str().unwrap().to_string();
+    post(
+        "/project-flows",
+        serde_json::json!({"project_id": pid, "type": "login", "status": "active"}),
+    )
+    .await;
+    let (s, v) = post(
+        "/email/send-otp",
+        serde_json::json!({"email": "log@example.com", "project_id": pid}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
+    let r = c
+        .get(format!("{base}/dev/outbox?to=log%40example.com"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let outbox: serde_json::Value = r.json().await.unwrap();
+    let code = outbox["data"]["messages"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = post(
+        "/email/verify-otp",
+        serde_json::json!({"email": "log@example.com", "otp": code, "validation_id": vid}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let access = v["data"]["access_token"].as_str().unwrap().to_string();
+
     // SIGTERM: graceful exit with status 0.
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -122,5 +167,22 @@ async fn token_command_and_serve_with_config_file() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+
+    // Even at debug level, no code, token or signature material reaches the log.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("/v2/access/email/verify-otp"),
+        "requests are logged: {log}"
+    );
+    for (what, secret) in [
+        ("otp", code.as_str()),
+        ("api token", &token),
+        ("access token", &access),
+    ] {
+        assert!(!log.contains(secret), "{what} leaked into the log");
+    }
+    let sig = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(sig));
+    assert!(!log.contains("sign-in code"));
     let _ = std::fs::remove_dir_all(&dir);
 }

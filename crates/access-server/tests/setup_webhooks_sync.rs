@@ -554,3 +554,74 @@ async fn openapi_health_and_outbox_switch() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn webhook_queue_survives_restart() {
+    let dir = common::temp_dir();
+    let cfg = common::test_config(&dir);
+    let t = TestServer::start_with(cfg.clone(), dir.clone(), None).await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    // Reserve a port, then close it: the receiver is down while the event is queued.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let (_, h) = t
+        .post("/webhooks", &t.admin, json!({"project_id": pid, "url": format!("http://{addr}/hook"), "events": ["email_validation.created"]}))
+        .await;
+    let secret = h["data"]["secret"].as_str().unwrap().to_string();
+    let hid = h["data"]["id"].as_str().unwrap().to_string();
+    t.post(
+        "/email/send-otp",
+        &t.kiosk,
+        json!({"email": "s@example.com", "project_id": pid}),
+    )
+    .await;
+    // Wait for at least one failed attempt to be logged.
+    let mut attempts = 0;
+    for _ in 0..100 {
+        let (_, log) = t
+            .get(&format!("/webhooks/{hid}/deliveries"), &t.admin)
+            .await;
+        attempts = log["data"][0]["attempts"].as_u64().unwrap_or(0);
+        if attempts > 0 {
+            assert_eq!(log["data"][0]["status"], "pending");
+            assert!(log["data"][0]["log"][0]["error"].as_str().is_some());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(attempts > 0);
+    t.server.shutdown().await;
+
+    // Receiver comes up on that port; a restarted server delivers the queued event.
+    let rx = Receiver::default();
+    *rx.secret.lock().unwrap() = secret;
+    let r2 = rx.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let r = r2.clone();
+            async move {
+                let ok = verify_sig(&r.secret.lock().unwrap(), &headers, &body);
+                let id = headers
+                    .get("webhook-id")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                r.seen.lock().unwrap().push((id, 200, v, ok));
+                AxStatus::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let t2 = TestServer::start_with(cfg, dir, None).await;
+    wait_for(|| !rx.seen.lock().unwrap().is_empty()).await;
+    let seen = rx.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].3, "signature verifies");
+    assert_eq!(seen[0].2["type"], "email_validation.created");
+    t2.stop().await;
+}

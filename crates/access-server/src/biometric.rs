@@ -544,6 +544,7 @@ pub async fn verify_face(
     let resp = VerifyFaceResponse {
         validation_id: v.id.clone(),
         status: v.status,
+        expires_at: rfc3339(v.expires_at),
         matched,
         match_score: score,
         threshold,
@@ -580,6 +581,14 @@ pub async fn liveness_check(
     if v.status != ValidationStatus::Pending {
         return Err(not_pending(v.status));
     }
+    // Liveness must be tied to a known person: a 1:N validation needs its match first, or a
+    // live stranger could vouch for a photo matched afterwards.
+    if v.user_id.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::ValidationNotPending,
+            "verify the face first; this validation has no matched user yet",
+        ));
+    }
     let flow = {
         let (p, f) = (v.project_id.clone(), v.flow_id.clone());
         st.db
@@ -587,9 +596,7 @@ pub async fn liveness_check(
             .await?
     };
     flows::require_method(&flow, Method::Face)?;
-    if !v.user_id.is_empty() {
-        rate_check(&st, &v.project_id, &v.user_id).await?;
-    }
+    rate_check(&st, &v.project_id, &v.user_id).await?;
     let a = analyze(&st, image, false).await?;
     let min = flow.login.liveness_min_score;
     let now = st.clock.now_ms();
@@ -604,12 +611,8 @@ pub async fn liveness_check(
             }
             // The live face must be the person being validated, or a real face could vouch
             // for a photo shown to verify-face.
-            let same_person = if v.user_id.is_empty() {
-                true
-            } else {
-                best_for_user(tx, &v.project_id, &v.user_id, &a.embedding)?
-                    .is_some_and(|s| s >= flow2.login.match_min_score)
-            };
+            let same_person = best_for_user(tx, &v.project_id, &v.user_id, &a.embedding)?
+                .is_some_and(|s| s >= flow2.login.match_min_score);
             let passed = a.liveness >= min && same_person;
             v.liveness_passed = Some(passed);
             exec(tx,
@@ -637,6 +640,7 @@ pub async fn liveness_check(
         LivenessCheckResponse {
             validation_id: v.id.clone(),
             status: v.status,
+            expires_at: rfc3339(v.expires_at),
             liveness_score: a.liveness,
             min_score: min,
             passed,

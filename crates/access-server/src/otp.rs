@@ -336,6 +336,7 @@ enum Outcome {
         project_id: String,
         flow_id: String,
         channel: String,
+        expires_at: i64,
     },
     Invalid {
         remaining: u32,
@@ -450,6 +451,7 @@ async fn verify(
                     project_id,
                     flow_id,
                     channel,
+                    expires_at,
                 });
             }
             let attempts = attempts + 1;
@@ -487,6 +489,7 @@ async fn verify(
             project_id,
             flow_id,
             channel,
+            expires_at,
         } => {
             let ttl = st.cfg.access_token_ttl_s;
             let token = st
@@ -508,6 +511,7 @@ async fn verify(
                 OtpVerification {
                     validation_id,
                     status: ValidationStatus::Validated,
+                    expires_at: rfc3339(expires_at),
                     project_id,
                     project_flow_id: flow_id,
                     access_token: token,

@@ -151,6 +151,20 @@ async fn enrol_verify_one_to_one_and_one_to_n() {
         data(&v).get("user_id").is_none(),
         "1:N does not name a near miss"
     );
+    // Liveness on an unmatched 1:N validation: refused (liveness must be tied to a person).
+    let anon = data(&v)["validation_id"].as_str().unwrap().to_string();
+    let (s, v) = t
+        .post(
+            "/biometric/liveness-check",
+            &k,
+            json!({"validation_id": anon, "face_image": photo("silent_face/image_T1.jpg")}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::CONFLICT, "VALIDATION_NOT_PENDING"),
+        "{v}"
+    );
     // Not enrolled.
     let (s, v) = t
         .post("/biometric/verify-face", &k, json!({"user_id": "nobody", "project_id": pid, "face_image": photo("face_recognition_examples/obama/obama2.jpg")}))

@@ -267,6 +267,9 @@ pub struct LoginToken {
 pub struct OtpVerification {
     pub validation_id: String,
     pub status: ValidationStatus,
+    /// When the validation would have expired (RFC 3339).
+    #[serde(default)]
+    pub expires_at: String,
     pub project_id: String,
     pub project_flow_id: String,
     pub access_token: String,
@@ -328,6 +331,8 @@ pub struct VerifyFaceRequest {
 pub struct VerifyFaceResponse {
     pub validation_id: String,
     pub status: ValidationStatus,
+    #[serde(default)]
+    pub expires_at: String,
     pub matched: bool,
     /// Best cosine similarity found (1:1: against the user's samples).
     pub match_score: f32,
@@ -357,6 +362,8 @@ pub struct LivenessCheckRequest {
 pub struct LivenessCheckResponse {
     pub validation_id: String,
     pub status: ValidationStatus,
+    #[serde(default)]
+    pub expires_at: String,
     pub liveness_score: f32,
     pub min_score: f32,
     pub passed: bool,

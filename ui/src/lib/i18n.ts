@@ -1,0 +1,388 @@
+// English and Spanish strings, error-code and guidance-code messages.
+import type { ApiError, Locale } from './api';
+
+export const LOCALES: Locale[] = ['en', 'es'];
+
+const en = {
+  'app.title': 'Sign in',
+  'home.choose': 'How would you like to sign in?',
+  'method.face': 'Face',
+  'method.face.hint': 'Look at the camera',
+  'method.email': 'Email code',
+  'method.email.hint': 'We send a code to your email',
+  'method.phone': 'Phone code',
+  'method.phone.hint': 'SMS or WhatsApp',
+  'method.unavailableOffline': 'Unavailable offline',
+  'method.none': 'No sign-in method is enabled on this kiosk.',
+  'offline.banner': 'Offline: face sign-in still works; codes need a connection.',
+  'common.back': 'Back',
+  'common.cancel': 'Cancel',
+  'common.done': 'Done',
+  'common.loading': 'Loading…',
+  'common.save': 'Save',
+  'common.delete': 'Delete',
+  'common.confirmDelete': 'Confirm delete',
+  'lang.en': 'English',
+  'lang.es': 'Español',
+  'email.title': 'Sign in with your email',
+  'email.label': 'Email address',
+  'email.invalid': 'Please enter a valid email address.',
+  'phone.title': 'Sign in with your phone',
+  'phone.country': 'Country code',
+  'phone.label': 'Phone number',
+  'phone.via': 'Send the code by',
+  'phone.sms': 'SMS',
+  'phone.whatsapp': 'WhatsApp',
+  'phone.tooShort': 'That number looks too short.',
+  'phone.tooLong': 'That number looks too long.',
+  'send.code': 'Send code',
+  'send.sending': 'Sending…',
+  'code.title': 'Enter the 6-digit code',
+  'code.sentTo': 'We sent a code to {to}',
+  'code.box': 'Digit {n} of 6',
+  'code.verify': 'Verify',
+  'code.verifying': 'Checking…',
+  'code.resend': 'Send a new code',
+  'code.resendIn': 'New code in {s} s',
+  'code.expiresIn': 'Code expires in {t}',
+  'code.expired': 'The code has expired.',
+  'code.attempts': '{n} attempts left',
+  'code.attempt1': '1 attempt left',
+  'code.incomplete': 'Please enter all 6 digits.',
+  'code.resent': 'A new code is on its way.',
+  'face.title': 'Look at the camera',
+  'face.signIn': 'Sign in',
+  'face.signingIn': 'Checking…',
+  'face.starting': 'Starting the camera…',
+  'face.ready': 'Hold still, that’s good',
+  'face.liveness': 'Liveness check',
+  'face.quality': 'Image quality',
+  'result.welcome': 'Welcome, {name}!',
+  'result.signedIn': 'You are signed in',
+  'result.signedInAs': 'Signed in as {id}',
+  'result.failed': 'We could not sign you in',
+  'result.tryAgain': 'Try again',
+  'result.useCode': 'Use a code instead',
+  'result.offlineMode': 'Recorded offline; it will sync later.',
+  'admin.open': 'Staff',
+  'admin.pinTitle': 'Staff PIN',
+  'admin.pin': 'PIN',
+  'admin.login': 'Unlock',
+  'admin.title': 'Administration',
+  'admin.close': 'Close',
+  'admin.tab.enroll': 'Enrol a person',
+  'admin.tab.users': 'People',
+  'admin.tab.settings': 'Settings',
+  'admin.sync.online': 'Online',
+  'admin.sync.offline': 'Offline',
+  'admin.sync.pending': 'Pending events',
+  'admin.sync.templates': 'Templates',
+  'admin.sync.last': 'Last sync',
+  'admin.sync.never': 'never',
+  'admin.sync.error': 'Last error',
+  'enroll.userId': 'User ID',
+  'enroll.name': 'Full name',
+  'enroll.capture': 'Capture sample',
+  'enroll.samples': '{n} of {max} samples (at least {min})',
+  'enroll.save': 'Save person',
+  'enroll.reset': 'Start over',
+  'enroll.saved': '{id} saved ({state}).',
+  'enroll.state.registered': 'registered',
+  'enroll.state.queued': 'queued for sync',
+  'enroll.needMore': 'Capture {n} more sample(s).',
+  'enroll.full': 'Maximum samples reached.',
+  'enroll.needId': 'Enter a user ID and a name.',
+  'enroll.sample': 'Sample {n}',
+  'users.empty': 'No one is enrolled yet.',
+  'users.templates': '{n} samples',
+  'users.refresh': 'Refresh',
+  'settings.apiUrl': 'API URL',
+  'settings.project': 'Project ID',
+  'settings.match': 'Match threshold',
+  'settings.liveness': 'Liveness threshold',
+  'settings.saved': 'Settings saved.',
+  'settings.invalidThreshold': 'Thresholds must be between 0 and 1.',
+  'kb.backspace': 'Delete',
+  'kb.clear': 'Clear',
+  'kb.shift': 'Shift',
+  'kb.space': 'Space',
+  'kb.keyboard': 'On-screen keyboard',
+  'kb.keypad': 'Number keypad',
+  // guidance
+  'guide.FACE_TOO_SMALL': 'Move closer',
+  'guide.FACE_CUT_OFF': 'Centre your face in the oval',
+  'guide.TOO_DARK': 'More light, please',
+  'guide.TOO_BRIGHT': 'Too bright: move away from the light',
+  'guide.BLURRY': 'Hold still',
+  'guide.LOOK_STRAIGHT': 'Look straight at the camera',
+  'guide.HEAD_TILTED': 'Keep your head straight',
+  'guide.MULTIPLE_FACES': 'Only one person at a time',
+  'guide.NO_FACE': 'Look at the camera',
+  'guide.FACE_TOO_LARGE': 'Move back a little',
+  'guide.LIVENESS_LOW': 'Hold still and look at the camera',
+  'guide.unknown': 'Adjust your position',
+  // errors
+  'err.INVALID_OTP': 'That code is not right.',
+  'err.OTP_EXPIRED': 'The code has expired. Send a new code.',
+  'err.MAX_ATTEMPTS_EXCEEDED': 'Too many wrong codes. Send a new code.',
+  'err.OTP_ALREADY_USED': 'That code was already used. Send a new code.',
+  'err.VALIDATION_NOT_FOUND': 'That code request is no longer valid. Send a new code.',
+  'err.VALIDATION_NOT_PENDING': 'That code request is no longer valid. Send a new code.',
+  'err.RATE_LIMITED': 'Too many requests. Please wait {s} s.',
+  'err.RATE_LIMITED.nos': 'Too many requests. Please wait a moment.',
+  'err.UNAVAILABLE_OFFLINE': 'Unavailable offline. Use your face, or try again later.',
+  'err.DELIVERY_FAILED': 'We could not send the code. Check the address and try again.',
+  'err.CHANNEL_NOT_CONFIGURED': 'This way of sending codes is not set up.',
+  'err.METHOD_DISABLED': 'This sign-in method is turned off.',
+  'err.IDENTIFIER_NOT_ALLOWED': 'This address or number is not allowed here.',
+  'err.INVALID_REQUEST': 'Please check what you entered.',
+  'err.NO_MATCH': 'We did not recognise you.',
+  'err.LIVENESS_FAILED': 'The liveness check did not pass. Face the camera directly, in good light.',
+  'err.NOT_ENROLLED': 'You are not enrolled for face sign-in.',
+  'err.LOCKED_OUT': 'Too many failed attempts. Try again in {s} s, or use a code instead.',
+  'err.LOCKED_OUT.nos': 'Too many failed attempts. Try again later, or use a code instead.',
+  'err.NO_FACE': 'No face found. Look at the camera.',
+  'err.MULTIPLE_FACES': 'Only one person at a time.',
+  'err.FACE_QUALITY': 'The picture is not good enough. Follow the guidance and try again.',
+  'err.NO_FRAMES': 'The camera gave no pictures.',
+  'err.CAMERA_BUSY': 'The camera is busy.',
+  'err.CAMERA_DISCONNECTED': 'The camera is disconnected.',
+  'err.CAMERA_ERROR': 'The camera is not working.',
+  'err.CAMERA_PERMISSION': 'The camera is not allowed.',
+  'err.ADMIN_REFUSED': 'Wrong PIN.',
+  'err.ADMIN_PIN_INVALID': 'Wrong PIN.',
+  'err.ADMIN_PIN_NOT_SET': 'No staff PIN is set on this kiosk.',
+  'err.ADMIN_REQUIRED': 'Staff login required.',
+  'err.ALREADY_ENROLLED': 'This face is already enrolled: {message}',
+  'err.ENROL_INCONSISTENT': 'The samples do not look like the same person. Start over.',
+  'err.ENROL_SAMPLE_COUNT': 'Capture 3 to 5 samples.',
+  'err.INVALID_USER_ID': 'That user ID is not valid.',
+  'err.USER_NOT_FOUND': 'That person was not found.',
+  'err.NOT_CONFIGURED': 'The kiosk is not configured yet.',
+  'err.ENGINE_STOPPED': 'The face engine stopped. Please restart the kiosk.',
+  'err.NO_BACKEND': 'The kiosk service is not running.',
+  'err.unknown': 'Something went wrong ({code}).',
+};
+
+export type MessageKey = keyof typeof en;
+
+const es: Record<MessageKey, string> = {
+  'app.title': 'Iniciar sesión',
+  'home.choose': '¿Cómo quiere identificarse?',
+  'method.face': 'Rostro',
+  'method.face.hint': 'Mire a la cámara',
+  'method.email': 'Código por correo',
+  'method.email.hint': 'Le enviamos un código a su correo',
+  'method.phone': 'Código por teléfono',
+  'method.phone.hint': 'SMS o WhatsApp',
+  'method.unavailableOffline': 'No disponible sin conexión',
+  'method.none': 'Este quiosco no tiene ningún método de acceso activado.',
+  'offline.banner': 'Sin conexión: el acceso facial funciona; los códigos necesitan conexión.',
+  'common.back': 'Atrás',
+  'common.cancel': 'Cancelar',
+  'common.done': 'Listo',
+  'common.loading': 'Cargando…',
+  'common.save': 'Guardar',
+  'common.delete': 'Eliminar',
+  'common.confirmDelete': 'Confirmar',
+  'lang.en': 'English',
+  'lang.es': 'Español',
+  'email.title': 'Acceda con su correo',
+  'email.label': 'Correo electrónico',
+  'email.invalid': 'Introduzca un correo válido.',
+  'phone.title': 'Acceda con su teléfono',
+  'phone.country': 'Prefijo del país',
+  'phone.label': 'Número de teléfono',
+  'phone.via': 'Enviar el código por',
+  'phone.sms': 'SMS',
+  'phone.whatsapp': 'WhatsApp',
+  'phone.tooShort': 'El número parece demasiado corto.',
+  'phone.tooLong': 'El número parece demasiado largo.',
+  'send.code': 'Enviar código',
+  'send.sending': 'Enviando…',
+  'code.title': 'Introduzca el código de 6 dígitos',
+  'code.sentTo': 'Enviamos un código a {to}',
+  'code.box': 'Dígito {n} de 6',
+  'code.verify': 'Verificar',
+  'code.verifying': 'Comprobando…',
+  'code.resend': 'Enviar un código nuevo',
+  'code.resendIn': 'Nuevo código en {s} s',
+  'code.expiresIn': 'El código caduca en {t}',
+  'code.expired': 'El código ha caducado.',
+  'code.attempts': 'Quedan {n} intentos',
+  'code.attempt1': 'Queda 1 intento',
+  'code.incomplete': 'Introduzca los 6 dígitos.',
+  'code.resent': 'Un código nuevo va en camino.',
+  'face.title': 'Mire a la cámara',
+  'face.signIn': 'Entrar',
+  'face.signingIn': 'Comprobando…',
+  'face.starting': 'Encendiendo la cámara…',
+  'face.ready': 'Quieto, así está bien',
+  'face.liveness': 'Prueba de vida',
+  'face.quality': 'Calidad de imagen',
+  'result.welcome': '¡Bienvenido/a, {name}!',
+  'result.signedIn': 'Ha iniciado sesión',
+  'result.signedInAs': 'Sesión iniciada como {id}',
+  'result.failed': 'No hemos podido identificarle',
+  'result.tryAgain': 'Intentar de nuevo',
+  'result.useCode': 'Usar un código',
+  'result.offlineMode': 'Registrado sin conexión; se sincronizará después.',
+  'admin.open': 'Personal',
+  'admin.pinTitle': 'PIN del personal',
+  'admin.pin': 'PIN',
+  'admin.login': 'Desbloquear',
+  'admin.title': 'Administración',
+  'admin.close': 'Cerrar',
+  'admin.tab.enroll': 'Registrar persona',
+  'admin.tab.users': 'Personas',
+  'admin.tab.settings': 'Ajustes',
+  'admin.sync.online': 'En línea',
+  'admin.sync.offline': 'Sin conexión',
+  'admin.sync.pending': 'Eventos pendientes',
+  'admin.sync.templates': 'Plantillas',
+  'admin.sync.last': 'Última sincronización',
+  'admin.sync.never': 'nunca',
+  'admin.sync.error': 'Último error',
+  'enroll.userId': 'ID de usuario',
+  'enroll.name': 'Nombre completo',
+  'enroll.capture': 'Capturar muestra',
+  'enroll.samples': '{n} de {max} muestras (mínimo {min})',
+  'enroll.save': 'Guardar persona',
+  'enroll.reset': 'Empezar de nuevo',
+  'enroll.saved': '{id} guardado ({state}).',
+  'enroll.state.registered': 'registrado',
+  'enroll.state.queued': 'pendiente de sincronizar',
+  'enroll.needMore': 'Capture {n} muestra(s) más.',
+  'enroll.full': 'Número máximo de muestras alcanzado.',
+  'enroll.needId': 'Introduzca un ID de usuario y un nombre.',
+  'enroll.sample': 'Muestra {n}',
+  'users.empty': 'Todavía no hay nadie registrado.',
+  'users.templates': '{n} muestras',
+  'users.refresh': 'Actualizar',
+  'settings.apiUrl': 'URL de la API',
+  'settings.project': 'ID del proyecto',
+  'settings.match': 'Umbral de coincidencia',
+  'settings.liveness': 'Umbral de prueba de vida',
+  'settings.saved': 'Ajustes guardados.',
+  'settings.invalidThreshold': 'Los umbrales deben estar entre 0 y 1.',
+  'kb.backspace': 'Borrar',
+  'kb.clear': 'Vaciar',
+  'kb.shift': 'Mayús',
+  'kb.space': 'Espacio',
+  'kb.keyboard': 'Teclado en pantalla',
+  'kb.keypad': 'Teclado numérico',
+  'guide.FACE_TOO_SMALL': 'Acérquese',
+  'guide.FACE_CUT_OFF': 'Centre su cara en el óvalo',
+  'guide.TOO_DARK': 'Necesitamos más luz',
+  'guide.TOO_BRIGHT': 'Demasiada luz: aléjese de la luz',
+  'guide.BLURRY': 'Quédese quieto/a',
+  'guide.LOOK_STRAIGHT': 'Mire de frente a la cámara',
+  'guide.HEAD_TILTED': 'Mantenga la cabeza recta',
+  'guide.MULTIPLE_FACES': 'Solo una persona a la vez',
+  'guide.NO_FACE': 'Mire a la cámara',
+  'guide.FACE_TOO_LARGE': 'Aléjese un poco',
+  'guide.LIVENESS_LOW': 'Quédese quieto/a y mire a la cámara',
+  'guide.unknown': 'Ajuste su posición',
+  'err.INVALID_OTP': 'El código no es correcto.',
+  'err.OTP_EXPIRED': 'El código ha caducado. Pida un código nuevo.',
+  'err.MAX_ATTEMPTS_EXCEEDED': 'Demasiados códigos erróneos. Pida un código nuevo.',
+  'err.OTP_ALREADY_USED': 'Ese código ya se usó. Pida un código nuevo.',
+  'err.VALIDATION_NOT_FOUND': 'Esa solicitud de código ya no es válida. Pida un código nuevo.',
+  'err.VALIDATION_NOT_PENDING': 'Esa solicitud de código ya no es válida. Pida un código nuevo.',
+  'err.RATE_LIMITED': 'Demasiadas solicitudes. Espere {s} s.',
+  'err.RATE_LIMITED.nos': 'Demasiadas solicitudes. Espere un momento.',
+  'err.UNAVAILABLE_OFFLINE': 'No disponible sin conexión. Use su rostro o inténtelo más tarde.',
+  'err.DELIVERY_FAILED': 'No pudimos enviar el código. Revise los datos e inténtelo de nuevo.',
+  'err.CHANNEL_NOT_CONFIGURED': 'Este medio de envío no está configurado.',
+  'err.METHOD_DISABLED': 'Este método de acceso está desactivado.',
+  'err.IDENTIFIER_NOT_ALLOWED': 'Esta dirección o número no está permitido aquí.',
+  'err.INVALID_REQUEST': 'Revise los datos introducidos.',
+  'err.NO_MATCH': 'No le hemos reconocido.',
+  'err.LIVENESS_FAILED': 'La prueba de vida no se superó. Mire de frente a la cámara, con buena luz.',
+  'err.NOT_ENROLLED': 'No está registrado/a para el acceso facial.',
+  'err.LOCKED_OUT': 'Demasiados intentos fallidos. Inténtelo en {s} s o use un código.',
+  'err.LOCKED_OUT.nos': 'Demasiados intentos fallidos. Inténtelo más tarde o use un código.',
+  'err.NO_FACE': 'No se ve ninguna cara. Mire a la cámara.',
+  'err.MULTIPLE_FACES': 'Solo una persona a la vez.',
+  'err.FACE_QUALITY': 'La imagen no es lo bastante buena. Siga las indicaciones e inténtelo de nuevo.',
+  'err.NO_FRAMES': 'La cámara no da imágenes.',
+  'err.CAMERA_BUSY': 'La cámara está ocupada.',
+  'err.CAMERA_DISCONNECTED': 'La cámara está desconectada.',
+  'err.CAMERA_ERROR': 'La cámara no funciona.',
+  'err.CAMERA_PERMISSION': 'No hay permiso para usar la cámara.',
+  'err.ADMIN_REFUSED': 'PIN incorrecto.',
+  'err.ADMIN_PIN_INVALID': 'PIN incorrecto.',
+  'err.ADMIN_PIN_NOT_SET': 'Este quiosco no tiene PIN de personal.',
+  'err.ADMIN_REQUIRED': 'Se necesita iniciar sesión como personal.',
+  'err.ALREADY_ENROLLED': 'Este rostro ya está registrado: {message}',
+  'err.ENROL_INCONSISTENT': 'Las muestras no parecen de la misma persona. Empiece de nuevo.',
+  'err.ENROL_SAMPLE_COUNT': 'Capture de 3 a 5 muestras.',
+  'err.INVALID_USER_ID': 'Ese ID de usuario no es válido.',
+  'err.USER_NOT_FOUND': 'No se encontró a esa persona.',
+  'err.NOT_CONFIGURED': 'El quiosco aún no está configurado.',
+  'err.ENGINE_STOPPED': 'El motor facial se detuvo. Reinicie el quiosco.',
+  'err.NO_BACKEND': 'El servicio del quiosco no está en marcha.',
+  'err.unknown': 'Algo salió mal ({code}).',
+};
+
+const dictionaries: Record<Locale, Record<MessageKey, string>> = { en, es };
+
+export function isLocale(v: unknown): v is Locale {
+  return v === 'en' || v === 'es';
+}
+
+function interpolate(s: string, params?: Record<string, string | number>): string {
+  if (!params) return s;
+  return s.replace(/\{(\w+)\}/g, (m, k: string) => (k in params ? String(params[k]) : m));
+}
+
+export function hasKey(key: string): key is MessageKey {
+  return key in en;
+}
+
+export function t(lang: Locale, key: MessageKey, params?: Record<string, string | number>): string {
+  return interpolate(dictionaries[lang][key] ?? en[key], params);
+}
+
+/** Plain-language text for a quality/guidance code. */
+export function guidanceText(code: string, lang: Locale): string {
+  const key = `guide.${code}`;
+  return t(lang, hasKey(key) ? key : 'guide.unknown');
+}
+
+/** Seconds to wait, from `details.retry_after_s` or a number of seconds in the message. */
+export function retryAfterSeconds(err: { message?: string; details?: Record<string, unknown> }): number | null {
+  const d = err.details?.retry_after_s ?? err.details?.retry_after;
+  if (typeof d === 'number' && Number.isFinite(d) && d >= 0) return Math.ceil(d);
+  if (typeof d === 'string' && /^\d+$/.test(d)) return Number(d);
+  const m = err.message?.match(/(\d+)\s*(?:s\b|sec|seconds?|segundos?)/i);
+  return m ? Number(m[1]) : null;
+}
+
+/** Attempts left, from `details.attempts_remaining` or "N attempts remaining" in the message. */
+export function attemptsRemaining(err: { message?: string; details?: Record<string, unknown> }): number | null {
+  const d = err.details?.attempts_remaining;
+  if (typeof d === 'number' && Number.isFinite(d)) return Math.max(0, Math.floor(d));
+  const m =
+    err.message?.match(/(\d+)\s+attempts?\s+(?:remaining|left)/i) ??
+    err.message?.match(/attempts?[_ ]remaining[^\d]*(\d+)/i);
+  return m ? Number(m[1]) : null;
+}
+
+/** A user-facing message for an error code (or an ApiError), in the given language. */
+export function errorMessage(err: Pick<ApiError, 'code' | 'message' | 'details'> | string, lang: Locale): string {
+  const e = typeof err === 'string' ? { code: err, message: '', details: undefined } : err;
+  switch (e.code) {
+    case 'RATE_LIMITED':
+    case 'LOCKED_OUT': {
+      const s = retryAfterSeconds(e);
+      return s === null ? t(lang, `err.${e.code}.nos`) : t(lang, `err.${e.code}`, { s });
+    }
+    case 'ALREADY_ENROLLED':
+      return t(lang, 'err.ALREADY_ENROLLED', { message: e.message });
+    default: {
+      const key = `err.${e.code}`;
+      return hasKey(key) ? t(lang, key) : t(lang, 'err.unknown', { code: e.code });
+    }
+  }
+}

@@ -108,8 +108,10 @@ fn bench_reports_every_stage() {
         "decode (file)",
         "detect",
         "align",
-        "embed",
+        "embed (1 face)",
         "liveness (2 models)",
+        "per frame (detect..liveness)",
+        "decision (3 frames, embed, 1:1k)",
         "match 1:N, N=1000",
     ] {
         assert!(stages.contains(&want), "{want} missing from {stages:?}");

@@ -393,7 +393,7 @@ impl Kiosk {
                 frames
                     .into_iter()
                     .map(|f| {
-                        let a = p.analyze(&f, MultiFace::Largest);
+                        let a = p.analyze_frame(&f, MultiFace::Largest);
                         (f, a)
                     })
                     .collect::<Vec<_>>()
@@ -435,7 +435,7 @@ impl Kiosk {
             .into_iter()
             .filter(|(_, a)| a.quality.passed)
             .max_by(|a, b| {
-                let s = |x: &vision::FaceAnalysis| x.quality.score(&qcfg) * x.face.score;
+                let s = |x: &vision::FrameAnalysis| x.quality.score(&qcfg) * x.face.score;
                 s(&a.1).total_cmp(&s(&b.1))
             })
         else {
@@ -447,11 +447,13 @@ impl Kiosk {
             ));
         };
 
+        // Every frame was checked; only the best one is embedded.
+        let embedding = self.vision.run(move |p| p.embed_analysis(&best)).await??;
         let local = self
             .gallery
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .best(best.embedding.as_slice(), user_id)?;
+            .best(embedding.as_slice(), user_id)?;
         let live = liveness >= self.cfg.liveness_threshold;
 
         // Online: the API decides and issues the token. Offline (or unreachable): the cache.

@@ -25,7 +25,8 @@ pub use frame::{DecodeLimits, Frame, PixelFormat, decode_image};
 pub use liveness::{LivenessModel, MiniFasNet};
 pub use matcher::{DEFAULT_MATCH_THRESHOLD, Match, TemplateIndex, cosine, try_cosine};
 pub use pipeline::{
-    DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, MultiFace, PipelineConfig,
+    DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, FrameAnalysis, MultiFace,
+    PipelineConfig,
 };
 pub use quality::{QualityConfig, QualityIssue, QualityMetrics, QualityReport};
 pub use runtime::{ModelSpec, RuntimeConfig, manifest};

@@ -64,6 +64,17 @@ impl PipelineConfig {
     }
 }
 
+/// What a kiosk needs from every frame of a burst: the face, its quality, its liveness.
+/// The embedding is left out: it is computed once, for the best frame.
+#[derive(Clone)]
+pub struct FrameAnalysis {
+    pub face: Face,
+    pub faces_in_frame: usize,
+    pub quality: QualityReport,
+    pub liveness: f32,
+    pub aligned: AlignedFace,
+}
+
 /// Everything known about the chosen face in a frame.
 #[derive(Debug, Clone)]
 pub struct FaceAnalysis {
@@ -157,23 +168,40 @@ impl FacePipeline {
         self.liveness.score(frame, face)
     }
 
-    /// Detect, choose by `policy`, align, assess quality, embed and score liveness.
-    pub fn analyze(&mut self, frame: &Frame, policy: MultiFace) -> Result<FaceAnalysis> {
+    /// The per-frame work of a live camera: detect, choose by `policy`, align, assess
+    /// quality, score liveness.
+    pub fn analyze_frame(&mut self, frame: &Frame, policy: MultiFace) -> Result<FrameAnalysis> {
         let faces = self.detect(frame)?;
         let face = Self::choose(&faces, policy)?;
         let aligned = self.align(frame, &face);
         let quality = self.assess(frame, &face, &aligned, faces.len());
-        let embedding = self
-            .embed(std::slice::from_ref(&aligned))?
-            .pop()
-            .ok_or(VisionError::NoFace)?;
         let liveness = self.liveness(frame, &face)?;
-        Ok(FaceAnalysis {
+        Ok(FrameAnalysis {
             face,
             faces_in_frame: faces.len(),
             quality,
-            embedding,
             liveness,
+            aligned,
+        })
+    }
+
+    /// Embeds one analysed frame's face.
+    pub fn embed_analysis(&mut self, a: &FrameAnalysis) -> Result<Embedding> {
+        self.embed(std::slice::from_ref(&a.aligned))?
+            .pop()
+            .ok_or(VisionError::NoFace)
+    }
+
+    /// Detect, choose by `policy`, align, assess quality, embed and score liveness.
+    pub fn analyze(&mut self, frame: &Frame, policy: MultiFace) -> Result<FaceAnalysis> {
+        let a = self.analyze_frame(frame, policy)?;
+        let embedding = self.embed_analysis(&a)?;
+        Ok(FaceAnalysis {
+            face: a.face,
+            faces_in_frame: a.faces_in_frame,
+            quality: a.quality,
+            embedding,
+            liveness: a.liveness,
         })
     }
 

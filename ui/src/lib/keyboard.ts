@@ -68,8 +68,8 @@ export function layout(mode: KeyboardMode): Key[][] {
       digits,
       chars('qwertyuiop'),
       [...chars('asdfghjkl'), back],
-      [...chars('zxcvbnm'), ...chars('._-@')],
-      [clear],
+      [...chars('zxcvbnm'), ...chars('._-')],
+      [...chars('@'), clear],
     ];
   }
   return [

@@ -44,6 +44,20 @@ pub enum KioskCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Face visible to decision, over photos (each shown as a still burst), and the process's
+    /// memory: the kiosk's end-to-end benchmark, offline or against the configured API.
+    BenchSignIn {
+        /// Folder of photos (searched recursively).
+        #[arg(long)]
+        images: PathBuf,
+        /// Frames per decision.
+        #[arg(long, default_value_t = 3)]
+        frames: usize,
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        #[arg(long)]
+        json: bool,
+    },
     #[command(subcommand)]
     Users(UsersCommand),
     #[command(subcommand)]
@@ -263,6 +277,21 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 }
                 Ok(0)
             }
+            KioskCommand::BenchSignIn {
+                images,
+                frames,
+                rounds,
+                json,
+            } => {
+                let k = open(&cfg, vision)?;
+                let report = bench_sign_in(&k, &images, frames, rounds).await?;
+                if json {
+                    print(&report)?;
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                Ok(0)
+            }
             KioskCommand::Users(UsersCommand::List) => {
                 let k = open(&cfg, vision)?;
                 print(&serde_json::to_value(k.users()?)?)?;
@@ -296,4 +325,59 @@ fn camera_frames(spec: &str, n: usize) -> anyhow::Result<Vec<vision::Frame>> {
     (0..n.max(1))
         .map(|_| Ok(capture.recv_timeout(Duration::from_secs(5))?.frame))
         .collect()
+}
+
+/// Resident and peak memory of this process, from /proc (kB).
+fn memory_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn bench_sign_in(
+    k: &Kiosk,
+    dir: &std::path::Path,
+    frames: usize,
+    rounds: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut files = Vec::new();
+    crate::bench::collect_images(dir, &mut files)?;
+    let photos = files
+        .iter()
+        .map(|p| load_frame(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (rss_start, _) = memory_kb();
+    let mut ms = Vec::new();
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..rounds {
+        for photo in &photos {
+            let burst = vec![photo.clone(); frames.max(1)];
+            let t = std::time::Instant::now();
+            let key = match k.sign_in_face(burst, None).await {
+                Ok(out) => format!("{:?}/{:?}", out.decision, out.mode).to_lowercase(),
+                Err(e) => e.code().to_string(),
+            };
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            *outcomes.entry(key).or_default() += 1;
+        }
+    }
+    let (rss_end, rss_peak) = memory_kb();
+    Ok(json!({
+        "photos": photos.len(),
+        "decisions": ms.len(),
+        "frames_per_decision": frames,
+        "p50_ms": crate::stats::percentile(&ms, 0.5),
+        "p95_ms": crate::stats::percentile(&ms, 0.95),
+        "outcomes": outcomes,
+        "rss_mb_start": rss_start / 1024,
+        "rss_mb_end": rss_end / 1024,
+        "rss_mb_peak": rss_peak / 1024,
+    }))
 }

@@ -122,7 +122,8 @@ pub struct Enrolment {
     pub user_id: String,
     pub samples: usize,
     pub template_ids: Vec<i64>,
-    /// `registered` when the API has it, `queued` when it waits for the network.
+    /// `registered` when the API has it, `queued` when it waits for the network, `local`
+    /// when no API is configured.
     pub state: String,
 }
 
@@ -763,9 +764,14 @@ impl Kiosk {
         self.audit(a);
 
         // Try to deliver now; offline is fine, the sync loop will.
-        let state = match self.sync_once().await {
-            Ok(r) if r.online && self.store().pending_count()? == 0 => "registered",
-            _ => "queued",
+        let state = if self.cfg.project_id.is_none() {
+            // No Access API configured: this kiosk alone knows the person.
+            "local"
+        } else {
+            match self.sync_once().await {
+                Ok(r) if r.online && self.store().pending_count()? == 0 => "registered",
+                _ => "queued",
+            }
         };
         Ok(Enrolment {
             user_id: user_id.into(),

@@ -11,7 +11,7 @@ export type Screen =
   | { name: 'success'; who: string | null; identifier: string | null; mode: 'online' | 'offline' | null }
   | { name: 'failure'; reason: string; retryAfterS: number | null; message?: string }
   | { name: 'admin-login' }
-  | { name: 'admin' };
+  | { name: 'admin'; tab?: 'enroll' | 'users' | 'settings' };
 
 export const ui = $state({
   lang: 'en' as Locale,

@@ -8,7 +8,7 @@ use access_types::{
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
-use rusqlite::{Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use crate::clock::rfc3339;
@@ -137,7 +137,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     v: &BioValidation,
     what: &str,
     extra: serde_json::Value,
@@ -252,7 +252,7 @@ struct BioValidation {
     liveness_passed: Option<bool>,
 }
 
-fn insert_validation(tx: &Transaction<'_>, v: &BioValidation, now: i64) -> rusqlite::Result<()> {
+fn insert_validation(tx: &Connection, v: &BioValidation, now: i64) -> rusqlite::Result<()> {
     exec(
         tx,
         "INSERT INTO validations(id, kind, identifier, project_id, flow_id, status, attempts,
@@ -299,7 +299,7 @@ fn load_validation(c: &Connection, id: &str) -> ApiResult<BioValidation> {
 }
 
 /// A validation must be pending and in time; expiry is recorded when noticed.
-fn require_pending(tx: &Transaction<'_>, v: &mut BioValidation, now: i64) -> ApiResult<()> {
+fn require_pending(tx: &Connection, v: &mut BioValidation, now: i64) -> ApiResult<()> {
     match v.status {
         ValidationStatus::Pending if now >= v.expires_at => {
             exec(
@@ -335,7 +335,7 @@ fn not_pending(s: ValidationStatus) -> ApiError {
 
 /// Validated once the match holds and, if the flow wants it, liveness passed.
 fn complete_if_done(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     v: &mut BioValidation,
     flow: &ProjectFlow,
     now: i64,
@@ -355,7 +355,7 @@ fn complete_if_done(
 }
 
 /// Count a failed try; fails the validation at the limit.
-fn fail_attempt(tx: &Transaction<'_>, v: &mut BioValidation, now: i64) -> rusqlite::Result<()> {
+fn fail_attempt(tx: &Connection, v: &mut BioValidation, now: i64) -> rusqlite::Result<()> {
     v.attempts += 1;
     if v.attempts >= v.max_attempts {
         v.status = ValidationStatus::Failed;

@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -30,14 +30,19 @@ pub enum StoreError {
     TooNew(i64),
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// What a job hands back: called after the batch's COMMIT with whether it committed.
+type Reply = Box<dyn FnOnce(bool) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// Most jobs one transaction may group.
+const MAX_BATCH: usize = 128;
 
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     jobs: std::sync::mpsc::Sender<Job>,
     /// The checkpointer thread runs while any clone of this lives.
-    _alive: Arc<()>,
+    alive: Arc<()>,
 }
 
 /// Ordered migrations; `PRAGMA user_version` records how many ran.
@@ -98,11 +103,32 @@ CREATE TABLE sync_events (
 
 impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::init(conn)
+        let open = || {
+            Connection::open(path).map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        let db = Self::init(open()?)?;
+        // WAL checkpoints from a second connection: an automatic checkpoint would run inside
+        // some commit on the writer thread and stall everything queued behind it. PASSIVE
+        // never blocks the writer.
+        let cp = open()?;
+        cp.busy_timeout(std::time::Duration::from_millis(100))?;
+        db.blocking(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))?;
+        let alive = Arc::downgrade(&db.alive);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while alive.upgrade().is_some() {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    if let Err(e) = cp.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        Ok(db)
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
@@ -123,35 +149,44 @@ impl Db {
         let owner = conn.clone();
         std::thread::Builder::new()
             .name("sqlite".into())
-            .spawn(move || {
-                // Ends when the last `Db` clone is dropped.
-                while let Ok(job) = rx.recv() {
-                    // A poisoned lock only means an earlier job panicked; the connection is
-                    // still sound (SQLite rolls back the open transaction on drop).
-                    let mut guard = owner.lock().unwrap_or_else(|p| p.into_inner());
-                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
-                    if r.is_err() {
-                        tracing::error!("a database job panicked");
-                    }
-                }
-            })
+            .spawn(move || writer_loop(&owner, &rx))
             .map_err(StoreError::Thread)?;
         Ok(Self {
             conn,
             jobs,
-            _alive: Arc::new(()),
+            alive: Arc::new(()),
         })
     }
 
-    /// Run `f` with the connection on the database thread.
+    /// Run `f` atomically on the database thread: it sees its own savepoint, rolled back if
+    /// it returns Err, and the answer comes only once its batch committed.
     pub async fn call<R, F>(&self, f: F) -> ApiResult<R>
     where
-        F: FnOnce(&mut Connection) -> ApiResult<R> + Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
         R: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |c| {
-            let _ = tx.send(f(c));
+        let job: Job = Box::new(move |c: &Connection| -> Reply {
+            let result = (|| {
+                c.execute_batch("SAVEPOINT job")?;
+                match f(c) {
+                    Ok(r) => {
+                        c.execute_batch("RELEASE job")?;
+                        Ok(r)
+                    }
+                    Err(e) => {
+                        let _ = c.execute_batch("ROLLBACK TO job; RELEASE job");
+                        Err(e)
+                    }
+                }
+            })();
+            Box::new(move |committed: bool| {
+                let _ = tx.send(if committed {
+                    result
+                } else {
+                    Err(ApiError::internal())
+                });
+            })
         });
         let gone = || {
             tracing::error!("database thread is gone");
@@ -161,19 +196,13 @@ impl Db {
         rx.await.map_err(|_| gone())?
     }
 
-    /// Run `f` inside one transaction, committed only if it returns Ok.
+    /// One atomic unit of work (every `call` is one; the name says what the caller relies on).
     pub async fn tx<R, F>(&self, f: F) -> ApiResult<R>
     where
-        F: FnOnce(&Transaction<'_>) -> ApiResult<R> + Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            Ok(r)
-        })
-        .await
+        self.call(f).await
     }
 
     /// Synchronous access for startup and CLI code (not for async contexts).
@@ -183,6 +212,51 @@ impl Db {
     ) -> Result<R, StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
+    }
+}
+
+/// The writer thread: takes every job waiting, runs each in its own savepoint inside one
+/// transaction, commits once, then answers. Group commit: one WAL append per batch instead
+/// of one per request. Ends when the last `Db` clone is dropped.
+fn writer_loop(owner: &Mutex<Connection>, rx: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        // A poisoned lock only means a job panicked earlier; the connection is still sound.
+        let conn = owner.lock().unwrap_or_else(|p| p.into_inner());
+        // If BEGIN fails each savepoint is its own transaction, which is still correct.
+        let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| job(&conn))) {
+                Ok(reply) => replies.push(reply),
+                Err(_) => {
+                    tracing::error!("a database job panicked");
+                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                }
+            }
+        }
+        let committed = if began {
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, "database commit failed");
+                    let _ = conn.execute_batch("ROLLBACK");
+                    false
+                }
+            }
+        } else {
+            true
+        };
+        drop(conn);
+        for r in replies {
+            r(committed);
+        }
     }
 }
 
@@ -217,7 +291,7 @@ where
 }
 
 /// Next value of a named counter (template revisions), inside the caller's transaction.
-pub fn next_counter(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+pub fn next_counter(tx: &Connection, name: &str) -> rusqlite::Result<i64> {
     tx.execute(
         "INSERT INTO counters(name, value) VALUES (?1, 1)
          ON CONFLICT(name) DO UPDATE SET value = value + 1",
@@ -231,7 +305,7 @@ pub fn next_counter(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
 /// Sliding-window rate limit inside the caller's transaction: refuses with `RATE_LIMITED`
 /// once `limit` hits fall within `window_ms`, else records this hit.
 pub fn rate_limit(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &str,
     limit: u32,
     window_ms: i64,
@@ -280,6 +354,54 @@ mod tests {
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Group commit keeps each call atomic: failed or panicking calls in a batch leave no
+    /// trace, their neighbours commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_calls_stay_independent() {
+        let db = Db::open_in_memory().unwrap();
+        db.call(|c| Ok(c.execute_batch("CREATE TABLE t (n INTEGER)")?))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..200i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.tx(move |c| {
+                    exec(c, "INSERT INTO t(n) VALUES (?1)", [n])?;
+                    exec(c, "INSERT INTO t(n) VALUES (?1)", [n + 1000])?;
+                    match n % 3 {
+                        0 => Ok(n),
+                        1 => Err(ApiError::bad_request("nope")),
+                        _ if n == 5 => panic!("job panics"),
+                        _ => Ok(n),
+                    }
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if let Ok(Ok(_)) = t.await {
+                ok += 1;
+            }
+        }
+        let rows: Vec<i64> = db
+            .call(|c| {
+                let mut s = c.prepare("SELECT n FROM t WHERE n < 1000 ORDER BY n")?;
+                Ok(s.query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), ok);
+        assert!(rows.iter().all(|n| n % 3 != 1 && *n != 5));
+        let pairs: i64 = db
+            .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM t WHERE n >= 1000", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(pairs as usize, ok, "both inserts of a call or neither");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use access_types::{
 use axum::extract::State;
 use axum::response::Response;
 use hmac::{Hmac, Mac};
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use sha2::Sha256;
 
@@ -201,7 +201,7 @@ async fn send(
     Ok(ok(validation, "OTP sent"))
 }
 
-fn send_tx(tx: &Transaction<'_>, a: &SendArgs, url_checked: bool) -> ApiResult<SendOutcome> {
+fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOutcome> {
     let flow = flows::resolve_login_flow(tx, &a.project_id, a.flow_id.as_deref())?;
     flows::require_method(&flow, a.method)?;
     if !a.transport && !a.outbox {

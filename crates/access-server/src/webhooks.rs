@@ -16,7 +16,7 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
@@ -32,7 +32,7 @@ use crate::{created, ids, ok};
 /// Queue `event_type` for every enabled webhook of the project (and of the flow, if the
 /// webhook is flow-scoped) that subscribes to it.
 pub fn enqueue(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     project_id: &str,
     flow_id: &str,
     event_type: &str,

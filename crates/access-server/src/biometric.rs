@@ -319,7 +319,7 @@ fn require_pending(tx: &Connection, v: &mut BioValidation, now: i64) -> ApiResul
 fn not_pending(s: ValidationStatus) -> ApiError {
     match s {
         ValidationStatus::Expired => {
-            ApiError::new(ErrorCode::OtpExpired, "the validation has expired")
+            ApiError::new(ErrorCode::ValidationExpired, "the validation has expired")
         }
         ValidationStatus::Failed => ApiError::new(
             ErrorCode::MaxAttemptsExceeded,
@@ -495,7 +495,8 @@ pub async fn verify_face(
                     v = load_validation(tx, &v.id)?;
                     require_pending(tx, &mut v, now)?;
                     if v.status != ValidationStatus::Pending {
-                        return Err(not_pending(v.status));
+                        // Commit the expiry (and its event), then refuse.
+                        return Ok(Err(not_pending(v.status)));
                     }
                     v
                 }
@@ -536,9 +537,9 @@ pub async fn verify_face(
                 event(tx, &v, "match_failed", json!({ "match_score": score, "threshold": threshold }), now)?;
                 fail_attempt(tx, &mut v, now)?;
             }
-            Ok((v, matched, score, user))
+            Ok(Ok((v, matched, score, user)))
         })
-        .await?;
+        .await??;
     st.webhook_wake.notify_one();
     let (access_token, expires_in) = token_for(&st, &v, &flow, now)?;
     let resp = VerifyFaceResponse {
@@ -607,7 +608,8 @@ pub async fn liveness_check(
             let mut v = load_validation(tx, &v.id)?;
             require_pending(tx, &mut v, now)?;
             if v.status != ValidationStatus::Pending {
-                return Err(not_pending(v.status));
+                // Commit the expiry (and its event), then refuse.
+                return Ok(Err(not_pending(v.status)));
             }
             // The live face must be the person being validated, or a real face could vouch
             // for a photo shown to verify-face.
@@ -626,9 +628,9 @@ pub async fn liveness_check(
             } else {
                 fail_attempt(tx, &mut v, now)?;
             }
-            Ok((v, passed, same_person))
+            Ok(Ok((v, passed, same_person)))
         })
-        .await?;
+        .await??;
     st.webhook_wake.notify_one();
     let (access_token, expires_in) = token_for(&st, &v, &flow, now)?;
     let msg = match (passed, same_person) {

@@ -352,5 +352,55 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
         "{v}"
     );
     assert!(v["details"]["retry_after_s"].as_u64().unwrap() >= 1);
+    // A biometric validation expires like any other (injected clock), with its event.
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid, "face_image": real}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let late = data(&v)["validation_id"].as_str().unwrap().to_string();
+    t.clock.advance_ms(11 * 60 * 1000);
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "t1", "validation_id": late, "face_image": real}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::GONE, "VALIDATION_EXPIRED"),
+        "{v}"
+    );
+    let (_, v) = t
+        .post(
+            "/biometric/liveness-check",
+            &k,
+            json!({"validation_id": late, "face_image": real}),
+        )
+        .await;
+    assert_eq!(code_of(&v), "VALIDATION_EXPIRED", "{v}");
+    for _ in 0..200 {
+        if types
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t == "biometric_validation.expired")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        types
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t == "biometric_validation.expired"),
+        "expiry was committed and announced"
+    );
     t.stop().await;
 }

@@ -40,6 +40,8 @@ error_codes! {
     /// Too many wrong codes (or failed face matches); the validation is `failed`.
     MaxAttemptsExceeded = "MAX_ATTEMPTS_EXCEEDED" => 410,
     OtpExpired = "OTP_EXPIRED" => 410,
+    /// A biometric validation ran out of time.
+    ValidationExpired = "VALIDATION_EXPIRED" => 410,
     /// The validation already succeeded; a code works once.
     OtpAlreadyUsed = "OTP_ALREADY_USED" => 410,
     /// The validation is not in a state this call can act on.

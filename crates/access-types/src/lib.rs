@@ -576,6 +576,7 @@ pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
     "biometric_validation.created",
     "biometric_validation.validated",
     "biometric_validation.failed",
+    "biometric_validation.expired",
     "biometric_validation.match_failed",
     "biometric_validation.liveness_passed",
     "biometric_validation.liveness_failed",

@@ -457,7 +457,7 @@ pub async fn verify_face(
     };
     flows::require_method(&flow, Method::Face)?;
     // 1:1 target: the request's user, else the validation's.
-    let target = req.user_id.clone().or_else(|| {
+    let mut target = req.user_id.clone().or_else(|| {
         existing
             .as_ref()
             .map(|v| v.user_id.clone())
@@ -469,6 +469,18 @@ pub async fn verify_face(
     }
     let a = analyze(&st, image, false).await?;
     let threshold = flow.login.match_min_score;
+    if target.is_none() {
+        // 1:N: the security settings apply to whoever the face turns out to be, before the
+        // validation can succeed; from here on it is 1:1 against that user.
+        let (p, e) = (project_id.clone(), a.embedding.clone());
+        let best = st.db.call(move |c| best_in_project(c, &p, &e)).await?;
+        if let Some((user, score)) = best
+            && score >= threshold
+        {
+            flows::check_identifier(&st, &flow, &user, Method::Face).await?;
+            target = Some(user);
+        }
+    }
     let now = st.clock.now_ms();
     let (ttl_ms, max_attempts) = (st.cfg.otp_ttl_s as i64 * 1000, st.cfg.otp_max_attempts);
     let flow2 = flow.clone();

@@ -184,6 +184,29 @@ async fn enrol_verify_one_to_one_and_one_to_n() {
     assert_eq!(items[0]["embedding"].as_array().unwrap().len(), 256);
     assert_eq!(items[0]["model_id"], vision::EMBEDDER_MODEL_ID);
 
+    // Security settings apply to a 1:N match too.
+    let (s, v) = t
+        .call(
+            Method::PATCH,
+            &format!("/project-flows/{fid}"),
+            Some(&t.admin),
+            Some(json!({"security": {"mode": "blacklist", "identifiers": ["biden"]}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"project_id": pid, "face_image": photo("face_recognition_examples/biden/biden2.jpg")}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::FORBIDDEN, "IDENTIFIER_NOT_ALLOWED"),
+        "{v}"
+    );
+
     // Face off in the flow: clear code.
     t.call(
         Method::PATCH,

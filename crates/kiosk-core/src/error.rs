@@ -42,6 +42,8 @@ pub enum KioskError {
     NoFrames,
     #[error("the face engine stopped")]
     EngineStopped,
+    #[error(transparent)]
+    Camera(camera::CameraError),
     #[error("device key {path}: {reason}")]
     DeviceKey { path: String, reason: String },
 }
@@ -68,6 +70,7 @@ impl KioskError {
             Self::NoFrames => "NO_FRAMES",
             Self::EngineStopped => "ENGINE_STOPPED",
             Self::DeviceKey { .. } => "DEVICE_KEY",
+            Self::Camera(e) => e.code(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod error;
 mod gallery;
+pub mod live;
 mod sync;
 mod worker;
 
@@ -127,6 +128,14 @@ pub struct Enrolment {
     pub state: String,
 }
 
+/// Whether a frame would make a good enrolment sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleCheck {
+    pub quality: f32,
+    pub accepted: bool,
+    pub guidance: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OtpChannel {
@@ -243,6 +252,16 @@ impl Kiosk {
 
     pub fn config(&self) -> &KioskConfig {
         &self.cfg
+    }
+
+    /// Starts the live camera (`v4l:0`, `replay:DIR@15`, ...) on this kiosk's face engine.
+    pub fn start_camera(&self, spec: &str) -> Result<live::LiveCamera> {
+        live::LiveCamera::start(spec, self.vision.clone(), self.cfg.vision.quality)
+    }
+
+    /// Whether the configured API offers code sign-in at all (it may still be offline).
+    pub fn codes_configured(&self) -> bool {
+        self.online_parts().is_some()
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -778,6 +797,31 @@ impl Kiosk {
             samples: ids.len(),
             template_ids: ids,
             state: state.into(),
+        })
+    }
+
+    /// Checks a would-be enrolment sample as `enroll` will: exactly one face, quality,
+    /// liveness. Returns the quality (0..1), hint codes, and whether it would be accepted.
+    pub async fn assess_sample(&self, frame: Frame) -> Result<SampleCheck> {
+        let qcfg = self.cfg.vision.quality;
+        let a = self
+            .vision
+            .run(move |p| p.analyze_frame(&frame, MultiFace::Refuse))
+            .await??;
+        let live = a.liveness >= self.cfg.liveness_threshold;
+        let mut guidance: Vec<String> = a
+            .quality
+            .issues
+            .iter()
+            .map(|i| i.code().to_string())
+            .collect();
+        if !live {
+            guidance.push("LIVENESS_FAILED".into());
+        }
+        Ok(SampleCheck {
+            quality: a.quality.score(&qcfg),
+            accepted: a.quality.passed && live,
+            guidance,
         })
     }
 

@@ -43,6 +43,21 @@ impl VisionWorker {
         self.model_id
     }
 
+    /// Runs `f` on the vision thread, blocking this (non-async) thread until it answers.
+    pub fn run_blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut FacePipeline) -> R + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Box::new(move |p| {
+                let _ = tx.send(f(p));
+            }))
+            .map_err(|_| KioskError::EngineStopped)?;
+        rx.recv().map_err(|_| KioskError::EngineStopped)
+    }
+
     /// Runs `f` on the vision thread and waits for its answer.
     pub async fn run<R, F>(&self, f: F) -> Result<R>
     where

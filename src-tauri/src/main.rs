@@ -1,0 +1,155 @@
+//! Access Kiosk, the app: a full-screen Tauri window over kiosk-core. This is the only crate
+//! that knows Tauri; every command is one call into the engine.
+//!
+//! Configuration comes from the environment (`KIOSK_API_URL`, `KIOSK_TOKEN`,
+//! `KIOSK_PROJECT`, `KIOSK_DATA_DIR`, `KIOSK_CAMERA`, `KIOSK_LOCALE`), with the
+//! administrator's saved settings applied over it.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod error;
+mod settings;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+use kiosk_core::{Kiosk, KioskConfig};
+use tauri::{WebviewUrl, WebviewWindowBuilder};
+
+use settings::Settings;
+use state::AppState;
+
+/// Blocks the browser behaviours a public kiosk must not offer: context menu, reload, zoom,
+/// back/forward, find, print, new windows.
+const KIOSK_SCRIPT: &str = r#"
+document.addEventListener('contextmenu', (e) => e.preventDefault());
+document.addEventListener('keydown', (e) => {
+  const k = e.key.toLowerCase();
+  if (k === 'f5' || k === 'f11' || k === 'f12' || (e.ctrlKey && 'rpfnwo+-=0'.includes(k)) ||
+      (e.altKey && (k === 'arrowleft' || k === 'arrowright'))) { e.preventDefault(); }
+}, true);
+"#;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn config() -> anyhow::Result<(KioskConfig, PathBuf)> {
+    let data_dir = env("KIOSK_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/access-kiosk"))
+        })
+        .context("set KIOSK_DATA_DIR")?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let settings_file = data_dir.join("settings.json");
+    let mut cfg = KioskConfig::new(&data_dir);
+    cfg.api_url = env("KIOSK_API_URL");
+    cfg.token = env("KIOSK_TOKEN");
+    cfg.project_id = env("KIOSK_PROJECT");
+    if let Some(id) = env("KIOSK_ID") {
+        cfg.kiosk_id = id;
+    }
+    // Kiosk camera frames have near faces: the cheaper detector size suits them.
+    cfg.vision.detector.max_side = 320;
+    if let Some(s) = Settings::load(&settings_file)
+        .with_context(|| format!("reading {}", settings_file.display()))?
+    {
+        cfg.api_url = s.api_url.or(cfg.api_url);
+        cfg.project_id = s.project_id.or(cfg.project_id);
+        cfg.match_threshold = s.match_threshold.unwrap_or(cfg.match_threshold);
+        cfg.liveness_threshold = s.liveness_threshold.unwrap_or(cfg.liveness_threshold);
+    }
+    Ok((cfg, settings_file))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if let Err(e) = run() {
+        let code = e
+            .downcast_ref::<kiosk_core::KioskError>()
+            .map(|k| k.code())
+            .unwrap_or("START_FAILED");
+        eprintln!("access-kiosk: error [{code}]: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let (cfg, settings_file) = config()?;
+    let kiosk = Arc::new(Kiosk::open(cfg)?);
+    let state = AppState {
+        kiosk: kiosk.clone(),
+        camera_spec: env("KIOSK_CAMERA").unwrap_or_else(|| "v4l:0".into()),
+        camera: Mutex::new(None),
+        preview_generation: Arc::new(AtomicU64::new(0)),
+        admin: Mutex::new(None),
+        samples: Mutex::new(Vec::new()),
+        settings_file,
+        idle_reset_s: env("KIOSK_IDLE_RESET_S")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+        locale: env("KIOSK_LOCALE").unwrap_or_else(|| "en".into()),
+    };
+    tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            use tauri::Manager;
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.set_focus();
+            }
+        }))
+        .manage(state)
+        .setup(move |app| {
+            let sync = kiosk.clone();
+            tauri::async_runtime::spawn(async move {
+                kiosk_core::spawn_sync_loop(sync, Duration::from_secs(10));
+            });
+            let debug = cfg!(debug_assertions);
+            WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+                .title("Access Kiosk")
+                .fullscreen(!debug || env("KIOSK_WINDOWED").is_none())
+                .decorations(false)
+                .resizable(debug)
+                .inner_size(1280.0, 800.0)
+                .initialization_script(KIOSK_SCRIPT)
+                // Only the app itself: no navigating away to other sites.
+                .on_navigation(|url| {
+                    matches!(url.scheme(), "tauri" | "http" | "https")
+                        && matches!(url.host_str(), Some("localhost" | "tauri.localhost"))
+                })
+                .build()?;
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::get_config,
+            commands::start_preview,
+            commands::stop_preview,
+            commands::sign_in_face,
+            commands::otp_send,
+            commands::otp_verify,
+            commands::admin_login,
+            commands::admin_logout,
+            commands::enroll_capture,
+            commands::enroll_reset,
+            commands::enroll_save,
+            commands::users_list,
+            commands::users_delete,
+            commands::watch_status,
+            commands::settings_get,
+            commands::settings_set,
+        ])
+        .run(tauri::generate_context!())
+        .context("running the window")?;
+    Ok(())
+}

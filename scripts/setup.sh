@@ -20,12 +20,11 @@ as_root() {
 }
 
 # --- Debian packages -------------------------------------------------------------------------
-# Only what the build and the tests use; the app's WebKit stack is added by --app.
-packages=(build-essential pkg-config python3 python3-pip ca-certificates clang libclang-dev linux-libc-dev)
-if [ "${1:-}" = "--app" ]; then
-  packages+=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
-    xvfb xauth webkit2gtk-driver nodejs npm)
-fi
+# The build (gcc, clang for the camera's V4L2 bindings), the app (WebKitGTK) and its tests
+# (Xvfb, WebKitWebDriver).
+packages=(build-essential pkg-config python3 python3-pip ca-certificates clang libclang-dev linux-libc-dev
+  libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  xvfb xauth webkit2gtk-driver imagemagick)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -47,6 +46,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Node.js (the UI: Vite 7 needs Node >= 20) ------------------------------------------------
+node_major() { node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/'; }
+if [ -z "$(node_major)" ] || [ "$(node_major)" -lt 20 ]; then
+  say "installing Node.js from Debian"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  [ "$(node_major)" -ge 20 ] || die "Node.js >= 20 is needed for the UI (found $(node --version 2>/dev/null || echo none))"
 fi
 
 # --- Rust ------------------------------------------------------------------------------------
@@ -96,5 +104,17 @@ while IFS=$'\t' read -r role file bytes sha licence upstream input; do
   cp "$src/$file" "$dst.part" && mv "$dst.part" "$dst"
   say "model $file in place"
 done < "$root/models/manifest.tsv"
+
+# --- UI dependencies (exact versions from ui/package-lock.json) -------------------------------
+if [ ! -f "$root/ui/node_modules/.package-lock.json" ] || [ "$root/ui/package-lock.json" -nt "$root/ui/node_modules/.package-lock.json" ]; then
+  say "installing UI packages"
+  npm --prefix "$root/ui" ci --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+
+# --- tauri-driver (WebDriver for the app's end-to-end tests) ---------------------------------
+if ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  say "installing tauri-driver"
+  cargo install tauri-driver --locked --quiet
+fi
 
 say "ready (ONNX Runtime $ORT_VERSION in .local/onnxruntime, models in models/)"

@@ -10,6 +10,10 @@ scripts/setup.sh
 export FACE_DATA_DIR="${FACE_DATA_DIR:-$root/../shared/data/faces}"
 [ -f "$FACE_DATA_DIR/pairs.csv" ] || { echo "test data not found in $FACE_DATA_DIR: set FACE_DATA_DIR" >&2; exit 1; }
 
+echo "== ui: vitest, type check, build" >&2
+npm --prefix ui test
+npm --prefix ui run build
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all --check
 echo "== cargo clippy" >&2

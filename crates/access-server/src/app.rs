@@ -152,6 +152,12 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let _ = self.server.await;
         let _ = self.worker.await;
+        // Fold the WAL back into the database file so a stopped server leaves one file.
+        let db = self.state.db.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            db.blocking(|c| Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?))
+        })
+        .await;
     }
 
     /// Resolves when the server stopped on its own (it normally doesn't).

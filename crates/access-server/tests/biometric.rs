@@ -427,3 +427,49 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn missing_models_mean_503_not_a_crash() {
+    let dir = common::temp_dir();
+    let mut cfg = common::test_config(&dir);
+    cfg.vision.enabled = true;
+    cfg.vision.models_dir = Some(dir.join("no-models-here"));
+    let t = TestServer::start_with(cfg, dir, None).await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (_, h) = t.call(Method::GET, "/healthz", None, None).await;
+        status = h["data"]["vision"].as_str().unwrap_or("").to_string();
+        if status != "loading" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "unavailable");
+    let (pid, _) = t.project_with_flow(json!({"face": true})).await;
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &t.kiosk.clone(),
+            json!({"user_id": "u", "project_id": pid, "face_image": photo("face_api_js/amy/amy1.png")}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::SERVICE_UNAVAILABLE, "VISION_UNAVAILABLE"),
+        "{v}"
+    );
+    // Everything else still works.
+    let (s, _) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk.clone(),
+            json!({"email": "a@b.co", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "OTP login is unaffected (email is on by default)"
+    );
+    t.stop().await;
+}

@@ -186,3 +186,68 @@ async fn token_command_and_serve_with_config_file() {
     assert!(!log.contains("sign-in code"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn serve_reads_env_vars() {
+    let dir = common::temp_dir();
+    let db = dir.join("env.db");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("ACCESS_ADDR", "127.0.0.1:0")
+        .env("ACCESS_DB", &db)
+        .env("ACCESS_DEV_OUTBOX", "true")
+        .env("ACCESS_NO_VISION", "true")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    let out = Command::new(BIN)
+        .args(["token", "--subject", "e", "--scope", "kiosk"])
+        .env("ACCESS_DB", &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let c = reqwest::Client::new();
+    let r = c
+        .get(format!("http://{addr}/v2/access/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let h: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(h["data"]["vision"], "disabled");
+    let r = c
+        .get(format!("http://{addr}/v2/access/dev/outbox?to=x%40y.zz"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .get(format!("http://{addr}/v2/access/projects"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "kiosk scope");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

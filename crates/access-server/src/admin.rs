@@ -125,6 +125,7 @@ pub async fn delete_project(
     _a: AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let pid = id.clone();
     st.db
         .tx(move |tx| {
             load_project(tx, &id)?;
@@ -149,6 +150,7 @@ pub async fn delete_project(
             Ok(())
         })
         .await?;
+    st.templates.invalidate(&pid);
     crate::webhooks::refresh_hooks_flag(&st).await;
     Ok(ok(json!({}), "project deleted"))
 }
@@ -396,5 +398,6 @@ pub async fn delete_user(
             Ok(DeletedUser { user_id, project_id: q.project_id, templates_deleted: ids_.len() as u32 })
         })
         .await?;
+    st.templates.invalidate(&d.project_id);
     Ok(ok(d, "user deleted"))
 }

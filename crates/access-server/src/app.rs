@@ -241,6 +241,7 @@ pub async fn start(
         hooks_exist: std::sync::atomic::AtomicBool::new(hooks_exist),
         http,
         face,
+        templates: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(webhooks::run_worker(st.clone(), stop_rx.clone()));

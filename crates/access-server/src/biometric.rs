@@ -18,8 +18,8 @@ use crate::extract::{ApiJson, Auth};
 use crate::face::FaceAnalysis;
 use crate::flows::{self, Method};
 use crate::state::AppState;
-use crate::sync::{blob_to_embedding, embedding_to_blob};
-use crate::{ids, ok, webhooks};
+use crate::sync::embedding_to_blob;
+use crate::{ids, ok, templates, webhooks};
 
 /// Decode the base64 image (optionally a `data:` URL) within the size limit.
 pub fn decode_b64_image(s: &str, max_bytes: usize) -> ApiResult<Vec<u8>> {
@@ -76,46 +76,6 @@ async fn rate_check(st: &AppState, project_id: &str, user: &str) -> ApiResult<()
 
 async fn analyze(st: &AppState, image: Vec<u8>, enrol: bool) -> ApiResult<FaceAnalysis> {
     st.face.engine()?.analyze(image, enrol).await
-}
-
-/// Best cosine of `probe` against the user's live templates, or None if not enrolled.
-fn best_for_user(
-    c: &Connection,
-    project_id: &str,
-    user_id: &str,
-    probe: &[f32],
-) -> ApiResult<Option<f32>> {
-    let mut s = c.prepare_cached(
-        "SELECT embedding FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
-    )?;
-    let mut best: Option<f32> = None;
-    for blob in s.query_map([project_id, user_id], |r| r.get::<_, Vec<u8>>(0))? {
-        let score = cosine(&blob_to_embedding(&blob?), probe);
-        best = Some(best.map_or(score, |b| b.max(score)));
-    }
-    Ok(best)
-}
-
-/// Best (user, score) over every enrolled user of the project.
-fn best_in_project(
-    c: &Connection,
-    project_id: &str,
-    probe: &[f32],
-) -> ApiResult<Option<(String, f32)>> {
-    let mut s = c.prepare_cached(
-        "SELECT user_id, embedding FROM templates WHERE project_id = ?1 AND deleted_at IS NULL",
-    )?;
-    let mut best: Option<(String, f32)> = None;
-    for row in s.query_map([project_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })? {
-        let (user, blob) = row?;
-        let score = cosine(&blob_to_embedding(&blob), probe);
-        if best.as_ref().is_none_or(|(_, b)| score > *b) {
-            best = Some((user, score));
-        }
-    }
-    Ok(best)
 }
 
 /// Cosine similarity; 0 for mismatched or empty vectors (a template from another model).
@@ -233,6 +193,7 @@ pub async fn register_face(
             })
         })
         .await?;
+    st.templates.invalidate(&resp.project_id);
     st.webhook_wake.notify_one();
     Ok(ok(resp, "face registered"))
 }
@@ -472,8 +433,9 @@ pub async fn verify_face(
     if target.is_none() {
         // 1:N: the security settings apply to whoever the face turns out to be, before the
         // validation can succeed; from here on it is 1:1 against that user.
-        let (p, e) = (project_id.clone(), a.embedding.clone());
-        let best = st.db.call(move |c| best_in_project(c, &p, &e)).await?;
+        let list = st.templates.get(&st.db, &project_id).await?;
+        let e = a.embedding.clone();
+        let best = templates::search(list, move |l| templates::best_in_project(l, &e)).await?;
         if let Some((user, score)) = best
             && score >= threshold
         {
@@ -481,25 +443,35 @@ pub async fn verify_face(
             target = Some(user);
         }
     }
+    // Match outside the store's thread, against the cached templates.
+    let list = st.templates.get(&st.db, &project_id).await?;
+    let (e, t2) = (a.embedding.clone(), target.clone());
+    let best = templates::search(list, move |l| match &t2 {
+        Some(u) => templates::best_for_user(l, u, &e).map(|s| (u.clone(), s)),
+        None => templates::best_in_project(l, &e),
+    })
+    .await?;
+    let (user, score) = match (best, &target) {
+        (Some((u, s)), _) => (Some(u), s),
+        (None, Some(u)) => {
+            return Err(
+                ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
+                    .with_details(json!({ "user_id": u })),
+            );
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::NotEnrolled,
+                "no enrolled faces in this project",
+            ));
+        }
+    };
     let now = st.clock.now_ms();
     let (ttl_ms, max_attempts) = (st.cfg.otp_ttl_s as i64 * 1000, st.cfg.otp_max_attempts);
     let flow2 = flow.clone();
     let (v, matched, score, user) = st
         .db
         .tx(move |tx| {
-            let (user, score) = match &target {
-                Some(u) => match best_for_user(tx, &project_id, u, &a.embedding)? {
-                    Some(s) => (Some(u.clone()), s),
-                    None => {
-                        return Err(ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
-                            .with_details(json!({ "user_id": u })));
-                    }
-                },
-                None => match best_in_project(tx, &project_id, &a.embedding)? {
-                    Some((u, s)) => (Some(u), s),
-                    None => return Err(ApiError::new(ErrorCode::NotEnrolled, "no enrolled faces in this project")),
-                },
-            };
             let matched = score >= threshold;
             let mut v = match existing {
                 Some(mut v) => {
@@ -612,6 +584,18 @@ pub async fn liveness_check(
     rate_check(&st, &v.project_id, &v.user_id).await?;
     let a = analyze(&st, image, false).await?;
     let min = flow.login.liveness_min_score;
+    // The live face must be the person being validated, or a real face could vouch for a
+    // photo shown to verify-face.
+    let list = st.templates.get(&st.db, &v.project_id).await?;
+    let (e, u, min_match) = (
+        a.embedding.clone(),
+        v.user_id.clone(),
+        flow.login.match_min_score,
+    );
+    let same_person = templates::search(list, move |l| {
+        templates::best_for_user(l, &u, &e).is_some_and(|s| s >= min_match)
+    })
+    .await?;
     let now = st.clock.now_ms();
     let flow2 = flow.clone();
     let (v, passed, same_person) = st
@@ -623,10 +607,7 @@ pub async fn liveness_check(
                 // Commit the expiry (and its event), then refuse.
                 return Ok(Err(not_pending(v.status)));
             }
-            // The live face must be the person being validated, or a real face could vouch
-            // for a photo shown to verify-face.
-            let same_person = best_for_user(tx, &v.project_id, &v.user_id, &a.embedding)?
-                .is_some_and(|s| s >= flow2.login.match_min_score);
+            let same_person = same_person;
             let passed = a.liveness >= min && same_person;
             v.liveness_passed = Some(passed);
             exec(tx,

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod otp;
 pub mod state;
 pub mod sync;
+pub mod templates;
 pub mod vision_engine;
 pub mod webhooks;
 

@@ -31,6 +31,7 @@ pub struct Inner {
     /// For security-URL checks.
     pub http: reqwest::Client,
     pub face: FaceService,
+    pub templates: crate::templates::TemplateCache,
 }
 
 impl AppState {

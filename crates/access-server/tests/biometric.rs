@@ -207,6 +207,26 @@ async fn enrol_verify_one_to_one_and_one_to_n() {
         "{v}"
     );
 
+    // Deleting a user takes effect for matching at once (template cache invalidated).
+    let (s, v) = t
+        .call(
+            Method::DELETE,
+            &format!("/users/biden?project_id={pid}"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"project_id": pid, "face_image": photo("face_recognition_examples/biden/biden2.jpg")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], false, "{v}");
+
     // Face off in the flow: clear code.
     t.call(
         Method::PATCH,

@@ -17,11 +17,14 @@ pub struct Template {
 /// Above this many templates the search runs on a blocking thread.
 const INLINE_MAX: usize = 1000;
 
+/// (version, loaded templates)
+type Entry = (u64, Option<Arc<Vec<Template>>>);
+
 #[derive(Default)]
 pub struct TemplateCache {
     /// project id → (version, loaded templates). The version moves on every invalidation so
     /// a load that raced with a change is not cached.
-    inner: Mutex<HashMap<String, (u64, Option<Arc<Vec<Template>>>)>>,
+    inner: Mutex<HashMap<String, Entry>>,
 }
 
 impl TemplateCache {

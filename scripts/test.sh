@@ -18,5 +18,7 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build (the app binary the end-to-end tests launch)" >&2
+cargo build -p access-kiosk-app
 echo "== cargo test" >&2
 cargo test --workspace

@@ -1,0 +1,129 @@
+//! The real app binary under Xvfb, driven through tauri-driver and WebKitWebDriver, against
+//! the real access-server, with the replay camera on the shared photos. Every screen visited
+//! is saved as a PNG under target/e2e-screens/<test>/.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use kiosk_e2e::{App, Server, faces};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn temp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kiosk-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn app_env(server: &Server, data: &std::path::Path, camera: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("KIOSK_DATA_DIR", data.display().to_string()),
+        ("KIOSK_API_URL", server.base_url()),
+        ("KIOSK_TOKEN", server.kiosk_token.clone()),
+        ("KIOSK_PROJECT", server.project.clone()),
+        ("KIOSK_CAMERA", camera.to_string()),
+    ]
+}
+
+fn replay(folder: &str) -> String {
+    format!("replay:{}@10", faces().join(folder).display())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()> {
+    let dir = temp("email");
+    let server = Server::start(&dir).await?;
+    let mut app = App::launch(
+        "email_code_sign_in",
+        &app_env(
+            &server,
+            &dir.join("kiosk"),
+            &replay("face_recognition_examples/obama"),
+        ),
+    )
+    .await?;
+    app.wait("screen-home", WAIT).await?;
+    app.wait("method-email", WAIT).await?;
+    app.screenshot("home").await?;
+    app.click("method-email").await?;
+    app.type_into("email-input", "ada@example.com").await?;
+    app.screenshot("email").await?;
+    app.click("send-code").await?;
+    app.wait("screen-code", WAIT).await?;
+    app.screenshot("code").await?;
+    let code = server.outbox_code("ada@example.com").await?;
+    app.type_into("code-box-0", &code).await?;
+    app.click("verify-code").await?;
+    app.wait("result-success", WAIT).await?;
+    let who = app.text("screen-result").await?;
+    assert!(
+        who.contains("ada@example.com") || who.contains("ada"),
+        "{who}"
+    );
+    app.screenshot("success").await?;
+    app.quit().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::Result<()> {
+    let dir = temp("face");
+    let server = Server::start(&dir).await?;
+    // Enrolled at the server (elsewhere); the kiosk's sync brings the templates.
+    for f in ["obama.jpg", "obama1.jpg", "obama3.jpg"] {
+        let img = std::fs::read(faces().join("face_recognition_examples/obama").join(f))?;
+        server
+            .post(
+                "/biometric/register-face",
+                &server.admin.clone(),
+                json!({"user_id": "obama", "project_id": server.project,
+                       "face_image": base64::engine::general_purpose::STANDARD.encode(img)}),
+            )
+            .await?;
+    }
+    let mut app = App::launch(
+        "face_sign_in",
+        &app_env(
+            &server,
+            &dir.join("kiosk"),
+            &replay("face_recognition_examples/obama"),
+        ),
+    )
+    .await?;
+    app.wait("method-face", WAIT).await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.screenshot("face-preview").await?;
+    app.click("face-sign-in").await?;
+    app.wait("screen-result", WAIT).await?;
+    app.screenshot("result").await?;
+    assert!(
+        app.exists("result-success").await,
+        "{}",
+        app.text("screen-result").await?
+    );
+    assert!(app.text("screen-result").await?.contains("obama"));
+    app.quit().await;
+
+    // Someone not enrolled, in front of the same kiosk.
+    let mut app = App::launch(
+        "face_stranger_refused",
+        &app_env(
+            &server,
+            &dir.join("kiosk2"),
+            &replay("face_recognition_examples/biden"),
+        ),
+    )
+    .await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.click("face-sign-in").await?;
+    app.wait("screen-result", WAIT).await?;
+    app.screenshot("refused").await?;
+    assert!(app.exists("result-failure").await);
+    app.quit().await;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! Harness for the app's end-to-end tests: an X server (Xvfb), the real access-server with a
+//! seeded project, tauri-driver launching the real app binary, and a small W3C WebDriver
+//! client. Screenshots of every screen visited go to `target/e2e-screens/<test>/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use access_server::config::ServerConfig;
+use access_server::{OffsetClock, RunningServer, start};
+use access_types::ApiScope;
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn faces() -> PathBuf {
+    std::env::var_os("FACE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/data/faces"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child when dropped (Xvfb, tauri-driver).
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private X display for this test.
+pub fn xvfb() -> anyhow::Result<(Guard, String)> {
+    for n in 90..140 {
+        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        {
+            continue;
+        }
+        let child = Command::new("Xvfb")
+            .args([
+                format!(":{n}"),
+                "-screen".into(),
+                "0".into(),
+                "1280x800x24".into(),
+                "-nolisten".into(),
+                "tcp".into(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting Xvfb (scripts/setup.sh installs it)")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return Ok((Guard(child), format!(":{n}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("Xvfb :{n} did not start");
+    }
+    bail!("no free X display")
+}
+
+/// The access-server in-process, with a project whose login flow offers email, SMS,
+/// WhatsApp and face, and a kiosk token.
+pub struct Server {
+    pub running: Option<RunningServer>,
+    pub cfg: ServerConfig,
+    pub admin: String,
+    pub kiosk_token: String,
+    pub project: String,
+}
+
+impl Server {
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let mut cfg = ServerConfig::default();
+        cfg.addr = "127.0.0.1:0".parse()?;
+        cfg.db = dir.join("access.db");
+        cfg.dev_outbox = true;
+        cfg.vision.enabled = true;
+        let running = start(cfg.clone(), Arc::new(OffsetClock::new()), None).await?;
+        cfg.addr = running.addr;
+        let now = access_server::Clock::now_ms(&OffsetClock::new());
+        let admin = running
+            .state
+            .keys
+            .issue_api_token("admin", ApiScope::Admin, 3600, now)?;
+        let kiosk_token =
+            running
+                .state
+                .keys
+                .issue_api_token("kiosk", ApiScope::Kiosk, 3600, now)?;
+        let mut s = Self {
+            running: Some(running),
+            cfg,
+            admin,
+            kiosk_token,
+            project: String::new(),
+        };
+        let p = s
+            .post("/projects", &s.admin.clone(), json!({"name": "Lobby"}))
+            .await?;
+        s.project = p["data"]["id"].as_str().context("project id")?.to_string();
+        s.post(
+            "/project-flows",
+            &s.admin.clone(),
+            json!({"project_id": s.project, "type": "login", "status": "active",
+                   "login": {"email": true, "sms": true, "whatsapp": true, "face": true}}),
+        )
+        .await?;
+        Ok(s)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v2/access", self.cfg.addr)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.base_url()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {v}");
+        }
+        Ok(v)
+    }
+
+    /// The newest code the dev outbox holds for `to`.
+    pub async fn outbox_code(&self, to: &str) -> anyhow::Result<String> {
+        let v: Value = reqwest::Client::new()
+            .get(format!("{}/dev/outbox", self.base_url()))
+            .query(&[("to", to)])
+            .bearer_auth(&self.kiosk_token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let msgs = v["data"]["messages"]
+            .as_array()
+            .context("outbox messages")?;
+        let newest = msgs
+            .iter()
+            .max_by_key(|m| m["created_at"].as_str().unwrap_or("").to_string())
+            .context("no message in the outbox")?;
+        Ok(newest["code"].as_str().context("code")?.to_string())
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await;
+        self.running = Some(start(self.cfg.clone(), Arc::new(OffsetClock::new()), None).await?);
+        Ok(())
+    }
+}
+
+/// The app under test, driven through tauri-driver.
+pub struct App {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    shots: PathBuf,
+    shot_n: usize,
+    _driver: Guard,
+    _x: Guard,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl App {
+    /// Launches the app with `env` (KIOSK_* settings) on a fresh display.
+    pub async fn launch(test: &str, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        let (x, display) = xvfb()?;
+        let port = free_port();
+        let native = free_port();
+        let driver_bin = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("tauri-driver"));
+        let mut cmd = Command::new(driver_bin);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("DISPLAY", &display)
+        .env("KIOSK_WINDOWED", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let driver = Guard(
+            cmd.spawn()
+                .context("starting tauri-driver (scripts/setup.sh installs it)")?,
+        );
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            if Instant::now() > deadline {
+                bail!("tauri-driver did not listen on {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let app = workspace().join("target/debug/access-kiosk");
+        let caps =
+            json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
+        let v: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .with_context(|| format!("no session: {v}"))?
+            .to_string();
+        let shots = workspace().join("target/e2e-screens").join(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots)?;
+        Ok(Self {
+            http,
+            base,
+            session,
+            shots,
+            shot_n: 0,
+            _driver: driver,
+            _x: x,
+        })
+    }
+
+    async fn cmd(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().await?.json().await?;
+        if let Some(err) = v["value"].get("error") {
+            bail!("webdriver {path}: {err} {}", v["value"]["message"]);
+        }
+        Ok(v["value"].clone())
+    }
+
+    async fn find(&self, testid: &str) -> anyhow::Result<String> {
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": format!("[data-testid=\"{testid}\"]")})),
+            )
+            .await?;
+        Ok(v[ELEMENT].as_str().context("element id")?.to_string())
+    }
+
+    /// Waits for an element to be present (and returns its id).
+    pub async fn wait(&self, testid: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.find(testid).await {
+                Ok(id) => return Ok(id),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context(format!("waiting for {testid}")));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    pub async fn exists(&self, testid: &str) -> bool {
+        self.find(testid).await.is_ok()
+    }
+
+    pub async fn click(&self, testid: &str) -> anyhow::Result<()> {
+        let id = self.wait(testid, Duration::from_secs(10)).await?;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn type_into(&self, testid: &str, text: &str) -> anyhow::Result<()> {
+        let id = self.wait(testid, Duration::from_secs(10)).await?;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn text(&self, testid: &str) -> anyhow::Result<String> {
+        let id = self.wait(testid, Duration::from_secs(10)).await?;
+        let v = self
+            .cmd(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Saves a PNG of the window as `NN-name.png`, after letting the UI settle.
+    pub async fn screenshot(&mut self, name: &str) -> anyhow::Result<PathBuf> {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await?;
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().context("png")?)?;
+        self.shot_n += 1;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.shot_n));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    pub async fn quit(self) {
+        let _ = self.cmd(reqwest::Method::DELETE, "", None).await;
+    }
+}

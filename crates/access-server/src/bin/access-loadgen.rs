@@ -66,11 +66,12 @@ impl Phase {
     }
 }
 
-/// Run `n` requests from `conns` workers, each with its own keep-alive connection.
+/// Run `n` requests from one worker per client; each client keeps its own keep-alive
+/// connection, opened in the warm-up so connection setup is not measured.
 async fn run_phase<F, Fut>(
     name: &'static str,
     n: usize,
-    conns: usize,
+    clients: &[reqwest::Client],
     limit: Duration,
     make: F,
 ) -> Phase
@@ -82,12 +83,8 @@ where
     let make = Arc::new(make);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let (next, make) = (next.clone(), make.clone());
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .expect("client");
+    for client in clients {
+        let (next, make, client) = (next.clone(), make.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
@@ -184,6 +181,22 @@ async fn main() -> anyhow::Result<()> {
         "{} connections, up to {} requests / {} s per phase",
         args.connections, args.requests, args.max_seconds
     );
+    let clients: Vec<reqwest::Client> = (0..args.connections)
+        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build())
+        .collect::<Result<_, _>>()?;
+    // Warm-up (not measured): open every connection.
+    let b = base.clone();
+    run_phase(
+        "warm-up",
+        args.connections * 8,
+        &clients,
+        limit,
+        move |c, _| {
+            let url = format!("{b}/healthz");
+            async move { c.get(url).send().await.is_ok() }
+        },
+    )
+    .await;
 
     // Phase 1: send-otp to distinct addresses (the per-address limit is 5/min).
     let ids: Arc<Vec<std::sync::OnceLock<String>>> = Arc::new(
@@ -192,27 +205,21 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     );
     let (b, t, pj, ids2) = (base.clone(), admin.clone(), pid.clone(), ids.clone());
-    let mut send = run_phase(
-        "send-otp",
-        args.requests,
-        args.connections,
-        limit,
-        move |c, i| {
-            let (b, t, pj, ids) = (b.clone(), t.clone(), pj.clone(), ids2.clone());
-            async move {
-                let body = json!({"email": format!("lg{run}-{i}@load.test"), "project_id": pj});
-                match post(&c, &format!("{b}/email/send-otp"), &t, &body).await {
-                    Ok(v) => {
-                        if let Some(id) = v["data"]["validation_id"].as_str() {
-                            let _ = ids[i].set(id.to_string());
-                        }
-                        true
+    let mut send = run_phase("send-otp", args.requests, &clients, limit, move |c, i| {
+        let (b, t, pj, ids) = (b.clone(), t.clone(), pj.clone(), ids2.clone());
+        async move {
+            let body = json!({"email": format!("lg{run}-{i}@load.test"), "project_id": pj});
+            match post(&c, &format!("{b}/email/send-otp"), &t, &body).await {
+                Ok(v) => {
+                    if let Some(id) = v["data"]["validation_id"].as_str() {
+                        let _ = ids[i].set(id.to_string());
                     }
-                    Err(_) => false,
+                    true
                 }
+                Err(_) => false,
             }
-        },
-    )
+        }
+    })
     .await;
     send.report();
 
@@ -224,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
     run_phase(
         "outbox",
         sent,
-        args.connections,
+        &clients,
         Duration::from_secs(120),
         move |c, i| {
             let (b, t, codes) = (b.clone(), t.clone(), codes2.clone());
@@ -247,7 +254,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Phase 2: verify-otp with the right code (each mints an EdDSA access token).
     let (b, t) = (base.clone(), admin.clone());
-    let mut verify = run_phase("verify-otp", sent, args.connections, limit, move |c, i| {
+    let mut verify = run_phase("verify-otp", sent, &clients, limit, move |c, i| {
         let (b, t, ids, codes) = (b.clone(), t.clone(), ids.clone(), codes.clone());
         async move {
             let (Some(id), Some(code)) = (ids[i].get(), codes[i].get()) else { return false };

@@ -476,6 +476,34 @@ fn build() -> OpenApi {
             None => items.push((full, PathItem::new(method.clone(), op.build()))),
         }
     }
+    // Plain documents (no envelope): what JWT libraries and API tools fetch directly.
+    let jwks = OperationBuilder::new()
+        .summary(Some("Public keys of the token signer (EdDSA, RFC 8037)"))
+        .operation_id(Some("get_jwks"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("JWK set").content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("JwkSet")))
+                    .build(),
+            ),
+        );
+    items.push((
+        format!("{}/.well-known/jwks.json", t::BASE_PATH),
+        PathItem::new(HttpMethod::Get, jwks.build()),
+    ));
+    let doc = OperationBuilder::new()
+        .summary(Some("This OpenAPI document"))
+        .operation_id(Some("get_openapi"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("OpenAPI 3 document"),
+        );
+    items.push((
+        format!("{}/openapi.json", t::BASE_PATH),
+        PathItem::new(HttpMethod::Get, doc.build()),
+    ));
     for (p, item) in items {
         paths = paths.path(p, item);
     }

@@ -202,7 +202,15 @@ async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
             .body(d.payload.clone())
             .send()
             .await
-            .map(|r| r.status().as_u16())
+            .map(|r| {
+                // A receiver that is overloaded may say when to come back (seconds form).
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                (r.status().as_u16(), retry_after)
+            })
             .map_err(|e| {
                 // Without the URL: it may carry a customer's token in its query.
                 let kind = if e.is_timeout() {
@@ -220,13 +228,13 @@ async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
     let attempt = d.attempts + 1;
     let cfg = st.cfg.webhooks.clone();
     let Due { id, webhook_id, .. } = d;
-    let gone = matches!(result, Ok(410));
+    let gone = matches!(result, Ok((410, _)));
     let r = st
         .db
         .tx(move |tx| {
-            let (code, err) = match &result {
-                Ok(c) => (Some(*c), None),
-                Err(e) => (None, Some(e.clone())),
+            let (code, retry_after, err) = match &result {
+                Ok((c, ra)) => (Some(*c), *ra, None),
+                Err(e) => (None, None, Some(e.clone())),
             };
             tx.execute(
                 "INSERT INTO webhook_attempts(delivery_id, attempt, at, status_code, error, duration_ms)
@@ -267,7 +275,10 @@ async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
                 }
                 _ => {
                     let idx = (attempt as usize - 1).min(cfg.backoff_ms.len().saturating_sub(1));
-                    let wait = cfg.backoff_ms.get(idx).copied().unwrap_or(60_000) as i64;
+                    let backoff = cfg.backoff_ms.get(idx).copied().unwrap_or(60_000);
+                    // Honour Retry-After, capped at a day so a bogus value cannot park it.
+                    let asked = retry_after.map(|s| s.min(86_400) * 1000).unwrap_or(0);
+                    let wait = backoff.max(asked) as i64;
                     tx.execute(
                         "UPDATE webhook_deliveries SET attempts = ?1, next_attempt_at = ?2 WHERE id = ?3",
                         rusqlite::params![attempt, now + wait, id],

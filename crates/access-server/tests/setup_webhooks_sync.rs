@@ -625,3 +625,47 @@ async fn webhook_queue_survives_restart() {
     assert_eq!(seen[0].2["type"], "email_validation.created");
     t2.stop().await;
 }
+
+#[tokio::test]
+async fn webhook_retry_honours_retry_after() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let times = Arc::new(Mutex::new(Vec::<std::time::Instant>::new()));
+    let t2 = times.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let times = t2.clone();
+            async move {
+                let mut v = times.lock().unwrap();
+                v.push(std::time::Instant::now());
+                if v.len() == 1 {
+                    (AxStatus::SERVICE_UNAVAILABLE, [("retry-after", "1")])
+                } else {
+                    (AxStatus::OK, [("retry-after", "0")])
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    t.post(
+        "/webhooks",
+        &t.admin,
+        json!({"project_id": pid, "url": format!("http://{addr}/hook")}),
+    )
+    .await;
+    t.post(
+        "/email/send-otp",
+        &t.kiosk,
+        json!({"email": "ra@example.com", "project_id": pid}),
+    )
+    .await;
+    wait_for(|| times.lock().unwrap().len() >= 2).await;
+    let v = times.lock().unwrap().clone();
+    let gap = v[1] - v[0];
+    // Backoff is 50 ms in tests; the receiver asked for 1 s.
+    assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
+    t.stop().await;
+}

@@ -440,6 +440,8 @@ pub async fn verify_face(
             && score >= threshold
         {
             flows::check_identifier(&st, &flow, &user, Method::Face).await?;
+            // The per-user limit counts 1:N logins of that user too.
+            rate_check(&st, &project_id, &user).await?;
             target = Some(user);
         }
     }

@@ -1,27 +1,74 @@
 #!/usr/bin/env bash
-# Sets up (idempotently) and runs the kiosk's face pipeline on the shared sample photos:
-# verification accuracy, liveness and detection, then the per-stage latency table.
-# (The kiosk app replaces this once it exists; see ARCHITECTURE.md.)
+# Sets up (idempotently) and runs the whole system on this machine: the Access API server on
+# loopback (dev outbox, a seeded demo project with an active login flow, a kiosk token), then
+# the kiosk app pointed at it, with the camera if one is attached, else a replay of the shared
+# sample photos. Ctrl+C (or closing the app) stops both.
+#
+# Demo data lives in .local/demo (delete it to start over). Administrator PIN: 1234.
+# Codes sent by email/SMS/WhatsApp land in the dev outbox:
+#   curl -H "Authorization: Bearer $(cat .local/demo/kiosk.token)" \
+#     "http://127.0.0.1:8787/v2/access/dev/outbox?to=you@example.com"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts/setup.sh
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
-data="${FACE_DATA_DIR:-$root/../shared/data/faces}"
-cargo build --release -q -p kiosk-cli
-kiosk="$root/target/release/kiosk"
 
-echo "== verification on $data/pairs.csv"
-"$kiosk" eval verify --pairs "$data/pairs.csv"
-echo
-echo "== liveness on $data/liveness_labels.csv"
-"$kiosk" eval liveness --labels "$data/liveness_labels.csv"
-echo
-for xml in training testing; do
-  echo "== detection on dlib_faces/$xml.xml"
-  "$kiosk" eval detect --voc "$data/dlib_faces/$xml.xml"
-  echo
+port="${ACCESS_PORT:-8787}"
+demo="$root/.local/demo"
+faces="${FACE_DATA_DIR:-$root/../shared/data/faces}"
+mkdir -p "$demo"
+
+echo "== building the UI, the server and the app" >&2
+npm --prefix ui run build --silent >/dev/null
+cargo build -q -p access-server -p access-kiosk-app -p kiosk-cli
+bin="$root/target/debug"
+
+"$bin/access-server" serve --addr "127.0.0.1:$port" --db "$demo/access.db" --dev-outbox \
+  >"$demo/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
+  kill -0 $server 2>/dev/null || { cat "$demo/server.log" >&2; exit 1; }
+  sleep 0.1
 done
-echo "== latency (640x480 frames, one core)"
-"$kiosk" bench --images "$data"
+api="http://127.0.0.1:$port/v2/access"
+
+admin=$("$bin/access-server" token --db "$demo/access.db" --subject demo-admin --scope admin --ttl 1h)
+post() { curl -fsS -X POST "$api$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d "$2"; }
+if [ ! -s "$demo/project.id" ]; then
+  echo "== seeding the demo project" >&2
+  project=$(post /projects '{"name":"Demo lobby"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+  post /project-flows "{\"project_id\":\"$project\",\"type\":\"login\",\"status\":\"active\",
+    \"login\":{\"email\":true,\"sms\":true,\"whatsapp\":true,\"face\":true}}" >/dev/null
+  # One person enrolled at the server, so face sign-in works on the replayed photos at once.
+  for f in obama.jpg obama1.jpg obama3.jpg; do
+    img=$(base64 -w0 "$faces/face_recognition_examples/obama/$f")
+    post /biometric/register-face "{\"user_id\":\"obama\",\"project_id\":\"$project\",\"face_image\":\"$img\"}" >/dev/null
+  done
+  echo "$project" >"$demo/project.id"
+fi
+project=$(cat "$demo/project.id")
+"$bin/access-server" token --db "$demo/access.db" --subject demo-kiosk --scope kiosk --ttl 30d >"$demo/kiosk.token"
+chmod 600 "$demo/kiosk.token"
+
+# The administrator PIN (only the first time; later runs keep what was set).
+"$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin --new-pin 1234 >/dev/null 2>&1 || true
+
+if ls /dev/video* >/dev/null 2>&1; then
+  camera="${KIOSK_CAMERA:-v4l:0}"
+else
+  camera="${KIOSK_CAMERA:-replay:$faces/face_recognition_examples/obama@5}"
+fi
+echo "== Access Kiosk: API $api, project $project, camera $camera, admin PIN 1234" >&2
+export KIOSK_DATA_DIR="$demo/kiosk" KIOSK_API_URL="$api" KIOSK_PROJECT="$project" KIOSK_CAMERA="$camera"
+KIOSK_TOKEN="$(cat "$demo/kiosk.token")"
+export KIOSK_TOKEN
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  "$bin/access-kiosk"
+else
+  echo "(no display: running the app on a virtual one; screenshot with DISPLAY=:... import -window root)" >&2
+  xvfb-run -a -s "-screen 0 1280x800x24" "$bin/access-kiosk"
+fi

@@ -88,11 +88,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let mut cfg = ServerConfig::default();
-        cfg.addr = "127.0.0.1:0".parse()?;
-        cfg.db = dir.join("access.db");
-        cfg.dev_outbox = true;
-        cfg.vision.enabled = true;
+        let mut cfg = ServerConfig {
+            addr: "127.0.0.1:0".parse()?,
+            db: dir.join("access.db"),
+            dev_outbox: true,
+            vision: access_server::config::VisionConfig {
+                enabled: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let running = start(cfg.clone(), Arc::new(OffsetClock::new()), None).await?;
         cfg.addr = running.addr;
         let now = access_server::Clock::now_ms(&OffsetClock::new());

@@ -164,11 +164,16 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path) -> Self {
-        let mut cfg = ServerConfig::default();
-        cfg.addr = "127.0.0.1:0".parse().unwrap();
-        cfg.db = dir.join("access.db");
-        cfg.dev_outbox = true;
-        cfg.vision.enabled = true;
+        let mut cfg = ServerConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            db: dir.join("access.db"),
+            dev_outbox: true,
+            vision: access_server::config::VisionConfig {
+                enabled: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let running = start(cfg.clone(), Arc::new(OffsetClock::new()), None)
             .await
             .unwrap();

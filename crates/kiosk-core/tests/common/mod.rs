@@ -70,12 +70,16 @@ pub struct Server {
 }
 
 fn config(db: &Path, addr: SocketAddr) -> ServerConfig {
-    let mut cfg = ServerConfig::default();
-    cfg.addr = addr;
-    cfg.db = db.to_path_buf();
-    cfg.dev_outbox = true;
-    cfg.vision.enabled = true;
-    cfg
+    ServerConfig {
+        addr,
+        db: db.to_path_buf(),
+        dev_outbox: true,
+        vision: access_server::config::VisionConfig {
+            enabled: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 impl Server {

@@ -160,7 +160,7 @@ impl RunningServer {
         .await;
     }
 
-    /// Resolves when the server stopped on its own (it normally doesn't).
+    /// `http://ADDR/v2/access`.
     pub fn base_url(&self) -> String {
         format!("http://{}{}", self.addr, BASE_PATH)
     }

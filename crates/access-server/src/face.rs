@@ -35,8 +35,6 @@ pub const STATUS_UNAVAILABLE: u8 = 3;
 pub struct FaceService {
     engine: Option<Arc<dyn FaceEngine>>,
     status: Arc<AtomicU8>,
-    /// Default thresholds of the models in use (flows may raise them).
-    pub default_match_threshold: f32,
 }
 
 impl FaceService {
@@ -44,19 +42,13 @@ impl FaceService {
         Self {
             engine: None,
             status: Arc::new(AtomicU8::new(STATUS_DISABLED)),
-            default_match_threshold: 0.5,
         }
     }
 
-    pub fn new(
-        engine: Arc<dyn FaceEngine>,
-        status: Arc<AtomicU8>,
-        default_match_threshold: f32,
-    ) -> Self {
+    pub fn new(engine: Arc<dyn FaceEngine>, status: Arc<AtomicU8>) -> Self {
         Self {
             engine: Some(engine),
             status,
-            default_match_threshold,
         }
     }
 

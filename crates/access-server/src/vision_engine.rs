@@ -124,11 +124,7 @@ pub fn spawn(cfg: &VisionConfig) -> FaceService {
         tracing::error!(error = %e, "cannot start the vision thread");
         status.store(STATUS_UNAVAILABLE, Ordering::SeqCst);
     }
-    FaceService::new(
-        Arc::new(VisionEngine { tx }),
-        status,
-        vision::DEFAULT_MATCH_THRESHOLD,
-    )
+    FaceService::new(Arc::new(VisionEngine { tx }), status)
 }
 
 impl FaceEngine for VisionEngine {

@@ -181,6 +181,17 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame> {
     if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png) {
         return Err(VisionError::ImageUnsupported);
     }
+    // The JPEG decoder fills a cut-off file with gray and reports success; a truncated upload
+    // must not become an enrolment. Entropy-coded data stuffs 0xFF bytes, so FF D9 near the
+    // end can only be the end-of-image marker (some writers pad after it).
+    if format == ImageFormat::Jpeg {
+        let tail = &bytes[bytes.len().saturating_sub(1024)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            return Err(VisionError::ImageCorrupt(
+                "the JPEG data ends before its end-of-image marker (truncated)".into(),
+            ));
+        }
+    }
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder = reader
         .into_decoder()

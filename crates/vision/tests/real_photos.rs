@@ -216,6 +216,11 @@ fn truncated_and_non_image_files_have_clear_codes() {
     let jpeg = bytes("face_recognition_examples/obama/obama1.jpg");
     let err = decode_image(&jpeg[..200], &DecodeLimits::default()).unwrap_err();
     assert_eq!(err.code(), "IMAGE_CORRUPT", "{err}");
+    // Cut after a third: the decoder alone would fill the rest with gray and find a face.
+    let err = decode_image(&jpeg[..jpeg.len() / 3], &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_CORRUPT", "{err}");
+    let png = bytes("face_api_js/amy/amy1.png");
+    assert!(decode_image(&png[..png.len() / 2], &DecodeLimits::default()).is_err());
     let err = decode_image(&bytes("pairs.csv"), &DecodeLimits::default()).unwrap_err();
     assert_eq!(err.code(), "IMAGE_UNSUPPORTED");
     // GIF is an image, but not one the kiosk accepts.

@@ -37,16 +37,18 @@ done
 api="http://127.0.0.1:$port/v2/access"
 
 admin=$("$bin/access-server" token --db "$demo/access.db" --subject demo-admin --scope admin --ttl 1h)
-post() { curl -fsS -X POST "$api$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d "$2"; }
+# The body comes on stdin: a face image is too long for a command line.
+post() { curl -fsS -X POST "$api$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' --data-binary @-; }
 if [ ! -s "$demo/project.id" ]; then
   echo "== seeding the demo project" >&2
-  project=$(post /projects '{"name":"Demo lobby"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
-  post /project-flows "{\"project_id\":\"$project\",\"type\":\"login\",\"status\":\"active\",
-    \"login\":{\"email\":true,\"sms\":true,\"whatsapp\":true,\"face\":true}}" >/dev/null
+  project=$(echo '{"name":"Demo lobby"}' | post /projects | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+  echo "{\"project_id\":\"$project\",\"type\":\"login\",\"status\":\"active\",
+    \"login\":{\"email\":true,\"sms\":true,\"whatsapp\":true,\"face\":true}}" | post /project-flows >/dev/null
   # One person enrolled at the server, so face sign-in works on the replayed photos at once.
   for f in obama.jpg obama1.jpg obama3.jpg; do
-    img=$(base64 -w0 "$faces/face_recognition_examples/obama/$f")
-    post /biometric/register-face "{\"user_id\":\"obama\",\"project_id\":\"$project\",\"face_image\":\"$img\"}" >/dev/null
+    python3 -c 'import base64,json,sys; print(json.dumps({"user_id": "obama", "project_id": sys.argv[1],
+      "face_image": base64.b64encode(open(sys.argv[2], "rb").read()).decode()}))' \
+      "$project" "$faces/face_recognition_examples/obama/$f" | post /biometric/register-face >/dev/null
   done
   echo "$project" >"$demo/project.id"
 fi

@@ -120,12 +120,45 @@ fn event(
     )
 }
 
+/// Header a client sends so that a retried upload (after a crash or a lost answer) returns the
+/// first answer instead of enrolling the sample twice.
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+fn stored_registration(
+    c: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<RegisterFaceResponse>> {
+    let json: Option<String> = c
+        .query_row(
+            "SELECT response FROM idempotency WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+}
+
 pub async fn register_face(
     State(st): State<AppState>,
     _a: Auth,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RegisterFaceRequest>,
 ) -> ApiResult<Response> {
     check_user_id(&req.user_id)?;
+    let idem_key = headers
+        .get(IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .map(|k| format!("register-face|{}|{k}", req.project_id));
+    if let Some(key) = idem_key.clone() {
+        let known = st
+            .db
+            .call(move |c| Ok(stored_registration(c, &key)?))
+            .await?;
+        if let Some(resp) = known {
+            return Ok(ok(resp, "face registered (repeated request)"));
+        }
+    }
     let image = decode_b64_image(&req.face_image, st.cfg.max_image_bytes)?;
     let flow = {
         let (p, f) = (req.project_id.clone(), req.project_flow_id.clone());
@@ -152,6 +185,12 @@ pub async fn register_face(
     let resp = st
         .db
         .tx(move |tx| {
+            // Checked again inside the write: two copies of one request racing enrol once.
+            if let Some(key) = &idem_key
+                && let Some(resp) = stored_registration(tx, key)?
+            {
+                return Ok(resp);
+            }
             let flow = flows::resolve_login_flow(tx, &req.project_id, Some(&flow.id))?;
             let template_id = ids::new_id("tpl");
             let rev = next_counter(tx, "template_rev")?;
@@ -179,7 +218,7 @@ pub async fn register_face(
             };
             insert_validation(tx, &v, now)?;
             event(tx, &v, "created", json!({ "template_id": template_id }), now)?;
-            Ok(RegisterFaceResponse {
+            let resp = RegisterFaceResponse {
                 validation_id: v.id,
                 status: ValidationStatus::Pending,
                 expires_at: rfc3339(v.expires_at),
@@ -190,7 +229,15 @@ pub async fn register_face(
                 samples,
                 face_score: a.face_score,
                 quality: FaceQuality { passed: a.quality_passed, issues: a.issues },
-            })
+            };
+            if let Some(key) = &idem_key {
+                exec(
+                    tx,
+                    "INSERT INTO idempotency(key, response, created_at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![key, serde_json::to_string(&resp).unwrap_or_default(), now],
+                )?;
+            }
+            Ok(resp)
         })
         .await?;
     st.templates.invalidate(&resp.project_id);

@@ -46,7 +46,8 @@ pub struct Db {
 }
 
 /// Ordered migrations; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY, alg TEXT NOT NULL, private_pkcs8 BLOB NOT NULL,
@@ -99,7 +100,12 @@ CREATE INDEX attempts_delivery ON webhook_attempts(delivery_id, attempt);
 CREATE TABLE sync_events (
     event_id TEXT PRIMARY KEY, kiosk_id TEXT, kind TEXT NOT NULL, project_id TEXT NOT NULL,
     user_id TEXT, occurred_at TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY, response TEXT NOT NULL, created_at INTEGER NOT NULL);
+"#,
+];
 
 impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {

@@ -493,3 +493,31 @@ async fn missing_models_mean_503_not_a_crash() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_enrolment_with_the_same_idempotency_key_enrols_once() {
+    let t = vision_server().await;
+    let (pid, _) = t.project_with_flow(json!({"face": true})).await;
+    let body = json!({"user_id": "obama", "project_id": pid,
+                      "face_image": photo("face_recognition_examples/obama/obama.jpg")});
+    let send = |key: &'static str| {
+        t.client
+            .post(t.url("/biometric/register-face"))
+            .bearer_auth(&t.kiosk)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first: Value = send("sample-1").await.unwrap().json().await.unwrap();
+    let again: Value = send("sample-1").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        data(&first)["template_id"],
+        data(&again)["template_id"],
+        "{again}"
+    );
+    assert_eq!(data(&again)["samples"], 1);
+    // Another key is another sample.
+    let other: Value = send("sample-2").await.unwrap().json().await.unwrap();
+    assert_ne!(data(&other)["template_id"], data(&first)["template_id"]);
+    assert_eq!(data(&other)["samples"], 2);
+}

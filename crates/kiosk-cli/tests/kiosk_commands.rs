@@ -337,5 +337,11 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
         server.count("SELECT COUNT(*) FROM sync_events"),
         probes.len() as i64
     );
+    // The three queued samples were uploaded with idempotency keys: enrolled once each.
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM templates WHERE user_id = 'obama' AND deleted_at IS NULL"),
+        3
+    );
     server.stop().await;
 }

@@ -326,6 +326,36 @@ async fn bad_networks_and_tokens_lose_nothing() {
     assert_eq!((r.decision, r.mode), (Decision::Accepted, Mode::Offline));
     drop(k);
 
+    // A server failing with 500: treated as unavailable, the queue kept for later.
+    let failing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let failing_addr = failing.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = failing.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops")
+                .await;
+        }
+    });
+    let mut cfg = KioskConfig::new(&dir);
+    cfg.api_url = Some(format!("http://{failing_addr}"));
+    cfg.token = Some("t".into());
+    cfg.project_id = Some("p".into());
+    let k = Kiosk::open(cfg).unwrap();
+    let r = k.sync_once().await.unwrap();
+    assert!(!r.online);
+    assert_eq!(r.pending, 5);
+    assert_eq!(
+        k.otp_send(OtpChannel::Email, "a@example.com")
+            .await
+            .unwrap_err()
+            .code(),
+        "UNAVAILABLE_OFFLINE"
+    );
+    drop(k);
+
     // A token the server does not accept (signed by another server): refused, nothing lost.
     let server = Server::start().await;
     let other = Server::start().await;

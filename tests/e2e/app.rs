@@ -69,6 +69,37 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_sign_in_by_whatsapp() -> anyhow::Result<()> {
+    let dir = temp("whatsapp");
+    let server = Server::start(&dir).await?;
+    let mut app = App::launch(
+        "phone_by_whatsapp",
+        &app_env(
+            &server,
+            &dir.join("kiosk"),
+            &replay("face_recognition_examples/obama"),
+        ),
+    )
+    .await?;
+    app.click("method-phone").await?;
+    app.wait("screen-phone", WAIT).await?;
+    app.click("country-34").await?;
+    app.type_into("phone-input", "612345678").await?;
+    app.click("channel-whatsapp").await?;
+    app.screenshot("phone").await?;
+    app.click("send-code").await?;
+    app.wait("screen-code", WAIT).await?;
+    app.screenshot("code").await?;
+    let code = server.outbox_code("+34612345678").await?;
+    app.type_into("code-box-0", &code).await?;
+    app.click("verify-code").await?;
+    app.wait("result-success", WAIT).await?;
+    app.screenshot("success").await?;
+    app.quit().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::Result<()> {
     let dir = temp("face");
     let server = Server::start(&dir).await?;

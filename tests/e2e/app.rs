@@ -158,3 +158,53 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     app.quit().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Result<()> {
+    let dir = temp("enrol");
+    let server = Server::start(&dir).await?;
+    let data = dir.join("kiosk");
+    // The kiosk's administrator PIN, set the way `kiosk admin set-pin` does.
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    let mut app = App::launch(
+        "admin_enrols_then_sign_in",
+        &app_env(
+            &server,
+            &data,
+            &replay("face_recognition_examples/alex_lacamoire"),
+        ),
+    )
+    .await?;
+    app.click("admin-open").await?;
+    app.type_into("admin-pin-input", "2468").await?;
+    app.screenshot("pin").await?;
+    app.click("admin-login").await?;
+    app.wait("screen-admin", WAIT).await?;
+    app.click("admin-enroll").await?;
+    app.type_into("enroll-user-id", "alex").await?;
+    app.type_into("enroll-name", "Alex Lacamoire").await?;
+    for n in 1..=3 {
+        app.click("enroll-capture").await?;
+        app.wait(&format!("enroll-thumb-{}", n - 1), WAIT).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.screenshot("samples").await?;
+    app.click("enroll-save").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.screenshot("saved").await?;
+    let info = app.text("enroll-info").await.unwrap_or_default();
+    let err = app.text("enroll-error").await.unwrap_or_default();
+    assert!(err.is_empty(), "enrolment failed: {err}");
+    assert!(!info.is_empty(), "no confirmation shown");
+    app.click("admin-close").await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.click("face-sign-in").await?;
+    app.wait("screen-result", WAIT).await?;
+    app.screenshot("signed-in").await?;
+    let result = app.text("screen-result").await?;
+    assert!(app.exists("result-success").await, "{result}");
+    assert!(result.contains("Alex"), "{result}");
+    app.quit().await;
+    Ok(())
+}

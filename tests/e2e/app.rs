@@ -208,3 +208,61 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     app.quit().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() -> anyhow::Result<()>
+{
+    let dir = temp("offline");
+    let mut server = Server::start(&dir).await?;
+    for f in ["obama.jpg", "obama1.jpg", "obama3.jpg"] {
+        let img = std::fs::read(faces().join("face_recognition_examples/obama").join(f))?;
+        server
+            .post(
+                "/biometric/register-face",
+                &server.admin.clone(),
+                json!({"user_id": "obama", "project_id": server.project,
+                       "face_image": base64::engine::general_purpose::STANDARD.encode(img)}),
+            )
+            .await?;
+    }
+    let mut app = App::launch(
+        "offline_then_sync",
+        &app_env(
+            &server,
+            &dir.join("kiosk"),
+            &replay("face_recognition_examples/obama"),
+        ),
+    )
+    .await?;
+    app.wait("method-face", WAIT).await?;
+    // The templates reach the kiosk's cache on its first sync round.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.stop().await;
+    // The sync loop notices within its interval (10 s) and the banner appears.
+    app.wait("offline-banner", Duration::from_secs(40)).await?;
+    app.screenshot("offline-home").await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.click("face-sign-in").await?;
+    app.wait("screen-result", WAIT).await?;
+    app.screenshot("offline-result").await?;
+    let result = app.text("screen-result").await?;
+    assert!(app.exists("result-success").await, "{result}");
+
+    server.restart().await?;
+    // The queued, signed sign-in event arrives once the kiosk sees the server again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if server.event_count() >= 1 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the offline event never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(server.event_count(), 1);
+    app.quit().await;
+    Ok(())
+}

@@ -170,6 +170,13 @@ impl Server {
         Ok(newest["code"].as_str().context("code")?.to_string())
     }
 
+    /// Offline events the server holds (its own table, not what it answered).
+    pub fn event_count(&self) -> i64 {
+        rusqlite::Connection::open(&self.cfg.db)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM sync_events", [], |r| r.get(0)))
+            .unwrap_or(0)
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;

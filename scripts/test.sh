@@ -20,12 +20,12 @@ echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo build (the app binary the end-to-end tests launch)" >&2
 cargo build -p access-kiosk-app
-echo "== cargo test" >&2
-cargo test --workspace
-
 echo "== .deb bundle (tauri CLI from ui/node_modules; --debug reuses the test build)" >&2
 rm -rf target/debug/bundle/deb
 (cd src-tauri && ../ui/node_modules/.bin/tauri build --debug --bundles deb --ci >/dev/null)
 deb=$(ls target/debug/bundle/deb/*.deb)
-dpkg-deb -c "$deb" | grep -q './usr/bin/access-kiosk$' || { echo "no app binary in $deb" >&2; exit 1; }
+dpkg-deb -c "$deb" | grep -q 'usr/bin/access-kiosk$' || { echo "no app binary in $deb" >&2; exit 1; }
 echo "bundle: $deb" >&2
+
+echo "== cargo test" >&2
+cargo test --workspace

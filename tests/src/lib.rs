@@ -197,6 +197,8 @@ pub struct App {
     session: String,
     shots: PathBuf,
     shot_n: usize,
+    /// When the session (and so the app process) was requested: the start of a cold start.
+    pub launched_at: Instant,
     _driver: Guard,
     _x: Guard,
 }
@@ -243,6 +245,7 @@ impl App {
         let app = workspace().join("target/debug/access-kiosk");
         let caps =
             json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
+        let launched_at = Instant::now();
         let v: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -263,6 +266,7 @@ impl App {
             session,
             shots,
             shot_n: 0,
+            launched_at,
             _driver: driver,
             _x: x,
         })
@@ -341,6 +345,18 @@ impl App {
         let id = self.wait(testid, Duration::from_secs(10)).await?;
         let v = self
             .cmd(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    pub async fn attribute(&self, testid: &str, name: &str) -> anyhow::Result<String> {
+        let id = self.wait(testid, Duration::from_secs(10)).await?;
+        let v = self
+            .cmd(
+                reqwest::Method::GET,
+                &format!("/element/{id}/attribute/{name}"),
+                None,
+            )
             .await?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }

@@ -584,6 +584,10 @@ impl Kiosk {
         frame: &Frame,
         user_id: Option<&str>,
     ) -> std::result::Result<FaceSignIn, ClientError> {
+        // Someone is waiting at the kiosk and the cache can decide: no retries here.
+        let client = &client
+            .clone()
+            .with_retry(access_client::RetryPolicy::none());
         let jpeg = frame.to_jpeg(90).map_err(|e| ClientError::Protocol {
             status: 0,
             snippet: e.to_string(),

@@ -3,6 +3,7 @@
 //! client. Screenshots of every screen visited go to `target/e2e-screens/<test>/`.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // The whole process group: tauri-driver's WebKitWebDriver child too.
+        let _ = Command::new("kill")
+            .args(["-9", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -52,6 +57,7 @@ pub fn xvfb() -> anyhow::Result<(Guard, String)> {
             continue;
         }
         let child = Command::new("Xvfb")
+            .process_group(0)
             .args([
                 format!(":{n}"),
                 "-screen".into(),
@@ -150,6 +156,27 @@ impl Server {
         Ok(v)
     }
 
+    /// Enrols `user` at the server (as another kiosk or an admin console would) from photos
+    /// in a folder of the shared data.
+    pub async fn enrol_at_server(
+        &self,
+        user: &str,
+        folder: &str,
+        files: &[&str],
+    ) -> anyhow::Result<()> {
+        for f in files {
+            let img = std::fs::read(faces().join(folder).join(f))?;
+            self.post(
+                "/biometric/register-face",
+                &self.admin,
+                json!({"user_id": user, "project_id": self.project,
+                       "face_image": base64::engine::general_purpose::STANDARD.encode(img)}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// The newest code the dev outbox holds for `to`.
     pub async fn outbox_code(&self, to: &str) -> anyhow::Result<String> {
         let v: Value = reqwest::Client::new()
@@ -216,6 +243,7 @@ impl App {
             .filter(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("tauri-driver"));
         let mut cmd = Command::new(driver_bin);
+        cmd.process_group(0);
         cmd.args([
             "--port",
             &port.to_string(),
@@ -224,8 +252,11 @@ impl App {
         ])
         .env("DISPLAY", &display)
         .env("KIOSK_WINDOWED", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdout(Stdio::null());
+        // The app's own log (it inherits the driver's stderr) when E2E_VERBOSE is set.
+        if std::env::var_os("E2E_VERBOSE").is_none() {
+            cmd.stderr(Stdio::null());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -8,6 +8,30 @@ use kiosk_core::{AdminAuth, Decision, Kiosk, KioskConfig, Mode, OtpChannel};
 
 const PIN: AdminAuth<'static> = AdminAuth::Pin("2468");
 
+/// A kiosk pointed at `url` with a token and project the far side will not check.
+fn api_config(dir: &std::path::Path, url: String) -> KioskConfig {
+    let mut cfg = KioskConfig::new(dir);
+    cfg.api_url = Some(url);
+    cfg.token = Some("t".into());
+    cfg.project_id = Some("p".into());
+    cfg
+}
+
+/// An HTTP peer on loopback that answers every request with the same raw bytes.
+async fn canned_http(response: &'static [u8]) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(response).await;
+        }
+    });
+    addr
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused() {
     let server = Server::start().await;
@@ -272,10 +296,7 @@ async fn enrolment_refuses_bad_samples_with_clear_codes() {
 async fn bad_networks_and_tokens_lose_nothing() {
     // Nothing listens on this port: everything face-related keeps working.
     let dir = temp_dir("unreachable");
-    let mut cfg = KioskConfig::new(&dir);
-    cfg.api_url = Some("http://127.0.0.1:9/v2/access".into());
-    cfg.token = Some("t".into());
-    cfg.project_id = Some("p".into());
+    let cfg = api_config(&dir, "http://127.0.0.1:9/v2/access".into());
     let k = kiosk(cfg);
     assert_eq!(
         k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
@@ -298,20 +319,11 @@ async fn bad_networks_and_tokens_lose_nothing() {
     drop(k);
 
     // A server that answers garbage: a protocol error, and the queue is intact.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nhello world").await;
-        }
-    });
-    let mut cfg = KioskConfig::new(&dir);
-    cfg.api_url = Some(format!("http://{addr}"));
-    cfg.token = Some("t".into());
-    cfg.project_id = Some("p".into());
+    let addr = canned_http(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nhello world",
+    )
+    .await;
+    let cfg = api_config(&dir, format!("http://{addr}"));
     let k = Kiosk::open(cfg).unwrap();
     assert_eq!(
         k.otp_send(OtpChannel::Email, "a@example.com")
@@ -327,22 +339,11 @@ async fn bad_networks_and_tokens_lose_nothing() {
     drop(k);
 
     // A server failing with 500: treated as unavailable, the queue kept for later.
-    let failing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let failing_addr = failing.local_addr().unwrap();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = failing.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let _ = s
-                .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops")
-                .await;
-        }
-    });
-    let mut cfg = KioskConfig::new(&dir);
-    cfg.api_url = Some(format!("http://{failing_addr}"));
-    cfg.token = Some("t".into());
-    cfg.project_id = Some("p".into());
+    let failing_addr = canned_http(
+        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops",
+    )
+    .await;
+    let cfg = api_config(&dir, format!("http://{failing_addr}"));
     let k = Kiosk::open(cfg).unwrap();
     let r = k.sync_once().await.unwrap();
     assert!(!r.online);

@@ -73,18 +73,13 @@ async fn main() -> anyhow::Result<()> {
         faces().join("face_recognition_examples/obama").display()
     );
     let server = Server::start(&dir).await?;
-    for f in ["obama.jpg", "obama1.jpg", "obama3.jpg"] {
-        use base64::Engine as _;
-        let img = std::fs::read(faces().join("face_recognition_examples/obama").join(f))?;
-        server
-            .post(
-                "/biometric/register-face",
-                &server.admin.clone(),
-                serde_json::json!({"user_id": "obama", "project_id": server.project,
-                    "face_image": base64::engine::general_purpose::STANDARD.encode(img)}),
-            )
-            .await?;
-    }
+    server
+        .enrol_at_server(
+            "obama",
+            "face_recognition_examples/obama",
+            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
+        )
+        .await?;
     let online = vec![
         ("KIOSK_DATA_DIR", dir.join("online").display().to_string()),
         ("KIOSK_API_URL", server.base_url()),

@@ -39,21 +39,40 @@ pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // The whole process group: tauri-driver's WebKitWebDriver child too.
-        let _ = Command::new("kill")
-            .args(["-9", &format!("-{}", self.0.id())])
-            .status();
+        // The whole process group (tauri-driver's WebKitWebDriver child too), politely first so
+        // Xvfb removes its lock file, then for sure.
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill").args(["-KILL", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A display whose lock names a process that is gone (killed before it cleaned up) is free.
+fn display_free(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    match std::fs::read_to_string(&lock) {
+        Err(_) => !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists(),
+        Ok(pid) => {
+            let alive = Path::new(&format!("/proc/{}", pid.trim())).exists();
+            if !alive {
+                let _ = std::fs::remove_file(&lock);
+                let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{n}"));
+            }
+            !alive
+        }
     }
 }
 
 /// A private X display for this test.
 pub fn xvfb() -> anyhow::Result<(Guard, String)> {
     for n in 90..140 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
+        if !display_free(n) {
             continue;
         }
         let child = Command::new("Xvfb")

@@ -3,7 +3,6 @@
 //! client. Screenshots of every screen visited go to `target/e2e-screens/<test>/`.
 
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -39,15 +38,14 @@ pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // The whole process group (tauri-driver's WebKitWebDriver child too), politely first so
-        // Xvfb removes its lock file, then for sure.
-        let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill").args(["-TERM", &group]).status();
+        // SIGTERM first so Xvfb removes its lock file; then for sure.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = Command::new("kill").args(["-KILL", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -76,7 +74,6 @@ pub fn xvfb() -> anyhow::Result<(Guard, String)> {
             continue;
         }
         let child = Command::new("Xvfb")
-            .process_group(0)
             .args([
                 format!(":{n}"),
                 "-screen".into(),
@@ -262,7 +259,6 @@ impl App {
             .filter(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("tauri-driver"));
         let mut cmd = Command::new(driver_bin);
-        cmd.process_group(0);
         cmd.args([
             "--port",
             &port.to_string(),

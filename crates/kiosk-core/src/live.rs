@@ -81,12 +81,9 @@ impl LiveCamera {
                     };
                     let frame = captured.frame;
                     let f2 = frame.clone();
-                    let analysed = vision.run_blocking(move |p| {
-                        let a = p.analyze_frame(&f2, MultiFace::Largest);
-                        let cfg = *p.quality_config();
-                        (a, cfg)
-                    });
-                    let Ok((analysis, _)) = analysed else { break };
+                    let analysed =
+                        vision.run_blocking(move |p| p.analyze_frame(&f2, MultiFace::Largest));
+                    let Ok(analysis) = analysed else { break };
                     let (face, guidance, q, liveness, usable) = match &analysis {
                         Ok(a) => (
                             Some(FaceBox {

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kiosk_core::live::PreviewFrame;
-use kiosk_core::{AdminAuth, OtpChannel, SyncStatus};
+use kiosk_core::{AdminAuth, LiveSettings, OtpChannel, SyncStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tauri::State;
@@ -66,9 +66,18 @@ pub fn stop_preview(state: State<'_, AppState>) {
 /// Decides on the last frames the camera saw. The access token stays in the shell.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn sign_in_face(state: State<'_, AppState>, user_id: Option<String>) -> UiResult<Value> {
+    tracing::debug!("face sign-in: waiting for frames");
     let camera = state.camera()?;
     let frames = camera.wait_for_frames(3, Duration::from_secs(3)).await;
+    tracing::debug!(frames = frames.len(), "face sign-in: deciding");
     let out = state.kiosk.sign_in_face(frames, user_id.as_deref()).await?;
+    tracing::info!(
+        decision = ?out.decision,
+        reason = out.reason.as_deref().unwrap_or(""),
+        mode = ?out.mode,
+        frames = out.frames,
+        "face sign-in"
+    );
     let mut v = serde_json::to_value(&out).map_err(|e| UiError::new("INTERNAL", e.to_string()))?;
     if let Some(m) = v.as_object_mut() {
         m.remove("access_token");
@@ -240,12 +249,12 @@ pub fn watch_status(state: State<'_, AppState>, on_status: Channel<SyncStatus>) 
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub fn settings_get(state: State<'_, AppState>) -> UiResult<Settings> {
+pub fn settings_get(state: State<'_, AppState>) -> UiResult<LiveSettings> {
     state.admin_pin()?;
-    Ok(Settings::current(&state.kiosk))
+    Ok(state.kiosk.settings())
 }
 
-/// Saves the settings; they apply when the kiosk restarts (the engine is built from them).
+/// Applies the settings to the running kiosk at once and saves them for the next start.
 #[tauri::command(rename_all = "snake_case")]
 pub fn settings_set(
     state: State<'_, AppState>,
@@ -253,15 +262,16 @@ pub fn settings_set(
     project_id: Option<String>,
     match_threshold: Option<f32>,
     liveness_threshold: Option<f32>,
-) -> UiResult<Settings> {
+) -> UiResult<LiveSettings> {
     state.admin_pin()?;
-    let s = Settings {
+    let new = Settings {
         api_url,
         project_id,
         match_threshold,
         liveness_threshold,
-    };
-    s.validate()?;
-    s.save(&state.settings_file)?;
-    Ok(s)
+    }
+    .over(state.kiosk.settings());
+    state.kiosk.apply_settings(new.clone())?;
+    Settings::save(&new, &state.settings_file)?;
+    Ok(new)
 }

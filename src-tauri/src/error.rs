@@ -31,6 +31,7 @@ impl From<kiosk_core::KioskError> for UiError {
             }
             _ => serde_json::Value::Null,
         };
+        tracing::warn!(code = e.code(), "{e}");
         Self {
             code: e.code().into(),
             message: e.to_string(),

@@ -62,20 +62,49 @@ fn config() -> anyhow::Result<(KioskConfig, PathBuf)> {
     if let Some(s) = Settings::load(&settings_file)
         .with_context(|| format!("reading {}", settings_file.display()))?
     {
-        cfg.api_url = s.api_url.or(cfg.api_url);
-        cfg.project_id = s.project_id.or(cfg.project_id);
-        cfg.match_threshold = s.match_threshold.unwrap_or(cfg.match_threshold);
-        cfg.liveness_threshold = s.liveness_threshold.unwrap_or(cfg.liveness_threshold);
+        let s = s.over(kiosk_core::LiveSettings {
+            api_url: cfg.api_url.take(),
+            project_id: cfg.project_id.take(),
+            match_threshold: cfg.match_threshold,
+            liveness_threshold: cfg.liveness_threshold,
+        });
+        cfg.api_url = s.api_url;
+        cfg.project_id = s.project_id;
+        cfg.match_threshold = s.match_threshold;
+        cfg.liveness_threshold = s.liveness_threshold;
     }
     Ok((cfg, settings_file))
 }
 
-fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+/// Logs to stderr and to `kiosk.log` in the data directory: an unattended kiosk has nobody
+/// watching its terminal. The previous log is kept as `kiosk.log.1` once it passes 8 MB.
+fn init_logging(data_dir: &std::path::Path) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let path = data_dir.join("kiosk.log");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > 8 << 20) {
+        let _ = std::fs::rename(&path, data_dir.join("kiosk.log.1"));
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()
+        .map(|f| {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(Mutex::new(f))
+        });
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(file)
         .init();
+}
+
+fn main() {
     if let Err(e) = run() {
         let code = e
             .downcast_ref::<kiosk_core::KioskError>()
@@ -88,6 +117,7 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let (cfg, settings_file) = config()?;
+    init_logging(&cfg.data_dir);
     let kiosk = Arc::new(Kiosk::open(cfg)?);
     let state = AppState {
         kiosk: kiosk.clone(),

@@ -242,6 +242,8 @@ pub struct App {
     shot_n: usize,
     /// When the session (and so the app process) was requested: the start of a cold start.
     pub launched_at: Instant,
+    /// The app's own log file (in its data dir), quoted when a wait fails.
+    log: Option<PathBuf>,
     _driver: Guard,
     _x: Guard,
 }
@@ -313,6 +315,10 @@ impl App {
             shots,
             shot_n: 0,
             launched_at,
+            log: env
+                .iter()
+                .find(|(k, _)| *k == "KIOSK_DATA_DIR")
+                .map(|(_, v)| PathBuf::from(v).join("kiosk.log")),
             _driver: driver,
             _x: x,
         })
@@ -354,19 +360,72 @@ impl App {
             match self.find(testid).await {
                 Ok(id) => return Ok(id),
                 Err(e) if Instant::now() > deadline => {
-                    return Err(e.context(format!("waiting for {testid}")));
+                    // What the screen showed instead, for whoever reads the failure.
+                    let _ = self.save_png(&format!("failed-waiting-for-{testid}")).await;
+                    return Err(e.context(format!(
+                        "waiting for {testid}; the app's log ends:\n{}",
+                        self.log_tail(30)
+                    )));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     }
 
+    /// Runs `script` in the page; it ends by calling its last argument with the result.
+    pub async fn execute_async(&self, script: &str) -> anyhow::Result<Value> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Runs `script` in the page and returns what it returns.
+    pub async fn execute(&self, script: &str) -> anyhow::Result<Value> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// The last lines of the app's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self
+            .log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     pub async fn exists(&self, testid: &str) -> bool {
         self.find(testid).await.is_ok()
     }
 
+    /// Clicks an element once it is enabled: a click on a disabled button does nothing and
+    /// reports no error (the face screen's button waits for the first camera frame).
     pub async fn click(&self, testid: &str) -> anyhow::Result<()> {
         let id = self.wait(testid, Duration::from_secs(10)).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .cmd(
+                reqwest::Method::GET,
+                &format!("/element/{id}/enabled"),
+                None,
+            )
+            .await?
+            != Value::Bool(true)
+        {
+            if Instant::now() > deadline {
+                bail!("{testid} stayed disabled");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         self.cmd(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
@@ -410,10 +469,14 @@ impl App {
     /// Saves a PNG of the window as `NN-name.png`, after letting the UI settle.
     pub async fn screenshot(&mut self, name: &str) -> anyhow::Result<PathBuf> {
         tokio::time::sleep(Duration::from_millis(400)).await;
+        self.shot_n += 1;
+        self.save_png(&format!("{:02}-{name}", self.shot_n)).await
+    }
+
+    async fn save_png(&self, file_stem: &str) -> anyhow::Result<PathBuf> {
         let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await?;
         let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().context("png")?)?;
-        self.shot_n += 1;
-        let path = self.shots.join(format!("{:02}-{name}.png", self.shot_n));
+        let path = self.shots.join(format!("{file_stem}.png"));
         std::fs::write(&path, png)?;
         Ok(path)
     }

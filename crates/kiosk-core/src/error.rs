@@ -44,6 +44,8 @@ pub enum KioskError {
     EngineStopped,
     #[error(transparent)]
     Camera(camera::CameraError),
+    #[error("invalid settings: {0}")]
+    InvalidSettings(&'static str),
     #[error("device key {path}: {reason}")]
     DeviceKey { path: String, reason: String },
 }
@@ -70,6 +72,7 @@ impl KioskError {
             Self::NoFrames => "NO_FRAMES",
             Self::EngineStopped => "ENGINE_STOPPED",
             Self::DeviceKey { .. } => "DEVICE_KEY",
+            Self::InvalidSettings(_) => "SETTINGS_INVALID",
             Self::Camera(e) => e.code(),
         }
     }

@@ -159,6 +159,81 @@ pub enum AdminAuth<'a> {
     Pin(&'a str),
 }
 
+/// Settings an administrator may change while the kiosk runs; they take effect at once.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LiveSettings {
+    pub api_url: Option<String>,
+    pub project_id: Option<String>,
+    pub match_threshold: f32,
+    pub liveness_threshold: f32,
+}
+
+impl LiveSettings {
+    fn of(cfg: &KioskConfig) -> Self {
+        Self {
+            api_url: cfg.api_url.clone(),
+            project_id: cfg.project_id.clone(),
+            match_threshold: cfg.match_threshold,
+            liveness_threshold: cfg.liveness_threshold,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let Some(u) = &self.api_url
+            && http_url_ok(u).is_err()
+        {
+            return Err(KioskError::InvalidSettings(
+                "the API URL must be an http:// or https:// address",
+            ));
+        }
+        if self
+            .project_id
+            .as_deref()
+            .is_some_and(|p| p.is_empty() || p.len() > 128)
+        {
+            return Err(KioskError::InvalidSettings(
+                "the project id must be 1 to 128 characters",
+            ));
+        }
+        for t in [self.match_threshold, self.liveness_threshold] {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(KioskError::InvalidSettings(
+                    "thresholds are between 0 and 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn http_url_ok(u: &str) -> std::result::Result<(), ()> {
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .ok_or(())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(());
+    }
+    Ok(())
+}
+
+struct Live {
+    settings: LiveSettings,
+    client: Option<AccessClient>,
+}
+
+fn build_client(
+    settings: &LiveSettings,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<AccessClient>> {
+    Ok(match (&settings.api_url, token) {
+        (Some(url), Some(token)) => Some(AccessClient::new(url, token, timeout)?),
+        _ => None,
+    })
+}
+
 pub const MIN_ENROL_SAMPLES: usize = 3;
 pub const MAX_ENROL_SAMPLES: usize = 5;
 const FACE_LOCK_SUBJECT: &str = "face";
@@ -169,7 +244,8 @@ pub struct Kiosk {
     store: Mutex<Store>,
     gallery: RwLock<Gallery>,
     vision: VisionWorker,
-    client: Option<AccessClient>,
+    /// What an administrator may change while the kiosk runs, and the client built from it.
+    live: RwLock<Live>,
     device_key: Ed25519KeyPair,
     status: tokio::sync::watch::Sender<SyncStatus>,
     /// One sync at a time, even when the loop and a command both ask.
@@ -227,10 +303,9 @@ impl Kiosk {
         let device_key = device_key(&cfg.data_dir.join("device.key"))?;
         let vision = VisionWorker::spawn(cfg.vision.clone())?;
         let gallery = Gallery::rebuild(&store, vision.model_id())?;
-        let client = match (&cfg.api_url, &cfg.token) {
-            (Some(url), Some(token)) => Some(AccessClient::new(url, token, cfg.api_timeout)?),
-            _ => None,
-        };
+        let settings = LiveSettings::of(&cfg);
+        settings.validate()?;
+        let client = build_client(&settings, cfg.token.as_deref(), cfg.api_timeout)?;
         let status = SyncStatus {
             online: false,
             pending_events: store.pending_count()?,
@@ -243,15 +318,51 @@ impl Kiosk {
             store: Mutex::new(store),
             gallery: RwLock::new(gallery),
             vision,
-            client,
+            live: RwLock::new(Live { settings, client }),
             device_key,
             status: tokio::sync::watch::channel(status).0,
             sync_lock: tokio::sync::Mutex::new(()),
         })
     }
 
+    /// The configuration the kiosk started with (see `settings` for what changed since).
     pub fn config(&self) -> &KioskConfig {
         &self.cfg
+    }
+
+    fn live(&self) -> std::sync::RwLockReadGuard<'_, Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The settings in force now.
+    pub fn settings(&self) -> LiveSettings {
+        self.live().settings.clone()
+    }
+
+    /// Applies new settings at once: the next sign-in uses the new thresholds, the next API
+    /// call the new address. A new project starts its template feed from the beginning.
+    pub fn apply_settings(&self, new: LiveSettings) -> Result<()> {
+        new.validate()?;
+        let client = build_client(&new, self.cfg.token.as_deref(), self.cfg.api_timeout)?;
+        let old = {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            let old = std::mem::replace(&mut live.settings, new.clone());
+            live.client = client;
+            old
+        };
+        if old.project_id != new.project_id {
+            self.store().set_setting(sync::CURSOR_KEY, "0")?;
+        }
+        let mut e = self.entry("admin", "settings_changed", Mode::Offline);
+        e.detail = Some(format!(
+            "api_url={} project={} match={} liveness={}",
+            new.api_url.as_deref().unwrap_or("-"),
+            new.project_id.as_deref().unwrap_or("-"),
+            new.match_threshold,
+            new.liveness_threshold
+        ));
+        self.audit(e);
+        Ok(())
     }
 
     /// Starts the live camera (`v4l:0`, `replay:DIR@15`, ...) on this kiosk's face engine.
@@ -296,13 +407,17 @@ impl Kiosk {
         }
     }
 
-    fn online_parts(&self) -> Option<(&AccessClient, &str)> {
-        Some((self.client.as_ref()?, self.cfg.project_id.as_deref()?))
+    /// The client and project when an Access API is configured (cloned: settings may change
+    /// while a call is in flight).
+    fn online_parts(&self) -> Option<(AccessClient, String)> {
+        let live = self.live();
+        Some((live.client.clone()?, live.settings.project_id.clone()?))
     }
 
     /// Asks the API whether it is reachable (its public keys), without changing anything.
     pub async fn check_online(&self) -> bool {
-        match &self.client {
+        let client = self.live().client.clone();
+        match client {
             Some(c) => c.jwks().await.is_ok(),
             None => false,
         }
@@ -474,13 +589,13 @@ impl Kiosk {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .best(embedding.as_slice(), user_id)?;
-        let live = liveness >= self.cfg.liveness_threshold;
+        let live = liveness >= self.live().settings.liveness_threshold;
 
         // Online: the API decides and issues the token. Offline (or unreachable): the cache.
         let mut outcome = match self.online_parts() {
             Some((client, project)) => {
                 match self
-                    .verify_online(client, project, &best_frame, user_id)
+                    .verify_online(&client, &project, &best_frame, user_id)
                     .await
                 {
                     Ok(o) => Some(o),
@@ -504,7 +619,7 @@ impl Kiosk {
             Some(o) => o,
             None => {
                 let (user, score) = local.clone().unzip();
-                let matched = score.is_some_and(|s| s >= self.cfg.match_threshold);
+                let matched = score.is_some_and(|s| s >= self.live().settings.match_threshold);
                 let decision = if matched && live {
                     Decision::Accepted
                 } else {
@@ -640,7 +755,7 @@ impl Kiosk {
     /// Queues an offline decision for the server, signed by the device key so the server can
     /// check later that this kiosk made it.
     fn queue_signed_event(&self, out: &FaceSignIn) -> Result<()> {
-        let Some(project) = &self.cfg.project_id else {
+        let Some(project) = self.live().settings.project_id.clone() else {
             return Ok(());
         };
         let body = serde_json::json!({
@@ -720,7 +835,7 @@ impl Kiosk {
                     issues: a.quality.issues,
                 });
             }
-            if a.liveness < self.cfg.liveness_threshold {
+            if a.liveness < self.live().settings.liveness_threshold {
                 return Err(KioskError::EnrolLiveness {
                     sample,
                     score: a.liveness,
@@ -738,14 +853,14 @@ impl Kiosk {
                 min_score = min_score.min(vision::cosine(&embeddings[i], &embeddings[j]));
             }
         }
-        if min_score < self.cfg.match_threshold {
+        if min_score < self.live().settings.match_threshold {
             return Err(KioskError::EnrolInconsistent { min_score });
         }
         {
             let gallery = self.gallery.read().unwrap_or_else(|e| e.into_inner());
             for e in &embeddings {
                 if let Some((other, score)) = gallery.best_other(e, user_id)?
-                    && score >= self.cfg.match_threshold
+                    && score >= self.live().settings.match_threshold
                 {
                     drop(gallery);
                     let mut a = self.entry("enrolment", "refused_duplicate", Mode::Offline);
@@ -766,7 +881,8 @@ impl Kiosk {
         let ids = self
             .store()
             .enroll(user_id, name, self.vision.model_id(), &embeddings)?;
-        if let Some(project) = &self.cfg.project_id {
+        let project_id = self.live().settings.project_id.clone();
+        if let Some(project) = &project_id {
             let b64 = base64::engine::general_purpose::STANDARD;
             for ((frame, _), id) in good.iter().zip(&ids) {
                 let jpeg = frame.to_jpeg(92)?;
@@ -787,7 +903,7 @@ impl Kiosk {
         self.audit(a);
 
         // Try to deliver now; offline is fine, the sync loop will.
-        let state = if self.cfg.project_id.is_none() {
+        let state = if project_id.is_none() {
             // No Access API configured: this kiosk alone knows the person.
             "local"
         } else {
@@ -812,7 +928,7 @@ impl Kiosk {
             .vision
             .run(move |p| p.analyze_frame(&frame, MultiFace::Refuse))
             .await??;
-        let live = a.liveness >= self.cfg.liveness_threshold;
+        let live = a.liveness >= self.live().settings.liveness_threshold;
         let mut guidance: Vec<String> = a
             .quality
             .issues
@@ -838,9 +954,9 @@ impl Kiosk {
     ) -> Result<access_types::OtpValidation> {
         let (client, project) = self.online_parts().ok_or(KioskError::NotConfigured)?;
         let r = match channel {
-            OtpChannel::Email => client.send_email_otp(to, project).await,
-            OtpChannel::Sms => client.send_phone_otp(to, project, false).await,
-            OtpChannel::Whatsapp => client.send_phone_otp(to, project, true).await,
+            OtpChannel::Email => client.send_email_otp(to, &project).await,
+            OtpChannel::Sms => client.send_phone_otp(to, &project, false).await,
+            OtpChannel::Whatsapp => client.send_phone_otp(to, &project, true).await,
         };
         let r = r.map_err(|e| self.offline_or(e, "Sign-in by code"))?;
         self.audit(self.entry(channel.as_str(), "code_sent", Mode::Online));

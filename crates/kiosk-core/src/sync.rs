@@ -16,7 +16,7 @@ use crate::{Kiosk, Mode};
 pub(crate) const EVENT_KIND: &str = "event";
 pub(crate) const REGISTER_KIND: &str = "register_face";
 pub(crate) const LAST_SYNC_KEY: &str = "last_sync";
-const CURSOR_KEY: &str = "template_cursor";
+pub(crate) const CURSOR_KEY: &str = "template_cursor";
 const BATCH: usize = 100;
 
 /// What the UI shows: connectivity, what waits to be sent, the cache size.
@@ -48,7 +48,7 @@ impl Kiosk {
         let mut report = SyncReport::default();
         let result = match self.online_parts() {
             None => Err(KioskError::NotConfigured),
-            Some((client, project)) => self.push_and_pull(client, project, &mut report).await,
+            Some((client, project)) => self.push_and_pull(&client, &project, &mut report).await,
         };
         report.pending = self.store().pending_count()?;
         let last_error = match result {

@@ -397,3 +397,69 @@ async fn the_database_alone_reveals_no_template_and_a_newer_schema_is_refused() 
     let err = Kiosk::open(KioskConfig::new(&dir)).err().unwrap();
     assert_eq!(err.code(), "STORE_SCHEMA_TOO_NEW");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_apply_at_once_and_bad_settings_change_nothing() {
+    let server = Server::start().await;
+    let dir = temp_dir("settings");
+    // The token is installed, but no API address or project yet: a kiosk on its own.
+    let mut cfg = server.kiosk_config(&dir);
+    cfg.api_url = None;
+    cfg.project_id = None;
+    let k = kiosk(cfg);
+    assert!(!k.codes_configured());
+    let e = k
+        .enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    assert_eq!(e.state, "local");
+    let before = k.settings();
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(out.decision, Decision::Accepted, "{out:?}");
+    let score = out.score.unwrap();
+
+    // A stricter match threshold than this person's score: refused at once, no restart.
+    let mut strict = before.clone();
+    strict.match_threshold = (score + 0.01).min(1.0);
+    k.apply_settings(strict.clone()).unwrap();
+    assert_eq!(k.settings(), strict);
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(out.decision, Decision::Rejected, "{out:?}");
+    assert_eq!(out.reason.as_deref(), Some("NO_MATCH"));
+
+    // Refused settings leave the ones in force alone.
+    for bad in [
+        kiosk_core::LiveSettings {
+            match_threshold: 1.5,
+            ..before.clone()
+        },
+        kiosk_core::LiveSettings {
+            api_url: Some("ftp://example.org".into()),
+            ..before.clone()
+        },
+        kiosk_core::LiveSettings {
+            project_id: Some(String::new()),
+            ..before.clone()
+        },
+    ] {
+        let err = k.apply_settings(bad).unwrap_err();
+        assert_eq!(err.code(), "SETTINGS_INVALID");
+        assert_eq!(k.settings(), strict);
+    }
+
+    // Pointing the kiosk at the API turns code sign-in and sync on, still without a restart.
+    k.apply_settings(kiosk_core::LiveSettings {
+        api_url: Some(server.base_url()),
+        project_id: Some(server.project.clone()),
+        ..before.clone()
+    })
+    .unwrap();
+    assert!(k.codes_configured());
+    let r = k.sync_once().await.unwrap();
+    assert!(r.online, "{r:?}");
+    k.otp_send(OtpChannel::Email, "ana@example.org")
+        .await
+        .unwrap();
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(out.decision, Decision::Accepted, "{out:?}");
+}

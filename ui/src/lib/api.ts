@@ -88,9 +88,10 @@ export interface SyncStatus {
   last_error: string | null;
 }
 
+/** What the administrator may change; applied to the running kiosk at once. */
 export interface Settings {
-  api_url: string;
-  project_id: string;
+  api_url: string | null;
+  project_id: string | null;
   match_threshold: number;
   liveness_threshold: number;
 }

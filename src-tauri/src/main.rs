@@ -115,9 +115,38 @@ fn main() {
     }
 }
 
+/// An installed app (.deb) carries the models and ONNX Runtime as bundle resources; a build
+/// in the workspace finds them where `scripts/setup.sh` put them. `MODELS_DIR` and
+/// `ORT_DYLIB_PATH` override both.
+fn use_bundled_engine(cfg: &mut KioskConfig, context: &tauri::Context<tauri::Wry>) {
+    let Ok(dir) =
+        tauri::utils::platform::resource_dir(context.package_info(), &tauri::Env::default())
+    else {
+        return;
+    };
+    let models = dir.join("models");
+    if env("MODELS_DIR").is_none()
+        && vision::manifest()
+            .iter()
+            .all(|m| models.join(m.file).is_file())
+    {
+        cfg.vision.models_dir = Some(models);
+    }
+    let ort = dir.join("lib").join("libonnxruntime.so.1.32.0");
+    if env("ORT_DYLIB_PATH").is_none() && ort.is_file() {
+        cfg.vision.ort_library = Some(ort);
+    }
+}
+
 fn run() -> anyhow::Result<()> {
-    let (cfg, settings_file) = config()?;
+    let context = tauri::generate_context!();
+    let (mut cfg, settings_file) = config()?;
     init_logging(&cfg.data_dir);
+    use_bundled_engine(&mut cfg, &context);
+    tracing::info!(
+        models = %cfg.vision.models_dir.as_deref().map_or("default".into(), |p| p.display().to_string()),
+        "starting"
+    );
     let kiosk = Arc::new(Kiosk::open(cfg)?);
     let state = AppState {
         kiosk: kiosk.clone(),
@@ -146,19 +175,29 @@ fn run() -> anyhow::Result<()> {
                 kiosk_core::spawn_sync_loop(sync, Duration::from_secs(10));
             });
             let debug = cfg!(debug_assertions);
-            WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
-                .title("Access Kiosk")
-                .fullscreen(!debug || env("KIOSK_WINDOWED").is_none())
-                .decorations(false)
-                .resizable(debug)
-                .inner_size(1280.0, 800.0)
-                .initialization_script(KIOSK_SCRIPT)
-                // Only the app itself: no navigating away to other sites.
-                .on_navigation(|url| {
-                    matches!(url.scheme(), "tauri" | "http" | "https")
-                        && matches!(url.host_str(), Some("localhost" | "tauri.localhost"))
-                })
-                .build()?;
+            let full_screen = !debug || env("KIOSK_WINDOWED").is_none();
+            let window =
+                WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+                    .title("Access Kiosk")
+                    .fullscreen(full_screen)
+                    .decorations(false)
+                    .resizable(debug)
+                    .inner_size(1280.0, 800.0)
+                    .initialization_script(KIOSK_SCRIPT)
+                    // Only the app itself: no navigating away to other sites.
+                    .on_navigation(|url| {
+                        matches!(url.scheme(), "tauri" | "http" | "https")
+                            && matches!(url.host_str(), Some("localhost" | "tauri.localhost"))
+                    })
+                    .build()?;
+            if full_screen {
+                // Kiosks often run X with no window manager, which ignores the full-screen
+                // request: cover the whole monitor by hand as well.
+                if let Some(m) = window.current_monitor()?.or(window.primary_monitor()?) {
+                    window.set_position(*m.position())?;
+                    window.set_size(*m.size())?;
+                }
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -179,7 +218,7 @@ fn run() -> anyhow::Result<()> {
             commands::settings_get,
             commands::settings_set,
         ])
-        .run(tauri::generate_context!())
+        .run(context)
         .context("running the window")?;
     Ok(())
 }

@@ -265,3 +265,168 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     app.quit().await;
     Ok(())
 }
+
+/// Saves the screen and fails when it does not fit the display.
+async fn fits(app: &mut App, name: &str) -> anyhow::Result<()> {
+    app.screenshot(name).await?;
+    if let Err(e) = app.layout_fits().await? {
+        anyhow::bail!("{name}: {e}");
+    }
+    Ok(())
+}
+
+/// Every screen a visitor and an administrator can reach, each checked to fit the display.
+async fn visit_every_screen(app: &mut App, pin: &str) -> anyhow::Result<()> {
+    app.wait("method-email", WAIT).await?;
+    fits(app, "home").await?;
+    for (method, screen) in [
+        ("method-email", "screen-email"),
+        ("method-phone", "screen-phone"),
+        ("method-face", "screen-face"),
+    ] {
+        app.click(method).await?;
+        app.wait(screen, WAIT).await?;
+        if screen == "screen-face" {
+            // Let the first camera frames reach the preview.
+            app.wait("face-preview", WAIT).await?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        fits(app, screen).await?;
+        app.click("back").await?;
+        app.wait("screen-home", WAIT).await?;
+    }
+    app.click("admin-open").await?;
+    app.wait("screen-admin-login", WAIT).await?;
+    fits(app, "admin-pin").await?;
+    app.type_into("admin-pin-input", pin).await?;
+    app.click("admin-login").await?;
+    app.wait("screen-admin", WAIT).await?;
+    for tab in ["admin-enroll", "admin-users", "admin-settings"] {
+        app.click(tab).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        fits(app, tab).await?;
+    }
+    Ok(())
+}
+
+/// A Spanish-speaking visitor at a 1024x768 kiosk, full screen, with no mouse: the keyboard
+/// reaches the email method, the on-screen keyboard types the address, and the code signs in.
+/// Then every screen is checked to fit 1024x768.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("spanish");
+    let server = Server::start(&dir).await?;
+    let data = dir.join("kiosk");
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    let mut env = app_env(&server, &data, &replay("face_recognition_examples/obama"));
+    env.push(("KIOSK_LOCALE", "es".into()));
+    // Full screen, as deployed (the harness asks for a window otherwise).
+    env.push(("KIOSK_WINDOWED", String::new()));
+    let mut app = App::launch_on("1024x768", "spanish_1024x768_keyboard", &env).await?;
+    app.wait("method-email", WAIT).await?;
+    let size = app.execute("return [innerWidth, innerHeight]").await?;
+    assert_eq!(size, serde_json::json!([1024, 768]), "not full screen");
+    let home = app.text("screen-home").await?;
+    assert!(home.contains("¿Cómo quiere identificarse?"), "{home}");
+    assert_eq!(
+        app.execute("return document.documentElement.lang").await?,
+        "es"
+    );
+
+    // Keyboard only: Tab to the email method, Enter to open it.
+    let mut tabs = 0;
+    while app.focused().await? != "method-email" {
+        anyhow::ensure!(tabs < 20, "Tab never reached the email method");
+        app.press("\u{E004}").await?;
+        tabs += 1;
+    }
+    fits(&mut app, "home-focus-on-email").await?;
+    app.press("\u{E007}").await?;
+    app.wait("screen-email", WAIT).await?;
+    assert!(
+        app.text("screen-email")
+            .await?
+            .contains("Acceda con su correo")
+    );
+
+    // The on-screen keyboard, as on a touch screen.
+    for key in [
+        "a", "d", "a", "at", "e", "x", "a", "m", "p", "l", "e", "dotcom",
+    ] {
+        app.click(&format!("keyboard-key-{key}")).await?;
+    }
+    let typed = app
+        .execute("return document.querySelector('[data-testid=email-input]').value")
+        .await?;
+    assert_eq!(typed, "ada@example.com");
+    fits(&mut app, "email-on-screen-keyboard").await?;
+    app.click("send-code").await?;
+    app.wait("screen-code", WAIT).await?;
+    fits(&mut app, "code").await?;
+    let code = server.outbox_code("ada@example.com").await?;
+    app.type_into("code-box-0", &code).await?;
+    let mut tabs = 0;
+    while app.focused().await? != "verify-code" {
+        anyhow::ensure!(tabs < 20, "Tab never reached the verify button");
+        app.press("\u{E004}").await?;
+        tabs += 1;
+    }
+    app.press("\u{E007}").await?;
+    app.wait("result-success", WAIT).await?;
+    let result = app.text("screen-result").await?;
+    assert!(result.contains("Ha iniciado sesión"), "{result}");
+    fits(&mut app, "success").await?;
+    app.click("result-done").await?;
+
+    visit_every_screen(&mut app, "2468").await?;
+    app.quit().await;
+    Ok(())
+}
+
+/// Every screen at 1920x1080, full screen; and an administrator's settings take effect at
+/// once: clearing the project turns the code methods off on the home screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("fullhd");
+    let server = Server::start(&dir).await?;
+    let data = dir.join("kiosk");
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    let mut env = app_env(&server, &data, &replay("face_recognition_examples/obama"));
+    env.push(("KIOSK_WINDOWED", String::new()));
+    let mut app = App::launch_on("1920x1080", "every_screen_1920x1080", &env).await?;
+    app.wait("method-email", WAIT).await?;
+    let size = app.execute("return [innerWidth, innerHeight]").await?;
+    assert_eq!(size, serde_json::json!([1920, 1080]), "not full screen");
+    visit_every_screen(&mut app, "2468").await?;
+
+    // Still on the settings tab: clear the project and save.
+    app.click("settings-project-id").await?;
+    app.execute(
+        "const i = document.querySelector('[data-testid=settings-project-id]'); \
+         i.value = ''; i.dispatchEvent(new Event('input', {bubbles: true}));",
+    )
+    .await?;
+    app.click("settings-save").await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.text("settings-saved").await?.is_empty() {
+        let err = app.text("settings-error").await?;
+        anyhow::ensure!(err.is_empty(), "settings refused: {err}");
+        anyhow::ensure!(std::time::Instant::now() < deadline, "never saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fits(&mut app, "settings-saved").await?;
+    app.click("admin-close").await?;
+    app.wait("screen-home", WAIT).await?;
+    assert!(app.exists("method-face").await);
+    assert!(
+        !app.exists("method-email").await && !app.exists("method-phone").await,
+        "code methods still offered without a project"
+    );
+    fits(&mut app, "home-face-only").await?;
+    app.quit().await;
+    let saved = std::fs::read_to_string(data.join("settings.json"))?;
+    assert!(saved.contains("\"project_id\": null"), "{saved}");
+    Ok(())
+}

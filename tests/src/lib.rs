@@ -67,8 +67,8 @@ fn display_free(n: u32) -> bool {
     }
 }
 
-/// A private X display for this test.
-pub fn xvfb() -> anyhow::Result<(Guard, String)> {
+/// A private X display for this test, `size` pixels (`"1280x800"`).
+pub fn xvfb(size: &str) -> anyhow::Result<(Guard, String)> {
     for n in 90..140 {
         if !display_free(n) {
             continue;
@@ -78,7 +78,7 @@ pub fn xvfb() -> anyhow::Result<(Guard, String)> {
                 format!(":{n}"),
                 "-screen".into(),
                 "0".into(),
-                "1280x800x24".into(),
+                format!("{size}x24"),
                 "-nolisten".into(),
                 "tcp".into(),
             ])
@@ -251,9 +251,18 @@ pub struct App {
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl App {
-    /// Launches the app with `env` (KIOSK_* settings) on a fresh display.
+    /// Launches the app with `env` (KIOSK_* settings) in a 1280x800 window on a fresh display.
     pub async fn launch(test: &str, env: &[(&str, String)]) -> anyhow::Result<Self> {
-        let (x, display) = xvfb()?;
+        Self::launch_on("1280x800", test, env).await
+    }
+
+    /// Launches the app on a fresh display of `screen` pixels (`"1024x768"`).
+    pub async fn launch_on(
+        screen: &str,
+        test: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        let (x, display) = xvfb(screen)?;
         let port = free_port();
         let native = free_port();
         let driver_bin = std::env::var_os("HOME")
@@ -390,6 +399,55 @@ impl App {
             Some(json!({"script": script, "args": []})),
         )
         .await
+    }
+
+    /// Types `keys` (WebDriver key codes allowed, e.g. `\u{E004}` for Tab) into whatever has
+    /// the focus, as a physical keyboard would.
+    pub async fn press(&self, keys: &str) -> anyhow::Result<()> {
+        let v = self
+            .cmd(reqwest::Method::GET, "/element/active", None)
+            .await?;
+        let id = v[ELEMENT]
+            .as_str()
+            .context("no focused element")?
+            .to_string();
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": keys })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The data-testid of the focused element ("" when it has none).
+    pub async fn focused(&self) -> anyhow::Result<String> {
+        let v = self
+            .execute("return document.activeElement?.getAttribute('data-testid') ?? ''")
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Whether the page fits its viewport: nothing wider than the window, nothing cut off
+    /// below it, and no element overflowing its own box horizontally.
+    pub async fn layout_fits(&self) -> anyhow::Result<Result<(), String>> {
+        let v = self
+            .execute(
+                "const d = document.documentElement; \
+                 const wide = [...document.querySelectorAll('body *')].filter(e => { \
+                   const r = e.getBoundingClientRect(); \
+                   return r.width > 0 && (r.right > innerWidth + 1 || r.left < -1); }) \
+                   .map(e => e.getAttribute('data-testid') || e.className || e.tagName).slice(0, 5); \
+                 return {w: innerWidth, h: innerHeight, sw: d.scrollWidth, sh: d.scrollHeight, wide};",
+            )
+            .await?;
+        let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
+        let wide = v["wide"].as_array().map_or(0, Vec::len);
+        Ok(if n("sw") > n("w") || n("sh") > n("h") || wide > 0 {
+            Err(format!("does not fit: {v}"))
+        } else {
+            Ok(())
+        })
     }
 
     /// The last lines of the app's log, for failure messages.

@@ -143,8 +143,13 @@ fn run() -> anyhow::Result<()> {
     let (mut cfg, settings_file) = config()?;
     init_logging(&cfg.data_dir);
     use_bundled_engine(&mut cfg, &context);
+    let shown = |p: &Option<PathBuf>| {
+        p.as_deref()
+            .map_or("default".into(), |p| p.display().to_string())
+    };
     tracing::info!(
-        models = %cfg.vision.models_dir.as_deref().map_or("default".into(), |p| p.display().to_string()),
+        models = %shown(&cfg.vision.models_dir),
+        onnxruntime = %shown(&cfg.vision.ort_library),
         "starting"
     );
     let kiosk = Arc::new(Kiosk::open(cfg)?);

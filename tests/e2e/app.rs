@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use kiosk_e2e::{App, Server, faces};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -428,5 +429,80 @@ async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Res
     app.quit().await;
     let saved = std::fs::read_to_string(data.join("settings.json"))?;
     assert!(saved.contains("\"project_id\": null"), "{saved}");
+    Ok(())
+}
+
+/// The .deb that `scripts/test.sh` builds, unpacked as dpkg would lay it out: the app starts
+/// on the models and ONNX Runtime it carries, not the workspace's, and signs a person in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let bundle = kiosk_e2e::workspace().join("target/debug/bundle/deb");
+    let deb = std::fs::read_dir(&bundle)
+        .ok()
+        .and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        })
+        .with_context(|| {
+            format!(
+                "no .deb in {}: scripts/test.sh builds it before the tests",
+                bundle.display()
+            )
+        })?;
+    let dir = temp("deb");
+    let root = dir.join("root");
+    let status = std::process::Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&root)
+        .status()?;
+    anyhow::ensure!(status.success(), "dpkg-deb -x {}", deb.display());
+    let resources = root.join("usr/lib/Access Kiosk");
+    for m in vision::manifest() {
+        anyhow::ensure!(
+            resources.join("models").join(m.file).is_file(),
+            "{} missing",
+            m.file
+        );
+    }
+
+    let mut server = Server::start(&dir).await?;
+    server
+        .enrol_at_server(
+            "obama",
+            "face_recognition_examples/obama",
+            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
+        )
+        .await?;
+    let data = dir.join("kiosk");
+    let mut app = App::launch_binary(
+        &root.join("usr/bin/access-kiosk"),
+        "1280x800",
+        "deb_package",
+        &app_env(&server, &data, &replay("face_recognition_examples/obama")),
+    )
+    .await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.click("face-sign-in").await?;
+    app.wait("result-success", WAIT).await?;
+    app.screenshot("signed-in").await?;
+    app.quit().await;
+    let log = std::fs::read_to_string(data.join("kiosk.log"))?;
+    let start = log
+        .lines()
+        .find(|l| l.contains("starting"))
+        .context("no start line in the app's log")?;
+    let carried = resources.display().to_string();
+    assert!(
+        start.contains(&format!("models={carried}/models"))
+            && start.contains(&format!("onnxruntime={carried}/lib/")),
+        "{start}"
+    );
+    server.stop().await;
+    // The unpacked package holds a debug binary of several hundred MB.
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -262,6 +262,17 @@ impl App {
         test: &str,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
+        let app = workspace().join("target/debug/access-kiosk");
+        Self::launch_binary(&app, screen, test, env).await
+    }
+
+    /// Launches the app binary at `app` (an installed copy, say).
+    pub async fn launch_binary(
+        app: &Path,
+        screen: &str,
+        test: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let (x, display) = xvfb(screen)?;
         let port = free_port();
         let native = free_port();
@@ -299,7 +310,6 @@ impl App {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let app = workspace().join("target/debug/access-kiosk");
         let caps =
             json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
         let launched_at = Instant::now();

@@ -106,10 +106,13 @@ fn init_logging(data_dir: &std::path::Path) {
 
 fn main() {
     if let Err(e) = run() {
-        let code = e
-            .downcast_ref::<kiosk_core::KioskError>()
-            .map(|k| k.code())
-            .unwrap_or("START_FAILED");
+        let code = if e.is::<AlreadyRunning>() {
+            "ALREADY_RUNNING"
+        } else {
+            e.downcast_ref::<kiosk_core::KioskError>()
+                .map(|k| k.code())
+                .unwrap_or("START_FAILED")
+        };
         eprintln!("access-kiosk: error [{code}]: {e:#}");
         std::process::exit(1);
     }
@@ -138,9 +141,42 @@ fn use_bundled_engine(cfg: &mut KioskConfig, context: &tauri::Context<tauri::Wry
     }
 }
 
+/// One app per data directory, with or without a D-Bus session (the single-instance plugin
+/// needs one, and a bare kiosk X session may have none). The lock lives as long as the process.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("app.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(AlreadyRunning(data_dir.to_path_buf()).into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("locking {}", path.display())))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AlreadyRunning(PathBuf);
+
+impl std::fmt::Display for AlreadyRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Access Kiosk is already running on {}", self.0.display())
+    }
+}
+
+impl std::error::Error for AlreadyRunning {}
+
 fn run() -> anyhow::Result<()> {
     let context = tauri::generate_context!();
     let (mut cfg, settings_file) = config()?;
+    let _one_app = lock_data_dir(&cfg.data_dir)?;
     init_logging(&cfg.data_dir);
     use_bundled_engine(&mut cfg, &context);
     let shown = |p: &Option<PathBuf>| {

@@ -40,17 +40,26 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
     let _one = ONE_APP.lock().await;
     let dir = temp("email");
     let server = Server::start(&dir).await?;
-    let mut app = App::launch(
-        "email_code_sign_in",
-        &app_env(
-            &server,
-            &dir.join("kiosk"),
-            &replay("face_recognition_examples/obama"),
-        ),
-    )
-    .await?;
+    let env = app_env(
+        &server,
+        &dir.join("kiosk"),
+        &replay("face_recognition_examples/obama"),
+    );
+    let mut app = App::launch("email_code_sign_in", &env).await?;
     app.wait("screen-home", WAIT).await?;
     app.wait("method-email", WAIT).await?;
+    // A second copy on the same data refuses to start, D-Bus or not.
+    let second =
+        std::process::Command::new(kiosk_e2e::workspace().join("target/debug/access-kiosk"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove("DISPLAY")
+            .output()?;
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && said.contains("[ALREADY_RUNNING]"),
+        "{:?}: {said}",
+        second.status
+    );
     app.screenshot("home").await?;
     app.click("method-email").await?;
     app.type_into("email-input", "ada@example.com").await?;

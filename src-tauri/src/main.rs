@@ -9,6 +9,7 @@
 
 mod commands;
 mod error;
+mod log;
 mod settings;
 mod state;
 
@@ -76,19 +77,11 @@ fn config() -> anyhow::Result<(KioskConfig, PathBuf)> {
     Ok((cfg, settings_file))
 }
 
-/// Logs to stderr and to `kiosk.log` in the data directory: an unattended kiosk has nobody
-/// watching its terminal. The previous log is kept as `kiosk.log.1` once it passes 8 MB.
+/// Logs to stderr and to `kiosk.log` in the data directory (8 MB, then one previous file).
 fn init_logging(data_dir: &std::path::Path) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let path = data_dir.join("kiosk.log");
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() > 8 << 20) {
-        let _ = std::fs::rename(&path, data_dir.join("kiosk.log.1"));
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+    let file = log::RotatingFile::open(&data_dir.join("kiosk.log"), 8 << 20)
         .ok()
         .map(|f| {
             tracing_subscriber::fmt::layer()

@@ -276,12 +276,15 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     Ok(())
 }
 
-/// Saves the screen and fails when it does not fit the display.
+/// Saves the screen and fails when it does not fit the display, has a control a screen
+/// reader cannot name, or a touch target too small for a finger.
 async fn fits(app: &mut App, name: &str) -> anyhow::Result<()> {
     app.screenshot(name).await?;
     if let Err(e) = app.layout_fits().await? {
         anyhow::bail!("{name}: {e}");
     }
+    let issues = app.accessibility_issues().await?;
+    anyhow::ensure!(issues.is_empty(), "{name}: {issues:#?}");
     Ok(())
 }
 

@@ -460,6 +460,37 @@ impl App {
         })
     }
 
+    /// Controls a screen reader could not name, and touch targets smaller than 44x44 CSS px
+    /// (WCAG 2.5.5), as "testid: what is wrong".
+    pub async fn accessibility_issues(&self) -> anyhow::Result<Vec<String>> {
+        let v = self
+            .execute(
+                "const shown = e => { const r = e.getBoundingClientRect(); \
+                   return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden'; }; \
+                 const byId = id => id ? document.getElementById(id)?.textContent : ''; \
+                 const name = e => (e.getAttribute('aria-label') || byId(e.getAttribute('aria-labelledby')) \
+                   || (e.labels && e.labels[0] ? e.labels[0].textContent : '') || e.textContent \
+                   || e.getAttribute('title') || '').trim(); \
+                 const who = e => e.getAttribute('data-testid') || e.outerHTML.slice(0, 60); \
+                 const out = []; \
+                 for (const e of document.querySelectorAll('button, input, select, textarea, a[href], [role=button]')) { \
+                   if (!shown(e)) continue; \
+                   if (!name(e)) out.push(who(e) + ': no accessible name'); \
+                   const r = e.getBoundingClientRect(); \
+                   if (r.width < 44 || r.height < 44) out.push(who(e) + ': ' + Math.round(r.width) + 'x' + Math.round(r.height) + ' px'); \
+                 } \
+                 return out;",
+            )
+            .await?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The last lines of the app's log, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let text = self

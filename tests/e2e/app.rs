@@ -82,19 +82,17 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn phone_sign_in_by_whatsapp() -> anyhow::Result<()> {
+async fn phone_sign_in_by_whatsapp_then_idle_reset_to_home() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("whatsapp");
     let server = Server::start(&dir).await?;
-    let mut app = App::launch(
-        "phone_by_whatsapp",
-        &app_env(
-            &server,
-            &dir.join("kiosk"),
-            &replay("face_recognition_examples/obama"),
-        ),
-    )
-    .await?;
+    let mut env = app_env(
+        &server,
+        &dir.join("kiosk"),
+        &replay("face_recognition_examples/obama"),
+    );
+    env.push(("KIOSK_IDLE_RESET_S", "8".into()));
+    let mut app = App::launch("phone_by_whatsapp", &env).await?;
     app.click("method-phone").await?;
     app.wait("screen-phone", WAIT).await?;
     app.click("country-34").await?;
@@ -109,6 +107,16 @@ async fn phone_sign_in_by_whatsapp() -> anyhow::Result<()> {
     app.click("verify-code").await?;
     app.wait("result-success", WAIT).await?;
     app.screenshot("success").await?;
+
+    // Someone walks away half way: the kiosk goes back home on its own after the idle time.
+    app.click("result-done").await?;
+    app.click("method-email").await?;
+    app.wait("screen-email", WAIT).await?;
+    let left_at = std::time::Instant::now();
+    app.wait("screen-home", Duration::from_secs(30)).await?;
+    let idle = left_at.elapsed();
+    assert!(idle >= Duration::from_secs(7), "reset after only {idle:?}");
+    app.screenshot("idle-reset-home").await?;
     app.quit().await;
     Ok(())
 }

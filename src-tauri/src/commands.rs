@@ -66,12 +66,14 @@ pub fn stop_preview(state: State<'_, AppState>) {
 /// Decides on the last frames the camera saw. The access token stays in the shell.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn sign_in_face(state: State<'_, AppState>, user_id: Option<String>) -> UiResult<Value> {
-    tracing::debug!("face sign-in: waiting for frames");
+    let started = std::time::Instant::now();
     let camera = state.camera()?;
-    let frames = camera.wait_for_frames(3, Duration::from_secs(3)).await;
-    tracing::debug!(frames = frames.len(), "face sign-in: deciding");
-    let out = state.kiosk.sign_in_face(frames, user_id.as_deref()).await?;
+    let out = state
+        .kiosk
+        .sign_in_live(&camera, user_id.as_deref())
+        .await?;
     tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
         decision = ?out.decision,
         reason = out.reason.as_deref().unwrap_or(""),
         mode = ?out.mode,

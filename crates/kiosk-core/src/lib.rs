@@ -511,17 +511,7 @@ impl Kiosk {
         if frames.is_empty() {
             return Err(KioskError::NoFrames);
         }
-        let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
-        let now = now_unix();
-        if lock.locked_until > now {
-            let mut e = self.entry("face", "locked_out", Mode::Offline);
-            e.user_id = user_id.map(str::to_string);
-            self.audit(e);
-            return Err(KioskError::LockedOut {
-                retry_after_s: (lock.locked_until - now) as u64,
-            });
-        }
-        let n = frames.len();
+        self.check_face_lock(user_id)?;
         let analysed = self
             .vision
             .run(move |p| {
@@ -534,17 +524,62 @@ impl Kiosk {
                     .collect::<Vec<_>>()
             })
             .await?;
+        let mut frames = Vec::with_capacity(analysed.len());
+        for (f, a) in analysed {
+            match a {
+                Ok(a) => frames.push((f, Some(a))),
+                Err(vision::VisionError::NoFace) => frames.push((f, None)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.decide_face(frames, user_id).await
+    }
+
+    /// Decides on the live camera's latest frames, which its vision thread has already
+    /// analysed: only the best one is embedded here.
+    pub async fn sign_in_live(
+        &self,
+        camera: &live::LiveCamera,
+        user_id: Option<&str>,
+    ) -> Result<FaceSignIn> {
+        self.check_face_lock(user_id)?;
+        let frames = camera
+            .wait_for_analysed(self.cfg.min_liveness_frames.max(1), Duration::from_secs(3))
+            .await;
+        if frames.is_empty() {
+            return Err(KioskError::NoFrames);
+        }
+        self.decide_face(frames, user_id).await
+    }
+
+    fn check_face_lock(&self, user_id: Option<&str>) -> Result<()> {
+        let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
+        let now = now_unix();
+        if lock.locked_until > now {
+            let mut e = self.entry("face", "locked_out", Mode::Offline);
+            e.user_id = user_id.map(str::to_string);
+            self.audit(e);
+            return Err(KioskError::LockedOut {
+                retry_after_s: (lock.locked_until - now) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    async fn decide_face(
+        &self,
+        analysed: Vec<live::AnalysedFrame>,
+        user_id: Option<&str>,
+    ) -> Result<FaceSignIn> {
+        let n = analysed.len();
+        let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
         let qcfg = self.cfg.vision.quality;
         let mut with_face = Vec::new();
         let mut issues: Vec<QualityIssue> = Vec::new();
         for (frame, a) in analysed {
-            match a {
-                Ok(a) => {
-                    issues.extend(a.quality.issues.iter().copied());
-                    with_face.push((frame, a));
-                }
-                Err(vision::VisionError::NoFace) => {}
-                Err(e) => return Err(e.into()),
+            if let Some(a) = a {
+                issues.extend(a.quality.issues.iter().copied());
+                with_face.push((frame, a));
             }
         }
         let retry = |reason: &str, guidance: Vec<QualityIssue>| FaceSignIn {
@@ -614,6 +649,7 @@ impl Kiosk {
         };
         if let Some(o) = &mut outcome {
             o.liveness = Some(liveness);
+            o.frames = n;
         }
         let mut out = match outcome {
             Some(o) => o,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Serialize;
 use tokio::sync::watch;
-use vision::{Frame, MultiFace};
+use vision::{Frame, FrameAnalysis, MultiFace};
 
 use crate::error::{KioskError, Result};
 use crate::worker::VisionWorker;
@@ -42,12 +42,21 @@ pub struct FaceBox {
     pub score: f32,
 }
 
-/// A recent frame with whether it showed a usable face.
+/// A recent frame and what the vision thread saw in it (None: no face).
 #[derive(Clone)]
 struct Recent {
     frame: Frame,
-    face: bool,
+    analysis: Option<FrameAnalysis>,
 }
+
+impl Recent {
+    fn usable(&self) -> bool {
+        self.analysis.as_ref().is_some_and(|a| a.quality.passed)
+    }
+}
+
+/// A frame with its analysis, as the live camera already computed it.
+pub type AnalysedFrame = (Frame, Option<FrameAnalysis>);
 
 const KEEP: usize = 8;
 
@@ -84,7 +93,7 @@ impl LiveCamera {
                     let analysed =
                         vision.run_blocking(move |p| p.analyze_frame(&f2, MultiFace::Largest));
                     let Ok(analysis) = analysed else { break };
-                    let (face, guidance, q, liveness, usable) = match &analysis {
+                    let (face, guidance, q, liveness) = match &analysis {
                         Ok(a) => (
                             Some(FaceBox {
                                 x: a.face.bbox[0],
@@ -100,9 +109,8 @@ impl LiveCamera {
                                 .collect(),
                             a.quality.score(&quality),
                             Some(a.liveness),
-                            a.quality.passed,
                         ),
-                        Err(_) => (None, vec!["NO_FACE".to_string()], 0.0, None, false),
+                        Err(_) => (None, vec!["NO_FACE".to_string()], 0.0, None),
                     };
                     let jpeg = frame.to_jpeg(70).unwrap_or_default();
                     {
@@ -112,7 +120,7 @@ impl LiveCamera {
                         }
                         r.push_back(Recent {
                             frame: frame.clone(),
-                            face: usable,
+                            analysis: analysis.ok(),
                         });
                     }
                     let dt = last.elapsed().as_secs_f32().max(1e-3);
@@ -154,33 +162,42 @@ impl LiveCamera {
         self.preview.clone()
     }
 
-    /// The last `n` frames (oldest first), preferring ones with a usable face.
-    pub fn recent_frames(&self, n: usize) -> Vec<Frame> {
+    /// The last `n` frames (oldest first) with their analyses, preferring ones with a usable
+    /// face.
+    pub fn recent_analysed(&self, n: usize) -> Vec<AnalysedFrame> {
         let r = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        let good: Vec<Frame> = r
-            .iter()
-            .filter(|x| x.face)
-            .map(|x| x.frame.clone())
-            .collect();
+        let good: Vec<&Recent> = r.iter().filter(|x| x.usable()).collect();
         let pick = if good.len() >= n {
             good
         } else {
-            r.iter().map(|x| x.frame.clone()).collect()
+            r.iter().collect()
         };
         let skip = pick.len().saturating_sub(n);
-        pick.into_iter().skip(skip).collect()
+        pick.into_iter()
+            .skip(skip)
+            .map(|x| (x.frame.clone(), x.analysis.clone()))
+            .collect()
     }
 
-    /// Waits until `n` frames were seen (a camera just opened), up to `timeout`.
-    pub async fn wait_for_frames(&self, n: usize, timeout: Duration) -> Vec<Frame> {
+    /// Waits until `n` analysed frames were seen (a camera just opened), up to `timeout`.
+    pub async fn wait_for_analysed(&self, n: usize, timeout: Duration) -> Vec<AnalysedFrame> {
         let deadline = Instant::now() + timeout;
         loop {
-            let frames = self.recent_frames(n);
+            let frames = self.recent_analysed(n);
             if frames.len() >= n || Instant::now() >= deadline {
                 return frames;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Like `wait_for_analysed`, the frames alone (enrolment analyses its samples itself).
+    pub async fn wait_for_frames(&self, n: usize, timeout: Duration) -> Vec<Frame> {
+        self.wait_for_analysed(n, timeout)
+            .await
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
     }
 }
 

@@ -463,3 +463,32 @@ async fn settings_apply_at_once_and_bad_settings_change_nothing() {
     let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
     assert_eq!(out.decision, Decision::Accepted, "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_camera_decides_on_the_frames_it_already_analysed() {
+    let dir = temp_dir("live");
+    let k = kiosk(KioskConfig::new(&dir));
+    k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    let replay = |who: &str| {
+        format!(
+            "replay:{}@15",
+            data_dir()
+                .join("face_recognition_examples")
+                .join(who)
+                .display()
+        )
+    };
+    let camera = k.start_camera(&replay("obama")).unwrap();
+    let out = k.sign_in_live(&camera, None).await.unwrap();
+    assert_eq!(out.decision, Decision::Accepted, "{out:?}");
+    assert_eq!(out.user_id.as_deref(), Some("obama"));
+    assert_eq!(out.frames, 3);
+    drop(camera);
+
+    let camera = k.start_camera(&replay("biden")).unwrap();
+    let out = k.sign_in_live(&camera, None).await.unwrap();
+    assert_eq!(out.decision, Decision::Rejected, "{out:?}");
+    assert_eq!(out.user_id, None);
+}

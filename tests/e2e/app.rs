@@ -48,6 +48,38 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
     let mut app = App::launch("email_code_sign_in", &env).await?;
     app.wait("screen-home", WAIT).await?;
     app.wait("method-email", WAIT).await?;
+    // Kiosk lockdown: no context menu, no reload or zoom keys, no way to another site, and
+    // no Tauri API beyond the app's own commands (the window cannot be closed from the page).
+    let blocked = app
+        .execute(
+            "const ev = (e) => { document.dispatchEvent(e); return e.defaultPrevented; }; \
+             return [ev(new MouseEvent('contextmenu', {bubbles: true, cancelable: true})), \
+                     ev(new KeyboardEvent('keydown', {key: 'F5', bubbles: true, cancelable: true})), \
+                     ev(new KeyboardEvent('keydown', {key: 'r', ctrlKey: true, bubbles: true, cancelable: true})), \
+                     ev(new KeyboardEvent('keydown', {key: '+', ctrlKey: true, bubbles: true, cancelable: true}))];",
+        )
+        .await?;
+    assert_eq!(blocked, serde_json::json!([true, true, true, true]));
+    let refused = app
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             window.__TAURI_INTERNALS__.invoke('plugin:window|close', {label: 'main'}) \
+               .then(() => done('allowed'), (e) => done(String(e)));",
+        )
+        .await?;
+    assert!(
+        refused.as_str().is_some_and(|r| r.contains("not allowed")),
+        "{refused}"
+    );
+    app.execute("window.location.href = 'https://example.org/'; return null")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait("method-email", WAIT).await?;
+    let url = app.execute("return location.href").await?;
+    assert!(
+        !url.as_str().unwrap_or_default().contains("example.org"),
+        "{url}"
+    );
     // A second copy on the same data refuses to start, D-Bus or not.
     let second =
         std::process::Command::new(kiosk_e2e::workspace().join("target/debug/access-kiosk"))

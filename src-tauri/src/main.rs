@@ -2,8 +2,9 @@
 //! that knows Tauri; every command is one call into the engine.
 //!
 //! Configuration comes from the environment (`KIOSK_API_URL`, `KIOSK_TOKEN`,
-//! `KIOSK_PROJECT`, `KIOSK_DATA_DIR`, `KIOSK_CAMERA`, `KIOSK_LOCALE`), with the
-//! administrator's saved settings applied over it.
+//! `KIOSK_PROJECT`, `KIOSK_DATA_DIR`, `KIOSK_CAMERA`, `KIOSK_LOCALE`, `KIOSK_IDLE_RESET_S`)
+//! over the config file (`KIOSK_CONFIG`, else the XDG or /etc `access-kiosk/kiosk.toml`),
+//! with the administrator's saved settings applied over both.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -41,23 +42,39 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn config() -> anyhow::Result<(KioskConfig, PathBuf)> {
+/// What the app starts with: the environment over the config file (see
+/// `kiosk_core::config_file`), with the administrator's saved settings over both.
+struct Startup {
+    kiosk: KioskConfig,
+    settings_file: PathBuf,
+    camera: String,
+    locale: String,
+    idle_reset_s: u64,
+}
+
+fn config() -> anyhow::Result<Startup> {
+    let (file, _) =
+        kiosk_core::config_file::load(env("KIOSK_CONFIG").as_deref().map(std::path::Path::new))?;
     let data_dir = env("KIOSK_DATA_DIR")
         .map(PathBuf::from)
+        .or(file.data_dir)
         .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/access-kiosk"))
+            kiosk_core::config_file::xdg("XDG_DATA_HOME", ".local/share")
+                .map(|d| d.join("access-kiosk"))
         })
         .context("set KIOSK_DATA_DIR")?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let settings_file = data_dir.join("settings.json");
     let mut cfg = KioskConfig::new(&data_dir);
-    cfg.api_url = env("KIOSK_API_URL");
-    cfg.token = env("KIOSK_TOKEN");
-    cfg.project_id = env("KIOSK_PROJECT");
-    if let Some(id) = env("KIOSK_ID") {
+    cfg.api_url = env("KIOSK_API_URL").or(file.api_url);
+    cfg.token = env("KIOSK_TOKEN").or(file.token);
+    cfg.project_id = env("KIOSK_PROJECT").or(file.project);
+    if let Some(id) = env("KIOSK_ID").or(file.kiosk_id) {
         cfg.kiosk_id = id;
     }
+    cfg.match_threshold = file.match_threshold.unwrap_or(cfg.match_threshold);
+    cfg.liveness_threshold = file.liveness_threshold.unwrap_or(cfg.liveness_threshold);
     // Kiosk camera frames have near faces: the cheaper detector size suits them.
     cfg.vision.detector.max_side = 320;
     if let Some(s) = Settings::load(&settings_file)
@@ -74,7 +91,23 @@ fn config() -> anyhow::Result<(KioskConfig, PathBuf)> {
         cfg.match_threshold = s.match_threshold;
         cfg.liveness_threshold = s.liveness_threshold;
     }
-    Ok((cfg, settings_file))
+    let idle_reset_s = match env("KIOSK_IDLE_RESET_S") {
+        Some(v) => v
+            .parse()
+            .with_context(|| format!("KIOSK_IDLE_RESET_S={v} is not a number of seconds"))?,
+        None => file.idle_reset_s.unwrap_or(60),
+    };
+    Ok(Startup {
+        kiosk: cfg,
+        settings_file,
+        camera: env("KIOSK_CAMERA")
+            .or(file.camera)
+            .unwrap_or_else(|| "v4l:0".into()),
+        locale: env("KIOSK_LOCALE")
+            .or(file.locale)
+            .unwrap_or_else(|| "en".into()),
+        idle_reset_s,
+    })
 }
 
 /// Logs to stderr and to `kiosk.log` in the data directory (8 MB, then one previous file).
@@ -101,6 +134,8 @@ fn main() {
     if let Err(e) = run() {
         let code = if e.is::<AlreadyRunning>() {
             "ALREADY_RUNNING"
+        } else if let Some(c) = e.downcast_ref::<kiosk_core::config_file::ConfigError>() {
+            c.code()
         } else {
             e.downcast_ref::<kiosk_core::KioskError>()
                 .map(|k| k.code())
@@ -168,7 +203,13 @@ impl std::error::Error for AlreadyRunning {}
 
 fn run() -> anyhow::Result<()> {
     let context = tauri::generate_context!();
-    let (mut cfg, settings_file) = config()?;
+    let Startup {
+        kiosk: mut cfg,
+        settings_file,
+        camera,
+        locale,
+        idle_reset_s,
+    } = config()?;
     let _one_app = lock_data_dir(&cfg.data_dir)?;
     init_logging(&cfg.data_dir);
     use_bundled_engine(&mut cfg, &context);
@@ -184,16 +225,14 @@ fn run() -> anyhow::Result<()> {
     let kiosk = Arc::new(Kiosk::open(cfg)?);
     let state = AppState {
         kiosk: kiosk.clone(),
-        camera_spec: env("KIOSK_CAMERA").unwrap_or_else(|| "v4l:0".into()),
+        camera_spec: camera,
         camera: Mutex::new(None),
         preview_generation: Arc::new(AtomicU64::new(0)),
         admin: Mutex::new(None),
         samples: Mutex::new(Vec::new()),
         settings_file,
-        idle_reset_s: env("KIOSK_IDLE_RESET_S")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60),
-        locale: env("KIOSK_LOCALE").unwrap_or_else(|| "en".into()),
+        idle_reset_s,
+        locale,
     };
     tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {

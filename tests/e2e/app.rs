@@ -31,6 +31,28 @@ fn app_env(server: &Server, data: &std::path::Path, camera: &str) -> Vec<(&'stat
     ]
 }
 
+/// The server with `obama` enrolled (three photos), as if at another site.
+async fn server_knowing_obama(dir: &std::path::Path) -> anyhow::Result<Server> {
+    let server = Server::start(dir).await?;
+    server
+        .enrol_at_server(
+            "obama",
+            "face_recognition_examples/obama",
+            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
+        )
+        .await?;
+    Ok(server)
+}
+
+/// The kiosk in `dir`/kiosk, its camera a replay of obama's photos.
+fn obama_camera_env(server: &Server, dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    app_env(
+        server,
+        &dir.join("kiosk"),
+        &replay("face_recognition_examples/obama"),
+    )
+}
+
 fn replay(folder: &str) -> String {
     format!("replay:{}@10", faces().join(folder).display())
 }
@@ -157,24 +179,9 @@ async fn phone_sign_in_by_whatsapp_then_idle_reset_to_home() -> anyhow::Result<(
 async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("face");
-    let server = Server::start(&dir).await?;
     // Enrolled at the server (elsewhere); the kiosk's sync brings the templates.
-    server
-        .enrol_at_server(
-            "obama",
-            "face_recognition_examples/obama",
-            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
-        )
-        .await?;
-    let mut app = App::launch(
-        "face_sign_in",
-        &app_env(
-            &server,
-            &dir.join("kiosk"),
-            &replay("face_recognition_examples/obama"),
-        ),
-    )
-    .await?;
+    let server = server_knowing_obama(&dir).await?;
+    let mut app = App::launch("face_sign_in", &obama_camera_env(&server, &dir)).await?;
     app.wait("method-face", WAIT).await?;
     app.click("method-face").await?;
     app.wait("screen-face", WAIT).await?;
@@ -266,23 +273,8 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
 {
     let _one = ONE_APP.lock().await;
     let dir = temp("offline");
-    let mut server = Server::start(&dir).await?;
-    server
-        .enrol_at_server(
-            "obama",
-            "face_recognition_examples/obama",
-            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
-        )
-        .await?;
-    let mut app = App::launch(
-        "offline_then_sync",
-        &app_env(
-            &server,
-            &dir.join("kiosk"),
-            &replay("face_recognition_examples/obama"),
-        ),
-    )
-    .await?;
+    let mut server = server_knowing_obama(&dir).await?;
+    let mut app = App::launch("offline_then_sync", &obama_camera_env(&server, &dir)).await?;
     app.wait("method-face", WAIT).await?;
     // The templates reach the kiosk's cache on its first sync round.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -520,20 +512,23 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         );
     }
 
-    let mut server = Server::start(&dir).await?;
-    server
-        .enrol_at_server(
-            "obama",
-            "face_recognition_examples/obama",
-            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
-        )
-        .await?;
+    let mut server = server_knowing_obama(&dir).await?;
+    // Installed, the app has no environment to read: a config file tells it everything.
     let data = dir.join("kiosk");
+    let config = dir.join("kiosk.toml");
+    let toml_text = app_env(&server, &data, &replay("face_recognition_examples/obama"))
+        .iter()
+        .map(|(k, v)| {
+            let key = k.trim_start_matches("KIOSK_").to_lowercase();
+            format!("{key} = {v:?}\n")
+        })
+        .collect::<String>();
+    std::fs::write(&config, toml_text)?;
     let mut app = App::launch_binary(
         &root.join("usr/bin/access-kiosk"),
         "1280x800",
         "deb_package",
-        &app_env(&server, &data, &replay("face_recognition_examples/obama")),
+        &[("KIOSK_CONFIG", config.display().to_string())],
     )
     .await?;
     app.click("method-face").await?;

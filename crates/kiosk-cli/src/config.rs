@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Deserialize;
 
 /// Everything configurable from the command line (each also from env and the file).
 #[derive(Args, Clone, Debug, Default)]
 pub struct KioskArgs {
-    /// Config file (default: $XDG_CONFIG_HOME/access-kiosk/kiosk.toml, if present).
+    /// Config file (default: $XDG_CONFIG_HOME/access-kiosk/kiosk.toml, else
+    /// /etc/access-kiosk/kiosk.toml, if present).
     #[arg(long, global = true, env = "KIOSK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Access API root, e.g. http://127.0.0.1:8787/v2/access.
@@ -34,46 +34,18 @@ pub struct KioskArgs {
     pub liveness_threshold: Option<f32>,
 }
 
-#[derive(Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    api_url: Option<String>,
-    token: Option<String>,
-    project: Option<String>,
-    data_dir: Option<PathBuf>,
-    admin_pin: Option<String>,
-    kiosk_id: Option<String>,
-    match_threshold: Option<f32>,
-    liveness_threshold: Option<f32>,
-}
-
-fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
-}
-
 impl KioskArgs {
     /// Flags and env (already merged by clap) over the file over defaults.
     pub fn resolve(&self) -> anyhow::Result<ResolvedConfig> {
-        let explicit = self.config.is_some();
-        let path = self.config.clone().or_else(|| {
-            xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("access-kiosk/kiosk.toml"))
-        });
-        let file = match path {
-            Some(p) if explicit || p.exists() => {
-                let text = std::fs::read_to_string(&p)
-                    .with_context(|| format!("reading config file {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("config file {} is not valid", p.display()))?
-            }
-            _ => FileConfig::default(),
-        };
+        let (file, _) = kiosk_core::config_file::load(self.config.as_deref())?;
         let data_dir = self
             .data_dir
             .clone()
             .or(file.data_dir)
-            .or_else(|| xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("access-kiosk")))
+            .or_else(|| {
+                kiosk_core::config_file::xdg("XDG_DATA_HOME", ".local/share")
+                    .map(|d| d.join("access-kiosk"))
+            })
             .context("no data directory: set --data-dir or KIOSK_DATA_DIR")?;
         Ok(ResolvedConfig {
             api_url: self.api_url.clone().or(file.api_url),

@@ -121,7 +121,39 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
     app.click("send-code").await?;
     app.wait("screen-code", WAIT).await?;
     app.screenshot("code").await?;
+    // The code screen counts down to expiry, and resending waits out the rate limit.
+    let seconds = |v: String| v.parse::<u64>().unwrap_or(0);
+    assert!(seconds(app.attribute("countdown", "data-seconds").await?) > 60);
+    assert!(seconds(app.attribute("resend", "data-seconds").await?) > 0);
+    assert!(
+        app.attribute("resend", "disabled")
+            .await
+            .is_ok_and(|d| !d.is_empty() && d != "false")
+    );
     let code = server.outbox_code("ada@example.com").await?;
+    // A wrong code first: the real server counts it, and the screen says how many remain.
+    let wrong: String = code
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    let before = app.attribute("attempts-remaining", "data-attempts").await?;
+    app.type_into("code-box-0", &wrong).await?;
+    app.click("verify-code").await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.text("code-error").await?.is_empty() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no error for a wrong code"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = app.attribute("attempts-remaining", "data-attempts").await?;
+    assert_eq!(
+        seconds(after.clone()) + 1,
+        seconds(before.clone()),
+        "{before} -> {after}"
+    );
+    app.screenshot("wrong-code").await?;
     app.type_into("code-box-0", &code).await?;
     app.click("verify-code").await?;
     app.wait("result-success", WAIT).await?;

@@ -245,6 +245,44 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     app.wait("screen-result", WAIT).await?;
     app.screenshot("refused").await?;
     assert!(app.exists("result-failure").await);
+    // The way out: a code instead.
+    app.click("use-code-instead").await?;
+    app.wait("screen-email", WAIT).await?;
+    app.screenshot("use-a-code-instead").await?;
+    app.quit().await;
+    Ok(())
+}
+
+/// A kiosk whose camera is missing says so on the face screen, in plain words, and the code
+/// methods still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_camera_is_explained_and_codes_still_work() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("nocamera");
+    let server = Server::start(&dir).await?;
+    let mut app = App::launch("no_camera", &app_env(&server, &dir.join("kiosk"), "v4l:99")).await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let said = loop {
+        let t = app.text("face-error").await?;
+        if !t.is_empty() {
+            break t;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no word about the camera"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(said.contains("No camera"), "{said}");
+    let guidance = app.text("face-guidance").await?;
+    assert!(!guidance.contains("Starting"), "{guidance}");
+    app.screenshot("face-without-camera").await?;
+    app.click("face-use-code").await?;
+    app.type_into("email-input", "ada@example.com").await?;
+    app.click("send-code").await?;
+    app.wait("screen-code", WAIT).await?;
     app.quit().await;
     Ok(())
 }

@@ -123,7 +123,9 @@ fn init_logging(data_dir: &std::path::Path) {
         });
     tracing_subscriber::registry()
         .with(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // Our own lock keeps one app per data dir: the plugin's no-D-Bus warning is noise.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tauri_plugin_single_instance=error".into()),
         )
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(file)

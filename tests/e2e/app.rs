@@ -334,7 +334,32 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     let result = app.text("screen-result").await?;
     assert!(app.exists("result-success").await, "{result}");
     assert!(result.contains("Alex"), "{result}");
+
+    // The administrator finds the new person in the list and deletes them (two taps: the
+    // first asks for confirmation).
+    app.click("result-done").await?;
+    app.click("admin-open").await?;
+    app.type_into("admin-pin-input", "2468").await?;
+    app.click("admin-login").await?;
+    app.click("admin-users").await?;
+    app.wait("user-row-alex", WAIT).await?;
+    assert!(app.text("user-row-alex").await?.contains("Alex Lacamoire"));
+    app.screenshot("people").await?;
+    app.click("user-delete-alex").await?;
+    assert_eq!(
+        app.attribute("user-delete-alex", "data-confirming").await?,
+        "true"
+    );
+    app.click("user-delete-alex").await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.exists("user-row-alex").await {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "alex is still listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.screenshot("people-after-delete").await?;
     app.quit().await;
+    let left = kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.users()?;
+    assert!(left.iter().all(|u| u.user_id != "alex"), "{left:?}");
     Ok(())
 }
 

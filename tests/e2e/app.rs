@@ -21,33 +21,9 @@ fn temp(tag: &str) -> PathBuf {
     d
 }
 
-fn app_env(server: &Server, data: &std::path::Path, camera: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("KIOSK_DATA_DIR", data.display().to_string()),
-        ("KIOSK_API_URL", server.base_url()),
-        ("KIOSK_TOKEN", server.kiosk_token.clone()),
-        ("KIOSK_PROJECT", server.project.clone()),
-        ("KIOSK_CAMERA", camera.to_string()),
-    ]
-}
-
-/// The server with `obama` enrolled (three photos), as if at another site.
-async fn server_knowing_obama(dir: &std::path::Path) -> anyhow::Result<Server> {
-    let server = Server::start(dir).await?;
-    server
-        .enrol_at_server(
-            "obama",
-            "face_recognition_examples/obama",
-            &["obama.jpg", "obama1.jpg", "obama3.jpg"],
-        )
-        .await?;
-    Ok(server)
-}
-
 /// The kiosk in `dir`/kiosk, its camera a replay of obama's photos.
 fn obama_camera_env(server: &Server, dir: &std::path::Path) -> Vec<(&'static str, String)> {
-    app_env(
-        server,
+    server.kiosk_env(
         &dir.join("kiosk"),
         &replay("face_recognition_examples/obama"),
     )
@@ -62,8 +38,7 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
     let _one = ONE_APP.lock().await;
     let dir = temp("email");
     let server = Server::start(&dir).await?;
-    let env = app_env(
-        &server,
+    let env = server.kiosk_env(
         &dir.join("kiosk"),
         &replay("face_recognition_examples/obama"),
     );
@@ -172,8 +147,7 @@ async fn phone_sign_in_by_whatsapp_then_idle_reset_to_home() -> anyhow::Result<(
     let _one = ONE_APP.lock().await;
     let dir = temp("whatsapp");
     let server = Server::start(&dir).await?;
-    let mut env = app_env(
-        &server,
+    let mut env = server.kiosk_env(
         &dir.join("kiosk"),
         &replay("face_recognition_examples/obama"),
     );
@@ -212,7 +186,7 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     let _one = ONE_APP.lock().await;
     let dir = temp("face");
     // Enrolled at the server (elsewhere); the kiosk's sync brings the templates.
-    let server = server_knowing_obama(&dir).await?;
+    let server = Server::start_knowing_obama(&dir).await?;
     let mut app = App::launch("face_sign_in", &obama_camera_env(&server, &dir)).await?;
     app.wait("method-face", WAIT).await?;
     app.click("method-face").await?;
@@ -232,8 +206,7 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     // Someone not enrolled, in front of the same kiosk.
     let mut app = App::launch(
         "face_stranger_refused",
-        &app_env(
-            &server,
+        &server.kiosk_env(
             &dir.join("kiosk2"),
             &replay("face_recognition_examples/biden"),
         ),
@@ -260,7 +233,7 @@ async fn no_camera_is_explained_and_codes_still_work() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("nocamera");
     let server = Server::start(&dir).await?;
-    let mut app = App::launch("no_camera", &app_env(&server, &dir.join("kiosk"), "v4l:99")).await?;
+    let mut app = App::launch("no_camera", &server.kiosk_env(&dir.join("kiosk"), "v4l:99")).await?;
     app.click("method-face").await?;
     app.wait("screen-face", WAIT).await?;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -297,11 +270,7 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
     let mut app = App::launch(
         "admin_enrols_then_sign_in",
-        &app_env(
-            &server,
-            &data,
-            &replay("face_recognition_examples/alex_lacamoire"),
-        ),
+        &server.kiosk_env(&data, &replay("face_recognition_examples/alex_lacamoire")),
     )
     .await?;
     app.click("admin-open").await?;
@@ -368,7 +337,7 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
 {
     let _one = ONE_APP.lock().await;
     let dir = temp("offline");
-    let mut server = server_knowing_obama(&dir).await?;
+    let mut server = Server::start_knowing_obama(&dir).await?;
     let mut app = App::launch("offline_then_sync", &obama_camera_env(&server, &dir)).await?;
     app.wait("method-face", WAIT).await?;
     // The templates reach the kiosk's cache on its first sync round.
@@ -459,7 +428,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     let server = Server::start(&dir).await?;
     let data = dir.join("kiosk");
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
-    let mut env = app_env(&server, &data, &replay("face_recognition_examples/obama"));
+    let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
     env.push(("KIOSK_LOCALE", "es".into()));
     // Full screen, as deployed (the harness asks for a window otherwise).
     env.push(("KIOSK_WINDOWED", String::new()));
@@ -533,7 +502,7 @@ async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Res
     let server = Server::start(&dir).await?;
     let data = dir.join("kiosk");
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
-    let mut env = app_env(&server, &data, &replay("face_recognition_examples/obama"));
+    let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
     env.push(("KIOSK_WINDOWED", String::new()));
     let mut app = App::launch_on("1920x1080", "every_screen_1920x1080", &env).await?;
     app.wait("method-email", WAIT).await?;
@@ -607,11 +576,12 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         );
     }
 
-    let mut server = server_knowing_obama(&dir).await?;
+    let mut server = Server::start_knowing_obama(&dir).await?;
     // Installed, the app has no environment to read: a config file tells it everything.
     let data = dir.join("kiosk");
     let config = dir.join("kiosk.toml");
-    let toml_text = app_env(&server, &data, &replay("face_recognition_examples/obama"))
+    let toml_text = server
+        .kiosk_env(&data, &replay("face_recognition_examples/obama"))
         .iter()
         .map(|(k, v)| {
             let key = k.trim_start_matches("KIOSK_").to_lowercase();

@@ -153,6 +153,31 @@ impl Server {
         Ok(s)
     }
 
+    /// The server with `obama` enrolled (three photos), as if at another site.
+    pub async fn start_knowing_obama(dir: &Path) -> anyhow::Result<Self> {
+        let server = Self::start(dir).await?;
+        server
+            .enrol_at_server(
+                "obama",
+                "face_recognition_examples/obama",
+                &["obama.jpg", "obama1.jpg", "obama3.jpg"],
+            )
+            .await?;
+        Ok(server)
+    }
+
+    /// The app's environment: a kiosk keeping its data in `data`, pointed at this server,
+    /// its camera `camera` (`replay:DIR@10`, `v4l:0`).
+    pub fn kiosk_env(&self, data: &Path, camera: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("KIOSK_DATA_DIR", data.display().to_string()),
+            ("KIOSK_API_URL", self.base_url()),
+            ("KIOSK_TOKEN", self.kiosk_token.clone()),
+            ("KIOSK_PROJECT", self.project.clone()),
+            ("KIOSK_CAMERA", camera.to_string()),
+        ]
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}/v2/access", self.cfg.addr)
     }

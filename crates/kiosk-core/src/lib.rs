@@ -181,7 +181,7 @@ impl LiveSettings {
 
     fn validate(&self) -> Result<()> {
         if let Some(u) = &self.api_url
-            && http_url_ok(u).is_err()
+            && !is_http_url(u)
         {
             return Err(KioskError::InvalidSettings(
                 "the API URL must be an http:// or https:// address",
@@ -207,16 +207,16 @@ impl LiveSettings {
     }
 }
 
-fn http_url_ok(u: &str) -> std::result::Result<(), ()> {
-    let rest = u
+/// `http://` or `https://` followed by a host.
+fn is_http_url(u: &str) -> bool {
+    let Some(rest) = u
         .strip_prefix("http://")
         .or_else(|| u.strip_prefix("https://"))
-        .ok_or(())?;
+    else {
+        return false;
+    };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(());
-    }
-    Ok(())
+    !host.is_empty() && !host.contains(char::is_whitespace)
 }
 
 struct Live {
@@ -512,7 +512,7 @@ impl Kiosk {
         if frames.is_empty() {
             return Err(KioskError::NoFrames);
         }
-        self.check_face_lock(user_id)?;
+        let failures = self.check_face_lock(user_id)?;
         let analysed = self
             .vision
             .run(move |p| {
@@ -533,7 +533,7 @@ impl Kiosk {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.decide_face(frames, user_id).await
+        self.decide_face(frames, failures, user_id).await
     }
 
     /// Decides on the live camera's latest frames, which its vision thread has already
@@ -543,17 +543,18 @@ impl Kiosk {
         camera: &live::LiveCamera,
         user_id: Option<&str>,
     ) -> Result<FaceSignIn> {
-        self.check_face_lock(user_id)?;
+        let failures = self.check_face_lock(user_id)?;
         let frames = camera
             .wait_for_analysed(self.cfg.min_liveness_frames.max(1), Duration::from_secs(3))
             .await;
         if frames.is_empty() {
             return Err(KioskError::NoFrames);
         }
-        self.decide_face(frames, user_id).await
+        self.decide_face(frames, failures, user_id).await
     }
 
-    fn check_face_lock(&self, user_id: Option<&str>) -> Result<()> {
+    /// Refuses while face sign-in is locked out; else the failures counted so far.
+    fn check_face_lock(&self, user_id: Option<&str>) -> Result<u32> {
         let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
         let now = now_unix();
         if lock.locked_until > now {
@@ -564,16 +565,16 @@ impl Kiosk {
                 retry_after_s: (lock.locked_until - now) as u64,
             });
         }
-        Ok(())
+        Ok(lock.failures)
     }
 
     async fn decide_face(
         &self,
         analysed: Vec<live::AnalysedFrame>,
+        failures: u32,
         user_id: Option<&str>,
     ) -> Result<FaceSignIn> {
         let n = analysed.len();
-        let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
         let qcfg = self.cfg.vision.quality;
         let mut with_face = Vec::new();
         let mut issues: Vec<QualityIssue> = Vec::new();
@@ -594,7 +595,7 @@ impl Kiosk {
             reason: Some(reason.into()),
             guidance,
             frames: n,
-            failures: lock.failures,
+            failures,
         };
         let needed = self.cfg.min_liveness_frames.min(n).max(1);
         if with_face.len() < needed {
@@ -692,7 +693,7 @@ impl Kiosk {
                     reason,
                     guidance: Vec::new(),
                     frames: n,
-                    failures: lock.failures,
+                    failures,
                 };
                 self.queue_signed_event(&out)?;
                 out

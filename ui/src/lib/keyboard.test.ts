@@ -53,3 +53,23 @@ describe('settings thresholds', () => {
     expect(parseThreshold('')).toBeNull();
   });
 });
+
+describe('country search keyboard', () => {
+  it('has every letter and digit, space, backspace and clear, six keys a row at most', () => {
+    const rows = layout('search');
+    const ids = rows.flat().map((k) => k.id);
+    for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789') expect(ids).toContain(c);
+    for (const id of ['space', 'backspace', 'clear']) expect(ids).toContain(id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const row of rows) expect(row.length).toBeLessThanOrEqual(6);
+    for (const k of rows.flat()) expect(k.id).toMatch(/^[a-z0-9-]+$/);
+  });
+
+  it('types a search', () => {
+    let v = '';
+    for (const id of ['s', 'p', 'a', 'i', 'n']) v = applyKey(v, find('search', id), false, 40).value;
+    expect(v).toBe('spain');
+    expect(applyKey(v, find('search', 'backspace'), false).value).toBe('spai');
+    expect(applyKey(v, find('search', 'clear'), false).value).toBe('');
+  });
+});

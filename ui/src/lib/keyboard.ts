@@ -39,7 +39,13 @@ function chars(s: string): Key[] {
   return [...s].map((c) => ({ value: c, kind: 'char', id: keyId(c) }));
 }
 
-export type KeyboardMode = 'email' | 'text' | 'id' | 'url';
+export type KeyboardMode = 'email' | 'text' | 'id' | 'url' | 'search';
+
+function rowsOf(keys: Key[], n: number): Key[][] {
+  const rows: Key[][] = [];
+  for (let i = 0; i < keys.length; i += n) rows.push(keys.slice(i, i + n));
+  return rows;
+}
 
 export function layout(mode: KeyboardMode): Key[][] {
   const digits = chars('1234567890');
@@ -52,6 +58,14 @@ export function layout(mode: KeyboardMode): Key[][] {
       [...chars('asdfghjkl'), back],
       [...chars('zxcvbnm'), ...chars('@._-+')],
       [{ value: '.com', kind: 'char', id: 'dotcom', wide: true }, clear],
+    ];
+  }
+  if (mode === 'search') {
+    // Compact (six a row, beside the phone screen's fields): letters and digits, for a search by
+    // name or calling code; accents are not needed (the search ignores them).
+    return [
+      ...rowsOf(chars('abcdefghijklmnopqrstuvwxyz1234567890'), 6),
+      [{ value: ' ', kind: 'space', id: 'space', wide: true }, back, clear],
     ];
   }
   if (mode === 'url') {

@@ -7,11 +7,13 @@ import {
   applyPaste,
   classifyVerifyError,
   codeOf,
+  digitsOf,
   emptyBoxes,
   formatCountdown,
   isComplete,
   isValidEmail,
   maskIdentifier,
+  normalizeCode,
   ResendTimer,
   secondsUntil,
 } from './otp';
@@ -74,6 +76,44 @@ describe('code boxes', () => {
     b = applyKeypadBackspace(b).boxes;
     expect(b).toEqual(['1', '2', '3', '4', '5', '']);
     expect(isComplete(b)).toBe(false);
+  });
+});
+
+describe('codes as people type or paste them', () => {
+  it.each([
+    ['123456', '123456'],
+    ['123 456', '123456'],
+    ['123-456', '123456'],
+    [' 12 34 56 ', '123456'],
+    ['123\u00a0456', '123456'],
+    ['123\u2013456', '123456'],
+    ['１２３４５６', '123456'],
+    ['１２３ ４５６', '123456'],
+    ['１２３－４５６', '123456'],
+    ['١٢٣٤٥٦', '123456'],
+    ['۱۲۳۴۵۶', '123456'],
+    ['१२३४५६', '123456'],
+    ['\u{1D7CF}\u{1D7D0}\u{1D7D1}\u{1D7D2}\u{1D7D3}\u{1D7D4}', '123456'],
+  ])('%j is the code %s', (text, code) => {
+    expect(normalizeCode(text)).toBe(code);
+  });
+
+  it.each(['12345', '1234567', '123 45', '123-4567', '', '      ', '12a456', '123.456', '１２３４５'])('%j is not a code', (text) => {
+    expect(normalizeCode(text)).toBeNull();
+  });
+
+  it('digitsOf keeps full-width and other scripts’ digits as ASCII', () => {
+    expect(digitsOf('１２３４５６')).toBe('123456');
+    expect(digitsOf('٠١٢٣٤٥٦٧٨٩')).toBe('0123456789');
+    expect(digitsOf('০১২৩৪৫৬৭৮৯')).toBe('0123456789');
+    expect(digitsOf('a1-b2')).toBe('12');
+  });
+
+  it('a full-width or spaced code pasted or typed fills the boxes', () => {
+    expect(codeOf(applyPaste(emptyBoxes(), 0, '１２３ ４５６').boxes)).toBe('123456');
+    expect(codeOf(applyPaste(emptyBoxes(), 2, '١٢٣-٤٥٦').boxes)).toBe('123456');
+    expect(codeOf(applyInput(emptyBoxes(), 0, '１２３４５６').boxes)).toBe('123456');
+    expect(applyKeypadDigit(emptyBoxes(), '７').boxes[0]).toBe('7');
   });
 });
 

@@ -1,5 +1,6 @@
 // One-time-code entry: the six boxes, the expiry countdown, the resend rule and attempts.
 import { attemptsRemaining, retryAfterSeconds } from './i18n';
+import { toAsciiDigits } from './digits';
 import type { ApiError } from './api';
 
 export const CODE_LENGTH = 6;
@@ -12,8 +13,21 @@ export function emptyBoxes(): Boxes {
   return Array.from({ length: CODE_LENGTH }, () => '');
 }
 
+/** The ASCII digits in `text`, in order; full-width and other scripts' digits count too. */
 export function digitsOf(text: string): string {
-  return text.replace(/\D/g, '');
+  return toAsciiDigits(text).replace(/\D/g, '');
+}
+
+/** Spaces (any kind) and hyphens/dashes (any kind) a code may be typed or pasted with. */
+const CODE_SEPARATORS = /[\s\p{Pd}\u2212]/gu;
+
+/**
+ * A code as typed or pasted ("123456", "123 456", "123-456", "１２３４５６", "١٢٣٤٥٦") as its six
+ * ASCII digits, or null when it is not exactly six digits once spaces and hyphens are removed.
+ */
+export function normalizeCode(text: string): string | null {
+  const s = toAsciiDigits(text).replace(CODE_SEPARATORS, '');
+  return new RegExp(`^\\d{${CODE_LENGTH}}$`).test(s) ? s : null;
 }
 
 export interface BoxUpdate {
@@ -172,10 +186,8 @@ export function classifyVerifyError(err: Pick<ApiError, 'code' | 'message' | 'de
   }
 }
 
-/** Simple, permissive email check (the server has the final say). */
-export function isValidEmail(s: string): boolean {
-  return /^[^\s@]+@[^\s@]+\.[^\s@.]{2,}$/.test(s.trim());
-}
+/** The email check lives in ./email; kept here for older imports. */
+export { isValidEmail } from './email';
 
 /** Mask an identifier for display on a shared screen: "ana@example.com" -> "an•@example.com". */
 export function maskIdentifier(to: string): string {

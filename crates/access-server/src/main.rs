@@ -1,5 +1,6 @@
 //! `access-server serve | token`.
 
+use cli_output::outln;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,7 +75,7 @@ fn main() -> anyhow::Result<()> {
             let db = Db::open(&db)?;
             let now = SystemClock.now_ms();
             let keys = Keys::load_or_create(&db, &issuer, now)?;
-            println!("{}", keys.issue_api_token(&subject, scope, ttl, now)?);
+            outln!("{}", keys.issue_api_token(&subject, scope, ttl, now)?);
             Ok(())
         }
         Cmd::Serve {
@@ -122,7 +123,11 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(async move {
                 let server = start(cfg, Arc::new(SystemClock), None).await?;
-                println!("listening on {}", server.addr);
+                // A server keeps serving when nobody reads its stdout any more.
+                {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stdout().lock(), "listening on {}", server.addr);
+                }
                 shutdown_signal().await;
                 tracing::info!("shutting down");
                 if tokio::time::timeout(access_server::app::SHUTDOWN_GRACE, server.shutdown())

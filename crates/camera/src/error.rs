@@ -12,7 +12,7 @@ pub enum CameraError {
     #[error("no permission to open camera {device} (is the user in the `video` group?)")]
     PermissionDenied { device: String },
     #[error(
-        "camera {device} offers none of the formats we decode (MJPEG, YUYV); it has: {available}"
+        "camera {device} offers none of the formats we decode (MJPEG, YUYV, GREY, Y16); it has: {available}"
     )]
     FormatUnsupported { device: String, available: String },
     #[error("camera {device} stopped delivering frames: {reason}")]
@@ -65,7 +65,7 @@ impl CameraError {
             Self::NoCamera { .. } => "NO_CAMERA",
             Self::CameraBusy { .. } => "CAMERA_BUSY",
             Self::PermissionDenied { .. } => "CAMERA_PERMISSION",
-            Self::FormatUnsupported { .. } => "FORMAT_UNSUPPORTED",
+            Self::FormatUnsupported { .. } => "CAMERA_FORMAT_UNSUPPORTED",
             Self::Disconnected { .. } => "CAMERA_DISCONNECTED",
             Self::Backend { .. } => "CAMERA_ERROR",
             Self::BackendUnavailable { .. } => "BACKEND_UNAVAILABLE",

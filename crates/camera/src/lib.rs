@@ -1,4 +1,4 @@
-//! Frame sources for the kiosk: a V4L2 camera ([`V4lSource`], nokhwa, cargo feature `v4l`)
+//! Frame sources for the kiosk: a V4L2 camera ([`V4lSource`] over [`RawCamera`], cargo feature `v4l`)
 //! and a replay source ([`ReplaySource`]: a folder of photos or an MJPEG video, looping at a
 //! set rate) behind one trait, [`FrameSource`], so every test and every machine without a
 //! camera runs the same code as the kiosk.
@@ -10,6 +10,7 @@
 
 mod capture;
 mod error;
+pub mod grey;
 pub mod mjpeg;
 pub mod pacing;
 mod replay;
@@ -25,7 +26,8 @@ pub use error::CameraError;
 pub use replay::{DEFAULT_REPLAY_FPS, ReplayConfig, ReplaySource};
 pub use spec::{SourceSpec, open, open_str};
 pub use v4l::{
-    DeviceInfo, FourCc, V4lConfig, V4lDevice, V4lMode, V4lSource, choose_mode, list_devices,
+    DeviceInfo, FourCc, OfferedMode, RawCamera, RawOpener, V4l2Camera, V4lConfig, V4lDevice,
+    V4lMode, V4lSource, choose_mode, describe_formats, list_devices,
 };
 pub use yuyv::yuyv_to_rgb;
 

@@ -197,7 +197,7 @@ impl ReplaySource {
             Media::Video { data, frames } => (
                 "video",
                 vision::decode_image(
-                    &crate::mjpeg::with_default_huffman(&data[frames[i].clone()]),
+                    &vision::jpeg::with_default_huffman(&data[frames[i].clone()]),
                     &self.limits,
                 ),
             ),

@@ -4,7 +4,7 @@
 //! v4l                              camera 0, 640x480, 30 fps, MJPEG
 //! v4l:1                            camera 1
 //! v4l:/dev/video0@640x480:30       size and rate
-//! v4l:0@1280x720:15:yuyv           and pixel format (mjpeg or yuyv)
+//! v4l:0@1280x720:15:yuyv           and pixel format (mjpeg, yuyv, grey or y16)
 //! replay:/path/to/dir              a folder of JPEG/PNG, looping at 15 fps
 //! replay:/path/to/dir@5            at 5 fps (0: unpaced)
 //! replay:/path/file.mjpeg          an MJPEG stream or AVI, at its own rate or 15 fps
@@ -77,7 +77,8 @@ fn parse_v4l(rest: &str) -> Result<V4lConfig, &'static str> {
                 .ok_or("the frame rate must be a whole number above 0")?;
         }
         if let Some(fmt) = parts.next() {
-            cfg.mode.format = FourCc::parse(fmt).ok_or("the pixel format must be mjpeg or yuyv")?;
+            cfg.mode.format =
+                FourCc::parse(fmt).ok_or("the pixel format must be mjpeg, yuyv, grey or y16")?;
         }
         if parts.next().is_some() {
             return Err("expected @WIDTHxHEIGHT[:FPS[:FORMAT]]");

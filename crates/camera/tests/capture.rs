@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use camera::{
-    CameraError, CaptureOptions, CapturedFrame, FrameSource, ReplayConfig, ReplaySource,
-    SourceInfo, V4lConfig, V4lDevice, V4lSource, list_devices, open_str, spawn_capture,
+    CameraError, CaptureOptions, CapturedFrame, FrameSource, OfferedMode, RawCamera, ReplayConfig,
+    ReplaySource, SourceInfo, V4lConfig, V4lDevice, V4lSource, list_devices, open_str,
+    spawn_capture,
 };
 use common::faces_dir;
 
@@ -161,4 +162,196 @@ fn listing_cameras_works_without_any() {
     if !std::path::Path::new("/dev/video0").exists() {
         assert!(devices.is_empty(), "{devices:?}");
     }
+}
+
+/// A V4L2 driver stand-in: offers `modes`, and hands out `frames` in turn as the driver's
+/// buffers, each `buffer_len` long (what a driver maps), with `bytesused` honoured or not.
+struct FakeDriver {
+    modes: Vec<OfferedMode>,
+    frames: Vec<Vec<u8>>,
+    buffer_len: usize,
+    honour_bytesused: bool,
+    buffer: Vec<u8>,
+    next: usize,
+    started: Arc<std::sync::Mutex<Option<OfferedMode>>>,
+}
+
+impl FakeDriver {
+    fn new(modes: Vec<OfferedMode>, frames: Vec<Vec<u8>>, buffer_len: usize) -> Self {
+        Self {
+            modes,
+            frames,
+            buffer_len,
+            honour_bytesused: false,
+            buffer: vec![0; buffer_len],
+            next: 0,
+            started: Arc::default(),
+        }
+    }
+
+    fn opener(self) -> camera::RawOpener {
+        Box::new(move || Ok(Box::new(self) as Box<dyn RawCamera>))
+    }
+}
+
+impl RawCamera for FakeDriver {
+    fn name(&self) -> String {
+        "Fake V4L2 camera".into()
+    }
+    fn modes(&mut self) -> Result<Vec<OfferedMode>, CameraError> {
+        Ok(self.modes.clone())
+    }
+    fn start(&mut self, mode: &OfferedMode) -> Result<OfferedMode, CameraError> {
+        *self.started.lock().unwrap() = Some(*mode);
+        Ok(*mode)
+    }
+    fn read(&mut self, _timeout: Duration) -> Result<&[u8], CameraError> {
+        std::thread::sleep(Duration::from_millis(5));
+        let frame = &self.frames[self.next % self.frames.len()];
+        self.next += 1;
+        // Like the kernel: the frame at the start of the mapping, the rest left as it was
+        // (zeros at first, then whatever an earlier, larger frame wrote there).
+        self.buffer[..frame.len()].copy_from_slice(frame);
+        Ok(if self.honour_bytesused {
+            &self.buffer[..frame.len()]
+        } else {
+            &self.buffer[..self.buffer_len]
+        })
+    }
+}
+
+fn offered(fourcc: &[u8; 4], width: u32, height: u32) -> OfferedMode {
+    OfferedMode {
+        fourcc: *fourcc,
+        width,
+        height,
+        fps: 30,
+    }
+}
+
+fn fake_camera(driver: FakeDriver) -> Result<V4lSource, CameraError> {
+    V4lSource::open_with(V4lConfig::new(V4lDevice::Index(0)), driver.opener())
+}
+
+/// The JPEG image at the start of the shared full-buffer case, and the case itself.
+fn mjpeg_case() -> (Vec<u8>, Vec<u8>) {
+    let full = std::fs::read(common::cases_dir().join("mjpeg_frame_in_full_v4l2_buffer.jpg"))
+        .expect("the shared MJPEG case");
+    let end = vision::jpeg::end_of_image(&full, 0).expect("an end-of-image marker");
+    (full[..end].to_vec(), full)
+}
+
+#[test]
+fn mjpeg_frames_in_whole_driver_buffers_decode() {
+    let (jpeg, full) = mjpeg_case();
+    assert_eq!(
+        full.len(),
+        614_400,
+        "the case is a 640x480 YUYV-sized buffer"
+    );
+    let want = vision::decode_image(&jpeg, &vision::DecodeLimits::default()).unwrap();
+    assert_eq!((want.width(), want.height()), (640, 480));
+    // The shared buffer as a file, as `kiosk sign-in --face` would read it.
+    let got = vision::decode_image(&full, &vision::DecodeLimits::default()).unwrap();
+    assert_eq!(got.rgb(), want.rgb());
+
+    // A smaller frame after a larger one leaves the larger one's tail (entropy data and its
+    // own end marker) behind it in the buffer.
+    let small = want.fitted(320, 240).unwrap().to_jpeg(80).unwrap();
+    let big = want.to_jpeg(100).unwrap();
+    assert!(big.len() > jpeg.len() && big.len() > small.len());
+    let big_px = vision::decode_image(&big, &vision::DecodeLimits::default()).unwrap();
+    let small_px = vision::decode_image(&small, &vision::DecodeLimits::default()).unwrap();
+    for (buffer_len, honour) in [
+        (614_400, false),
+        (640 * 480 * 3, false),
+        (1_843_200, false),
+        (614_400, true),
+    ] {
+        let mut driver = FakeDriver::new(
+            vec![offered(b"MJPG", 640, 480)],
+            vec![big.clone(), jpeg.clone(), small.clone()],
+            buffer_len,
+        );
+        driver.honour_bytesused = honour;
+        let mut cam = fake_camera(driver).unwrap();
+        assert_eq!(cam.info().input_format, "MJPEG");
+        let mut seen = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen < 6 && Instant::now() < deadline {
+            let f = cam
+                .next_frame_timeout(Duration::from_secs(2))
+                .unwrap()
+                .frame;
+            let px = f.rgb();
+            assert!(
+                px == want.rgb() || px == big_px.rgb() || px == small_px.rgb(),
+                "buffer {buffer_len}: a {}x{} frame that is none of the three sent",
+                f.width(),
+                f.height()
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 6, "buffer {buffer_len}");
+    }
+}
+
+#[test]
+fn an_infrared_camera_offering_only_grey_or_y16_opens_and_delivers() {
+    let (w, h) = (640u32, 400u32);
+    let grey: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
+    let driver = FakeDriver::new(
+        vec![
+            offered(b"Y16 ", w, h),
+            offered(b"GREY", w, h),
+            offered(b"GREY", 340, 340),
+        ],
+        vec![grey.clone()],
+        (w * h) as usize,
+    );
+    let started = driver.started.clone();
+    let mut cam = fake_camera(driver).unwrap();
+    assert_eq!(started.lock().unwrap().unwrap().fourcc, *b"GREY");
+    assert_eq!(cam.info().input_format, "GREY");
+    let f = cam
+        .next_frame_timeout(Duration::from_secs(2))
+        .unwrap()
+        .frame;
+    assert_eq!((f.width(), f.height()), (w, h));
+    assert!(
+        f.rgb()
+            .chunks_exact(3)
+            .zip(&grey)
+            .all(|(p, &g)| p == [g, g, g])
+    );
+
+    // Y16 only, with 10 significant bits: scaled, not black.
+    let y16: Vec<u8> = (0..w * h)
+        .flat_map(|i| ((i % 1024) as u16).to_le_bytes())
+        .collect();
+    let driver = FakeDriver::new(
+        vec![offered(b"Y16 ", w, h)],
+        vec![y16],
+        (w * h * 2) as usize,
+    );
+    let mut cam = fake_camera(driver).unwrap();
+    assert_eq!(cam.info().input_format, "Y16");
+    let f = cam
+        .next_frame_timeout(Duration::from_secs(2))
+        .unwrap()
+        .frame;
+    assert_eq!(f.rgb().iter().copied().max(), Some(255));
+}
+
+#[test]
+fn a_camera_with_no_format_we_decode_says_which_it_has() {
+    let driver = FakeDriver::new(
+        vec![offered(b"NV12", 640, 480), offered(b"H264", 1920, 1080)],
+        vec![vec![0; 16]],
+        16,
+    );
+    let e = fake_camera(driver).err().expect("must fail");
+    assert_eq!(e.code(), "CAMERA_FORMAT_UNSUPPORTED");
+    let msg = e.to_string();
+    assert!(msg.contains("NV12") && msg.contains("H264"), "{msg}");
 }

@@ -1,6 +1,8 @@
 //! `kiosk bench`: per-stage latency of the face pipeline on 640x480 frames made from real
 //! photos, and of 1:N matching over synthetic galleries. Prints a table or JSON.
 
+use cli_output::{errln, outln};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -146,7 +148,8 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
             embed.push(ms(t));
             total.push(ms(t0));
             if (i + 1).is_multiple_of(20) {
-                eprint!(
+                let _ = write!(
+                    std::io::stderr(),
                     "\rround {}/{}: {}/{}",
                     round + 1,
                     args.rounds,
@@ -156,7 +159,7 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
             }
         }
     }
-    eprintln!();
+    errln!();
 
     // A sign-in decision as the kiosk makes it: 3 frames analysed, the best one embedded,
     // matched against a 1k gallery.
@@ -214,9 +217,9 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
         stages,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{} frames from {} photos ({} with a face), {} intra-op thread(s), detector side {}",
             report.frame,
             report.images,
@@ -224,14 +227,22 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
             report.intra_threads,
             report.detector_side
         );
-        println!(
+        outln!(
             "{:<32} {:>8} {:>9} {:>9} {:>9}",
-            "stage", "samples", "p50 ms", "p95 ms", "mean ms"
+            "stage",
+            "samples",
+            "p50 ms",
+            "p95 ms",
+            "mean ms"
         );
         for s in &report.stages {
-            println!(
+            outln!(
                 "{:<32} {:>8} {:>9.3} {:>9.3} {:>9.3}",
-                s.stage, s.samples, s.p50_ms, s.p95_ms, s.mean_ms
+                s.stage,
+                s.samples,
+                s.p50_ms,
+                s.p95_ms,
+                s.mean_ms
             );
         }
     }

@@ -1,6 +1,7 @@
 //! The kiosk's own subcommands: sign-in, enrolment, codes, sync, status, users, admin.
 //! Each builds the engine from the resolved configuration and makes one call into kiosk-core.
 
+use cli_output::{errln, outln};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,7 +171,7 @@ fn pin(cfg: &ResolvedConfig) -> anyhow::Result<&str> {
 }
 
 fn print(v: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -244,7 +245,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 let mut status = k.status();
                 let _task = kiosk_core::spawn_sync_loop(k.clone(), Duration::from_secs(interval));
                 loop {
-                    eprintln!("{}", serde_json::to_string(&*status.borrow_and_update())?);
+                    errln!("{}", serde_json::to_string(&*status.borrow_and_update())?);
                     tokio::select! {
                         changed = status.changed() => if changed.is_err() { return Ok(0) },
                         _ = tokio::signal::ctrl_c() => return Ok(0),
@@ -267,10 +268,10 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 if json {
                     print(&v)?;
                 } else {
-                    println!("online          {online}");
-                    println!("pending events  {}", s.pending_events);
-                    println!("templates       {}", s.templates);
-                    println!(
+                    outln!("online          {online}");
+                    outln!("pending events  {}", s.pending_events);
+                    outln!("templates       {}", s.templates);
+                    outln!(
                         "last sync       {}",
                         s.last_sync.as_deref().unwrap_or("never")
                     );
@@ -288,7 +289,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 if json {
                     print(&report)?;
                 } else {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    outln!("{}", serde_json::to_string_pretty(&report)?);
                 }
                 Ok(0)
             }

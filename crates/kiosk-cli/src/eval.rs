@@ -1,6 +1,8 @@
 //! `kiosk eval …`: accuracy of verification, liveness and detection on labelled data.
 
+use cli_output::{errln, outln};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -92,7 +94,7 @@ fn parent(p: &Path) -> PathBuf {
 
 fn print<T: Serialize>(report: &T, json: bool, table: fn(&T)) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        outln!("{}", serde_json::to_string_pretty(report)?);
     } else {
         table(report);
     }
@@ -118,9 +120,9 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<csv::StringRecord>> {
 
 fn progress(done: usize, total: usize, what: &str) {
     if done.is_multiple_of(10) || done == total {
-        eprint!("\r{what}: {done}/{total}");
+        let _ = write!(std::io::stderr(), "\r{what}: {done}/{total}");
         if done == total {
-            eprintln!();
+            errln!();
         }
     }
 }
@@ -273,25 +275,30 @@ pub fn verify(
 }
 
 fn print_verify(r: &VerifyReport) {
-    println!(
+    outln!(
         "pairs        {} ({} same, {} different)",
-        r.pairs, r.same, r.different
+        r.pairs,
+        r.same,
+        r.different
     );
-    println!("threshold    {:.3}", r.threshold);
-    println!("FMR          {:.4}", r.fmr);
-    println!("FNMR         {:.4}", r.fnmr);
-    println!("accuracy     {:.4}", r.accuracy);
-    println!("AUC          {:.5}", r.auc);
-    println!(
+    outln!("threshold    {:.3}", r.threshold);
+    outln!("FMR          {:.4}", r.fmr);
+    outln!("FNMR         {:.4}", r.fnmr);
+    outln!("accuracy     {:.4}", r.accuracy);
+    outln!("AUC          {:.5}", r.auc);
+    outln!(
         "genuine min  {:.3}   impostor max {:.3}",
-        r.genuine_min, r.impostor_max
+        r.genuine_min,
+        r.impostor_max
     );
-    println!("undetected   {} of {} images", r.undetected, r.images);
-    println!("ms/image     {:.1}", r.ms_per_image);
+    outln!("undetected   {} of {} images", r.undetected, r.images);
+    outln!("ms/image     {:.1}", r.ms_per_image);
     for (name, s) in &r.subsets {
-        println!(
+        outln!(
             "  {name:<28} {:>4} pairs  AUC {:.5}  accuracy {:.4}",
-            s.pairs, s.auc, s.accuracy
+            s.pairs,
+            s.auc,
+            s.accuracy
         );
     }
 }
@@ -388,16 +395,18 @@ pub fn liveness(
 }
 
 fn print_liveness(r: &LivenessReport) {
-    println!(
+    outln!(
         "samples    {} ({} real, {} spoof)",
-        r.samples, r.real, r.spoof
+        r.samples,
+        r.real,
+        r.spoof
     );
-    println!("threshold  {:.2}", r.threshold);
-    println!("APCER      {:.4}", r.apcer);
-    println!("BPCER      {:.4}", r.bpcer);
+    outln!("threshold  {:.2}", r.threshold);
+    outln!("APCER      {:.4}", r.apcer);
+    outln!("BPCER      {:.4}", r.bpcer);
     for s in &r.results {
         let score = s.score.map_or("no face".to_string(), |v| format!("{v:.3}"));
-        println!(
+        outln!(
             "  {:<34} {:<6} {:>8}  -> {:<6} {}",
             s.image,
             s.label,
@@ -509,14 +518,16 @@ pub fn detect(
 }
 
 fn print_detect(r: &DetectReport) {
-    println!("images       {}", r.images);
-    println!(
+    outln!("images       {}", r.images);
+    outln!(
         "faces        {} ground truth, {} detected, {} matched",
-        r.ground_truth, r.detections, r.matched
+        r.ground_truth,
+        r.detections,
+        r.matched
     );
-    println!("recall       {:.4}", r.recall);
-    println!("precision    {:.4}", r.precision);
-    println!("ms/image     {:.1}", r.ms_per_image);
+    outln!("recall       {:.4}", r.recall);
+    outln!("precision    {:.4}", r.precision);
+    outln!("ms/image     {:.1}", r.ms_per_image);
 }
 
 #[cfg(test)]

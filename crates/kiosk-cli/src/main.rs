@@ -2,11 +2,13 @@
 //! evaluation of the face pipeline on labelled data and benchmarks.
 
 mod bench;
+mod camera_cmd;
 mod commands;
 mod config;
 mod eval;
 mod stats;
 
+use cli_output::errln;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +65,9 @@ enum Command {
     Eval(eval::EvalCommand),
     /// Per-stage latency of the face pipeline and of 1:N matching.
     Bench(bench::BenchArgs),
+    /// List the cameras, or check one before going live.
+    #[command(subcommand)]
+    Camera(camera_cmd::CameraCommand),
     #[command(flatten)]
     Kiosk(commands::KioskCommand),
 }
@@ -72,6 +77,7 @@ fn main() {
     let result = match cli.command {
         Command::Eval(cmd) => eval::run(cmd, &cli.vision).map(|()| 0),
         Command::Bench(args) => bench::run(args, &cli.vision).map(|()| 0),
+        Command::Camera(cmd) => camera_cmd::run(cmd, &cli.vision).map(|()| 0),
         Command::Kiosk(cmd) => commands::run(cmd, &cli.kiosk, &cli.vision),
     };
     match result {
@@ -84,8 +90,8 @@ fn main() {
                 .or_else(|| err.downcast_ref::<vision::VisionError>().map(|e| e.code()))
                 .or_else(|| err.downcast_ref::<camera::CameraError>().map(|e| e.code()));
             match code {
-                Some(code) => eprintln!("error [{code}]: {err:#}"),
-                None => eprintln!("error: {err:#}"),
+                Some(code) => errln!("error [{code}]: {err:#}"),
+                None => errln!("error: {err:#}"),
             }
             std::process::exit(1);
         }

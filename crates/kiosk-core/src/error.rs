@@ -9,6 +9,11 @@ pub enum KioskError {
     Store(#[from] kiosk_store::StoreError),
     #[error(transparent)]
     Api(#[from] access_client::ClientError),
+    /// An email, phone number or code refused before the API is called, by the rules (and
+    /// with the codes: `INVALID_EMAIL`, `INVALID_PHONE`, `INVALID_OTP_FORMAT`) the server
+    /// applies.
+    #[error(transparent)]
+    Identifier(#[from] access_types::IdentifierError),
     #[error("{0} is unavailable offline: the Access API cannot be reached")]
     UnavailableOffline(&'static str),
     #[error("no Access API is configured (set api_url, token and project)")]
@@ -48,6 +53,12 @@ pub enum KioskError {
     InvalidSettings(&'static str),
     #[error("device key {path}: {reason}")]
     DeviceKey { path: String, reason: String },
+    #[error("could not write {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl KioskError {
@@ -56,6 +67,7 @@ impl KioskError {
             Self::Vision(e) => e.code(),
             Self::Store(e) => e.code(),
             Self::Api(e) => e.code(),
+            Self::Identifier(e) => e.code().as_str(),
             Self::UnavailableOffline(_) => "UNAVAILABLE_OFFLINE",
             Self::NotConfigured => "NOT_CONFIGURED",
             Self::LockedOut { .. } => "LOCKED_OUT",
@@ -74,6 +86,7 @@ impl KioskError {
             Self::DeviceKey { .. } => "DEVICE_KEY",
             Self::InvalidSettings(_) => "SETTINGS_INVALID",
             Self::Camera(e) => e.code(),
+            Self::Io { .. } => "IO_ERROR",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! local cache and the offline outbox, and the sync with the Access API. The Tauri app and the
 //! headless `kiosk` binary both drive this crate; neither holds any logic of its own.
 
+pub mod camera_check;
 pub mod config_file;
 mod error;
 mod gallery;

@@ -148,6 +148,16 @@ impl Frame {
         })
     }
 
+    /// Encodes as PNG (lossless: for snapshots a person inspects).
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        let mut out = Cursor::new(Vec::new());
+        image::RgbImage::from_raw(self.width, self.height, self.rgb.clone())
+            .ok_or_else(|| VisionError::ImageCorrupt("frame buffer size".into()))?
+            .write_to(&mut out, ImageFormat::Png)
+            .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
+        Ok(out.into_inner())
+    }
+
     /// Encodes as JPEG (for sending a frame to the API).
     pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -182,16 +192,19 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame> {
         return Err(VisionError::ImageUnsupported);
     }
     // The JPEG decoder fills a cut-off file with gray and reports success; a truncated upload
-    // must not become an enrolment. Entropy-coded data stuffs 0xFF bytes, so FF D9 near the
-    // end can only be the end-of-image marker (some writers pad after it).
-    if format == ImageFormat::Jpeg {
-        let tail = &bytes[bytes.len().saturating_sub(1024)..];
-        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
-            return Err(VisionError::ImageCorrupt(
+    // must not become an enrolment. The image is also cut at its real end: what follows the
+    // end-of-image marker (a motion photo's video, padding, the rest of a V4L2 buffer) is not
+    // part of it.
+    let bytes = if format == ImageFormat::Jpeg {
+        let end = crate::jpeg::end_of_image(bytes, 0).ok_or_else(|| {
+            VisionError::ImageCorrupt(
                 "the JPEG data ends before its end-of-image marker (truncated)".into(),
-            ));
-        }
-    }
+            )
+        })?;
+        &bytes[..end]
+    } else {
+        bytes
+    };
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder = reader
         .into_decoder()

@@ -11,6 +11,7 @@ pub mod embed;
 mod error;
 pub mod frame;
 pub mod imgproc;
+pub mod jpeg;
 pub mod liveness;
 pub mod matcher;
 pub mod pipeline;

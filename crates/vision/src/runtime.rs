@@ -110,33 +110,89 @@ impl RuntimeConfig {
     }
 }
 
-static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+/// The runtime loaded in this process (a library can be loaded once), and the file it came from.
+static ENVIRONMENT: OnceLock<(PathBuf, std::result::Result<Environment, String>)> = OnceLock::new();
 
-/// Loads the runtime library once per process. The path is resolved here so that a missing
-/// library is a clear error rather than a panic inside ort.
-fn environment(cfg: &RuntimeConfig) -> Result<&'static Environment> {
+/// The ONNX Runtime library `cfg` resolves to: `ort_library`, else `$ORT_DYLIB_PATH`, else
+/// the first of the usual names beside the executable, in its `lib/`, or in the workspace's
+/// `.local/onnxruntime/`. `RUNTIME_MISSING` (naming every place looked at) when none exists.
+pub fn resolved_ort_library(cfg: &RuntimeConfig) -> Result<PathBuf> {
     let candidates = cfg.ort_candidates();
-    let found = candidates.iter().find(|p| p.is_file()).cloned();
-    let Some(path) = found else {
-        return Err(VisionError::RuntimeMissing {
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| VisionError::RuntimeMissing {
             searched: candidates
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-        });
-    };
-    let env = ENVIRONMENT.get_or_init(|| {
-        let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
-        builder
-            .with_name("access-kiosk")
-            .build()
+        })
+}
+
+/// Loads the runtime library once per process. The path is resolved and the file checked
+/// here so that a missing or damaged library is a clear error rather than a crash inside ort.
+fn environment(cfg: &RuntimeConfig) -> Result<&'static Environment> {
+    let path = resolved_ort_library(cfg)?;
+    // Checked unless it is the very file already loaded (the check reads it whole).
+    if ENVIRONMENT.get().is_none_or(|(loaded, _)| *loaded != path) {
+        check_library_file(&path)?;
+    }
+    let (_, env) = ENVIRONMENT.get_or_init(|| {
+        let env = ort::init_from(&path)
             .map_err(|e| e.to_string())
+            .and_then(|b| {
+                b.with_name("access-kiosk")
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+        (path.clone(), env)
     });
     env.as_ref().map_err(|reason| VisionError::RuntimeLoad {
         path,
         reason: reason.clone(),
     })
+}
+
+/// Refuses a library file that the dynamic loader would map past its end. `dlopen` maps each
+/// loadable segment of an ELF file by its header's offsets; in a file cut short (an interrupted
+/// copy, a full disk) those pages do not exist, and the first touch of one kills the process
+/// with SIGBUS, which no error handling can catch. Checking that every segment and the
+/// section table lie inside the file turns that into `RUNTIME_LOAD`.
+fn check_library_file(path: &Path) -> Result<()> {
+    use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+    let fail = |reason: String| VisionError::RuntimeLoad {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let data = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let elf = ElfFile64::<object::Endianness>::parse(&*data)
+        .map_err(|e| fail(format!("not a complete shared library ({e}); reinstall it")))?;
+    let endian = elf.endian();
+    let header = elf.elf_header();
+    let segments = header
+        .program_headers(endian, &*data)
+        .map_err(|e| fail(format!("damaged program headers ({e}); reinstall it")))?;
+    if segments.is_empty() {
+        return Err(fail("no loadable segments; reinstall it".into()));
+    }
+    for segment in segments {
+        let end = segment
+            .p_offset(endian)
+            .checked_add(segment.p_filesz(endian));
+        if end.is_none_or(|end| end > data.len() as u64) {
+            return Err(fail(format!(
+                "the file is cut short ({} bytes; a segment needs {}); reinstall it",
+                data.len(),
+                end.map_or("more".to_string(), |e| e.to_string()),
+            )));
+        }
+    }
+    header
+        .sections(endian, &*data)
+        .map_err(|e| fail(format!("damaged section table ({e}); reinstall it")))?;
+    Ok(())
 }
 
 /// Reads a model named by its manifest role, checks its hash, and builds a session on it.

@@ -278,3 +278,80 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`).
+fn case(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("CASES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir().join("../cases"));
+    let p = dir.join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn bytes_after_the_end_of_a_jpeg_are_not_part_of_it() {
+    let limits = DecodeLimits::default();
+    let original = bytes("face_recognition_examples/obama/obama1.jpg");
+    let want = decode_image(&original, &limits).unwrap();
+    // The shared sample: a phone's trailer after the end marker.
+    let shared = decode_image(&case("photo_with_trailer_after_eoi.jpg"), &limits).unwrap();
+    assert_eq!(shared.rgb(), want.rgb());
+    // Other trailers of the same kind: a motion photo's video, padding, zeros, another
+    // whole JPEG, a lone marker byte.
+    let mut mp4 = b"\x00\x00\x00\x18ftypmp42".to_vec();
+    mp4.extend((0..50_000u32).map(|i| (i * 7919 % 251) as u8));
+    for trailer in [
+        mp4,
+        vec![0u8; 4096],
+        vec![0xFF; 33],
+        bytes("face_recognition_examples/biden/biden.jpg"),
+        vec![0xFF],
+    ] {
+        let mut with = original.clone();
+        with.extend_from_slice(&trailer);
+        let got = decode_image(&with, &limits)
+            .unwrap_or_else(|e| panic!("trailer of {} bytes: {e}", trailer.len()));
+        assert_eq!(got.rgb(), want.rgb(), "trailer of {} bytes", trailer.len());
+    }
+    // Cut short, then padded: still truncated, whatever the padding.
+    let mut cut = original[..original.len() * 2 / 3].to_vec();
+    cut.resize(original.len() + 2048, 0);
+    assert_eq!(
+        decode_image(&cut, &limits).unwrap_err().code(),
+        "IMAGE_CORRUPT"
+    );
+}
+
+#[test]
+fn an_mjpeg_frame_in_a_whole_v4l2_buffer_is_the_frame() {
+    let full = case("mjpeg_frame_in_full_v4l2_buffer.jpg");
+    let frame = decode_image(&full, &DecodeLimits::default()).unwrap();
+    assert_eq!((frame.width(), frame.height()), (640, 480));
+    let obama = embed(&photo("face_recognition_examples/obama/obama1.jpg"));
+    assert!(cosine(&embed(&frame), &obama) >= DEFAULT_MATCH_THRESHOLD);
+}
+
+#[test]
+fn a_cut_short_runtime_library_is_runtime_load_not_a_crash() {
+    let real = vision::runtime::resolved_ort_library(&vision::RuntimeConfig::default())
+        .expect("setup installs ONNX Runtime");
+    let lib = std::fs::read(&real).unwrap();
+    let dir = tempdir("ort-cut");
+    // An interrupted copy at several points, and a file that is not a library at all.
+    for (name, bytes) in [
+        ("half", &lib[..lib.len() / 2]),
+        ("most", &lib[..lib.len() - 4096]),
+        ("head", &lib[..4096]),
+        ("text", &b"not a library"[..]),
+    ] {
+        let path = dir.join(format!("libonnxruntime-{name}.so"));
+        std::fs::write(&path, bytes).unwrap();
+        let cfg = PipelineConfig {
+            ort_library: Some(path),
+            ..Default::default()
+        };
+        let err = FacePipeline::load(&cfg).err().expect("must fail");
+        assert_eq!(err.code(), "RUNTIME_LOAD", "{name}: {err}");
+        assert!(err.to_string().contains("reinstall"), "{name}: {err}");
+    }
+}

@@ -5,6 +5,7 @@
 //! starts a server in-process on 127.0.0.1:0 with a temporary database.
 //! Bounded: `--requests` per phase and `--max-seconds` per phase, whichever comes first.
 
+use cli_output::outln;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -52,7 +53,7 @@ impl Phase {
             let i = ((self.lat_us.len() as f64 - 1.0) * p).round() as usize;
             self.lat_us[i] as f64 / 1000.0
         };
-        println!(
+        outln!(
             "{:<11} {:>7} req {:>5} err {:>7.2} s {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
             self.name,
             self.done,
@@ -155,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 .keys
                 .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
             let base = s.base_url();
-            println!("in-process server at {base} (db in {})", dir.display());
+            outln!("in-process server at {base} (db in {})", dir.display());
             _server = Some(s);
             (base, tok)
         }
@@ -177,9 +178,11 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let run = std::process::id();
-    println!(
+    outln!(
         "{} connections, up to {} requests / {} s per phase",
-        args.connections, args.requests, args.max_seconds
+        args.connections,
+        args.requests,
+        args.max_seconds
     );
     let clients: Vec<reqwest::Client> = (0..args.connections)
         .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build())

@@ -13,6 +13,14 @@ pub fn faces_dir() -> PathBuf {
         })
 }
 
+/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`): what real cameras
+/// and phones produce.
+pub fn cases_dir() -> PathBuf {
+    std::env::var_os("CASES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| faces_dir().join("../cases"))
+}
+
 /// A fresh scratch folder in the system temp dir, removed on drop.
 pub struct Scratch(pub PathBuf);
 

@@ -50,6 +50,7 @@ struct Startup {
     camera: String,
     locale: String,
     idle_reset_s: u64,
+    webkit_dmabuf: bool,
 }
 
 fn config() -> anyhow::Result<Startup> {
@@ -97,6 +98,10 @@ fn config() -> anyhow::Result<Startup> {
             .with_context(|| format!("KIOSK_IDLE_RESET_S={v} is not a number of seconds"))?,
         None => file.idle_reset_s.unwrap_or(60),
     };
+    let webkit_dmabuf = match env("KIOSK_WEBKIT_DMABUF") {
+        Some(v) => matches!(v.as_str(), "1" | "true" | "yes" | "on"),
+        None => file.webkit_dmabuf.unwrap_or(false),
+    };
     Ok(Startup {
         kiosk: cfg,
         settings_file,
@@ -107,7 +112,25 @@ fn config() -> anyhow::Result<Startup> {
             .or(file.locale)
             .unwrap_or_else(|| "en".into()),
         idle_reset_s,
+        webkit_dmabuf,
     })
+}
+
+/// WebKitGTK's DMABUF renderer draws a blank window on some GPU drivers and in virtual
+/// machines; unless the config asks for it (`webkit_dmabuf = true`) or the environment
+/// already decides (`WEBKIT_DISABLE_DMABUF_RENDERER`), it is turned off before the webview
+/// starts. Returns what is in use, for the log.
+fn choose_webkit_renderer(dmabuf: bool) -> &'static str {
+    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_some() {
+        return "as WEBKIT_DISABLE_DMABUF_RENDERER in the environment says";
+    }
+    if dmabuf {
+        return "DMABUF (webkit_dmabuf = true)";
+    }
+    // SAFETY: called from `run` before any other thread of this process exists (logging,
+    // the engine and Tauri all start after it), so nothing reads the environment meanwhile.
+    unsafe { std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1") };
+    "without DMABUF (WEBKIT_DISABLE_DMABUF_RENDERER=1; webkit_dmabuf = true turns it on)"
 }
 
 /// Logs to stderr and to `kiosk.log` in the data directory (8 MB, then one previous file).
@@ -211,9 +234,12 @@ fn run() -> anyhow::Result<()> {
         camera,
         locale,
         idle_reset_s,
+        webkit_dmabuf,
     } = config()?;
+    let renderer = choose_webkit_renderer(webkit_dmabuf);
     let _one_app = lock_data_dir(&cfg.data_dir)?;
     init_logging(&cfg.data_dir);
+    tracing::info!(renderer, "webkit renderer");
     use_bundled_engine(&mut cfg, &context);
     let shown = |p: &Option<PathBuf>| {
         p.as_deref()

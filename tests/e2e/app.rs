@@ -613,6 +613,12 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
             && start.contains(&format!("onnxruntime={carried}/lib/")),
         "{start}"
     );
+    // A bare install turns WebKitGTK's DMABUF renderer off (blank windows on some GPUs and VMs).
+    assert!(
+        log.lines().any(|l| l.contains("webkit renderer")
+            && l.contains("without DMABUF (WEBKIT_DISABLE_DMABUF_RENDERER=1")),
+        "no renderer line in the app's log"
+    );
     server.stop().await;
     // The unpacked package holds a debug binary of several hundred MB.
     let _ = std::fs::remove_dir_all(&dir);

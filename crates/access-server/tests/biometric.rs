@@ -521,3 +521,60 @@ async fn a_retried_enrolment_with_the_same_idempotency_key_enrols_once() {
     assert_ne!(data(&other)["template_id"], data(&first)["template_id"]);
     assert_eq!(data(&other)["samples"], 2);
 }
+
+/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`), base64.
+fn case(name: &str) -> String {
+    let p = std::env::var_os("CASES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| face_dir().join("../cases"))
+        .join(name);
+    STANDARD.encode(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+}
+
+#[tokio::test]
+async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold() {
+    let t = vision_server().await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    let k = t.kiosk.clone();
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": case("photo_with_trailer_after_eoi.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["quality"]["passed"], true, "{v}");
+    for image in [
+        case("mjpeg_frame_in_full_v4l2_buffer.jpg"),
+        case("photo_with_trailer_after_eoi.jpg"),
+    ] {
+        let (s, v) = t
+            .post(
+                "/biometric/verify-face",
+                &k,
+                json!({"project_id": pid, "face_image": image}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            (data(&v)["matched"].as_bool(), data(&v)["user_id"].as_str()),
+            (Some(true), Some("obama")),
+            "{v}"
+        );
+    }
+    // Really cut short: refused, with the code.
+    let whole =
+        std::fs::read(face_dir().join("face_recognition_examples/obama/obama2.jpg")).unwrap();
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"project_id": pid, "face_image": STANDARD.encode(&whole[..whole.len() / 2])}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "IMAGE_CORRUPT"),
+        "{v}"
+    );
+    t.stop().await;
+}

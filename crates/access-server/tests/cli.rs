@@ -251,3 +251,159 @@ async fn serve_reads_env_vars() {
     assert!(status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A cut-short ONNX Runtime (an interrupted copy) used to kill the server with SIGBUS as the
+/// models loaded. Now it serves without vision: codes work, faces answer 503.
+#[tokio::test]
+async fn serve_starts_without_vision_on_a_cut_short_runtime() {
+    let dir = common::temp_dir();
+    let real = vision::runtime::resolved_ort_library(&vision::RuntimeConfig::default())
+        .expect("setup installs ONNX Runtime");
+    let lib = std::fs::read(real).unwrap();
+    let cut = dir.join("libonnxruntime.so.1.32.0");
+    std::fs::write(&cut, &lib[..lib.len() / 2]).unwrap();
+    let db = dir.join("cut.db");
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--db",
+            db.to_str().unwrap(),
+            "--subject",
+            "ops",
+            "--scope",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let cfg = dir.join("server.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "addr = \"127.0.0.1:0\"\ndb = \"{}\"\ndev_outbox = true\n[vision]\nenabled = true\nort_library = \"{}\"\n",
+            db.display(),
+            cut.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    let base = format!("http://{addr}/v2/access");
+    let c = reqwest::Client::new();
+    let mut vision = String::new();
+    for _ in 0..100 {
+        let h: serde_json::Value = c
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        vision = h["data"]["vision"].as_str().unwrap_or("").to_string();
+        if vision != "loading" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(vision, "unavailable");
+    assert!(child.try_wait().unwrap().is_none(), "the server died");
+    let post = |path: &str, body: serde_json::Value| {
+        let req = c
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (_, p) = post("/projects", serde_json::json!({"name": "cut"})).await;
+    let pid = p["data"]["id"].as_str().unwrap().to_string();
+    post(
+        "/project-flows",
+        serde_json::json!({"project_id": pid, "type": "login", "status": "active", "login": {"email": true, "face": true}}),
+    )
+    .await;
+    let (s, v) = post(
+        "/email/send-otp",
+        serde_json::json!({"email": "a@example.com", "project_id": pid}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = post(
+        "/biometric/verify-face",
+        serde_json::json!({"project_id": pid, "face_image": "aGVsbG8="}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("VISION_UNAVAILABLE")),
+        "{v}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_closed_stdout_ends_the_commands_quietly() {
+    let dir = common::temp_dir();
+    let db = dir.join("pipe.db");
+    let runs: [(&str, Vec<&str>); 3] = [
+        (
+            BIN,
+            vec![
+                "token",
+                "--db",
+                db.to_str().unwrap(),
+                "--subject",
+                "ops",
+                "--scope",
+                "admin",
+            ],
+        ),
+        (BIN, vec!["--help"]),
+        (
+            env!("CARGO_BIN_EXE_access-loadgen"),
+            vec![
+                "--requests",
+                "20",
+                "--connections",
+                "2",
+                "--max-seconds",
+                "5",
+            ],
+        ),
+    ];
+    for (bin, args) in runs {
+        let (reader, writer) = std::io::pipe().unwrap();
+        // Nobody will read: every write to stdout fails with EPIPE.
+        drop(reader);
+        let out = Command::new(bin)
+            .args(&args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

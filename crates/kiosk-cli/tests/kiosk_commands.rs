@@ -345,3 +345,162 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
     );
     server.stop().await;
 }
+
+/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`).
+fn case(name: &str) -> String {
+    std::env::var_os("CASES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| faces().join("../cases"))
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn photos_with_trailers_and_whole_camera_buffers_enrol_and_sign_in() {
+    let data = temp("device-inputs");
+    assert!(
+        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+            .status
+            .success()
+    );
+    // A phone's motion photo among the enrolment photos.
+    let (a, b, c) = (
+        case("photo_with_trailer_after_eoi.jpg"),
+        photo("obama/obama.jpg"),
+        photo("obama/obama2.jpg"),
+    );
+    let e = run(
+        &data,
+        &["enroll", "--user", "obama", "--images", &a, &b, &c],
+    );
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    for face in [
+        case("mjpeg_frame_in_full_v4l2_buffer.jpg"),
+        case("photo_with_trailer_after_eoi.jpg"),
+    ] {
+        let out = run(&data, &["sign-in", "--face", &face]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{face}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json(&out)["user_id"], "obama", "{face}");
+    }
+    // A photo really cut short is still refused with its code.
+    let whole = std::fs::read(photo("obama/obama3.jpg")).unwrap();
+    let cut = data.join("cut.jpg");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let out = run(&data, &["sign-in", "--face", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error [IMAGE_CORRUPT]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_cut_short_onnx_runtime_is_an_error_not_a_crash() {
+    let data = temp("bad-runtime");
+    let real = vision::runtime::resolved_ort_library(&vision::RuntimeConfig::default())
+        .expect("setup installs ONNX Runtime");
+    let lib = std::fs::read(real).unwrap();
+    let cut = data.join("libonnxruntime.so.1.32.0");
+    std::fs::write(&cut, &lib[..lib.len() / 3]).unwrap();
+    let out = kiosk(&data, &["sign-in", "--face", &photo("obama/obama.jpg")])
+        .env("ORT_DYLIB_PATH", &cut)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Exit 1 with the code: not killed by SIGBUS, no panic.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error [RUNTIME_LOAD]"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn camera_list_and_camera_test_on_a_replay() {
+    let data = temp("camera-test");
+    let list = run(&data, &["camera", "list", "--json"]);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(json(&list).is_array());
+    let snapshot = data.join("snap.png");
+    let replay = format!(
+        "replay:{}@10",
+        faces().join("face_recognition_examples/obama").display()
+    );
+    let out = run(
+        &data,
+        &[
+            "camera",
+            "test",
+            "--camera",
+            &replay,
+            "--seconds",
+            "2",
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let seconds = v["seconds"].as_array().unwrap();
+    assert!(!seconds.is_empty() && seconds.len() <= 2, "{v}");
+    let with_face: u64 = seconds
+        .iter()
+        .map(|s| s["with_face"].as_u64().unwrap())
+        .sum();
+    assert!(with_face > 0, "{v}");
+    assert!(
+        seconds.iter().all(|s| s["liveness"].as_f64().is_some()),
+        "{v}"
+    );
+    assert!(v["fps"].as_f64().unwrap() > 3.0, "{v}");
+    assert!(std::fs::read(&snapshot).unwrap().starts_with(b"\x89PNG"));
+    // No camera: the code, exit 1.
+    let out = run(
+        &data,
+        &["camera", "test", "--camera", "v4l:97", "--seconds", "1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error [NO_CAMERA]"));
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let data = temp("closed-pipe");
+    for args in [
+        &["users", "list"][..],
+        &["status", "--json"],
+        &["camera", "list"],
+        &["admin", "audit"],
+        &["--help"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        // Nobody will read: every write to stdout fails with EPIPE.
+        drop(reader);
+        let out = kiosk(&data, args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub locale: Option<String>,
     /// Seconds without a touch before the app goes back home.
     pub idle_reset_s: Option<u64>,
+    /// Let WebKitGTK use its DMABUF renderer (default false: it gives a blank window on some
+    /// GPU drivers and virtual machines, and a kiosk screen gains nothing from it).
+    pub webkit_dmabuf: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,36 @@ use reqwest::StatusCode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_access-server");
 
+/// POSTs `body` to `base` + `path` with `token`; the status and the JSON answer.
+async fn post_json(
+    c: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let r = c
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// The address a `serve` child prints on its first line of stdout.
+fn listening_addr(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string()
+}
+
 #[tokio::test]
 async fn token_command_and_serve_with_config_file() {
     let dir = common::temp_dir();
@@ -81,15 +111,7 @@ async fn token_command_and_serve_with_config_file() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_string();
+    let addr = listening_addr(&mut child);
     let base = format!("http://{addr}/v2/access");
     let c = reqwest::Client::new();
     // The token minted offline works against the served database.
@@ -113,16 +135,8 @@ async fn token_command_and_serve_with_config_file() {
     );
 
     // A full OTP login through the binary, to check the log afterwards.
-    let post = |path: &str, body: serde_json::Value| {
-        let req = c
-            .post(format!("{base}{path}"))
-            .bearer_auth(&token)
-            .json(&body);
-        async move {
-            let r = req.send().await.unwrap();
-            (r.status(), r.json::<serde_json::Value>().await.unwrap())
-        }
-    };
+    let post =
+        |path: &'static str, body: serde_json::Value| post_json(&c, &base, &token, path, body);
     let (_, p) = post("/projects", serde_json::json!({"name": "log"})).await;
     let pid = p["data"]["id"].as_str().unwrap().to_string();
     post(
@@ -202,15 +216,7 @@ async fn serve_reads_env_vars() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_string();
+    let addr = listening_addr(&mut child);
     let out = Command::new(BIN)
         .args(["token", "--subject", "e", "--scope", "kiosk"])
         .env("ACCESS_DB", &db)
@@ -292,15 +298,7 @@ async fn serve_starts_without_vision_on_a_cut_short_runtime() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_string();
+    let addr = listening_addr(&mut child);
     let base = format!("http://{addr}/v2/access");
     let c = reqwest::Client::new();
     let mut vision = String::new();
@@ -321,16 +319,8 @@ async fn serve_starts_without_vision_on_a_cut_short_runtime() {
     }
     assert_eq!(vision, "unavailable");
     assert!(child.try_wait().unwrap().is_none(), "the server died");
-    let post = |path: &str, body: serde_json::Value| {
-        let req = c
-            .post(format!("{base}{path}"))
-            .bearer_auth(&token)
-            .json(&body);
-        async move {
-            let r = req.send().await.unwrap();
-            (r.status(), r.json::<serde_json::Value>().await.unwrap())
-        }
-    };
+    let post =
+        |path: &'static str, body: serde_json::Value| post_json(&c, &base, &token, path, body);
     let (_, p) = post("/projects", serde_json::json!({"name": "cut"})).await;
     let pid = p["data"]["id"].as_str().unwrap().to_string();
     post(
@@ -389,21 +379,8 @@ fn a_closed_stdout_ends_the_commands_quietly() {
         ),
     ];
     for (bin, args) in runs {
-        let (reader, writer) = std::io::pipe().unwrap();
-        // Nobody will read: every write to stdout fails with EPIPE.
-        drop(reader);
-        let out = Command::new(bin)
-            .args(&args)
-            .stdout(writer)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            matches!(out.status.code(), Some(0 | 141)),
-            "{args:?}: {:?} {stderr}",
-            out.status
-        );
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        let mut cmd = Command::new(bin);
+        cmd.args(&args);
+        test_support::assert_quiet_on_closed_stdout(cmd);
     }
 }

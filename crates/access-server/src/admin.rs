@@ -155,7 +155,10 @@ pub async fn delete_project(
     Ok(ok(json!({}), "project deleted"))
 }
 
-fn check_security(s: &SecuritySettings) -> ApiResult<()> {
+/// Checks the security settings and normalises their whitelist / blacklist entries (refusing
+/// one that is no identifier), so what is stored compares with what a login presents.
+fn check_security(s: &mut SecuritySettings) -> ApiResult<()> {
+    crate::flows::normalize_list(&mut s.identifiers)?;
     if s.mode == SecurityMode::Url {
         let url = s.url.as_deref().unwrap_or("");
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -201,9 +204,9 @@ pub async fn create_flow(
     ApiJson(req): ApiJson<CreateProjectFlowRequest>,
 ) -> ApiResult<Response> {
     let login = req.login.unwrap_or_default();
-    let security = req.security.unwrap_or_default();
+    let mut security = req.security.unwrap_or_default();
     check_scores(&login)?;
-    check_security(&security)?;
+    check_security(&mut security)?;
     let now = st.clock.now_ms();
     let flow = st
         .db
@@ -292,8 +295,8 @@ pub async fn update_flow(
                 l.match_min_score = p.match_min_score.unwrap_or(l.match_min_score);
                 check_scores(l)?;
             }
-            if let Some(s) = req.security {
-                check_security(&s)?;
+            if let Some(mut s) = req.security {
+                check_security(&mut s)?;
                 f.security = s;
             }
             save_flow(tx, &f, now)?;

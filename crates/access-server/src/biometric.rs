@@ -57,13 +57,16 @@ fn too_large(max: usize) -> ApiError {
         .with_details(json!({ "max_bytes": max }))
 }
 
+/// The user id rule is access_types' (`UserId`), the one whitelist / blacklist entries are
+/// checked by too.
 fn check_user_id(u: &str) -> ApiResult<()> {
-    if u.trim().is_empty() || u.len() > 128 || u.chars().any(|c| c.is_control()) {
-        return Err(ApiError::bad_request(
-            "user_id must be 1 to 128 printable characters",
-        ));
+    match access_types::UserId::parse(u) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(
+            ApiError::bad_request("user_id must be 1 to 128 printable characters")
+                .with_details(json!({ "reason": e.reason() })),
+        ),
     }
-    Ok(())
 }
 
 async fn rate_check(st: &AppState, project_id: &str, user: &str) -> ApiResult<()> {

@@ -1,6 +1,6 @@
 //! The error envelope every handler answers with.
 
-use access_types::{ApiErrorBody, ErrorCode};
+use access_types::{ApiErrorBody, ErrorCode, IdentifierError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -43,6 +43,14 @@ impl ApiError {
             .with_details(json!({ "retry_after_s": retry_after_s }));
         e.retry_after = Some(retry_after_s);
         e
+    }
+}
+
+/// A refused email / phone / code / user id: its own code (`INVALID_EMAIL`, `INVALID_PHONE`,
+/// `INVALID_OTP_FORMAT`, ...) and `details.reason`. The value itself is not echoed.
+impl From<IdentifierError> for ApiError {
+    fn from(e: IdentifierError) -> Self {
+        ApiError::new(e.code(), e.to_string()).with_details(json!({ "reason": e.reason() }))
     }
 }
 

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use access_types::{
-    ErrorCode, FlowStatus, FlowType, LoginSettings, ProjectFlow, SecurityMode, SecuritySettings,
+    ErrorCode, FlowStatus, FlowType, ListEntry, LoginSettings, ProjectFlow, SecurityMode,
+    SecuritySettings, identifiers,
 };
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::json;
@@ -153,14 +154,12 @@ pub fn require_method(flow: &ProjectFlow, m: Method) -> ApiResult<()> {
 }
 
 /// The synchronous part of the flow's security settings ("database connection"): whitelist /
-/// blacklist. Returns true when the customer's URL must still be asked.
+/// blacklist. `identifier` is in its normal form (`Email`, `PhoneE164`, or a user id). Returns
+/// true when the customer's URL must still be asked.
 pub fn check_lists(flow: &ProjectFlow, identifier: &str) -> ApiResult<bool> {
     let s = &flow.security;
-    let listed = || {
-        s.identifiers
-            .iter()
-            .any(|i| i.trim().eq_ignore_ascii_case(identifier))
-    };
+    // Entries saved before lists were normalised are normalised here too (list_contains).
+    let listed = || identifiers::list_contains(&s.identifiers, identifier);
     match s.mode {
         SecurityMode::None => Ok(false),
         SecurityMode::Whitelist if listed() => Ok(false),
@@ -236,54 +235,30 @@ pub async fn check_url(
     }
 }
 
-/// Lower-case, trimmed, plausibly an address.
-pub fn normalize_email(raw: &str) -> ApiResult<String> {
-    let e = raw.trim().to_ascii_lowercase();
-    let bad = || ApiError::bad_request("email is not a valid address");
-    let (local, domain) = e.split_once('@').ok_or_else(bad)?;
-    let ok = !local.is_empty()
-        && local.len() <= 64
-        && e.len() <= 254
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && e.chars().all(|c| c.is_ascii_graphic());
-    if ok { Ok(e) } else { Err(bad()) }
-}
-
-/// E.164: `+` and 8 to 15 digits, no leading zero.
-pub fn normalize_phone(raw: &str) -> ApiResult<String> {
-    let p: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    let digits = p.strip_prefix('+').unwrap_or("");
-    let ok = (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0');
-    if ok {
-        Ok(p)
-    } else {
-        Err(ApiError::bad_request(
-            "phone must be E.164, e.g. +14155550123",
-        ))
+/// Normalises a flow's whitelist / blacklist entries in place, by the rules the identifiers
+/// they are compared with are normalised by (`access_types::ListEntry`), dropping duplicates.
+/// An entry that is neither an email, a phone number nor a user id is refused with its code
+/// (`INVALID_PHONE`, `INVALID_EMAIL`, `INVALID_REQUEST`) and the entry in `details`.
+pub fn normalize_list(entries: &mut Vec<String>) -> ApiResult<()> {
+    let mut out: Vec<String> = Vec::with_capacity(entries.len());
+    for (index, raw) in entries.iter().enumerate() {
+        let entry = ListEntry::parse(raw).map_err(|e| {
+            ApiError::new(
+                e.code(),
+                format!("security.identifiers[{index}] {raw:?}: {e}"),
+            )
+            .with_details(json!({
+                "field": "security.identifiers",
+                "index": index,
+                "entry": raw,
+                "reason": e.reason(),
+            }))
+        })?;
+        let norm = entry.as_str();
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(norm)) {
+            out.push(norm.to_string());
+        }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn identifiers() {
-        assert_eq!(normalize_email(" A@Example.COM ").unwrap(), "a@example.com");
-        assert!(normalize_email("nope").is_err());
-        assert!(normalize_email("a@b").is_err());
-        assert!(normalize_email("a b@c.d").is_err());
-        assert_eq!(normalize_phone("+1 415-555-0123").unwrap(), "+14155550123");
-        assert!(normalize_phone("4155550123").is_err());
-        assert!(normalize_phone("+0123456789").is_err());
-        assert!(normalize_phone("+12ab4567890").is_err());
-    }
+    *entries = out;
+    Ok(())
 }

@@ -36,7 +36,7 @@ const ROUTES: &[Route] = &[
         "OtpValidation",
         false,
         "kiosk",
-        "Send an email OTP (5/min per email)",
+        "Send an email OTP (5/min per email; not an address: 400 INVALID_EMAIL)",
         &[],
     ),
     (
@@ -46,7 +46,7 @@ const ROUTES: &[Route] = &[
         "OtpVerification",
         false,
         "kiosk",
-        "Verify an email OTP",
+        "Verify an email OTP (not 6 digits: 400 INVALID_OTP_FORMAT, no attempt used)",
         &[],
     ),
     (
@@ -56,7 +56,7 @@ const ROUTES: &[Route] = &[
         "OtpValidation",
         false,
         "kiosk",
-        "Send an SMS OTP (3/min per phone)",
+        "Send an SMS OTP (3/min per phone; a number its plan lacks: 400 INVALID_PHONE, nothing sent)",
         &[],
     ),
     (
@@ -66,7 +66,7 @@ const ROUTES: &[Route] = &[
         "OtpValidation",
         false,
         "kiosk",
-        "Send a WhatsApp OTP (3/min per phone)",
+        "Send a WhatsApp OTP (3/min per phone; a number its plan lacks: 400 INVALID_PHONE, nothing sent)",
         &[],
     ),
     (
@@ -76,7 +76,7 @@ const ROUTES: &[Route] = &[
         "OtpVerification",
         false,
         "kiosk",
-        "Verify a phone OTP",
+        "Verify a phone OTP (not 6 digits: 400 INVALID_OTP_FORMAT, no attempt used)",
         &[],
     ),
     (

@@ -1,8 +1,9 @@
 //! Email / SMS / WhatsApp one-time codes.
 
 use access_types::{
-    Channel, ErrorCode, OtpValidation, OtpVerification, ProjectFlow, SendEmailOtpRequest,
-    SendPhoneOtpRequest, ValidationStatus, VerifyEmailOtpRequest, VerifyPhoneOtpRequest,
+    Channel, Email, ErrorCode, OtpCode, OtpValidation, OtpVerification, PhoneE164, ProjectFlow,
+    SendEmailOtpRequest, SendPhoneOtpRequest, ValidationStatus, VerifyEmailOtpRequest,
+    VerifyPhoneOtpRequest,
 };
 use axum::extract::State;
 use axum::response::Response;
@@ -55,7 +56,8 @@ pub async fn send_email(
     _auth: Auth,
     ApiJson(req): ApiJson<SendEmailOtpRequest>,
 ) -> ApiResult<Response> {
-    let email = flows::normalize_email(&req.email)?;
+    // Parsed before anything else: a refused address costs nothing and is stored nowhere.
+    let email = Email::parse(&req.email)?.into_string();
     send(
         &st,
         Kind::Email,
@@ -72,7 +74,8 @@ pub async fn send_sms(
     _auth: Auth,
     ApiJson(req): ApiJson<SendPhoneOtpRequest>,
 ) -> ApiResult<Response> {
-    let phone = flows::normalize_phone(&req.phone)?;
+    // Parsed before anything else: no SMS is paid for an impossible number.
+    let phone = PhoneE164::parse(&req.phone)?.into_string();
     send(
         &st,
         Kind::Phone,
@@ -89,7 +92,8 @@ pub async fn send_whatsapp(
     _auth: Auth,
     ApiJson(req): ApiJson<SendPhoneOtpRequest>,
 ) -> ApiResult<Response> {
-    let phone = flows::normalize_phone(&req.phone)?;
+    // Parsed before anything else: no SMS is paid for an impossible number.
+    let phone = PhoneE164::parse(&req.phone)?.into_string();
     send(
         &st,
         Kind::Phone,
@@ -305,8 +309,9 @@ pub async fn verify_email(
     _auth: Auth,
     ApiJson(req): ApiJson<VerifyEmailOtpRequest>,
 ) -> ApiResult<Response> {
-    let email = flows::normalize_email(&req.email)?;
-    verify(&st, Kind::Email, email, req.otp, req.validation_id).await
+    let email = Email::parse(&req.email)?.into_string();
+    let otp = OtpCode::parse(&req.otp)?;
+    verify(&st, Kind::Email, email, otp, req.validation_id).await
 }
 
 pub async fn verify_phone(
@@ -314,8 +319,9 @@ pub async fn verify_phone(
     _auth: Auth,
     ApiJson(req): ApiJson<VerifyPhoneOtpRequest>,
 ) -> ApiResult<Response> {
-    let phone = flows::normalize_phone(&req.phone)?;
-    verify(&st, Kind::Phone, phone, req.otp, req.validation_id).await
+    let phone = PhoneE164::parse(&req.phone)?.into_string();
+    let otp = OtpCode::parse(&req.otp)?;
+    verify(&st, Kind::Phone, phone, otp, req.validation_id).await
 }
 
 /// identifier, project, flow, status, code hash, attempts, max attempts, expires_at, channel
@@ -350,7 +356,9 @@ async fn verify(
     st: &AppState,
     kind: Kind,
     identifier: String,
-    otp: String,
+    // Already 6 ASCII digits: a code typed wrong in form was refused (INVALID_OTP_FORMAT)
+    // before this point and used up no attempt.
+    otp: OtpCode,
     validation_id: String,
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
@@ -430,7 +438,7 @@ async fn verify(
             // A paused flow stops logins without burning attempts.
             flows::resolve_login_flow(tx, &project_id, Some(&flow_id))?;
             let good = hash
-                .map(|h| code_mac(&key, &vid, otp.trim()).verify_slice(&h).is_ok())
+                .map(|h| code_mac(&key, &vid, otp.as_str()).verify_slice(&h).is_ok())
                 .unwrap_or(false);
             if good {
                 exec(

@@ -269,9 +269,10 @@ async fn bad_input_gets_the_error_envelope() {
         .await;
     assert_eq!(
         (s, code_of(&v)),
-        (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
+        (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
         "{v}"
     );
+    assert_eq!(v["details"]["reason"], "no @", "{v}");
 
     // Images: not base64; base64 of an oversize image (13 MB raw > 10 MB): 413 either way.
     let (s, v) = t

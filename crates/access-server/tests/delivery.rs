@@ -228,11 +228,12 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let (pid, _) = t
         .project_with_flow(json!({"sms": true, "whatsapp": true}))
         .await;
+    // Typed formatted: the gateway is given E.164.
     let (s, v) = t
         .post(
             "/phone/send-sms",
             &t.kiosk,
-            json!({"phone": "+14155550199", "project_id": pid}),
+            json!({"phone": "+1 (415) 555-0199", "project_id": pid}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -248,6 +249,21 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
         v2["data"]["validation_id"], v["data"]["validation_id"],
         "resend on another channel"
     );
+    // An impossible number is refused before the gateway is asked: no message paid for.
+    for bad in ["+1 123", "+99 12345678", "+1 415 555 CALL"] {
+        let (s, v) = t
+            .post(
+                "/phone/send-sms",
+                &t.kiosk,
+                json!({"phone": bad, "project_id": pid}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "INVALID_PHONE"),
+            "{v}"
+        );
+    }
     let got = gw.got.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].1["To"], "+14155550199");

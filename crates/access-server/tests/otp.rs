@@ -302,7 +302,7 @@ async fn phone_verify_and_wrong_identifier() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(code_of(&v), "INVALID_REQUEST");
+    assert_eq!(code_of(&v), "INVALID_PHONE");
     t.stop().await;
 }
 
@@ -538,4 +538,517 @@ async fn state_survives_restart() {
     let (s, v) = t2.get(&format!("/projects/{pid}"), &t2.admin.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     t2.stop().await;
+}
+
+/// `123456` -> `１２３４５６`.
+fn full_width(code: &str) -> String {
+    code.chars()
+        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
+        .collect()
+}
+
+/// The `sub` claim of a JWT (not verified: the other tests do that).
+fn token_sub(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    v["sub"].as_str().unwrap().to_string()
+}
+
+async fn outbox_is_empty_for(t: &TestServer, to: &str) -> bool {
+    let (s, v) = t
+        .get(
+            &format!("/dev/outbox?to={}", common::urlencode(to)),
+            &t.kiosk,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["data"]["messages"].as_array().unwrap().is_empty()
+}
+
+#[tokio::test]
+async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(email_flow()).await;
+    // Typed with the trunk 0 in parentheses: one number, stored and sent to in E.164.
+    let (s, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "+44 (0)20 7946 0958", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
+    // The same number typed another way (00 prefix) is the same person: a resend.
+    let (s, v) = t
+        .post(
+            "/phone/send-whatsapp",
+            &t.kiosk,
+            json!({"phone": "0044 20 7946 0958", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["validation_id"], vid.as_str());
+    assert_eq!(v["data"]["resent"], true);
+    let code = t.outbox_code("+442079460958").await;
+    // Verified with yet another spelling and a full-width code.
+    let (s, r) = t
+        .post(
+            "/phone/verify-otp",
+            &t.kiosk,
+            json!({"phone": "+44 20 7946 0958", "otp": full_width(&code), "validation_id": vid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        token_sub(r["data"]["access_token"].as_str().unwrap()),
+        "+442079460958"
+    );
+
+    // Impossible numbers: 400 INVALID_PHONE on every route, before anything is stored or sent.
+    for bad in [
+        "+1 123",
+        "+99 12345678",
+        "+1 415 555 CALL",
+        "415 555 0199",
+        "+1 555 0100",
+        "+44 20 7946 095",
+    ] {
+        for path in ["/phone/send-sms", "/phone/send-whatsapp"] {
+            let (s, v) = t
+                .post(path, &t.kiosk, json!({"phone": bad, "project_id": pid}))
+                .await;
+            assert_eq!(
+                (s, code_of(&v)),
+                (StatusCode::BAD_REQUEST, "INVALID_PHONE"),
+                "{path} {bad:?}: {v}"
+            );
+            assert!(v["details"]["reason"].is_string(), "{v}");
+        }
+        let (s, v) = t
+            .post(
+                "/phone/verify-otp",
+                &t.kiosk,
+                json!({"phone": bad, "otp": "123456", "validation_id": vid}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "INVALID_PHONE"),
+            "{v}"
+        );
+    }
+    for to in ["+1123", "+1 123", "+9912345678", "+15550100", "+4420794609"] {
+        assert!(outbox_is_empty_for(&t, to).await, "{to}");
+    }
+
+    // One rate-limit key per number, however it is typed: 3 per minute.
+    for typed in ["+1 415-555-0199", "+1 (415) 555-0199", "+1.415.555.0199"] {
+        let (s, v) = t
+            .post(
+                "/phone/send-sms",
+                &t.kiosk,
+                json!({"phone": typed, "project_id": pid}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{typed}: {v}");
+    }
+    let (s, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "+14155550199", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        "{v}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(email_flow()).await;
+    let forms = [
+        " Ana.Lopez@Example.COM ",
+        "ANA.LOPEZ@EXAMPLE.COM",
+        "ana.lopez@example.com",
+        "\tAna.Lopez@example.com\n",
+        "ana.LOPEZ@Example.com",
+    ];
+    let mut vid = String::new();
+    for (i, typed) in forms.iter().enumerate() {
+        let (s, v) = t
+            .post(
+                "/email/send-otp",
+                &t.kiosk,
+                json!({"email": typed, "project_id": pid}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{typed:?}: {v}");
+        assert_eq!(v["data"]["resent"], i > 0, "{typed:?}: one validation");
+        if i == 0 {
+            vid = v["data"]["validation_id"].as_str().unwrap().to_string();
+        }
+        assert_eq!(v["data"]["validation_id"], vid.as_str());
+    }
+    // The sixth send is over the limit of 5 per address, whatever its case.
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "Ana.Lopez@EXAMPLE.com", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        "{v}"
+    );
+    let code = t.outbox_code("ana.lopez@example.com").await;
+    let (s, r) = t
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "ANA.lopez@EXAMPLE.com ", "otp": format!("{} {}", &code[..3], &code[3..]), "validation_id": vid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        token_sub(r["data"]["access_token"].as_str().unwrap()),
+        "ana.lopez@example.com"
+    );
+
+    for bad in [
+        "",
+        "ana",
+        "ana@example",
+        "ana lopez@example.com",
+        "Ana <ana@example.com>",
+        "ana@exa!mple.com",
+        "ana@example..com",
+        "ana\u{200B}@example.com",
+    ] {
+        let (s, v) = t
+            .post(
+                "/email/send-otp",
+                &t.kiosk,
+                json!({"email": bad, "project_id": pid}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
+            "{bad:?}: {v}"
+        );
+        let (s, v) = t
+            .post(
+                "/email/verify-otp",
+                &t.kiosk,
+                json!({"email": bad, "otp": "123456", "validation_id": vid}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
+            "{bad:?}: {v}"
+        );
+        assert!(outbox_is_empty_for(&t, bad.trim()).await, "{bad:?}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_attempt() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(email_flow()).await;
+    let send = || {
+        t.post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "kim@example.com", "project_id": pid}),
+        )
+    };
+    let (s, v) = send().await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["attempts_remaining"], 3);
+    let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
+    for bad in [
+        "",
+        "12345",
+        "1234567",
+        "12345a",
+        "abc-def",
+        "123.456",
+        "123_456",
+        "①②③④⑤⑥",
+    ] {
+        let (s, v) = t
+            .post(
+                "/email/verify-otp",
+                &t.kiosk,
+                json!({"email": "kim@example.com", "otp": bad, "validation_id": vid}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "INVALID_OTP_FORMAT"),
+            "{bad:?}: {v}"
+        );
+        assert!(v["details"].get("attempts_remaining").is_none(), "{v}");
+    }
+    // A resend tells the attempts left: still all three.
+    let (s, v) = send().await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["resent"], true);
+    assert_eq!(v["data"]["attempts_remaining"], 3, "{v}");
+    let code = t.outbox_code("kim@example.com").await;
+    // A well-formed wrong code does count.
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let (s, v) = t
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "kim@example.com", "otp": wrong, "validation_id": vid}),
+        )
+        .await;
+    assert_eq!((s, code_of(&v)), (StatusCode::BAD_REQUEST, "INVALID_OTP"));
+    assert_eq!(v["details"]["attempts_remaining"], 2);
+    // The right code with a hyphen.
+    let (s, v) = t
+        .post(
+            "/email/verify-otp",
+            &t.kiosk,
+            json!({"email": "kim@example.com", "otp": format!("{}-{}", &code[..3], &code[3..]), "validation_id": vid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Phone verify: the same rules, with Arabic-Indic digits and spaces.
+    let (s, v) = t
+        .post(
+            "/phone/send-sms",
+            &t.kiosk,
+            json!({"phone": "+57 301 234 5678", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let pvid = v["data"]["validation_id"].as_str().unwrap().to_string();
+    let (s, v) = t
+        .post(
+            "/phone/verify-otp",
+            &t.kiosk,
+            json!({"phone": "+573012345678", "otp": "12 34", "validation_id": pvid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::BAD_REQUEST, "INVALID_OTP_FORMAT"),
+        "{v}"
+    );
+    let code = t.outbox_code("+573012345678").await;
+    let arabic: String = code
+        .chars()
+        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0x0660).unwrap())
+        .collect();
+    let spaced = format!(" {} {} ", &arabic[..6], &arabic[6..]);
+    let (s, v) = t
+        .post(
+            "/phone/verify-otp",
+            &t.kiosk,
+            json!({"phone": "+57 301 234 5678", "otp": spaced, "validation_id": pvid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    t.stop().await;
+}
+
+/// Send a code; (status, error code or `<none>`).
+async fn send(
+    t: &TestServer,
+    pid: &str,
+    path: &str,
+    field: &str,
+    value: &str,
+) -> (StatusCode, String) {
+    let (s, v) = t
+        .post(path, &t.kiosk, json!({field: value, "project_id": pid}))
+        .await;
+    (s, code_of(&v).to_string())
+}
+
+#[tokio::test]
+async fn security_list_entries_are_normalised_when_saved_and_bad_ones_refused() {
+    let t = TestServer::start().await;
+    let (pid, fid) = t.project_with_flow(email_flow()).await;
+    let flow_path = format!("/project-flows/{fid}");
+    let patch = |sec: serde_json::Value| {
+        t.call(
+            reqwest::Method::PATCH,
+            &flow_path,
+            Some(&t.admin),
+            Some(json!({"security": sec})),
+        )
+    };
+    let refused = (StatusCode::FORBIDDEN, "IDENTIFIER_NOT_ALLOWED".to_string());
+    let sent = (StatusCode::OK, "<none>".to_string());
+
+    // A blacklisted number typed with formatting keeps that number out, however it is typed.
+    let (s, v) = patch(
+        json!({"mode": "blacklist", "identifiers": ["+1 415-555-0199", " Bad@Example.COM "]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["data"]["security"]["identifiers"],
+        json!(["+14155550199", "bad@example.com"])
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+14155550199").await,
+        refused
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+1 (415) 555-0199").await,
+        refused
+    );
+    assert_eq!(
+        send(
+            &t,
+            &pid,
+            "/phone/send-whatsapp",
+            "phone",
+            "001 415 555 0199"
+        )
+        .await,
+        refused
+    );
+    assert_eq!(
+        send(&t, &pid, "/email/send-otp", "email", "BAD@example.com").await,
+        refused
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+14155550123").await,
+        sent
+    );
+
+    // A whitelisted number typed with spaces lets that number in.
+    let (s, v) =
+        patch(json!({"mode": "whitelist", "identifiers": ["+44 20 7946 0958", "ana@example.com"]}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["data"]["security"]["identifiers"],
+        json!(["+442079460958", "ana@example.com"])
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+442079460958").await,
+        sent
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+44 (0)20 7946 0958").await,
+        sent
+    );
+    assert_eq!(
+        send(&t, &pid, "/email/send-otp", "email", "Ana@Example.com").await,
+        sent
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+14155550123").await,
+        refused
+    );
+
+    // An entry that is no identifier is refused at save, named in details; nothing changes.
+    for (entries, index, code) in [
+        (json!(["ok@example.com", "+1 123"]), 1, "INVALID_PHONE"),
+        (json!(["+99 12345678"]), 0, "INVALID_PHONE"),
+        (json!(["415 555 0199"]), 0, "INVALID_PHONE"),
+        (json!(["bad @example.com"]), 0, "INVALID_EMAIL"),
+        (json!(["ok@example.com", "  "]), 1, "INVALID_REQUEST"),
+    ] {
+        let (s, v) = patch(json!({"mode": "blacklist", "identifiers": entries})).await;
+        assert_eq!((s, code_of(&v)), (StatusCode::BAD_REQUEST, code), "{v}");
+        assert_eq!(v["details"]["field"], "security.identifiers", "{v}");
+        assert_eq!(v["details"]["index"], index, "{v}");
+        assert_eq!(v["details"]["entry"], entries[index], "{v}");
+    }
+    let (_, v) = t.get(&flow_path, &t.admin).await;
+    assert_eq!(v["data"]["security"]["mode"], "whitelist");
+    assert_eq!(
+        v["data"]["security"]["identifiers"],
+        json!(["+442079460958", "ana@example.com"])
+    );
+
+    // Creating a flow: the same rules; duplicates after normalising are dropped.
+    let (s, v) = t
+        .post(
+            "/project-flows",
+            &t.admin,
+            json!({"project_id": pid, "type": "login",
+                   "security": {"mode": "blacklist", "identifiers": ["+99 12345678"]}}),
+        )
+        .await;
+    assert_eq!((s, code_of(&v)), (StatusCode::BAD_REQUEST, "INVALID_PHONE"));
+    assert_eq!(v["details"]["entry"], "+99 12345678");
+    let (s, v) = t
+        .post(
+            "/project-flows",
+            &t.admin,
+            json!({"project_id": pid, "type": "login",
+                   "security": {"mode": "blacklist",
+                                "identifiers": ["+1 415-555-0199", "+14155550199", "obama"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        v["data"]["security"]["identifiers"],
+        json!(["+14155550199", "obama"])
+    );
+
+    // A database from before this rule: entries stored as typed still compare normalised.
+    let store = |security: serde_json::Value| {
+        let fid = fid.clone();
+        t.server.state.db.call(move |c| {
+            c.execute(
+                "UPDATE flows SET security_json = ?1 WHERE id = ?2",
+                rusqlite::params![security.to_string(), fid],
+            )?;
+            Ok(())
+        })
+    };
+    store(json!({"mode": "blacklist", "identifiers": ["+1 415-555-0198", " Old@Example.com"], "timeout_ms": 2000}))
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+14155550198").await,
+        refused
+    );
+    assert_eq!(
+        send(&t, &pid, "/email/send-otp", "email", "old@example.com").await,
+        refused
+    );
+    assert_eq!(
+        send(&t, &pid, "/email/send-otp", "email", "new@example.com").await,
+        sent
+    );
+    store(
+        json!({"mode": "whitelist", "identifiers": ["+33 (0)6 12 34 56 78"], "timeout_ms": 2000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+33612345678").await,
+        sent
+    );
+    assert_eq!(
+        send(&t, &pid, "/phone/send-sms", "phone", "+14155550123").await,
+        refused
+    );
+    t.stop().await;
 }

@@ -506,11 +506,16 @@ async fn openapi_health_and_outbox_switch() {
             .is_some()
     );
     let schemas = &doc["components"]["schemas"];
-    assert!(
-        schemas["ErrorCode"]
-            .to_string()
-            .contains("MAX_ATTEMPTS_EXCEEDED")
-    );
+    for code in [
+        "MAX_ATTEMPTS_EXCEEDED",
+        "INVALID_EMAIL",
+        "INVALID_PHONE",
+        "INVALID_OTP_FORMAT",
+    ] {
+        assert!(schemas["ErrorCode"].to_string().contains(code), "{code}");
+    }
+    let sms = doc["paths"]["/v2/access/phone/send-sms"]["post"]["summary"].to_string();
+    assert!(sms.contains("INVALID_PHONE"), "{sms}");
     assert!(
         schemas["SendEmailOtpRequest"]["properties"]
             .get("project_id")

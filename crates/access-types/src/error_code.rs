@@ -33,6 +33,14 @@ error_codes! {
     MalformedJson = "MALFORMED_JSON" => 400,
     /// JSON has wrong types, missing or unknown fields, or a field value is invalid.
     InvalidRequest = "INVALID_REQUEST" => 400,
+    /// Not an email address (`access_types::identifiers::Email`); `details.reason`.
+    InvalidEmail = "INVALID_EMAIL" => 400,
+    /// Not a phone number in international form that its country's numbering plan has
+    /// (`access_types::identifiers::PhoneE164`); `details.reason`. Nothing was sent.
+    InvalidPhone = "INVALID_PHONE" => 400,
+    /// A code must be 6 digits (spaces, hyphens and full-width digits are fine); the attempt
+    /// was not counted.
+    InvalidOtpFormat = "INVALID_OTP_FORMAT" => 400,
     /// Content-Type is not application/json.
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" => 415,
     /// Wrong code; `details.attempts_remaining`.

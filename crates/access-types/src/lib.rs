@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 mod error_code;
 pub use error_code::ErrorCode;
 
+pub mod identifiers;
+pub use identifiers::{Email, IdentifierError, ListEntry, OtpCode, PhoneE164, UserId};
+
 /// Base path every endpoint lives under.
 pub const BASE_PATH: &str = "/v2/access";
 
@@ -217,7 +220,9 @@ pub struct SendEmailOtpRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendPhoneOtpRequest {
-    /// E.164, e.g. `+14155550123`.
+    /// International form: `+` (or `00`) and the country code, formatted any usual way
+    /// (`+44 (0)20 7946 0958`); normalised to E.164 (`+442079460958`). A number its country's
+    /// numbering plan does not have is 400 `INVALID_PHONE`, and nothing is sent.
     pub phone: String,
     pub project_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +233,8 @@ pub struct SendPhoneOtpRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailOtpRequest {
     pub email: String,
+    /// 6 digits; spaces, hyphens and full-width digits are accepted (`123 456`). Anything else
+    /// is 400 `INVALID_OTP_FORMAT`, which does not use up an attempt.
     pub otp: String,
     pub validation_id: String,
 }
@@ -236,6 +243,8 @@ pub struct VerifyEmailOtpRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerifyPhoneOtpRequest {
     pub phone: String,
+    /// 6 digits; spaces, hyphens and full-width digits are accepted (`123 456`). Anything else
+    /// is 400 `INVALID_OTP_FORMAT`, which does not use up an attempt.
     pub otp: String,
     pub validation_id: String,
 }
@@ -496,8 +505,11 @@ pub enum SecurityMode {
 #[serde(deny_unknown_fields, default)]
 pub struct SecuritySettings {
     pub mode: SecurityMode,
-    /// Identifiers (emails, E.164 phones, user ids) for whitelist / blacklist; compared
-    /// case-insensitively.
+    /// Identifiers (emails, phone numbers, user ids) for whitelist / blacklist. Normalised
+    /// when the flow is saved, by the rules a login's identifier is normalised by (emails
+    /// lower-cased, phones to E.164: see `identifiers::ListEntry`); an entry that is none of
+    /// the three is refused with 400 and `details.entry`. User ids compare ASCII-case-
+    /// insensitively.
     pub identifiers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

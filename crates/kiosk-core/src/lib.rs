@@ -154,6 +154,15 @@ impl OtpChannel {
             Self::Whatsapp => "whatsapp",
         }
     }
+
+    /// `to` in the normal form the server will use (`access_types::identifiers`), or the same
+    /// refusal the server would answer (`INVALID_EMAIL`, `INVALID_PHONE`).
+    pub fn identifier(self, to: &str) -> Result<String> {
+        Ok(match self {
+            Self::Email => access_types::Email::parse(to)?.into_string(),
+            Self::Sms | Self::Whatsapp => access_types::PhoneE164::parse(to)?.into_string(),
+        })
+    }
 }
 
 /// How an administrator proves who they are at the kiosk.
@@ -991,11 +1000,13 @@ impl Kiosk {
         channel: OtpChannel,
         to: &str,
     ) -> Result<access_types::OtpValidation> {
+        // Refused here, with the server's code, before the API is called (or found offline).
+        let to = channel.identifier(to)?;
         let (client, project) = self.online_parts().ok_or(KioskError::NotConfigured)?;
         let r = match channel {
-            OtpChannel::Email => client.send_email_otp(to, &project).await,
-            OtpChannel::Sms => client.send_phone_otp(to, &project, false).await,
-            OtpChannel::Whatsapp => client.send_phone_otp(to, &project, true).await,
+            OtpChannel::Email => client.send_email_otp(&to, &project).await,
+            OtpChannel::Sms => client.send_phone_otp(&to, &project, false).await,
+            OtpChannel::Whatsapp => client.send_phone_otp(&to, &project, true).await,
         };
         let r = r.map_err(|e| self.offline_or(e, "Sign-in by code"))?;
         self.audit(self.entry(channel.as_str(), "code_sent", Mode::Online));
@@ -1009,15 +1020,25 @@ impl Kiosk {
         code: &str,
         validation_id: &str,
     ) -> Result<access_types::OtpVerification> {
+        // A code typed in another form (`123 456`, full-width digits) is the same code; one that
+        // is not 6 digits is refused here and costs no attempt on the server.
+        let to = channel.identifier(to)?;
+        let code = access_types::OtpCode::parse(code)?;
         let (client, _) = self.online_parts().ok_or(KioskError::NotConfigured)?;
         let r = match channel {
-            OtpChannel::Email => client.verify_email_otp(to, code, validation_id).await,
+            OtpChannel::Email => {
+                client
+                    .verify_email_otp(&to, code.as_str(), validation_id)
+                    .await
+            }
             OtpChannel::Sms | OtpChannel::Whatsapp => {
-                client.verify_phone_otp(to, code, validation_id).await
+                client
+                    .verify_phone_otp(&to, code.as_str(), validation_id)
+                    .await
             }
         };
         let mut e = self.entry(channel.as_str(), "accepted", Mode::Online);
-        e.user_id = Some(to.to_string());
+        e.user_id = Some(to);
         match r {
             Ok(v) => {
                 self.audit(e);

@@ -492,3 +492,138 @@ async fn the_live_camera_decides_on_the_frames_it_already_analysed() {
     assert_eq!(out.decision, Decision::Rejected, "{out:?}");
     assert_eq!(out.user_id, None);
 }
+
+/// The newest code the server's dev outbox holds for `to`.
+async fn outbox_code(server: &Server, to: &str) -> String {
+    let to: String = to
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let v: serde_json::Value = server
+        .http
+        .get(format!("{}/dev/outbox?to={to}", server.base_url()))
+        .bearer_auth(&server.kiosk_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]["messages"][0]["code"]
+        .as_str()
+        .expect("a message")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_identifiers_and_codes_follow_the_servers_rules_before_any_call() {
+    // Nothing listens here: a call would answer UNAVAILABLE_OFFLINE, so these codes show that
+    // the kiosk refused the input itself, with the server's codes.
+    let dir = temp_dir("typed-offline");
+    let k = Kiosk::open(api_config(&dir, "http://127.0.0.1:9/v2/access".into())).unwrap();
+    for (channel, to, code) in [
+        (OtpChannel::Email, "ana@example", "INVALID_EMAIL"),
+        (OtpChannel::Email, "ana lopez@example.org", "INVALID_EMAIL"),
+        (OtpChannel::Sms, "+1 123", "INVALID_PHONE"),
+        (OtpChannel::Whatsapp, "+99 12345678", "INVALID_PHONE"),
+        (OtpChannel::Sms, "415 555 0199", "INVALID_PHONE"),
+    ] {
+        let err = k.otp_send(channel, to).await.unwrap_err();
+        assert_eq!(err.code(), code, "{to:?}: {err}");
+    }
+    for (channel, to, otp, code) in [
+        (
+            OtpChannel::Email,
+            "ana@example.org",
+            "12345",
+            "INVALID_OTP_FORMAT",
+        ),
+        (
+            OtpChannel::Sms,
+            "+14155550199",
+            "12345a",
+            "INVALID_OTP_FORMAT",
+        ),
+        (OtpChannel::Sms, "+1 123", "123456", "INVALID_PHONE"),
+    ] {
+        let err = k.otp_verify(channel, to, otp, "val_x").await.unwrap_err();
+        assert_eq!(err.code(), code, "{to:?} {otp:?}: {err}");
+    }
+    assert_eq!(
+        k.otp_send(OtpChannel::Sms, "+1 415-555-0199")
+            .await
+            .unwrap_err()
+            .code(),
+        "UNAVAILABLE_OFFLINE",
+        "a good number does go to the API"
+    );
+    drop(k);
+
+    // Against the real server: one person and one code, however they are typed.
+    let server = Server::start().await;
+    let dir = temp_dir("typed");
+    let k = Kiosk::open(server.kiosk_config(&dir)).unwrap();
+    let sent = k
+        .otp_send(OtpChannel::Email, " Ana@Example.ORG ")
+        .await
+        .unwrap();
+    assert_eq!(sent.attempts_remaining, 3);
+    let err = k
+        .otp_verify(
+            OtpChannel::Email,
+            "ana@example.org",
+            "12 345",
+            &sent.validation_id,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_OTP_FORMAT");
+    let again = k
+        .otp_send(OtpChannel::Email, "ANA@example.org")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.validation_id.as_str(),
+            again.resent,
+            again.attempts_remaining
+        ),
+        (sent.validation_id.as_str(), true, 3),
+        "same person, no attempt used"
+    );
+    let code = outbox_code(&server, "ana@example.org").await;
+    let full_width: String = code
+        .chars()
+        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
+        .collect();
+    let typed = format!("{} {}", &full_width[..9], &full_width[9..]);
+    let ok = k
+        .otp_verify(
+            OtpChannel::Email,
+            "ana@EXAMPLE.org",
+            &typed,
+            &sent.validation_id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.status, access_types::ValidationStatus::Validated);
+
+    let sent = k
+        .otp_send(OtpChannel::Sms, "+1 (415) 555-0199")
+        .await
+        .unwrap();
+    let code = outbox_code(&server, "+14155550199").await;
+    let ok = k
+        .otp_verify(
+            OtpChannel::Sms,
+            "+1 415 555 0199",
+            &format!("{}-{}", &code[..3], &code[3..]),
+            &sent.validation_id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.status, access_types::ValidationStatus::Validated);
+}

@@ -17,7 +17,18 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::ErrorCode;
+use crate::{Channel, ErrorCode};
+
+impl Channel {
+    /// `raw` in the normal form of this channel's identifier: an [`Email`] for email, a
+    /// [`PhoneE164`] for SMS and WhatsApp.
+    pub fn identifier(self, raw: &str) -> Result<String, IdentifierError> {
+        Ok(match self {
+            Self::Email => Email::parse(raw)?.into_string(),
+            Self::Sms | Self::Whatsapp => PhoneE164::parse(raw)?.into_string(),
+        })
+    }
+}
 
 /// Why a typed identifier was refused. `code()` is the API's error code for it (stable).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -66,8 +66,40 @@ pub enum ApiResponse<T> {
 // Common enums
 // ---------------------------------------------------------------------------------------------
 
+/// `as_str` and `parse` for wire enums, from strum's derive: the spelling is written once, by
+/// `serialize_all = "snake_case"` beside serde's `rename_all` (a test checks they agree).
+macro_rules! wire_names {
+    ($($t:ty),+) => {$(
+        impl $t {
+            /// The wire spelling, e.g. `"pending"`.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+            /// The value of a wire spelling; None for anything else.
+            pub fn parse(s: &str) -> Option<Self> {
+                s.parse().ok()
+            }
+        }
+    )+};
+}
+wire_names!(ValidationStatus, Channel, ApiScope, FlowStatus);
+
 /// Lifecycle of every validation: `pending` → `validated` | `failed` | `expired`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ValidationStatus {
     Pending,
@@ -76,28 +108,23 @@ pub enum ValidationStatus {
     Expired,
 }
 
-impl ValidationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Validated => "validated",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => Self::Pending,
-            "validated" => Self::Validated,
-            "failed" => Self::Failed,
-            "expired" => Self::Expired,
-            _ => return None,
-        })
-    }
-}
-
 /// How an OTP is delivered.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    Hash,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Email,
@@ -105,48 +132,28 @@ pub enum Channel {
     Whatsapp,
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::Whatsapp => "whatsapp",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "email" => Self::Email,
-            "sms" => Self::Sms,
-            "whatsapp" => Self::Whatsapp,
-            _ => return None,
-        })
-    }
-}
-
 /// Scope of an API bearer token.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ApiScope {
     /// Login endpoints and kiosk sync.
     Kiosk,
     /// Everything a kiosk may do, plus projects, flows, webhooks and users.
     Admin,
-}
-
-impl ApiScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Kiosk => "kiosk",
-            Self::Admin => "admin",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "kiosk" => Some(Self::Kiosk),
-            "admin" => Some(Self::Admin),
-            _ => None,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,22 +426,26 @@ pub enum FlowType {
     Login,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum FlowStatus {
     Draft,
     Active,
     Paused,
-}
-
-impl FlowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Active => "active",
-            Self::Paused => "paused",
-        }
-    }
 }
 
 /// Which login methods a flow offers and how strict face login is.
@@ -810,6 +821,29 @@ pub struct Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// strum's spelling (as_str, parse) and serde's agree for every wire enum.
+    fn names_agree<T>()
+    where
+        T: strum::VariantArray + Copy + Serialize + for<'de> Deserialize<'de> + PartialEq,
+        T: std::fmt::Debug + Into<&'static str> + std::str::FromStr,
+    {
+        for &v in T::VARIANTS {
+            let name: &'static str = v.into();
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{name}\""));
+            assert_eq!(name.parse::<T>().ok(), Some(v));
+        }
+    }
+
+    #[test]
+    fn wire_enums_spell_themselves_one_way() {
+        names_agree::<ValidationStatus>();
+        names_agree::<Channel>();
+        names_agree::<ApiScope>();
+        names_agree::<FlowStatus>();
+        assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
+        assert_eq!(Channel::parse("WhatsApp"), None);
+    }
 
     #[test]
     fn error_code_is_screaming_snake_and_round_trips() {

@@ -85,15 +85,17 @@ pub struct SignInArgs {
 pub enum OtpCommand {
     /// Send a code; prints the validation (its id is needed to verify).
     Send {
-        #[arg(long, value_enum)]
-        channel: Channel,
+        /// email, sms or whatsapp.
+        #[arg(long)]
+        channel: OtpChannel,
         /// Email address or E.164 phone number.
         #[arg(long)]
         to: String,
     },
     Verify {
-        #[arg(long, value_enum)]
-        channel: Channel,
+        /// email, sms or whatsapp.
+        #[arg(long)]
+        channel: OtpChannel,
         #[arg(long)]
         to: String,
         #[arg(long)]
@@ -101,23 +103,6 @@ pub enum OtpCommand {
         #[arg(long)]
         validation_id: String,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Channel {
-    Email,
-    Sms,
-    Whatsapp,
-}
-
-impl From<Channel> for OtpChannel {
-    fn from(c: Channel) -> Self {
-        match c {
-            Channel::Email => OtpChannel::Email,
-            Channel::Sms => OtpChannel::Sms,
-            Channel::Whatsapp => OtpChannel::Whatsapp,
-        }
-    }
 }
 
 #[derive(Subcommand)]
@@ -217,9 +202,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
             }
             KioskCommand::Otp(OtpCommand::Send { channel, to }) => {
                 let k = open(&cfg, vision)?;
-                print(&serde_json::to_value(
-                    k.otp_send(channel.into(), &to).await?,
-                )?)?;
+                print(&serde_json::to_value(k.otp_send(channel, &to).await?)?)?;
                 Ok(0)
             }
             KioskCommand::Otp(OtpCommand::Verify {
@@ -229,9 +212,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 validation_id,
             }) => {
                 let k = open(&cfg, vision)?;
-                let v = k
-                    .otp_verify(channel.into(), &to, &code, &validation_id)
-                    .await?;
+                let v = k.otp_verify(channel, &to, &code, &validation_id).await?;
                 print(&serde_json::to_value(v)?)?;
                 Ok(0)
             }

@@ -41,7 +41,7 @@ pub enum KioskError {
     EnrolInconsistent { min_score: f32 },
     #[error("this face is already enrolled as {other_user} (similarity {score:.2})")]
     AlreadyEnrolled { other_user: String, score: f32 },
-    #[error("invalid user id {0:?}: use 1 to 128 letters, digits, '.', '_', '-' or '@'")]
+    #[error("invalid user id {0:?}: use 1 to 128 bytes of printable characters")]
     InvalidUserId(String),
     #[error("no frames to analyse")]
     NoFrames,

@@ -138,32 +138,8 @@ pub struct SampleCheck {
     pub guidance: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OtpChannel {
-    Email,
-    Sms,
-    Whatsapp,
-}
-
-impl OtpChannel {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::Whatsapp => "whatsapp",
-        }
-    }
-
-    /// `to` in the normal form the server will use (`access_types::identifiers`), or the same
-    /// refusal the server would answer (`INVALID_EMAIL`, `INVALID_PHONE`).
-    pub fn identifier(self, to: &str) -> Result<String> {
-        Ok(match self {
-            Self::Email => access_types::Email::parse(to)?.into_string(),
-            Self::Sms | Self::Whatsapp => access_types::PhoneE164::parse(to)?.into_string(),
-        })
-    }
-}
+/// How a one-time code travels: the API's own channel type.
+pub use access_types::Channel as OtpChannel;
 
 /// How an administrator proves who they are at the kiosk.
 pub enum AdminAuth<'a> {
@@ -265,14 +241,6 @@ pub struct Kiosk {
 
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn valid_user_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
 }
 
 /// Loads (or makes, 0600) the kiosk's Ed25519 key that signs offline events.
@@ -851,9 +819,10 @@ impl Kiosk {
         samples: Vec<Frame>,
     ) -> Result<Enrolment> {
         self.check_admin(admin)?;
-        if !valid_user_id(user_id) {
-            return Err(KioskError::InvalidUserId(user_id.into()));
-        }
+        // The server's rule (access_types::UserId), so an id one side takes the other takes.
+        let user_id = access_types::UserId::parse(user_id)
+            .map_err(|_| KioskError::InvalidUserId(user_id.into()))?;
+        let user_id = user_id.as_str();
         if !(MIN_ENROL_SAMPLES..=MAX_ENROL_SAMPLES).contains(&samples.len()) {
             return Err(KioskError::EnrolSampleCount {
                 min: MIN_ENROL_SAMPLES,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use kiosk_core::{AdminAuth, Decision, Kiosk, KioskConfig, Mode, OtpChannel};
+use kiosk_core::{AdminAuth, Decision, EnrolmentState, Kiosk, KioskConfig, Mode, OtpChannel};
 
 const PIN: AdminAuth<'static> = AdminAuth::Pin("2468");
 
@@ -42,7 +42,7 @@ async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused
         .enroll(PIN, "obama", Some("Barack"), frames(&OBAMA_ENROL))
         .await
         .unwrap();
-    assert_eq!((e.samples, e.state.as_str()), (3, "registered"));
+    assert_eq!((e.samples, e.state), (3, EnrolmentState::Registered));
 
     let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
     assert_eq!(out.decision, Decision::Accepted, "{out:?}");
@@ -117,7 +117,7 @@ async fn offline_sign_in_and_enrolment_are_kept_and_synced_exactly_once() {
         .enroll(PIN, "alex", None, frames(&ALEX_ENROL))
         .await
         .unwrap();
-    assert_eq!(queued.state, "queued");
+    assert_eq!(queued.state, EnrolmentState::Queued);
     let r = k.sync_once().await.unwrap();
     assert!(!r.online);
     assert_eq!(
@@ -282,13 +282,16 @@ async fn enrolment_refuses_bad_samples_with_clear_codes() {
         code == "LIVENESS_FAILED" || code == "ENROL_INCONSISTENT",
         "{code}"
     );
-    assert_eq!(
-        k.enroll(PIN, "bad id!", None, frames(&OBAMA_ENROL))
-            .await
-            .unwrap_err()
-            .code(),
-        "INVALID_USER_ID"
-    );
+    // The server's user id rule: a control character or nothing at all is refused.
+    for bad in ["bad\u{7}id", "   "] {
+        assert_eq!(
+            k.enroll(PIN, bad, None, frames(&OBAMA_ENROL))
+                .await
+                .unwrap_err()
+                .code(),
+            "INVALID_USER_ID"
+        );
+    }
     assert!(k.users().unwrap().is_empty());
 }
 
@@ -303,7 +306,7 @@ async fn bad_networks_and_tokens_lose_nothing() {
             .await
             .unwrap()
             .state,
-        "queued"
+        EnrolmentState::Queued
     );
     let r = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
     assert_eq!((r.decision, r.mode), (Decision::Accepted, Mode::Offline));
@@ -412,7 +415,7 @@ async fn settings_apply_at_once_and_bad_settings_change_nothing() {
         .enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
         .await
         .unwrap();
-    assert_eq!(e.state, "local");
+    assert_eq!(e.state, EnrolmentState::Local);
     let before = k.settings();
     let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
     assert_eq!(out.decision, Decision::Accepted, "{out:?}");

@@ -28,6 +28,9 @@ pub enum StoreError {
     Thread(std::io::Error),
     #[error("database schema version {0} is newer than this binary supports")]
     TooNew(i64),
+    /// The database holds the signing and OTP keys: it must be private to the server's user.
+    #[error(transparent)]
+    Private(#[from] private_file::PrivateFileError),
 }
 
 /// What a job hands back: called after the batch's COMMIT with whether it committed.
@@ -108,7 +111,11 @@ CREATE TABLE idempotency (
 ];
 
 impl Db {
+    /// Opens (creating, mode 0600) the database at `path`. It holds the token signing key, the
+    /// OTP key and webhook secrets, so a database, WAL or SHM that others can read refuses to
+    /// open (`FILE_EXPOSED`) rather than serve with keys that may have leaked.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        private_file::prepare_database(path, private_file::Exposure::Refuse)?;
         let open = || {
             Connection::open(path).map_err(|source| StoreError::Open {
                 path: path.display().to_string(),

@@ -384,3 +384,41 @@ fn a_closed_stdout_ends_the_commands_quietly() {
         test_support::assert_quiet_on_closed_stdout(cmd);
     }
 }
+
+#[test]
+fn the_database_is_private_and_an_exposed_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::temp_dir();
+    let db = dir.join("modes.db");
+    let token = |db: &std::path::Path| {
+        Command::new(BIN)
+            .args([
+                "token",
+                "--db",
+                db.to_str().unwrap(),
+                "--subject",
+                "ops",
+                "--scope",
+                "admin",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(token(&db).status.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&db), 0o600);
+    for (file, m) in [("modes.db", 0o644), ("modes.db-wal", 0o604)] {
+        let p = dir.join(file);
+        if !p.exists() {
+            std::fs::write(&p, b"").unwrap();
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        let out = token(&db);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file} {m:o}: served anyway");
+        assert!(out.stdout.is_empty(), "{file}: a token was minted");
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    assert!(token(&db).status.success());
+}

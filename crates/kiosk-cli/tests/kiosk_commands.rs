@@ -490,3 +490,47 @@ fn a_closed_stdout_ends_quietly() {
         test_support::assert_quiet_on_closed_stdout(kiosk(&data, args));
     }
 }
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn set_mode(p: &Path, m: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+#[test]
+fn the_kiosks_secrets_on_disk_are_private() {
+    let data = temp("modes");
+    assert!(
+        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+            .status
+            .success()
+    );
+    for f in ["kiosk.db", "device.key", "store.key"] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    // A database someone made readable is set back (the kiosk owns its data directory).
+    set_mode(&data.join("kiosk.db"), 0o644);
+    assert!(run(&data, &["users", "list"]).status.success());
+    assert_eq!(mode(&data.join("kiosk.db")), 0o600);
+    // A key others could have read is refused, not used: checked at every load.
+    set_mode(&data.join("device.key"), 0o644);
+    let out = run(&data, &["users", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error [DEVICE_KEY]") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    set_mode(&data.join("device.key"), 0o600);
+    set_mode(&data.join("store.key"), 0o640);
+    let out = run(&data, &["users", "list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error [KEY_FILE_PERMISSIONS]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -243,30 +243,19 @@ fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Loads (or makes, 0600) the kiosk's Ed25519 key that signs offline events.
+/// Loads (or makes, 0600) the kiosk's Ed25519 key that signs offline events. Its mode is
+/// checked at every load: a key others could have read is refused.
 fn device_key(path: &Path) -> Result<Ed25519KeyPair> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let fail = |reason: String| KioskError::DeviceKey {
         path: path.display().to_string(),
         reason,
     };
-    let pkcs8 = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-                .map_err(|_| fail("could not generate".into()))?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| fail(e.to_string()))?;
-            f.write_all(doc.as_ref()).map_err(|e| fail(e.to_string()))?;
-            doc.as_ref().to_vec()
-        }
-        Err(e) => return Err(fail(e.to_string())),
-    };
+    let pkcs8 = private_file::read_or_create(path, || {
+        Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .map(|doc| doc.as_ref().to_vec())
+            .unwrap_or_default()
+    })
+    .map_err(|e| fail(e.to_string()))?;
     Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| fail("not an Ed25519 PKCS#8 key".into()))
 }
 

@@ -2,8 +2,6 @@
 //! user can read. Each record is bound to its row identity (associated data), so a ciphertext
 //! moved to another row does not decrypt.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
@@ -36,41 +34,11 @@ impl StoreKey {
     /// Reads the key file, or creates it (mode 0600, created atomically) when absent.
     /// A key file others can read is refused rather than silently used.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        let io = |source| StoreError::KeyFile {
+        let bytes = private_file::read_or_create(path, || Self::generate().0.to_vec())?;
+        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| StoreError::KeyInvalid {
             path: path.to_path_buf(),
-            source,
-        };
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(StoreError::KeyPermissions {
-                        path: path.to_path_buf(),
-                        mode,
-                    });
-                }
-                let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| StoreError::KeyInvalid {
-                    path: path.to_path_buf(),
-                })?;
-                Ok(Self(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                let key = Self::generate();
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(io)?;
-                f.write_all(&key.0).map_err(io)?;
-                f.sync_all().map_err(io)?;
-                Ok(key)
-            }
-            Err(e) => Err(io(e)),
-        }
+        })?;
+        Ok(Self(key))
     }
 }
 
@@ -116,6 +84,7 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn sealed_data_opens_only_with_the_same_key_and_row() {

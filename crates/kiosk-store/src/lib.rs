@@ -151,10 +151,10 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating and migrating) the database at `path`.
+    /// Opens (creating, mode 0600) the database at `path`. The kiosk owns its data directory,
+    /// so a database or WAL that others can read is set back to 0600.
     pub fn open(path: &Path, key: &StoreKey) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        private_file::prepare_database(path, private_file::Exposure::Tighten)?;
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,

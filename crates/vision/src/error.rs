@@ -10,7 +10,9 @@ pub enum VisionError {
     ImageCorrupt(String),
     #[error("unsupported image format (JPEG and PNG are accepted)")]
     ImageUnsupported,
-    #[error("the image is {width}x{height}, over the limit of {max_pixels} pixels")]
+    #[error(
+        "the image is {width}x{height}: more than may be decoded ({max_pixels} pixels at 8 bits a channel, half that at 16)"
+    )]
     ImageTooLarge {
         width: u32,
         height: u32,

@@ -43,15 +43,22 @@ impl PixelFormat {
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
     pub max_pixels: u64,
+    /// Largest encoded file.
     pub max_bytes: usize,
+    /// Most memory the decoder may allocate for the decoded pixels, whatever their depth: a
+    /// 16-bit RGBA image needs 8 bytes a pixel, so the pixel limit alone let a 300 KB PNG of
+    /// 35 MP take 300 MB more.
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        // 40 MP covers any phone or webcam photo; more is an attack or a mistake.
+        // 40 MP covers any phone or webcam photo; more is an attack or a mistake. 160 MB of
+        // decoded pixels is 40 MP of 8-bit RGB (the common case) or 20 MP at 16 bits.
         Self {
             max_pixels: 40_000_000,
             max_bytes: 32 * 1024 * 1024,
+            max_decoded_bytes: 160 * 1024 * 1024,
         }
     }
 }
@@ -220,6 +227,19 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame> {
     if width == 0 || height == 0 {
         return Err(VisionError::ImageEmpty);
     }
+    let too_large = || VisionError::ImageTooLarge {
+        width,
+        height,
+        max_pixels: limits.max_pixels,
+    };
+    if decoder.total_bytes() > limits.max_decoded_bytes {
+        return Err(too_large());
+    }
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_alloc = Some(limits.max_decoded_bytes);
+    decoder
+        .set_limits(decoder_limits)
+        .map_err(|_| too_large())?;
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder)
         .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;

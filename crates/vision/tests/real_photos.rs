@@ -355,3 +355,37 @@ fn a_cut_short_runtime_library_is_runtime_load_not_a_crash() {
         assert!(err.to_string().contains("reinstall"), "{name}: {err}");
     }
 }
+
+#[test]
+fn deep_images_are_decoded_within_the_memory_bound() {
+    // 16-bit RGB: 6 bytes a pixel before conversion.
+    let (w, h) = (2000u32, 1000u32);
+    let img = image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(
+        w,
+        h,
+        image::Rgb([30_000, 40_000, 50_000]),
+    );
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    // Within the bound: decoded, and converted to 8 bits.
+    let f = decode_image(&png, &DecodeLimits::default()).unwrap();
+    assert_eq!((f.width(), f.height()), (w, h));
+    assert_eq!(&f.rgb()[..3], &[117, 156, 195]);
+    // The same pixels at 16 bits need 12 MB: over an 8 MB bound, refused before decoding,
+    // although 2 MP is far under the pixel limit.
+    let tight = DecodeLimits {
+        max_decoded_bytes: 8 * 1024 * 1024,
+        ..Default::default()
+    };
+    assert_eq!(
+        decode_image(&png, &tight).unwrap_err().code(),
+        "IMAGE_TOO_LARGE"
+    );
+    // An 8-bit image of the same size (6 MB) still fits that bound.
+    let eight = Frame::from_raw(w, h, PixelFormat::Rgb8, &vec![90; (w * h * 3) as usize])
+        .unwrap()
+        .to_png()
+        .unwrap();
+    assert!(decode_image(&eight, &tight).is_ok());
+}

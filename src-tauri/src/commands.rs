@@ -1,33 +1,29 @@
-//! The window's commands: each takes the state, makes one kiosk-core call, returns.
+//! The window's commands: each takes the state, makes one kiosk-core call, and answers with a
+//! type from `boundary` (or kiosk-core's own), never free-form JSON.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use kiosk_core::live::PreviewFrame;
-use kiosk_core::{AdminAuth, LiveSettings, OtpChannel, SyncStatus};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use kiosk_core::{CapturedSample, LiveSettings, SettingsFile, SyncStatus, settings_file};
 use tauri::State;
 use tauri::ipc::Channel;
 
-use crate::error::{UiError, UiResult};
-use crate::settings::Settings;
+use crate::boundary::{
+    Deleted, EnrolSaved, FaceResult, Methods, OtpChannel, OtpSent, OtpVerified, UiConfig, UserRow,
+};
+use crate::error::UiResult;
 use crate::state::AppState;
-
-#[derive(Serialize)]
-pub struct UiConfig {
-    methods: Value,
-    online: bool,
-    kiosk_id: String,
-    idle_reset_s: u64,
-    locale: String,
-}
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn get_config(state: State<'_, AppState>) -> UiResult<UiConfig> {
     let codes = state.kiosk.codes_configured();
     Ok(UiConfig {
-        methods: json!({"face": true, "email": codes, "sms": codes, "whatsapp": codes}),
+        methods: Methods {
+            face: true,
+            email: codes,
+            sms: codes,
+            whatsapp: codes,
+        },
         online: state.kiosk.check_online().await,
         kiosk_id: state.kiosk.config().kiosk_id.clone(),
         idle_reset_s: state.idle_reset_s,
@@ -63,9 +59,13 @@ pub fn stop_preview(state: State<'_, AppState>) {
     state.preview_generation.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Decides on the last frames the camera saw. The access token stays in the shell.
+/// Decides on the last frames the camera saw. The access token stays in the shell:
+/// `FaceResult` has no place for it.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn sign_in_face(state: State<'_, AppState>, user_id: Option<String>) -> UiResult<Value> {
+pub async fn sign_in_face(
+    state: State<'_, AppState>,
+    user_id: Option<String>,
+) -> UiResult<FaceResult> {
     let started = std::time::Instant::now();
     let camera = state.camera()?;
     let out = state
@@ -80,122 +80,68 @@ pub async fn sign_in_face(state: State<'_, AppState>, user_id: Option<String>) -
         frames = out.frames,
         "face sign-in"
     );
-    let mut v = serde_json::to_value(&out).map_err(|e| UiError::new("INTERNAL", e.to_string()))?;
-    if let Some(m) = v.as_object_mut() {
-        m.remove("access_token");
-    }
-    Ok(v)
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub enum UiChannel {
-    Email,
-    Sms,
-    Whatsapp,
-}
-
-impl From<UiChannel> for OtpChannel {
-    fn from(c: UiChannel) -> Self {
-        match c {
-            UiChannel::Email => OtpChannel::Email,
-            UiChannel::Sms => OtpChannel::Sms,
-            UiChannel::Whatsapp => OtpChannel::Whatsapp,
-        }
-    }
+    Ok(out.into())
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn otp_send(
     state: State<'_, AppState>,
-    channel: UiChannel,
+    channel: OtpChannel,
     to: String,
-) -> UiResult<Value> {
+) -> UiResult<OtpSent> {
     let v = state.kiosk.otp_send(channel.into(), &to).await?;
-    Ok(json!({
-        "validation_id": v.validation_id, "status": v.status, "expires_at": v.expires_at,
-        "channel": v.channel, "attempts_remaining": v.attempts_remaining, "resent": v.resent,
-    }))
+    Ok(OtpSent {
+        validation_id: v.validation_id,
+        status: v.status.into(),
+        expires_at: v.expires_at,
+        channel,
+        attempts_remaining: v.attempts_remaining,
+        resent: v.resent,
+    })
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn otp_verify(
     state: State<'_, AppState>,
-    channel: UiChannel,
+    channel: OtpChannel,
     to: String,
     code: String,
     validation_id: String,
-) -> UiResult<Value> {
+) -> UiResult<OtpVerified> {
     let v = state
         .kiosk
         .otp_verify(channel.into(), &to, &code, &validation_id)
         .await?;
-    Ok(json!({"validation_id": v.validation_id, "status": v.status}))
+    Ok(OtpVerified {
+        validation_id: v.validation_id,
+        status: v.status.into(),
+    })
 }
 
+/// Opens an administrator session (closed by admin_logout or after five idle minutes).
 #[tauri::command(rename_all = "snake_case")]
-pub fn admin_login(state: State<'_, AppState>, pin: String) -> UiResult<Value> {
-    state.kiosk.check_admin(AdminAuth::Pin(&pin))?;
-    *state.admin.lock().unwrap_or_else(|e| e.into_inner()) = Some((pin, std::time::Instant::now()));
-    Ok(json!({"ok": true}))
+pub fn admin_login(state: State<'_, AppState>, pin: String) -> UiResult<()> {
+    Ok(state.admin.login(&state.kiosk, &pin)?)
 }
 
+/// Ends the session, and with it the enrolment draft.
 #[tauri::command(rename_all = "snake_case")]
 pub fn admin_logout(state: State<'_, AppState>) {
-    *state.admin.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    state
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
+    state.admin.logout();
 }
 
-/// Takes the camera's latest frame as an enrolment sample if it is good enough.
+/// Takes the camera's latest frame into the session's draft if it is good enough.
 #[tauri::command(rename_all = "snake_case")]
-pub async fn enroll_capture(state: State<'_, AppState>) -> UiResult<Value> {
-    state.admin_pin()?;
+pub async fn enroll_capture(state: State<'_, AppState>) -> UiResult<CapturedSample> {
+    let admin = state.admin.admin()?;
     let camera = state.camera()?;
-    let frame = camera
-        .wait_for_frames(1, Duration::from_secs(3))
-        .await
-        .pop()
-        .ok_or_else(|| UiError::new("NO_FRAMES", "The camera has not delivered a frame"))?;
-    let check = state.kiosk.assess_sample(frame.clone()).await?;
-    if !check.accepted {
-        return Err(UiError {
-            code: "FACE_QUALITY".into(),
-            message: "This sample is not good enough".into(),
-            details: json!({"guidance": check.guidance, "quality": check.quality}),
-        });
-    }
-    let thumb = frame
-        .fitted(160, 120)
-        .and_then(|t| t.to_jpeg(75))
-        .map_err(kiosk_core::KioskError::from)?;
-    let mut samples = state.samples.lock().unwrap_or_else(|e| e.into_inner());
-    if samples.len() >= kiosk_core::MAX_ENROL_SAMPLES {
-        return Err(UiError::new(
-            "ENROL_SAMPLE_COUNT",
-            "Five samples is the most",
-        ));
-    }
-    samples.push(frame);
-    use base64::Engine as _;
-    Ok(json!({
-        "index": samples.len() - 1,
-        "thumbnail_jpeg_b64": base64::engine::general_purpose::STANDARD.encode(thumb),
-        "quality": check.quality,
-        "guidance": check.guidance,
-    }))
+    Ok(admin.draft().capture(&state.kiosk, &camera).await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub fn enroll_reset(state: State<'_, AppState>) {
-    state
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
+pub fn enroll_reset(state: State<'_, AppState>) -> UiResult<()> {
+    state.admin.admin()?.draft().clear();
+    Ok(())
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -203,37 +149,36 @@ pub async fn enroll_save(
     state: State<'_, AppState>,
     user_id: String,
     name: Option<String>,
-) -> UiResult<Value> {
-    let pin = state.admin_pin()?;
-    let samples = state
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let name = name.filter(|n| !n.trim().is_empty());
-    let e = state
-        .kiosk
-        .enroll(AdminAuth::Pin(&pin), &user_id, name.as_deref(), samples)
+) -> UiResult<EnrolSaved> {
+    let admin = state.admin.admin()?;
+    let e = admin
+        .draft()
+        .save(&state.kiosk, admin.auth(), &user_id, name.as_deref())
         .await?;
-    state
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
-    Ok(json!({"user_id": e.user_id, "samples": e.samples, "state": e.state}))
+    Ok(e.into())
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub fn users_list(state: State<'_, AppState>) -> UiResult<Value> {
-    state.admin_pin()?;
-    Ok(serde_json::to_value(state.kiosk.users()?).unwrap_or_default())
+pub fn users_list(state: State<'_, AppState>) -> UiResult<Vec<UserRow>> {
+    state.admin.admin()?;
+    Ok(state
+        .kiosk
+        .users()?
+        .into_iter()
+        .map(|u| UserRow {
+            user_id: u.user_id,
+            name: u.name,
+            templates: u.templates,
+            created_at: u.created_at,
+        })
+        .collect())
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub fn users_delete(state: State<'_, AppState>, user_id: String) -> UiResult<Value> {
-    let pin = state.admin_pin()?;
-    let deleted = state.kiosk.delete_user(AdminAuth::Pin(&pin), &user_id)?;
-    Ok(json!({"deleted": deleted}))
+pub fn users_delete(state: State<'_, AppState>, user_id: String) -> UiResult<Deleted> {
+    let admin = state.admin.admin()?;
+    let deleted = state.kiosk.delete_user(admin.auth(), &user_id)?;
+    Ok(Deleted { deleted })
 }
 
 /// Streams connectivity, pending count and cache size to the UI.
@@ -252,28 +197,14 @@ pub fn watch_status(state: State<'_, AppState>, on_status: Channel<SyncStatus>) 
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn settings_get(state: State<'_, AppState>) -> UiResult<LiveSettings> {
-    state.admin_pin()?;
+    state.admin.admin()?;
     Ok(state.kiosk.settings())
 }
 
-/// Applies the settings to the running kiosk at once and saves them for the next start.
+/// Applies a change to the running kiosk at once and saves it for the next start; a field the
+/// change leaves out keeps its value, an empty text clears it.
 #[tauri::command(rename_all = "snake_case")]
-pub fn settings_set(
-    state: State<'_, AppState>,
-    api_url: Option<String>,
-    project_id: Option<String>,
-    match_threshold: Option<f32>,
-    liveness_threshold: Option<f32>,
-) -> UiResult<LiveSettings> {
-    state.admin_pin()?;
-    let new = Settings {
-        api_url,
-        project_id,
-        match_threshold,
-        liveness_threshold,
-    }
-    .over(state.kiosk.settings());
-    state.kiosk.apply_settings(new.clone())?;
-    Settings::save(&new, &state.settings_file)?;
-    Ok(new)
+pub fn settings_set(state: State<'_, AppState>, change: SettingsFile) -> UiResult<LiveSettings> {
+    state.admin.admin()?;
+    Ok(settings_file::update(&state.kiosk, change)?)
 }

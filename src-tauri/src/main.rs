@@ -4,14 +4,14 @@
 //! Configuration comes from the environment (`KIOSK_API_URL`, `KIOSK_TOKEN`,
 //! `KIOSK_PROJECT`, `KIOSK_DATA_DIR`, `KIOSK_CAMERA`, `KIOSK_LOCALE`, `KIOSK_IDLE_RESET_S`)
 //! over the config file (`KIOSK_CONFIG`, else the XDG or /etc `access-kiosk/kiosk.toml`),
-//! with the administrator's saved settings applied over both.
+//! with the administrator's saved settings (`kiosk_core::settings_file`) applied over both.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod boundary;
 mod commands;
 mod error;
 mod log;
-mod settings;
 mod state;
 
 use std::path::PathBuf;
@@ -24,7 +24,6 @@ use anyhow::Context;
 use kiosk_core::{Kiosk, KioskConfig};
 use tauri::{WebviewUrl, WebviewWindowBuilder};
 
-use settings::Settings;
 use state::AppState;
 
 /// Blocks the browser behaviours a public kiosk must not offer: context menu, reload, zoom,
@@ -46,7 +45,6 @@ fn env(name: &str) -> Option<String> {
 /// `kiosk_core::config_file`), with the administrator's saved settings over both.
 struct Startup {
     kiosk: KioskConfig,
-    settings_file: PathBuf,
     camera: String,
     locale: String,
     idle_reset_s: u64,
@@ -66,7 +64,6 @@ fn config() -> anyhow::Result<Startup> {
         .context("set KIOSK_DATA_DIR")?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let settings_file = data_dir.join("settings.json");
     let mut cfg = KioskConfig::new(&data_dir);
     cfg.api_url = env("KIOSK_API_URL").or(file.api_url);
     cfg.token = env("KIOSK_TOKEN").or(file.token);
@@ -78,20 +75,7 @@ fn config() -> anyhow::Result<Startup> {
     cfg.liveness_threshold = file.liveness_threshold.unwrap_or(cfg.liveness_threshold);
     // Kiosk camera frames have near faces: the cheaper detector size suits them.
     cfg.vision.detector.max_side = 320;
-    if let Some(s) = Settings::load(&settings_file)
-        .with_context(|| format!("reading {}", settings_file.display()))?
-    {
-        let s = s.over(kiosk_core::LiveSettings {
-            api_url: cfg.api_url.take(),
-            project_id: cfg.project_id.take(),
-            match_threshold: cfg.match_threshold,
-            liveness_threshold: cfg.liveness_threshold,
-        });
-        cfg.api_url = s.api_url;
-        cfg.project_id = s.project_id;
-        cfg.match_threshold = s.match_threshold;
-        cfg.liveness_threshold = s.liveness_threshold;
-    }
+    kiosk_core::settings_file::apply_saved(&mut cfg)?;
     let idle_reset_s = match env("KIOSK_IDLE_RESET_S") {
         Some(v) => v
             .parse()
@@ -104,7 +88,6 @@ fn config() -> anyhow::Result<Startup> {
     };
     Ok(Startup {
         kiosk: cfg,
-        settings_file,
         camera: env("KIOSK_CAMERA")
             .or(file.camera)
             .unwrap_or_else(|| "v4l:0".into()),
@@ -146,9 +129,7 @@ fn init_logging(data_dir: &std::path::Path) {
         });
     tracing_subscriber::registry()
         .with(
-            // Our own lock keeps one app per data dir: the plugin's no-D-Bus warning is noise.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tauri_plugin_single_instance=error".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(file)
@@ -194,8 +175,8 @@ fn use_bundled_engine(cfg: &mut KioskConfig, context: &tauri::Context<tauri::Wry
     }
 }
 
-/// One app per data directory, with or without a D-Bus session (the single-instance plugin
-/// needs one, and a bare kiosk X session may have none). The lock lives as long as the process.
+/// One app per data directory, with or without a D-Bus session (a bare kiosk X session may
+/// have none, so no D-Bus single-instance plugin). The lock lives as long as the process.
 fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let path = data_dir.join("app.lock");
     let file = std::fs::OpenOptions::new()
@@ -230,7 +211,6 @@ fn run() -> anyhow::Result<()> {
     let context = tauri::generate_context!();
     let Startup {
         kiosk: mut cfg,
-        settings_file,
         camera,
         locale,
         idle_reset_s,
@@ -256,19 +236,11 @@ fn run() -> anyhow::Result<()> {
         camera_spec: camera,
         camera: Mutex::new(None),
         preview_generation: Arc::new(AtomicU64::new(0)),
-        admin: Mutex::new(None),
-        samples: Mutex::new(Vec::new()),
-        settings_file,
+        admin: kiosk_core::AdminSession::default(),
         idle_reset_s,
         locale,
     };
     tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            use tauri::Manager;
-            if let Some(w) = app.get_webview_window("main") {
-                let _ = w.set_focus();
-            }
-        }))
         .manage(state)
         .setup(move |app| {
             let sync = kiosk.clone();

@@ -1,19 +1,13 @@
-//! What the window's commands share: the kiosk engine, the live camera (started on first use),
-//! the administrator session and the enrolment samples being captured.
+//! What the window's commands share: the kiosk engine, the live camera (started on first use)
+//! and the administrator's session (kiosk-core's, with its timeout and enrolment draft).
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use kiosk_core::Kiosk;
 use kiosk_core::live::LiveCamera;
-use vision::Frame;
+use kiosk_core::{AdminSession, Kiosk};
 
-use crate::error::{UiError, UiResult};
-
-/// An administrator session ends after this long without an admin action.
-pub const ADMIN_IDLE: Duration = Duration::from_secs(300);
+use crate::error::UiResult;
 
 pub struct AppState {
     pub kiosk: Arc<Kiosk>,
@@ -21,9 +15,7 @@ pub struct AppState {
     pub camera: Mutex<Option<Arc<LiveCamera>>>,
     /// Bumped by stop_preview: forwarders of older previews stop.
     pub preview_generation: Arc<AtomicU64>,
-    pub admin: Mutex<Option<(String, Instant)>>,
-    pub samples: Mutex<Vec<Frame>>,
-    pub settings_file: PathBuf,
+    pub admin: AdminSession,
     pub idle_reset_s: u64,
     pub locale: String,
 }
@@ -37,23 +29,5 @@ impl AppState {
         let cam = Arc::new(self.kiosk.start_camera(&self.camera_spec)?);
         *slot = Some(cam.clone());
         Ok(cam)
-    }
-
-    /// The PIN of the open administrator session, refreshed by each use.
-    pub fn admin_pin(&self) -> UiResult<String> {
-        let mut s = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        match s.as_mut() {
-            Some((pin, at)) if at.elapsed() < ADMIN_IDLE => {
-                *at = Instant::now();
-                Ok(pin.clone())
-            }
-            _ => {
-                *s = None;
-                Err(UiError::new(
-                    "ADMIN_REQUIRED",
-                    "An administrator must sign in first",
-                ))
-            }
-        }
     }
 }

@@ -22,6 +22,8 @@ pub enum KioskError {
     LockedOut { retry_after_s: u64 },
     #[error("administrator authentication failed")]
     AdminRefused,
+    #[error("an administrator must sign in first")]
+    AdminRequired,
     #[error("no administrator PIN is set: run `kiosk admin set-pin` first")]
     AdminPinNotSet,
     #[error("the PIN must be 4 to 12 digits")]
@@ -35,6 +37,9 @@ pub enum KioskError {
         sample: usize,
         issues: Vec<QualityIssue>,
     },
+    /// A capture for the enrolment draft that would not make a good sample.
+    #[error("this sample is not good enough (quality {quality:.2})")]
+    SampleRefused { quality: f32, guidance: Vec<String> },
     #[error("sample {sample} did not pass the liveness check (score {score:.2})")]
     EnrolLiveness { sample: usize, score: f32 },
     #[error("the samples do not look like one person (lowest similarity {min_score:.2})")]
@@ -51,6 +56,17 @@ pub enum KioskError {
     Camera(camera::CameraError),
     #[error("invalid settings: {0}")]
     InvalidSettings(&'static str),
+    #[error("the saved settings {path} cannot be read: {reason}")]
+    SettingsRead {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("could not save the settings to {path}: {source}")]
+    SettingsWrite {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("device key {path}: {reason}")]
     DeviceKey { path: String, reason: String },
     #[error("could not write {path}: {source}")]
@@ -72,11 +88,13 @@ impl KioskError {
             Self::NotConfigured => "NOT_CONFIGURED",
             Self::LockedOut { .. } => "LOCKED_OUT",
             Self::AdminRefused => "ADMIN_REFUSED",
+            Self::AdminRequired => "ADMIN_REQUIRED",
             Self::AdminPinNotSet => "ADMIN_PIN_NOT_SET",
             Self::AdminPinInvalid => "ADMIN_PIN_INVALID",
             Self::EnrolSampleCount { .. } => "ENROL_SAMPLE_COUNT",
             Self::EnrolSample { source, .. } => source.code(),
             Self::EnrolQuality { .. } => "FACE_QUALITY",
+            Self::SampleRefused { .. } => "FACE_QUALITY",
             Self::EnrolLiveness { .. } => "LIVENESS_FAILED",
             Self::EnrolInconsistent { .. } => "ENROL_INCONSISTENT",
             Self::AlreadyEnrolled { .. } => "ALREADY_ENROLLED",
@@ -85,8 +103,27 @@ impl KioskError {
             Self::EngineStopped => "ENGINE_STOPPED",
             Self::DeviceKey { .. } => "DEVICE_KEY",
             Self::InvalidSettings(_) => "SETTINGS_INVALID",
+            Self::SettingsRead { .. } => "SETTINGS_READ",
+            Self::SettingsWrite { .. } => "SETTINGS_WRITE",
             Self::Camera(e) => e.code(),
             Self::Io { .. } => "IO_ERROR",
+        }
+    }
+
+    /// What a screen needs beyond the code and message: the API's own details, the seconds
+    /// to wait, a refused sample's quality and guidance.
+    pub fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::Api(access_client::ClientError::Api { details, .. }) if !details.is_null() => {
+                Some(details.clone())
+            }
+            Self::LockedOut { retry_after_s } => {
+                Some(serde_json::json!({ "retry_after_s": retry_after_s }))
+            }
+            Self::SampleRefused { quality, guidance } => {
+                Some(serde_json::json!({ "quality": quality, "guidance": guidance }))
+            }
+            _ => None,
         }
     }
 }

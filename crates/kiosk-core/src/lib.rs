@@ -4,9 +4,12 @@
 
 pub mod camera_check;
 pub mod config_file;
+pub mod draft;
 mod error;
 mod gallery;
 pub mod live;
+pub mod session;
+pub mod settings_file;
 mod sync;
 mod worker;
 
@@ -22,8 +25,11 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Serialize;
 use vision::{Frame, MultiFace, PipelineConfig, QualityIssue};
 
+pub use draft::{CapturedSample, EnrolmentDraft};
 pub use error::{KioskError, Result};
 pub use gallery::Gallery;
+pub use session::{Admin, AdminSession};
+pub use settings_file::SettingsFile;
 pub use sync::{SyncReport, SyncStatus, spawn_sync_loop};
 pub use worker::VisionWorker;
 
@@ -75,6 +81,7 @@ impl KioskConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Online,
@@ -91,6 +98,7 @@ impl Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Accepted,
@@ -125,9 +133,20 @@ pub struct Enrolment {
     pub user_id: String,
     pub samples: usize,
     pub template_ids: Vec<i64>,
-    /// `registered` when the API has it, `queued` when it waits for the network, `local`
-    /// when no API is configured.
-    pub state: String,
+    pub state: EnrolmentState,
+}
+
+/// Where a new enrolment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum EnrolmentState {
+    /// The API has it.
+    Registered,
+    /// Queued for the API: it waits for the network.
+    Queued,
+    /// No project is configured: this kiosk alone knows the person.
+    Local,
 }
 
 /// Whether a frame would make a good enrolment sample.
@@ -148,6 +167,7 @@ pub enum AdminAuth<'a> {
 
 /// Settings an administrator may change while the kiosk runs; they take effect at once.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LiveSettings {
     pub api_url: Option<String>,
     pub project_id: Option<String>,
@@ -910,19 +930,20 @@ impl Kiosk {
 
         // Try to deliver now; offline is fine, the sync loop will.
         let state = if project_id.is_none() {
-            // No Access API configured: this kiosk alone knows the person.
-            "local"
+            EnrolmentState::Local
         } else {
             match self.sync_once().await {
-                Ok(r) if r.online && self.store().pending_count()? == 0 => "registered",
-                _ => "queued",
+                Ok(r) if r.online && self.store().pending_count()? == 0 => {
+                    EnrolmentState::Registered
+                }
+                _ => EnrolmentState::Queued,
             }
         };
         Ok(Enrolment {
             user_id: user_id.into(),
             samples: ids.len(),
             template_ids: ids,
-            state: state.into(),
+            state,
         })
     }
 

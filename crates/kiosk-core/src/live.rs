@@ -18,6 +18,7 @@ use crate::worker::VisionWorker;
 
 /// What the UI draws for one frame.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PreviewFrame {
     pub seq: u64,
     pub width: u32,
@@ -34,6 +35,7 @@ pub struct PreviewFrame {
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FaceBox {
     pub x: f32,
     pub y: f32,

@@ -21,6 +21,7 @@ const BATCH: usize = 100;
 
 /// What the UI shows: connectivity, what waits to be sent, the cache size.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SyncStatus {
     pub online: bool,
     pub pending_events: u64,

@@ -10,14 +10,14 @@ class FakeChannel<T> {
 }
 vi.mock('@tauri-apps/api/core', () => ({ invoke: (...a: unknown[]) => invoke(...a), Channel: FakeChannel }));
 
-const { api, ApiError, toApiError, withBothCases } = await import('./api');
+const { api, ApiError, toApiError } = await import('./api');
 
 beforeEach(() => {
   invoke.mockReset();
 });
 
 describe('api', () => {
-  it('calls commands with snake_case and camelCase argument keys', async () => {
+  it('calls commands with the snake_case argument keys the shell reads', async () => {
     invoke.mockResolvedValue({ validation_id: 'v', status: 'validated' });
     await api.otpVerify('email', 'a@b.co', '123456', 'v1');
     expect(invoke).toHaveBeenCalledWith('otp_verify', {
@@ -25,8 +25,16 @@ describe('api', () => {
       to: 'a@b.co',
       code: '123456',
       validation_id: 'v1',
-      validationId: 'v1',
     });
+  });
+
+  it('sends a settings change as one argument, and logs out without any', async () => {
+    invoke.mockResolvedValue(null);
+    const change = { api_url: 'http://127.0.0.1:8787', project_id: '', match_threshold: 0.4, liveness_threshold: null };
+    await api.settingsSet(change);
+    expect(invoke).toHaveBeenLastCalledWith('settings_set', { change });
+    await api.adminLogout();
+    expect(invoke).toHaveBeenLastCalledWith('admin_logout', undefined);
   });
 
   it('sends no user_id when signing in without one', async () => {
@@ -34,7 +42,7 @@ describe('api', () => {
     await api.signInFace();
     expect(invoke).toHaveBeenCalledWith('sign_in_face', {});
     await api.signInFace('u1');
-    expect(invoke).toHaveBeenLastCalledWith('sign_in_face', { user_id: 'u1', userId: 'u1' });
+    expect(invoke).toHaveBeenLastCalledWith('sign_in_face', { user_id: 'u1' });
   });
 
   it('turns a rejected invoke into an ApiError with details', async () => {
@@ -62,7 +70,7 @@ describe('api', () => {
     const [cmd, args] = invoke.mock.calls[0] as [string, Record<string, FakeChannel<unknown>>];
     expect(cmd).toBe('start_preview');
     expect(args.on_frame).toBeInstanceOf(FakeChannel);
-    expect(args.onFrame).toBe(args.on_frame);
+    expect(Object.keys(args)).toEqual(['on_frame']);
     args.on_frame.onmessage({ seq: 1 });
     expect(frames).toEqual([{ seq: 1 }]);
   });
@@ -74,10 +82,5 @@ describe('api', () => {
     const args = invoke.mock.calls[0][1] as Record<string, FakeChannel<unknown>>;
     args.on_status.onmessage({ online: false, pending_events: 3 });
     expect(seen).toEqual([{ online: false, pending_events: 3 }]);
-  });
-
-  it('withBothCases keeps an explicit camelCase key', () => {
-    expect(withBothCases({ user_id: 'a', userId: 'b' })).toEqual({ user_id: 'a', userId: 'b' });
-    expect(withBothCases({ api_url: 'u', pin: '1' })).toEqual({ api_url: 'u', apiUrl: 'u', pin: '1' });
   });
 });

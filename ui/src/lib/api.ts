@@ -1,100 +1,36 @@
 // The only module that talks to the Rust shell. Every command goes through `call`, which turns a
 // rejected invoke into an `ApiError {code, message, details}`.
+//
+// The shapes that cross are generated from the Rust types (ts-rs) into ./bindings: never edit
+// those files; after changing a Rust type, run
+//   cargo test -p access-kiosk-app export_bindings -- --ignored
+// (`cargo test` fails while they are stale). Arguments are sent in snake_case, as every command
+// says `rename_all = "snake_case"`.
 import { invoke, Channel } from '@tauri-apps/api/core';
+import type { CapturedSample } from './bindings/CapturedSample';
+import type { Deleted } from './bindings/Deleted';
+import type { EnrolSaved } from './bindings/EnrolSaved';
+import type { FaceResult } from './bindings/FaceResult';
+import type { LiveSettings } from './bindings/LiveSettings';
+import type { OtpChannel } from './bindings/OtpChannel';
+import type { OtpSent } from './bindings/OtpSent';
+import type { OtpVerified } from './bindings/OtpVerified';
+import type { PreviewFrame } from './bindings/PreviewFrame';
+import type { SettingsFile } from './bindings/SettingsFile';
+import type { SyncStatus } from './bindings/SyncStatus';
+import type { UiConfig } from './bindings/UiConfig';
+import type { UiError } from './bindings/UiError';
+import type { UserRow } from './bindings/UserRow';
 
+export type { CapturedSample, Deleted, EnrolSaved, FaceResult, LiveSettings, OtpChannel, OtpSent, OtpVerified };
+export type { PreviewFrame, SettingsFile, SyncStatus, UiConfig, UiError, UserRow };
+export type { Decision } from './bindings/Decision';
+export type { EnrolmentState } from './bindings/EnrolmentState';
+export type { FaceBox } from './bindings/FaceBox';
+export type { Mode } from './bindings/Mode';
+
+/** The languages the UI has strings for (the shell's `locale` is any string). */
 export type Locale = 'en' | 'es';
-export type OtpChannel = 'email' | 'sms' | 'whatsapp';
-
-export interface KioskConfig {
-  methods: { face: boolean; email: boolean; sms: boolean; whatsapp: boolean };
-  online: boolean;
-  kiosk_id: string;
-  idle_reset_s: number;
-  locale: Locale;
-}
-
-export interface FaceBox {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-  score: number;
-}
-
-export interface PreviewFrame {
-  seq: number;
-  width: number;
-  height: number;
-  jpeg_b64: string;
-  face: FaceBox | null;
-  guidance: string[];
-  quality: number;
-  liveness: number | null;
-  fps: number;
-}
-
-export interface FaceSignIn {
-  decision: 'accepted' | 'rejected' | 'retry';
-  user_id: string | null;
-  name: string | null;
-  score: number | null;
-  liveness: number | null;
-  mode: 'online' | 'offline';
-  reason?: string;
-  guidance: string[];
-  frames: number;
-  failures: number;
-}
-
-export interface OtpSendResult {
-  validation_id: string;
-  status: string;
-  expires_at: string;
-  channel: OtpChannel;
-  attempts_remaining: number;
-  resent: boolean;
-}
-
-export interface OtpVerifyResult {
-  validation_id: string;
-  status: 'validated';
-}
-
-export interface EnrollSample {
-  index: number;
-  thumbnail_jpeg_b64: string;
-  quality: number;
-  guidance: string[];
-}
-
-export interface EnrollSaved {
-  user_id: string;
-  samples: number;
-  state: 'registered' | 'queued';
-}
-
-export interface UserRow {
-  user_id: string;
-  name: string;
-  templates: number;
-  created_at: string;
-}
-
-export interface SyncStatus {
-  online: boolean;
-  pending_events: number;
-  templates: number;
-  last_sync: string | null;
-  last_error: string | null;
-}
-
-/** What the administrator may change; applied to the running kiosk at once. */
-export interface Settings {
-  api_url: string | null;
-  project_id: string | null;
-  match_threshold: number;
-  liveness_threshold: number;
-}
 
 /** A command error with a stable code. `details` is the API's details object when there is one. */
 export class ApiError extends Error {
@@ -117,8 +53,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   if (isRecord(e) && typeof e.code === 'string') {
-    const message = typeof e.message === 'string' ? e.message : e.code;
-    return new ApiError(e.code, message, isRecord(e.details) ? e.details : undefined);
+    // The shell's UiError; anything else with a code is read as far as it goes.
+    const u = e as Partial<UiError> & { code: string };
+    const message = typeof u.message === 'string' ? u.message : u.code;
+    return new ApiError(u.code, message, isRecord(u.details) ? u.details : undefined);
   }
   if (typeof e === 'string') {
     // A shell that serialises its error to a JSON string.
@@ -139,35 +77,16 @@ export function toApiError(e: unknown): ApiError {
   return new ApiError('UNKNOWN', String(e));
 }
 
-function camel(key: string): string {
-  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-/**
- * The contract names arguments in snake_case. Tauri v2 commands read camelCase argument keys
- * unless the command says `rename_all = "snake_case"`, so each snake_case key is sent under both
- * spellings: the shell may use either convention (unknown keys are ignored).
- */
-export function withBothCases(args: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(args)) {
-    out[k] = v;
-    const c = camel(k);
-    if (c !== k && !(c in args)) out[c] = v;
-  }
-  return out;
-}
-
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
-    return await invoke<T>(cmd, args ? withBothCases(args) : undefined);
+    return await invoke<T>(cmd, args);
   } catch (e) {
     throw toApiError(e);
   }
 }
 
 export const api = {
-  getConfig: () => call<KioskConfig>('get_config'),
+  getConfig: () => call<UiConfig>('get_config'),
 
   /** Starts the camera preview; `onFrame` gets every frame. */
   startPreview: async (onFrame: (f: PreviewFrame) => void): Promise<void> => {
@@ -178,19 +97,21 @@ export const api = {
   stopPreview: () => call<null>('stop_preview'),
 
   signInFace: (userId?: string) =>
-    call<FaceSignIn>('sign_in_face', userId ? { user_id: userId } : {}),
+    call<FaceResult>('sign_in_face', userId ? { user_id: userId } : {}),
 
-  otpSend: (channel: OtpChannel, to: string) => call<OtpSendResult>('otp_send', { channel, to }),
+  otpSend: (channel: OtpChannel, to: string) => call<OtpSent>('otp_send', { channel, to }),
   otpVerify: (channel: OtpChannel, to: string, code: string, validationId: string) =>
-    call<OtpVerifyResult>('otp_verify', { channel, to, code, validation_id: validationId }),
+    call<OtpVerified>('otp_verify', { channel, to, code, validation_id: validationId }),
 
-  adminLogin: (pin: string) => call<{ ok: true }>('admin_login', { pin }),
-  enrollCapture: () => call<EnrollSample>('enroll_capture'),
+  adminLogin: (pin: string) => call<null>('admin_login', { pin }),
+  /** Ends the administrator's session and its enrolment draft. */
+  adminLogout: () => call<null>('admin_logout'),
+  enrollCapture: () => call<CapturedSample>('enroll_capture'),
   enrollReset: () => call<null>('enroll_reset'),
   enrollSave: (userId: string, name: string) =>
-    call<EnrollSaved>('enroll_save', { user_id: userId, name }),
+    call<EnrolSaved>('enroll_save', { user_id: userId, name }),
   usersList: () => call<UserRow[]>('users_list'),
-  usersDelete: (userId: string) => call<{ deleted: boolean }>('users_delete', { user_id: userId }),
+  usersDelete: (userId: string) => call<Deleted>('users_delete', { user_id: userId }),
 
   watchStatus: async (onStatus: (s: SyncStatus) => void): Promise<void> => {
     const ch = new Channel<SyncStatus>();
@@ -198,8 +119,9 @@ export const api = {
     await call<null>('watch_status', { on_status: ch });
   },
 
-  settingsGet: () => call<Settings>('settings_get'),
-  settingsSet: (s: Settings) => call<Settings>('settings_set', { ...s }),
+  settingsGet: () => call<LiveSettings>('settings_get'),
+  /** Fields left out (or null) keep their value; an empty text clears one. */
+  settingsSet: (change: SettingsFile) => call<LiveSettings>('settings_set', { change }),
 };
 
 export type Api = typeof api;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { addSample, canCapture, canSave, isValidUserId, MAX_SAMPLES, MIN_SAMPLES, qualityBand, saveBlocker, samplesNeeded } from './enroll';
+import type { EnrolmentState } from './api';
+import { addSample, canCapture, canSave, enrolmentStateKey, isValidUserId, MAX_SAMPLES, MIN_SAMPLES, qualityBand, saveBlocker, samplesNeeded } from './enroll';
+import { t } from './i18n';
 
 describe('enrolment rules', () => {
   it('needs 3 to 5 samples', () => {
@@ -50,5 +52,17 @@ describe('enrolment rules', () => {
     expect(qualityBand(0.2)).toBe('poor');
     expect(qualityBand(0.5)).toBe('fair');
     expect(qualityBand(0.9)).toBe('good');
+  });
+});
+
+describe('enrolment state', () => {
+  it('has words for every state the shell answers, local included', () => {
+    // A state added in Rust (and so in the generated type) fails the type check here.
+    const every: Record<EnrolmentState, true> = { registered: true, queued: true, local: true };
+    const keys = (Object.keys(every) as EnrolmentState[]).map(enrolmentStateKey);
+    expect(new Set(keys).size).toBe(3);
+    expect(t('en', enrolmentStateKey('local'))).toBe('on this kiosk only');
+    expect(t('es', enrolmentStateKey('local'))).toBe('solo en este quiosco');
+    expect(t('en', enrolmentStateKey('registered'))).toBe('registered');
   });
 });

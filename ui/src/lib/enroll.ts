@@ -1,4 +1,5 @@
 // Admin enrolment rules: 3 to 5 samples, a valid user id and a name.
+import type { EnrolmentState } from './api';
 import type { MessageKey } from './i18n';
 
 export const MIN_SAMPLES = 3;
@@ -39,6 +40,18 @@ export interface Sample {
 export function addSample(samples: Sample[], s: Sample): Sample[] {
   if (samples.length >= MAX_SAMPLES) return samples;
   return [...samples.filter((x) => x.index !== s.index), s].sort((a, b) => a.index - b.index);
+}
+
+/** The words for where a saved enrolment stands; every state the shell can answer has its own. */
+export function enrolmentStateKey(state: EnrolmentState): MessageKey {
+  switch (state) {
+    case 'registered':
+      return 'enroll.state.registered';
+    case 'queued':
+      return 'enroll.state.queued';
+    case 'local':
+      return 'enroll.state.local';
+  }
 }
 
 /** Quality 0..1 -> "poor" | "fair" | "good" for the meter's colour. */

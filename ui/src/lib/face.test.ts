@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FaceSignIn, PreviewFrame } from './api';
+import type { FaceResult, PreviewFrame } from './api';
 import { AUTO_SIGN_IN_MS, FaceFlow, RETRY_COOLDOWN_MS } from './face';
 
 const frame = (over: Partial<PreviewFrame> = {}): PreviewFrame => ({
@@ -15,13 +15,14 @@ const frame = (over: Partial<PreviewFrame> = {}): PreviewFrame => ({
   ...over,
 });
 
-const result = (over: Partial<FaceSignIn>): FaceSignIn => ({
+const result = (over: Partial<FaceResult>): FaceResult => ({
   decision: 'accepted',
   user_id: 'ana',
   name: 'Ana',
   score: 0.7,
   liveness: 0.9,
   mode: 'online',
+  reason: null,
   guidance: [],
   frames: 5,
   failures: 0,

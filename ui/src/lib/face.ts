@@ -1,5 +1,5 @@
 // Face sign-in flow: preview, auto-trigger when the picture is good for a moment, result.
-import type { ApiError, FaceSignIn, PreviewFrame } from './api';
+import type { ApiError, FaceResult, PreviewFrame } from './api';
 import { retryAfterSeconds } from './i18n';
 
 export const GOOD_QUALITY = 0.6;
@@ -73,7 +73,7 @@ export class FaceFlow {
     return true;
   }
 
-  finish(r: FaceSignIn, nowMs: number): FaceOutcome {
+  finish(r: FaceResult, nowMs: number): FaceOutcome {
     if (r.decision === 'accepted') {
       this.state = 'done';
       return { kind: 'success', userId: r.user_id, name: r.name, mode: r.mode };

@@ -1,12 +1,12 @@
 // App-wide reactive state (Svelte 5 runes). Logic lives in the plain modules beside this one.
-import type { KioskConfig, Locale, OtpChannel, OtpSendResult, SyncStatus } from './api';
+import type { Locale, OtpChannel, OtpSent, SyncStatus, UiConfig } from './api';
 import { t, type MessageKey } from './i18n';
 
 export type Screen =
   | { name: 'home' }
   | { name: 'email' }
   | { name: 'phone' }
-  | { name: 'code'; channel: OtpChannel; to: string; sent: OtpSendResult; sentAtMs: number; back: 'email' | 'phone' }
+  | { name: 'code'; channel: OtpChannel; to: string; sent: OtpSent; sentAtMs: number; back: 'email' | 'phone' }
   | { name: 'face' }
   | { name: 'success'; who: string | null; identifier: string | null; mode: 'online' | 'offline' | null }
   | { name: 'failure'; reason: string; retryAfterS: number | null; message?: string }
@@ -15,7 +15,7 @@ export type Screen =
 
 export const ui = $state({
   lang: 'en' as Locale,
-  config: null as KioskConfig | null,
+  config: null as UiConfig | null,
   configError: null as { code: string; message: string } | null,
   online: true,
   status: null as SyncStatus | null,

@@ -1,5 +1,5 @@
 // A fake Tauri shell for screenshots and manual checks in a plain browser: `?mock`.
-// Options: offline=1, lang=es, guide=CODE (force a guidance code), screen=NAME (start screen),
+// Options: offline=1, noproject=1 (enrolments stay local), lang=es, guide=CODE (force a guidance code), screen=NAME (start screen),
 // fail=CODE (make sign_in_face / otp_verify fail with that code), methods=face,email,sms.
 // Never loaded inside the real app (main.ts loads it only when there is no Tauri).
 import type { PreviewFrame, SyncStatus, UserRow } from '../lib/api';
@@ -11,6 +11,7 @@ interface ChannelLike {
 
 export function installMock(params: URLSearchParams): void {
   const offline = params.get('offline') === '1';
+  const noProject = params.get('noproject') === '1';
   const guide = params.get('guide');
   const fail = params.get('fail');
   const methods = (params.get('methods') ?? 'face,email,sms,whatsapp').split(',');
@@ -108,7 +109,10 @@ export function installMock(params: URLSearchParams): void {
         if (args.code !== '123456') return reject('INVALID_OTP', 'invalid code', { attempts_remaining: 4 });
         return { validation_id: args.validation_id, status: 'validated' };
       case 'admin_login':
-        return args.pin === '1234' ? { ok: true } : reject('ADMIN_REFUSED', 'wrong PIN');
+        return args.pin === '1234' ? null : reject('ADMIN_REFUSED', 'wrong PIN');
+      case 'admin_logout':
+        samples = 0;
+        return null;
       case 'enroll_reset':
         samples = 0;
         return null;
@@ -119,7 +123,7 @@ export function installMock(params: URLSearchParams): void {
       }
       case 'enroll_save':
         users.push({ user_id: String(args.user_id), name: String(args.name), templates: samples, created_at: new Date().toISOString() });
-        return { user_id: args.user_id, samples, state: offline ? 'queued' : 'registered' };
+        return { user_id: args.user_id, samples, state: noProject ? 'local' : offline ? 'queued' : 'registered' };
       case 'users_list':
         return users.slice();
       case 'users_delete': {
@@ -129,9 +133,11 @@ export function installMock(params: URLSearchParams): void {
       }
       case 'settings_get':
         return settings;
-      case 'settings_set':
-        settings = { api_url: String(args.api_url), project_id: String(args.project_id), match_threshold: Number(args.match_threshold), liveness_threshold: Number(args.liveness_threshold) };
+      case 'settings_set': {
+        const c = args.change as Partial<typeof settings>;
+        settings = { ...settings, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null && v !== undefined)) };
         return settings;
+      }
       default:
         return reject('UNKNOWN_COMMAND', `mock has no ${cmd}`);
     }

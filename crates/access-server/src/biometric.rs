@@ -12,13 +12,12 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use crate::clock::rfc3339;
-use crate::db::{exec, next_counter, rate_limit, row};
+use crate::db::{exec, rate_limit, row};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::face::FaceAnalysis;
 use crate::flows::{self, Method};
 use crate::state::AppState;
-use crate::sync::embedding_to_blob;
 use crate::{ids, ok, templates, webhooks};
 
 /// Decode the base64 image (optionally a `data:` URL) within the size limit.
@@ -81,22 +80,16 @@ async fn analyze(st: &AppState, image: Vec<u8>, enrol: bool) -> ApiResult<FaceAn
     st.face.engine()?.analyze(image, enrol).await
 }
 
-/// Cosine similarity; 0 for mismatched or empty vectors (a template from another model).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    if a.len() != b.len() || a.is_empty() {
-        return 0.0;
-    }
-    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
-    }
+/// The project's templates that can match `probe`: those of the embedder's model.
+async fn gallery(
+    st: &AppState,
+    project_id: &str,
+    probe: &FaceAnalysis,
+) -> ApiResult<std::sync::Arc<vision::Gallery>> {
+    let model_id = st.face.engine()?.model_id().to_string();
+    st.templates
+        .get(&st.db, project_id, &model_id, probe.embedding.len())
+        .await
 }
 
 fn event(
@@ -195,13 +188,8 @@ pub async fn register_face(
                 return Ok(resp);
             }
             let flow = flows::resolve_login_flow(tx, &req.project_id, Some(&flow.id))?;
-            let template_id = ids::new_id("tpl");
-            let rev = next_counter(tx, "template_rev")?;
-            exec(tx,
-                "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![template_id, req.project_id, req.user_id, model_id, embedding_to_blob(&a.embedding), now, rev],
-            )?;
+            let template_id =
+                templates::insert(tx, &req.project_id, &req.user_id, &model_id, &a.embedding, now)?;
             let samples: u32 = row(tx,
                 "SELECT COUNT(*) FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
                 [&req.project_id, &req.user_id],
@@ -483,28 +471,24 @@ pub async fn verify_face(
     if target.is_none() {
         // 1:N: the security settings apply to whoever the face turns out to be, before the
         // validation can succeed; from here on it is 1:1 against that user.
-        let list = st.templates.get(&st.db, &project_id).await?;
+        let g = gallery(&st, &project_id, &a).await?;
         let e = a.embedding.clone();
-        let best = templates::search(list, move |l| templates::best_in_project(l, &e)).await?;
-        if let Some((user, score)) = best
-            && score >= threshold
+        let best = templates::search(g, move |g| g.best(e.as_slice(), None)).await?;
+        if let Some(m) = best
+            && m.score >= threshold
         {
-            flows::check_identifier(&st, &flow, &user, Method::Face).await?;
+            flows::check_identifier(&st, &flow, &m.person, Method::Face).await?;
             // The per-user limit counts 1:N logins of that user too.
-            rate_check(&st, &project_id, &user).await?;
-            target = Some(user);
+            rate_check(&st, &project_id, &m.person).await?;
+            target = Some(m.person);
         }
     }
     // Match outside the store's thread, against the cached templates.
-    let list = st.templates.get(&st.db, &project_id).await?;
+    let g = gallery(&st, &project_id, &a).await?;
     let (e, t2) = (a.embedding.clone(), target.clone());
-    let best = templates::search(list, move |l| match &t2 {
-        Some(u) => templates::best_for_user(l, u, &e).map(|s| (u.clone(), s)),
-        None => templates::best_in_project(l, &e),
-    })
-    .await?;
+    let best = templates::search(g, move |g| g.best(e.as_slice(), t2.as_deref())).await?;
     let (user, score) = match (best, &target) {
-        (Some((u, s)), _) => (Some(u), s),
+        (Some(m), _) => (Some(m.person), m.score),
         (None, Some(u)) => {
             return Err(
                 ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
@@ -638,14 +622,15 @@ pub async fn liveness_check(
     let min = flow.login.liveness_min_score;
     // The live face must be the person being validated, or a real face could vouch for a
     // photo shown to verify-face.
-    let list = st.templates.get(&st.db, &v.project_id).await?;
+    let g = gallery(&st, &v.project_id, &a).await?;
     let (e, u, min_match) = (
         a.embedding.clone(),
         v.user_id.clone(),
         flow.login.match_min_score,
     );
-    let same_person = templates::search(list, move |l| {
-        templates::best_for_user(l, &u, &e).is_some_and(|s| s >= min_match)
+    let same_person = templates::search(g, move |g| {
+        Ok(g.best(e.as_slice(), Some(&u))?
+            .is_some_and(|m| m.score >= min_match))
     })
     .await?;
     let now = st.clock.now_ms();
@@ -720,11 +705,5 @@ mod tests {
             decode_b64_image("aGVsbG8=", 3).unwrap_err().code,
             ErrorCode::ImageTooLarge
         );
-    }
-    #[test]
-    fn cosine_edge_cases() {
-        assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-6);
-        assert_eq!(cosine(&[1.0], &[1.0, 0.0]), 0.0);
-        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
     }
 }

@@ -1,9 +1,9 @@
 //! Face analysis behind a small async interface, so handlers never touch the pipeline.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use access_types::ErrorCode;
+use vision::{Embedding, Readiness};
 
 use crate::delivery::BoxFut;
 use crate::error::ApiError;
@@ -11,7 +11,7 @@ use crate::error::ApiError;
 /// What the server needs from one image.
 #[derive(Debug, Clone)]
 pub struct FaceAnalysis {
-    pub embedding: Vec<f32>,
+    pub embedding: Embedding,
     /// Probability the face is real (0..1).
     pub liveness: f32,
     pub face_score: f32,
@@ -23,47 +23,40 @@ pub trait FaceEngine: Send + Sync {
     /// Analyse an encoded image. `enrol`: refuse several faces (never store the wrong person);
     /// otherwise the largest face is used (the person in front of the kiosk).
     fn analyze(&self, image: Vec<u8>, enrol: bool) -> BoxFut<'_, Result<FaceAnalysis, ApiError>>;
+    /// The embedding space of `FaceAnalysis::embedding`: only templates of this model match.
     fn model_id(&self) -> &str;
+    /// Whether the engine can take work (models load in the background).
+    fn readiness(&self) -> Readiness;
 }
-
-pub const STATUS_DISABLED: u8 = 0;
-pub const STATUS_LOADING: u8 = 1;
-pub const STATUS_READY: u8 = 2;
-pub const STATUS_UNAVAILABLE: u8 = 3;
 
 #[derive(Clone)]
 pub struct FaceService {
     engine: Option<Arc<dyn FaceEngine>>,
-    status: Arc<AtomicU8>,
 }
 
 impl FaceService {
     pub fn disabled() -> Self {
-        Self {
-            engine: None,
-            status: Arc::new(AtomicU8::new(STATUS_DISABLED)),
-        }
+        Self { engine: None }
     }
 
-    pub fn new(engine: Arc<dyn FaceEngine>, status: Arc<AtomicU8>) -> Self {
+    pub fn new(engine: Arc<dyn FaceEngine>) -> Self {
         Self {
             engine: Some(engine),
-            status,
         }
     }
 
+    /// `disabled`, `loading`, `ready` or `unavailable` (the health check's `vision`).
     pub fn status(&self) -> &'static str {
-        match self.status.load(Ordering::Relaxed) {
-            STATUS_DISABLED => "disabled",
-            STATUS_LOADING => "loading",
-            STATUS_READY => "ready",
-            _ => "unavailable",
+        match &self.engine {
+            None => "disabled",
+            Some(e) => e.readiness().as_str(),
         }
     }
 
+    /// The engine, unless it is off or failed to load (requests made while it loads wait).
     pub fn engine(&self) -> Result<&Arc<dyn FaceEngine>, ApiError> {
-        match (&self.engine, self.status.load(Ordering::Relaxed)) {
-            (Some(e), STATUS_READY | STATUS_LOADING) => Ok(e),
+        match &self.engine {
+            Some(e) if !matches!(e.readiness(), Readiness::Unavailable { .. }) => Ok(e),
             _ => Err(ApiError::new(
                 ErrorCode::VisionUnavailable,
                 "face recognition is not available on this server",

@@ -18,16 +18,6 @@ use crate::state::AppState;
 const MAX_PAGE: u32 = 500;
 const MAX_EVENTS: usize = 1000;
 
-pub fn embedding_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|f| f.to_le_bytes()).collect()
-}
-
-pub fn blob_to_embedding(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 /// Changes with `rev > cursor`, oldest first. The cursor is the last `rev` seen; deleted
 /// templates come as `op: delete` tombstones.
 pub async fn templates(
@@ -60,22 +50,23 @@ pub async fn templates(
             let mut items = s
                 .query_map(rusqlite::params![q.project_id, after, limit + 1], |r| {
                     let deleted: Option<i64> = r.get(5)?;
-                    let blob: Vec<u8> = r.get(3)?;
+                    let template_id: String = r.get(0)?;
+                    // A live template whose bytes are no embedding goes out as deleted: the
+                    // kiosk drops any copy, and the feed (and its cursor) moves on.
+                    let embedding = match deleted {
+                        Some(_) => None,
+                        None => decode(&template_id, &r.get::<_, Vec<u8>>(3)?),
+                    };
                     Ok(TemplateChange {
-                        template_id: r.get(0)?,
+                        template_id,
                         user_id: r.get(1)?,
                         project_id: q.project_id.clone(),
                         model_id: r.get(2)?,
-                        op: if deleted.is_some() {
-                            TemplateOp::Delete
-                        } else {
-                            TemplateOp::Upsert
+                        op: match embedding {
+                            Some(_) => TemplateOp::Upsert,
+                            None => TemplateOp::Delete,
                         },
-                        embedding: if deleted.is_some() {
-                            None
-                        } else {
-                            Some(blob_to_embedding(&blob))
-                        },
+                        embedding,
                         rev: r.get::<_, i64>(6)?.max(0) as u64,
                         changed_at: rfc3339(deleted.unwrap_or(r.get(4)?)),
                     })
@@ -155,12 +146,13 @@ pub async fn events(
     Ok(ok(res, ""))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn blob_round_trip() {
-        let v = vec![0.5f32, -1.25, 3.0];
-        assert_eq!(blob_to_embedding(&embedding_to_blob(&v)), v);
+/// A stored embedding for the feed, as stored (any model's: the kiosk keeps its own model's).
+fn decode(template_id: &str, blob: &[u8]) -> Option<Vec<f32>> {
+    match vision::Embedding::from_le_bytes(blob) {
+        Ok(e) => Some(e.into_vec()),
+        Err(e) => {
+            tracing::warn!(template = %template_id, error = %e, "stored template unreadable");
+            None
+        }
     }
 }

@@ -1,28 +1,83 @@
-//! In-memory face templates per project, so matching neither scans SQLite blobs nor holds
-//! the single database thread (a 1:N search over thousands of templates would stall every
-//! other request behind it).
+//! The server's face templates: how a template is stored (a `templates` row, the embedding in
+//! `vision::Embedding`'s byte layout) and, per project, a `vision::Gallery` built from those
+//! rows, so matching neither scans SQLite blobs nor holds the single database thread (a 1:N
+//! search over thousands of templates would stall every other request behind it).
+//!
+//! Which templates may match a probe (the embedder's model only) and how a person's score is
+//! made are the gallery's rules, the same the kiosk matches by. This module depends only on
+//! the store below it (`db`, `error`, `ids`) and on `vision`; the handlers use it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::db::Db;
-use crate::error::ApiResult;
-use crate::sync::blob_to_embedding;
+use rusqlite::Connection;
+use vision::{Embedding, Gallery};
 
-pub struct Template {
-    pub user_id: String,
-    pub embedding: Vec<f32>,
-}
+use crate::db::{Db, exec, next_counter};
+use crate::error::{ApiError, ApiResult};
 
 /// Above this many templates the search runs on a blocking thread.
 const INLINE_MAX: usize = 1000;
 
-/// (version, loaded templates)
-type Entry = (u64, Option<Arc<Vec<Template>>>);
+/// Stores one template of `user_id` made by `model_id`; returns its id. The caller
+/// invalidates the project's cache once the transaction has committed.
+pub fn insert(
+    tx: &Connection,
+    project_id: &str,
+    user_id: &str,
+    model_id: &str,
+    embedding: &Embedding,
+    now: i64,
+) -> rusqlite::Result<String> {
+    let id = crate::ids::new_id("tpl");
+    let rev = next_counter(tx, "template_rev")?;
+    exec(
+        tx,
+        "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params![
+            id,
+            project_id,
+            user_id,
+            model_id,
+            embedding.to_le_bytes(),
+            now,
+            rev
+        ],
+    )?;
+    Ok(id)
+}
+
+/// A project's live templates as a gallery for one model (`dim` values each): the others'
+/// templates are left out by the gallery, and a blob that is no embedding is skipped.
+fn load(c: &Connection, project_id: &str, model_id: &str, dim: usize) -> rusqlite::Result<Gallery> {
+    let mut s = c.prepare_cached(
+        "SELECT id, user_id, model_id, embedding FROM templates
+         WHERE project_id = ?1 AND deleted_at IS NULL",
+    )?;
+    let mut rows = s.query([project_id])?;
+    let mut gallery = Gallery::new(model_id, dim);
+    let mut key = 0u64;
+    while let Some(r) = rows.next()? {
+        let (id, user, model): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let blob: Vec<u8> = r.get(3)?;
+        match Embedding::from_le_bytes(&blob) {
+            Ok(e) => {
+                gallery.insert(key, &user, &model, e.as_slice());
+                key += 1;
+            }
+            Err(e) => tracing::warn!(template = %id, error = %e, "stored template unreadable"),
+        }
+    }
+    Ok(gallery)
+}
+
+/// (version, loaded gallery)
+type Entry = (u64, Option<Arc<Gallery>>);
 
 #[derive(Default)]
 pub struct TemplateCache {
-    /// project id → (version, loaded templates). The version moves on every invalidation so
+    /// project id → (version, loaded gallery). The version moves on every invalidation so
     /// a load that raced with a change is not cached.
     inner: Mutex<HashMap<String, Entry>>,
 }
@@ -36,98 +91,113 @@ impl TemplateCache {
         e.1 = None;
     }
 
-    pub async fn get(&self, db: &Db, project_id: &str) -> ApiResult<Arc<Vec<Template>>> {
+    /// The project's templates made by `model_id` (embeddings of `dim` values).
+    pub async fn get(
+        &self,
+        db: &Db,
+        project_id: &str,
+        model_id: &str,
+        dim: usize,
+    ) -> ApiResult<Arc<Gallery>> {
         let version = {
             let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             match m.get(project_id) {
-                Some((_, Some(list))) => return Ok(list.clone()),
-                Some((v, None)) => *v,
+                Some((_, Some(g))) if g.model_id() == model_id && g.dim() == dim => {
+                    return Ok(g.clone());
+                }
+                Some((v, _)) => *v,
                 None => 0,
             }
         };
-        let p = project_id.to_string();
-        let list = db
-            .call(move |c| {
-                let mut s = c.prepare_cached(
-                    "SELECT user_id, embedding FROM templates
-                     WHERE project_id = ?1 AND deleted_at IS NULL",
-                )?;
-                let rows = s
-                    .query_map([&p], |r| {
-                        Ok(Template {
-                            user_id: r.get(0)?,
-                            embedding: blob_to_embedding(&r.get::<_, Vec<u8>>(1)?),
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await?;
-        let list = Arc::new(list);
+        let (p, model) = (project_id.to_string(), model_id.to_string());
+        let gallery = db.call(move |c| Ok(load(c, &p, &model, dim)?)).await?;
+        let gallery = Arc::new(gallery);
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = m.entry(project_id.to_string()).or_default();
         if e.0 == version {
-            e.1 = Some(list.clone());
+            e.1 = Some(gallery.clone());
         }
-        Ok(list)
+        Ok(gallery)
     }
 }
 
-/// Best score of `probe` against one user's templates (None: not enrolled).
-pub fn best_for_user(list: &[Template], user_id: &str, probe: &[f32]) -> Option<f32> {
-    list.iter()
-        .filter(|t| t.user_id == user_id)
-        .map(|t| crate::biometric::cosine(&t.embedding, probe))
-        .reduce(f32::max)
-}
-
-/// Best (user, score) over the whole project (None: nobody enrolled).
-pub fn best_in_project(list: &[Template], probe: &[f32]) -> Option<(String, f32)> {
-    list.iter()
-        .map(|t| (t, crate::biometric::cosine(&t.embedding, probe)))
-        .reduce(|a, b| if b.1 > a.1 { b } else { a })
-        .map(|(t, s)| (t.user_id.clone(), s))
-}
-
-/// Run a search over `list`, off the async workers when the list is big.
+/// Runs a search over `gallery`, off the async workers when the gallery is big.
 pub async fn search<R: Send + 'static>(
-    list: Arc<Vec<Template>>,
-    f: impl FnOnce(&[Template]) -> R + Send + 'static,
+    gallery: Arc<Gallery>,
+    f: impl FnOnce(&Gallery) -> vision::Result<R> + Send + 'static,
 ) -> ApiResult<R> {
-    if list.len() <= INLINE_MAX {
-        return Ok(f(&list));
-    }
-    tokio::task::spawn_blocking(move || f(&list))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "template search failed");
-            crate::error::ApiError::internal()
-        })
+    let result = if gallery.len() <= INLINE_MAX {
+        f(&gallery)
+    } else {
+        tokio::task::spawn_blocking(move || f(&gallery))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "template search failed");
+                ApiError::internal()
+            })?
+    };
+    result.map_err(|e| {
+        tracing::error!(error = %e, "template search failed");
+        ApiError::internal()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[test]
-    fn best_matches() {
-        let list = vec![
-            Template {
-                user_id: "a".into(),
-                embedding: vec![1.0, 0.0],
-            },
-            Template {
-                user_id: "b".into(),
-                embedding: vec![0.0, 1.0],
-            },
-            Template {
-                user_id: "a".into(),
-                embedding: vec![0.6, 0.8],
-            },
-        ];
-        let s = best_for_user(&list, "a", &[0.0, 1.0]).unwrap();
+
+    fn db_with(rows: &[(&str, &str, Vec<u8>)]) -> Db {
+        let db = Db::open_in_memory().unwrap();
+        let rows: Vec<(String, String, Vec<u8>)> = rows
+            .iter()
+            .map(|(u, m, b)| (u.to_string(), m.to_string(), b.clone()))
+            .collect();
+        db.blocking(move |c| {
+            for (i, (user, model, blob)) in rows.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
+                     VALUES (?1, 'p', ?2, ?3, ?4, 0, ?5)",
+                    rusqlite::params![format!("t{i}"), user, model, blob, i as i64],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        db
+    }
+
+    #[tokio::test]
+    async fn the_cache_matches_this_models_templates_only() {
+        // Written the way the server always wrote them: little-endian f32, no header.
+        let le = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let db = db_with(&[
+            ("a", "m1", le(&[1.0, 0.0])),
+            ("b", "m1", le(&[0.0, 1.0])),
+            ("a", "m1", le(&[0.6, 0.8])),
+            ("z", "m2", le(&[0.0, 1.0])),
+            ("bad", "m1", vec![1, 2, 3]),
+        ]);
+        let cache = TemplateCache::default();
+        let g = cache.get(&db, "p", "m1", 2).await.unwrap();
+        assert_eq!(g.len(), 3);
+        let s = g.best(&[0.0, 1.0], Some("a")).unwrap().unwrap().score;
         assert!((s - 0.8).abs() < 1e-6);
-        assert!(best_for_user(&list, "zz", &[0.0, 1.0]).is_none());
-        assert_eq!(best_in_project(&list, &[0.1, 0.9]).unwrap().0, "b");
-        assert!(best_in_project(&[], &[1.0]).is_none());
+        assert_eq!(g.best(&[0.1, 0.9], None).unwrap().unwrap().person, "b");
+        // The other model's template is never a candidate, even as the only one asked for.
+        assert_eq!(g.best(&[0.0, 1.0], Some("z")).unwrap(), None);
+        // Cached until invalidated.
+        assert!(Arc::ptr_eq(
+            &g,
+            &cache.get(&db, "p", "m1", 2).await.unwrap()
+        ));
+        cache.invalidate("p");
+        assert!(!Arc::ptr_eq(
+            &g,
+            &cache.get(&db, "p", "m1", 2).await.unwrap()
+        ));
+        // Asked for the other model, the cache holds that model's templates only.
+        let g2 = cache.get(&db, "p", "m2", 2).await.unwrap();
+        assert_eq!(g2.len(), 1);
+        assert_eq!(g2.best(&[1.0, 0.0], None).unwrap().unwrap().person, "z");
     }
 }

@@ -1,30 +1,25 @@
-//! The `vision` pipeline on its own thread. `FacePipeline` methods take `&mut self` (ORT
-//! sessions), so exactly one thread owns it and requests reach it through a bounded channel.
-
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+//! The `FaceEngine` the server runs: `vision::VisionWorker` (the pipeline on its own thread,
+//! models loading in the background), with the pipeline's errors mapped to the API's.
 
 use access_types::ErrorCode;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
-use vision::{DecodeLimits, FacePipeline, MultiFace, PipelineConfig, VisionError};
+use tokio::sync::Semaphore;
+use vision::{
+    DecodeLimits, FacePipeline, MultiFace, PipelineConfig, Readiness, VisionError, VisionWorker,
+    WorkerError,
+};
 
 use crate::config::VisionConfig;
 use crate::delivery::BoxFut;
 use crate::error::ApiError;
-use crate::face::{
-    FaceAnalysis, FaceEngine, FaceService, STATUS_LOADING, STATUS_READY, STATUS_UNAVAILABLE,
-};
+use crate::face::{FaceAnalysis, FaceEngine, FaceService};
 
-struct Job {
-    image: Vec<u8>,
-    policy: MultiFace,
-    reply: oneshot::Sender<Result<FaceAnalysis, ApiError>>,
-}
+/// Images waiting for the vision thread at most; further requests wait their turn here.
+const QUEUE: usize = 32;
 
 pub struct VisionEngine {
-    tx: mpsc::Sender<Job>,
+    worker: VisionWorker,
+    queue: Semaphore,
 }
 
 /// Map a pipeline error to the API: input problems are the caller's (4xx), the rest is ours.
@@ -51,15 +46,31 @@ pub fn map_error(e: &VisionError) -> ApiError {
     err
 }
 
-fn run_job(
+fn map_worker_error(e: &WorkerError) -> ApiError {
+    match e {
+        // A panic in one image must not take face login down for everyone: the worker goes on.
+        WorkerError::Panicked => {
+            tracing::error!("face pipeline panicked on an image");
+            ApiError::new(ErrorCode::ImageCorrupt, "the image could not be analysed")
+        }
+        WorkerError::Unavailable { .. } => {
+            ApiError::new(ErrorCode::VisionUnavailable, "face models are not loaded")
+        }
+        WorkerError::Stopped => {
+            ApiError::new(ErrorCode::VisionUnavailable, "face analysis is not running")
+        }
+    }
+}
+
+fn analyze_image(
     p: &mut FacePipeline,
-    limits: &DecodeLimits,
-    job: &Job,
-) -> Result<FaceAnalysis, ApiError> {
-    let frame = vision::decode_image(&job.image, limits).map_err(|e| map_error(&e))?;
-    let a = p.analyze(&frame, job.policy).map_err(|e| map_error(&e))?;
+    image: &[u8],
+    policy: MultiFace,
+) -> Result<FaceAnalysis, VisionError> {
+    let frame = vision::decode_image(image, &DecodeLimits::default())?;
+    let a = p.analyze(&frame, policy)?;
     Ok(FaceAnalysis {
-        embedding: a.embedding.as_slice().to_vec(),
+        embedding: a.embedding,
         liveness: a.liveness,
         face_score: a.face.score,
         quality_passed: a.quality.passed,
@@ -74,84 +85,60 @@ fn run_job(
 
 /// Start the vision thread; models load in the background (health says `loading`).
 pub fn spawn(cfg: &VisionConfig) -> FaceService {
-    let status = Arc::new(AtomicU8::new(STATUS_LOADING));
-    let (tx, mut rx) = mpsc::channel::<Job>(32);
     let pc = PipelineConfig {
         models_dir: cfg.models_dir.clone(),
         ort_library: cfg.ort_library.clone(),
         intra_threads: cfg.intra_threads.max(1),
         ..Default::default()
     };
-    let st = status.clone();
-    let spawned = std::thread::Builder::new()
-        .name("vision".into())
-        .spawn(move || {
-            let mut pipeline = match FacePipeline::load(&pc) {
-                Ok(p) => {
-                    st.store(STATUS_READY, Ordering::SeqCst);
-                    tracing::info!(model = vision::EMBEDDER_MODEL_ID, "face pipeline ready");
-                    Some(p)
-                }
-                Err(e) => {
-                    st.store(STATUS_UNAVAILABLE, Ordering::SeqCst);
-                    tracing::error!(error = %e, "face pipeline unavailable");
-                    None
-                }
-            };
-            let limits = DecodeLimits::default();
-            while let Some(job) = rx.blocking_recv() {
-                let result = match pipeline.as_mut() {
-                    None => Err(ApiError::new(
-                        ErrorCode::VisionUnavailable,
-                        "face models are not loaded",
-                    )),
-                    // A panic in one image must not take face login down for everyone.
-                    Some(p) => {
-                        std::panic::catch_unwind(AssertUnwindSafe(|| run_job(p, &limits, &job)))
-                            .unwrap_or_else(|_| {
-                                tracing::error!("face pipeline panicked on an image");
-                                Err(ApiError::new(
-                                    ErrorCode::ImageCorrupt,
-                                    "the image could not be analysed",
-                                ))
-                            })
-                    }
-                };
-                let _ = job.reply.send(result);
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the vision thread");
-        status.store(STATUS_UNAVAILABLE, Ordering::SeqCst);
-    }
-    FaceService::new(Arc::new(VisionEngine { tx }), status)
+    let worker = VisionWorker::spawn_with(vision::EMBEDDER_MODEL_ID, move || {
+        let loaded = FacePipeline::load(&pc);
+        match &loaded {
+            Ok(_) => tracing::info!(model = vision::EMBEDDER_MODEL_ID, "face pipeline ready"),
+            Err(e) => tracing::error!(error = %e, "face pipeline unavailable"),
+        }
+        loaded
+    });
+    service(worker)
+}
+
+/// Start the vision thread on a pipeline built elsewhere (other engines, or test doubles).
+pub fn start(pipeline: FacePipeline) -> FaceService {
+    service(VisionWorker::start(pipeline))
+}
+
+fn service(worker: VisionWorker) -> FaceService {
+    FaceService::new(std::sync::Arc::new(VisionEngine {
+        worker,
+        queue: Semaphore::new(QUEUE),
+    }))
 }
 
 impl FaceEngine for VisionEngine {
     fn analyze(&self, image: Vec<u8>, enrol: bool) -> BoxFut<'_, Result<FaceAnalysis, ApiError>> {
         Box::pin(async move {
-            let (reply, rx) = oneshot::channel();
             let policy = if enrol {
                 MultiFace::Refuse
             } else {
                 MultiFace::Largest
             };
-            let unavailable =
-                || ApiError::new(ErrorCode::VisionUnavailable, "face analysis is not running");
-            self.tx
-                .send(Job {
-                    image,
-                    policy,
-                    reply,
-                })
+            let _turn = self.queue.acquire().await.map_err(|_| {
+                ApiError::new(ErrorCode::VisionUnavailable, "face analysis is not running")
+            })?;
+            self.worker
+                .run(move |p| analyze_image(p, &image, policy))
                 .await
-                .map_err(|_| unavailable())?;
-            rx.await.map_err(|_| unavailable())?
+                .map_err(|e| map_worker_error(&e))?
+                .map_err(|e| map_error(&e))
         })
     }
 
     fn model_id(&self) -> &str {
-        vision::EMBEDDER_MODEL_ID
+        self.worker.model_id()
+    }
+
+    fn readiness(&self) -> Readiness {
+        self.worker.readiness()
     }
 }
 

@@ -578,3 +578,94 @@ async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold(
     );
     t.stop().await;
 }
+
+/// A template made by another embedding model never matches, though its bytes are a real
+/// face's: only the server's own model's templates are compared (the kiosk's rule too).
+#[tokio::test]
+async fn a_template_of_another_model_never_matches() {
+    let t = vision_server().await;
+    let k = t.kiosk.clone();
+    let obama = |n: &str| photo(&format!("face_recognition_examples/obama/{n}"));
+    // A real embedding of Obama, enrolled in one project.
+    let (donor, _) = t.project_with_flow(json!({"face": true})).await;
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "obama", "project_id": donor, "face_image": obama("obama.jpg")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Stored straight into the database for two other projects: under another model, and
+    // (the control) under the server's own.
+    let (other, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    let (same, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    {
+        let c = rusqlite::Connection::open(t.dir.join("access.db")).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        for (project, model) in [
+            (&other, "another-model/v1"),
+            (&same, vision::EMBEDDER_MODEL_ID),
+        ] {
+            c.execute(
+                "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
+                 SELECT ?1 || id, ?1, user_id, ?2, embedding, created_at, 1000000 + rev
+                 FROM templates WHERE project_id = ?3",
+                rusqlite::params![project, model, donor],
+            )
+            .unwrap();
+        }
+    }
+    let verify = |project: &str, user: Option<&str>| {
+        let mut body = json!({"project_id": project, "face_image": obama("obama1.jpg")});
+        if let Some(u) = user {
+            body["user_id"] = json!(u);
+        }
+        t.post("/biometric/verify-face", &k, body)
+    };
+    // The control: the same bytes under the server's model match, 1:N and 1:1.
+    for user in [None, Some("obama")] {
+        let (s, v) = verify(&same, user).await;
+        assert_eq!(
+            (s, &data(&v)["matched"]),
+            (StatusCode::OK, &json!(true)),
+            "{v}"
+        );
+        assert_eq!(data(&v)["user_id"], "obama", "{v}");
+    }
+    // Under another model: nobody is enrolled, 1:1 or 1:N.
+    for user in [None, Some("obama")] {
+        let (s, v) = verify(&other, user).await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::NOT_FOUND, "NOT_ENROLLED"),
+            "{v}"
+        );
+    }
+    // Beside someone enrolled with the server's model: 1:N finds no match, not Obama.
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "biden", "project_id": other, "face_image": photo("face_recognition_examples/biden/biden.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = verify(&other, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], false, "{v}");
+    assert!(data(&v).get("user_id").is_none(), "{v}");
+    // The kiosk feed still carries it, with its model id: the kiosk applies the same rule.
+    let (_, v) = t
+        .get(&format!("/sync/templates?project_id={other}"), &k)
+        .await;
+    let mut models: Vec<&str> = data(&v)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["model_id"].as_str().unwrap())
+        .collect();
+    models.sort_unstable();
+    assert_eq!(models, ["another-model/v1", vision::EMBEDDER_MODEL_ID]);
+    t.stop().await;
+}

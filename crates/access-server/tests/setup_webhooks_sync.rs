@@ -388,7 +388,7 @@ async fn sync_templates_feed_and_idempotent_events() {
         .tx(move |tx| {
             for (i, user) in ["u1", "u2", "u3"].iter().enumerate() {
                 let rev = access_server::db::next_counter(tx, "template_rev")?;
-                let emb = access_server::sync::embedding_to_blob(&[i as f32, 1.0]);
+                let emb = vision::Embedding::values_to_le_bytes(&[i as f32, 1.0]);
                 tx.execute(
                     "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
                      VALUES (?1, ?2, ?3, 'm1', ?4, 0, ?5)",

@@ -128,4 +128,11 @@ impl KioskError {
     }
 }
 
+/// The vision thread did not answer (it stopped, failed to load, or panicked on the input).
+impl From<vision::WorkerError> for KioskError {
+    fn from(_: vision::WorkerError) -> Self {
+        Self::EngineStopped
+    }
+}
+
 pub type Result<T, E = KioskError> = std::result::Result<T, E>;

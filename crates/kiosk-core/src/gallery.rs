@@ -1,37 +1,28 @@
 //! The in-memory 1:N index over the cached templates, rebuilt from the store after changes.
+//! Which templates may match and how a person scores are `vision::Gallery`'s rules, the same
+//! the Access API server matches by.
 
-use std::collections::HashMap;
-
-use vision::{EMBEDDING_DIM, TemplateIndex};
+use vision::EMBEDDING_DIM;
 
 use crate::error::Result;
 
 #[derive(Default)]
 pub struct Gallery {
-    index: Option<TemplateIndex>,
-    owners: HashMap<u64, String>,
+    index: Option<vision::Gallery>,
 }
 
 impl Gallery {
-    /// Templates made by another model are skipped: their scores would mean nothing.
+    /// Templates made by another model are left out: their scores would mean nothing.
     pub fn rebuild(store: &kiosk_store::Store, model_id: &str) -> Result<Self> {
-        let mut index = TemplateIndex::new(EMBEDDING_DIM);
-        let mut owners = HashMap::new();
+        let mut index = vision::Gallery::new(model_id, EMBEDDING_DIM);
         for t in store.templates()? {
-            if t.model_id != model_id || t.embedding.len() != EMBEDDING_DIM {
-                continue;
-            }
-            index.insert(t.id as u64, &t.embedding)?;
-            owners.insert(t.id as u64, t.user_id);
+            index.insert(t.id as u64, &t.user_id, &t.model_id, &t.embedding);
         }
-        Ok(Self {
-            index: Some(index),
-            owners,
-        })
+        Ok(Self { index: Some(index) })
     }
 
     pub fn len(&self) -> usize {
-        self.index.as_ref().map_or(0, TemplateIndex::len)
+        self.index.as_ref().map_or(0, vision::Gallery::len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -43,18 +34,7 @@ impl Gallery {
         let Some(index) = &self.index else {
             return Ok(None);
         };
-        let best = match only_user {
-            None => index
-                .best_match(query)?
-                .map(|m| (self.owners[&m.key].clone(), m.score)),
-            Some(user) => self
-                .owners
-                .iter()
-                .filter(|(_, u)| u.as_str() == user)
-                .filter_map(|(k, u)| index.get(*k).map(|t| (u.clone(), vision::cosine(t, query))))
-                .max_by(|a, b| a.1.total_cmp(&b.1)),
-        };
-        Ok(best)
+        Ok(index.best(query, only_user)?.map(|m| (m.person, m.score)))
     }
 
     /// Best match among users other than `except`.
@@ -63,9 +43,7 @@ impl Gallery {
             return Ok(None);
         };
         Ok(index
-            .search(query, 8)?
-            .into_iter()
-            .map(|m| (self.owners[&m.key].clone(), m.score))
-            .find(|(u, _)| u != except))
+            .best_other(query, except)?
+            .map(|m| (m.person, m.score)))
     }
 }

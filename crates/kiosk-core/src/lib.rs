@@ -11,7 +11,6 @@ pub mod live;
 pub mod session;
 pub mod settings_file;
 mod sync;
-mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
@@ -31,7 +30,7 @@ pub use gallery::Gallery;
 pub use session::{Admin, AdminSession};
 pub use settings_file::SettingsFile;
 pub use sync::{SyncReport, SyncStatus, spawn_sync_loop};
-pub use worker::VisionWorker;
+pub use vision::VisionWorker;
 
 /// Everything the engine needs to know; the CLI and the app build it from file, env and flags.
 #[derive(Debug, Clone)]
@@ -289,7 +288,7 @@ impl Kiosk {
         let key = StoreKey::load_or_create(&cfg.data_dir.join("store.key"))?;
         let store = Store::open(&cfg.data_dir.join("kiosk.db"), &key)?;
         let device_key = device_key(&cfg.data_dir.join("device.key"))?;
-        let vision = VisionWorker::spawn(cfg.vision.clone())?;
+        let vision = VisionWorker::load(cfg.vision.clone())?;
         let gallery = Gallery::rebuild(&store, vision.model_id())?;
         let settings = LiveSettings::of(&cfg);
         settings.validate()?;

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Serialize;
 use tokio::sync::watch;
-use vision::{Frame, FrameAnalysis, MultiFace};
+use vision::{Frame, FrameAnalysis, MultiFace, VisionWorker};
 
 use crate::error::{KioskError, Result};
-use crate::worker::VisionWorker;
 
 /// What the UI draws for one frame.
 #[derive(Debug, Clone, Serialize)]

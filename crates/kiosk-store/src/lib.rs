@@ -199,7 +199,7 @@ impl Store {
     }
 
     fn seal_template(&self, user_id: &str, model_id: &str, embedding: &[f32]) -> Vec<u8> {
-        let bytes: Vec<u8> = embedding.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let bytes = vision::Embedding::values_to_le_bytes(embedding);
         self.sealer
             .seal(&bytes, format!("template|{user_id}|{model_id}").as_bytes())
     }
@@ -326,13 +326,9 @@ impl Store {
                 format!("template|{user_id}|{model_id}").as_bytes(),
                 &format!("template {id}"),
             )?;
-            if plain.len() % 4 != 0 {
-                return Err(StoreError::Corrupt(format!("template {id} length")));
-            }
-            let embedding = plain
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let embedding = vision::Embedding::from_le_bytes(&plain)
+                .map_err(|_| StoreError::Corrupt(format!("template {id} length")))?
+                .into_vec();
             out.push(Template {
                 id,
                 user_id,

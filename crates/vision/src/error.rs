@@ -56,6 +56,8 @@ pub enum VisionError {
     Inference { model: &'static str, reason: String },
     #[error("embeddings have different lengths ({0} and {1})")]
     DimensionMismatch(usize, usize),
+    #[error("{len} bytes are not a whole number of embedding values (4 bytes each)")]
+    EmbeddingCorrupt { len: usize },
 }
 
 impl VisionError {
@@ -76,6 +78,7 @@ impl VisionError {
             Self::RuntimeLoad { .. } => "RUNTIME_LOAD",
             Self::Inference { .. } => "INFERENCE_FAILED",
             Self::DimensionMismatch(..) => "DIMENSION_MISMATCH",
+            Self::EmbeddingCorrupt { .. } => "EMBEDDING_CORRUPT",
         }
     }
 

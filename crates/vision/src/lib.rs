@@ -3,7 +3,8 @@
 //! matching. No IO beyond loading the model files and the ONNX Runtime library.
 //!
 //! Each engine sits behind a trait ([`FaceDetector`], [`FaceEmbedder`], [`LivenessModel`]) so
-//! another model can be dropped in; [`FacePipeline`] owns one of each.
+//! another model can be dropped in; [`FacePipeline`] owns one of each, and [`VisionWorker`]
+//! owns the pipeline on its own thread for programs with many callers.
 
 pub mod align;
 pub mod detect;
@@ -17,6 +18,7 @@ pub mod matcher;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;
+pub mod worker;
 
 pub use align::{AlignedFace, align};
 pub use detect::{DetectorConfig, Face, FaceDetector, YuNet};
@@ -24,10 +26,13 @@ pub use embed::{EMBEDDER_MODEL_ID, EMBEDDING_DIM, Embedding, FaceEmbedder, ReidE
 pub use error::{Result, VisionError};
 pub use frame::{DecodeLimits, Frame, PixelFormat, decode_image};
 pub use liveness::{LivenessModel, MiniFasNet};
-pub use matcher::{DEFAULT_MATCH_THRESHOLD, Match, TemplateIndex, cosine, try_cosine};
+pub use matcher::{
+    DEFAULT_MATCH_THRESHOLD, Gallery, Match, PersonMatch, TemplateIndex, cosine, try_cosine,
+};
 pub use pipeline::{
     DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, FrameAnalysis, MultiFace,
     PipelineConfig,
 };
 pub use quality::{QualityConfig, QualityIssue, QualityMetrics, QualityReport};
 pub use runtime::{ModelSpec, RuntimeConfig, manifest};
+pub use worker::{Readiness, VisionWorker, WorkerError};

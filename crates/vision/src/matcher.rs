@@ -1,4 +1,5 @@
-//! Matching: cosine similarity 1:1, and a 1:N index over many templates.
+//! Matching: cosine similarity 1:1, a 1:N index over many templates, and a [`Gallery`] of
+//! people's templates for one embedding model (what the kiosk and the server match against).
 //!
 //! The 1:N scan is bandwidth-bound (100k x 256 f32 is 100 MB per query), so the index keeps an
 //! int8 copy of every template (4x less memory to stream), scans that, and re-scores the best
@@ -243,6 +244,136 @@ impl TemplateIndex {
     }
 }
 
+/// A person's best match in a [`Gallery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonMatch {
+    pub person: String,
+    pub score: f32,
+}
+
+/// The templates of many people, for one embedding model: the one place that decides which
+/// templates may be compared with a probe (those of the same model and length, never another
+/// model's: its scores would mean nothing) and how a person's score is made (their best
+/// template). 1:N runs on the [`TemplateIndex`] scan; 1:1 scores that person's templates
+/// exactly.
+#[derive(Debug, Clone)]
+pub struct Gallery {
+    model_id: String,
+    index: TemplateIndex,
+    owner: HashMap<u64, String>,
+    by_person: HashMap<String, Vec<u64>>,
+}
+
+impl Gallery {
+    /// An empty gallery for embeddings of `model_id`, `dim` values each.
+    pub fn new(model_id: &str, dim: usize) -> Self {
+        Self {
+            model_id: model_id.to_string(),
+            index: TemplateIndex::new(dim),
+            owner: HashMap::new(),
+            by_person: HashMap::new(),
+        }
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub fn dim(&self) -> usize {
+        self.index.dim()
+    }
+
+    /// Number of templates.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Adds (or replaces) template `key` of `person`, made by `model_id`. A template of another
+    /// model, or of another length, is left out and `false` returned.
+    pub fn insert(&mut self, key: u64, person: &str, model_id: &str, template: &[f32]) -> bool {
+        if model_id != self.model_id || template.len() != self.index.dim() {
+            return false;
+        }
+        self.remove(key);
+        if self.index.insert(key, template).is_err() {
+            return false;
+        }
+        self.owner.insert(key, person.to_string());
+        self.by_person
+            .entry(person.to_string())
+            .or_default()
+            .push(key);
+        true
+    }
+
+    pub fn remove(&mut self, key: u64) -> bool {
+        let Some(person) = self.owner.remove(&key) else {
+            return false;
+        };
+        if let Some(keys) = self.by_person.get_mut(&person) {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.by_person.remove(&person);
+            }
+        }
+        self.index.remove(key)
+    }
+
+    /// Whether `person` has any template here.
+    pub fn contains(&self, person: &str) -> bool {
+        self.by_person.contains_key(person)
+    }
+
+    /// The best match over everyone (1:N), or over `only`'s templates (1:1). None: nobody
+    /// (or not `only`) is enrolled with this model.
+    pub fn best(&self, query: &[f32], only: Option<&str>) -> Result<Option<PersonMatch>> {
+        if query.len() != self.index.dim() {
+            return Err(VisionError::DimensionMismatch(
+                query.len(),
+                self.index.dim(),
+            ));
+        }
+        let Some(person) = only else {
+            return Ok(self.index.best_match(query)?.map(|m| self.person_match(m)));
+        };
+        Ok(self
+            .by_person
+            .get(person)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.index.get(*k))
+            .map(|t| dot_f32(t, query))
+            .reduce(f32::max)
+            .map(|score| PersonMatch {
+                person: person.to_string(),
+                score,
+            }))
+    }
+
+    /// The best match among everyone but `except` (is this face already someone else's?).
+    pub fn best_other(&self, query: &[f32], except: &str) -> Result<Option<PersonMatch>> {
+        // `except`'s templates can fill at most this many of the top places.
+        let k = self.by_person.get(except).map_or(0, Vec::len) + 1;
+        Ok(self
+            .index
+            .search(query, k)?
+            .into_iter()
+            .map(|m| self.person_match(m))
+            .find(|m| m.person != except))
+    }
+
+    fn person_match(&self, m: Match) -> PersonMatch {
+        PersonMatch {
+            person: self.owner.get(&m.key).cloned().unwrap_or_default(),
+            score: m.score,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +454,54 @@ mod tests {
             index.insert(1, &[0.0; 3]).unwrap_err().code(),
             "DIMENSION_MISMATCH"
         );
+    }
+
+    #[test]
+    fn a_gallery_never_compares_another_models_templates() {
+        let vs = unit_vectors(3, 8, 21);
+        let mut g = Gallery::new("model-a", 8);
+        assert!(g.insert(1, "ann", "model-a", &vs[0]));
+        // Another model's template, even the probe itself, is left out.
+        assert!(!g.insert(2, "bob", "model-b", &vs[1]));
+        // So is one of another length.
+        assert!(!g.insert(3, "cat", "model-a", &vs[2][..4]));
+        assert_eq!(g.len(), 1);
+        assert!(!g.contains("bob"));
+        let best = g.best(&vs[1], None).unwrap().unwrap();
+        assert_eq!(best.person, "ann");
+        assert!(best.score < 0.99);
+        assert_eq!(g.best(&vs[1], Some("bob")).unwrap(), None);
+        assert_eq!(
+            g.best(&vs[1][..4], None).unwrap_err().code(),
+            "DIMENSION_MISMATCH"
+        );
+    }
+
+    #[test]
+    fn a_gallery_scores_a_person_by_their_best_template() {
+        let vs = unit_vectors(6, 16, 5);
+        let mut g = Gallery::new("m", 16);
+        for (i, v) in vs.iter().enumerate() {
+            g.insert(i as u64, if i < 4 { "ann" } else { "bob" }, "m", v);
+        }
+        // 1:1 against ann, probing with one of her templates: that one, exactly.
+        let m = g.best(&vs[2], Some("ann")).unwrap().unwrap();
+        assert_eq!(m.person, "ann");
+        assert!((m.score - 1.0).abs() < 1e-5);
+        // 1:N finds bob for bob's template; best_other looks past ann's four templates.
+        assert_eq!(g.best(&vs[5], None).unwrap().unwrap().person, "bob");
+        let other = g.best_other(&vs[0], "ann").unwrap().unwrap();
+        assert_eq!(other.person, "bob");
+        let expected = vs[4..]
+            .iter()
+            .map(|b| cosine(b, &vs[0]))
+            .fold(f32::MIN, f32::max);
+        assert!((other.score - expected).abs() < 1e-5);
+        // Replacing a key moves the template to its new owner; removing it forgets it.
+        assert!(g.insert(5, "ann", "m", &vs[5]));
+        assert_eq!(g.best(&vs[5], None).unwrap().unwrap().person, "ann");
+        assert!(g.remove(4) && g.remove(5));
+        assert!(!g.contains("bob"));
+        assert_eq!(g.best_other(&vs[0], "ann").unwrap(), None);
     }
 }

@@ -16,6 +16,7 @@ use crate::db::next_counter;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, ApiJson, ApiQuery};
 use crate::flows::{FLOW_COLUMNS, flow_from_row, load_flow, project_exists};
+use crate::outbound::OutboundGuard;
 use crate::state::AppState;
 use crate::{created, ids, ok};
 
@@ -157,15 +158,13 @@ pub async fn delete_project(
 
 /// Checks the security settings and normalises their whitelist / blacklist entries (refusing
 /// one that is no identifier), so what is stored compares with what a login presents.
-fn check_security(s: &mut SecuritySettings) -> ApiResult<()> {
+fn check_security(guard: &OutboundGuard, s: &mut SecuritySettings) -> ApiResult<()> {
     crate::flows::normalize_list(&mut s.identifiers)?;
     if s.mode == SecurityMode::Url {
         let url = s.url.as_deref().unwrap_or("");
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ApiError::bad_request(
-                "security.url must be an http(s) URL when mode is url",
-            ));
-        }
+        guard
+            .check(url)
+            .map_err(|e| crate::outbound::refused("security.url", &e))?;
     }
     if s.timeout_ms == 0 || s.timeout_ms > 30_000 {
         return Err(ApiError::bad_request(
@@ -206,7 +205,7 @@ pub async fn create_flow(
     let login = req.login.unwrap_or_default();
     let mut security = req.security.unwrap_or_default();
     check_scores(&login)?;
-    check_security(&mut security)?;
+    check_security(&st.outbound, &mut security)?;
     let now = st.clock.now_ms();
     let flow = st
         .db
@@ -273,6 +272,7 @@ pub async fn update_flow(
     ApiJson(req): ApiJson<UpdateProjectFlowRequest>,
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
+    let guard = st.outbound.clone();
     let flow = st
         .db
         .tx(move |tx| {
@@ -296,7 +296,7 @@ pub async fn update_flow(
                 check_scores(l)?;
             }
             if let Some(mut s) = req.security {
-                check_security(&mut s)?;
+                check_security(&guard, &mut s)?;
                 f.security = s;
             }
             save_flow(tx, &f, now)?;

@@ -215,9 +215,8 @@ pub async fn start(
         .dev_outbox
         .then(|| OutboxSender::new(db.clone(), clock.clone()));
     let delivery = Delivery::from_config(cfg.smtp.as_ref(), cfg.sms.as_ref(), outbox)?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    let outbound = crate::outbound::OutboundGuard::new(&cfg.outbound_allow);
+    let http = outbound.client(None)?;
     let face = match face {
         Some(f) => f,
         None if cfg.vision.enabled => crate::vision_engine::spawn(&cfg.vision),
@@ -240,6 +239,7 @@ pub async fn start(
         webhook_wake: Notify::new(),
         hooks_exist: std::sync::atomic::AtomicBool::new(hooks_exist),
         http,
+        outbound,
         face,
         templates: Default::default(),
     });

@@ -18,7 +18,8 @@ use crate::extract::{ApiJson, Auth};
 use crate::face::FaceAnalysis;
 use crate::flows::{self, Method};
 use crate::state::AppState;
-use crate::{ids, ok, templates, webhooks};
+use crate::validation::{Kind, Step, Validation, not_pending};
+use crate::{ok, templates};
 
 /// Decode the base64 image (optionally a `data:` URL) within the size limit.
 pub fn decode_b64_image(s: &str, max_bytes: usize) -> ApiResult<Vec<u8>> {
@@ -90,30 +91,6 @@ async fn gallery(
     st.templates
         .get(&st.db, project_id, &model_id, probe.embedding.len())
         .await
-}
-
-fn event(
-    tx: &Connection,
-    v: &BioValidation,
-    what: &str,
-    extra: serde_json::Value,
-    now: i64,
-) -> rusqlite::Result<usize> {
-    let mut data = json!({
-        "validation_id": v.id, "user_id": v.user_id, "project_id": v.project_id,
-        "project_flow_id": v.flow_id, "status": v.status.as_str(),
-    });
-    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
-        d.extend(e.clone());
-    }
-    webhooks::enqueue(
-        tx,
-        &v.project_id,
-        &v.flow_id,
-        &format!("biometric_validation.{what}"),
-        data,
-        now,
-    )
 }
 
 /// Header a client sends so that a retried upload (after a crash or a lost answer) returns the
@@ -195,20 +172,17 @@ pub async fn register_face(
                 [&req.project_id, &req.user_id],
                 |r| r.get(0),
             )?;
-            let v = BioValidation {
-                id: ids::new_id("val"),
-                user_id: req.user_id.clone(),
-                project_id: req.project_id.clone(),
-                flow_id: flow.id.clone(),
-                status: ValidationStatus::Pending,
-                attempts: 0,
+            let v = Validation::new(
+                Kind::Biometric,
+                req.user_id.clone(),
+                req.project_id.clone(),
+                flow.id.clone(),
                 max_attempts,
-                expires_at: now + ttl_ms,
-                match_ok: false,
-                liveness_passed: None,
-            };
-            insert_validation(tx, &v, now)?;
-            event(tx, &v, "created", json!({ "template_id": template_id }), now)?;
+                now + ttl_ms,
+                None,
+            );
+            v.insert(tx, now)?;
+            v.announce(tx, Step::Created, json!({ "template_id": template_id }), now)?;
             let resp = RegisterFaceResponse {
                 validation_id: v.id,
                 status: ValidationStatus::Pending,
@@ -236,147 +210,25 @@ pub async fn register_face(
     Ok(ok(resp, "face registered"))
 }
 
-#[derive(Debug, Clone)]
-struct BioValidation {
-    id: String,
-    /// Empty until a 1:N match names the user.
-    user_id: String,
-    project_id: String,
-    flow_id: String,
-    status: ValidationStatus,
-    attempts: u32,
-    max_attempts: u32,
-    expires_at: i64,
-    match_ok: bool,
-    liveness_passed: Option<bool>,
-}
-
-fn insert_validation(tx: &Connection, v: &BioValidation, now: i64) -> rusqlite::Result<()> {
-    exec(
-        tx,
-        "INSERT INTO validations(id, kind, identifier, project_id, flow_id, status, attempts,
-           max_attempts, expires_at, created_at, updated_at)
-         VALUES (?1, 'biometric', ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7, ?7)",
-        rusqlite::params![
-            v.id,
-            v.user_id,
-            v.project_id,
-            v.flow_id,
-            v.max_attempts,
-            v.expires_at,
-            now
-        ],
-    )?;
-    Ok(())
-}
-
-fn load_validation(c: &Connection, id: &str) -> ApiResult<BioValidation> {
-    row(
-        c,
-        "SELECT id, identifier, project_id, flow_id, status, attempts, max_attempts, expires_at,
-                COALESCE(match_ok, 0), liveness_passed
-         FROM validations WHERE id = ?1 AND kind = 'biometric'",
-        [id],
-        |r| {
-            let status: String = r.get(4)?;
-            Ok(BioValidation {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                project_id: r.get(2)?,
-                flow_id: r.get(3)?,
-                status: ValidationStatus::parse(&status).unwrap_or(ValidationStatus::Expired),
-                attempts: r.get(5)?,
-                max_attempts: r.get(6)?,
-                expires_at: r.get(7)?,
-                match_ok: r.get::<_, i64>(8)? != 0,
-                liveness_passed: r.get::<_, Option<i64>>(9)?.map(|v| v != 0),
-            })
-        },
-    )
-    .optional()?
-    .ok_or_else(|| ApiError::new(ErrorCode::ValidationNotFound, "unknown validation_id"))
-}
-
-/// A validation must be pending and in time; expiry is recorded when noticed.
-fn require_pending(tx: &Connection, v: &mut BioValidation, now: i64) -> ApiResult<()> {
-    match v.status {
-        ValidationStatus::Pending if now >= v.expires_at => {
-            exec(
-                tx,
-                "UPDATE validations SET status = 'expired', updated_at = ?1 WHERE id = ?2",
-                rusqlite::params![now, v.id],
-            )?;
-            v.status = ValidationStatus::Expired;
-            event(tx, v, "expired", json!({}), now)?;
-            Ok(())
-        }
-        ValidationStatus::Pending => Ok(()),
-        s => Err(not_pending(s)),
-    }
-}
-
-fn not_pending(s: ValidationStatus) -> ApiError {
-    match s {
-        ValidationStatus::Expired => {
-            ApiError::new(ErrorCode::ValidationExpired, "the validation has expired")
-        }
-        ValidationStatus::Failed => ApiError::new(
-            ErrorCode::MaxAttemptsExceeded,
-            "the validation failed; start a new one",
-        ),
-        _ => ApiError::new(
-            ErrorCode::ValidationNotPending,
-            "the validation is already complete",
-        ),
-    }
-    .with_details(json!({ "status": s.as_str() }))
-}
-
 /// Validated once the match holds and, if the flow wants it, liveness passed.
 fn complete_if_done(
     tx: &Connection,
-    v: &mut BioValidation,
+    v: &mut Validation,
     flow: &ProjectFlow,
     now: i64,
 ) -> rusqlite::Result<bool> {
     let live_ok = !flow.login.liveness_required || v.liveness_passed == Some(true);
     if v.match_ok && live_ok && v.status == ValidationStatus::Pending {
-        exec(
-            tx,
-            "UPDATE validations SET status = 'validated', validated_at = ?1, updated_at = ?1 WHERE id = ?2",
-            rusqlite::params![now, v.id],
-        )?;
-        v.status = ValidationStatus::Validated;
-        event(tx, v, "validated", json!({}), now)?;
+        v.validate(tx, now)?;
         return Ok(true);
     }
     Ok(false)
 }
 
-/// Count a failed try; fails the validation at the limit.
-fn fail_attempt(tx: &Connection, v: &mut BioValidation, now: i64) -> rusqlite::Result<()> {
-    v.attempts += 1;
-    if v.attempts >= v.max_attempts {
-        v.status = ValidationStatus::Failed;
-        exec(
-            tx,
-            "UPDATE validations SET attempts = ?1, status = 'failed', updated_at = ?2 WHERE id = ?3",
-            rusqlite::params![v.attempts, now, v.id],
-        )?;
-        event(tx, v, "failed", json!({}), now)?;
-    } else {
-        exec(
-            tx,
-            "UPDATE validations SET attempts = ?1, updated_at = ?2 WHERE id = ?3",
-            rusqlite::params![v.attempts, now, v.id],
-        )?;
-    }
-    Ok(())
-}
-
+/// The access token of a validated face validation, else nothing.
 fn token_for(
     st: &AppState,
-    v: &BioValidation,
+    v: &Validation,
     flow: &ProjectFlow,
     now: i64,
 ) -> ApiResult<(Option<String>, Option<u64>)> {
@@ -388,14 +240,7 @@ fn token_for(
     } else {
         &["face"]
     };
-    let ttl = st.cfg.access_token_ttl_s;
-    let t = st
-        .keys
-        .issue_access_token(&v.user_id, &v.project_id, &v.flow_id, &v.id, amr, ttl, now)
-        .map_err(|e| {
-            tracing::error!(error = %e, "token signing failed");
-            ApiError::internal()
-        })?;
+    let (t, ttl) = v.issue_token(st, amr, now)?;
     Ok((Some(t), Some(ttl)))
 }
 
@@ -412,7 +257,11 @@ pub async fn verify_face(
     let existing = match &req.validation_id {
         Some(id) => {
             let id = id.clone();
-            Some(st.db.call(move |c| load_validation(c, &id)).await?)
+            Some(
+                st.db
+                    .call(move |c| Validation::load(c, &id, Kind::Biometric))
+                    .await?,
+            )
         }
         None => None,
     };
@@ -432,8 +281,8 @@ pub async fn verify_face(
         }
     };
     if let (Some(v), Some(u)) = (&existing, &req.user_id)
-        && !v.user_id.is_empty()
-        && &v.user_id != u
+        && !v.identifier.is_empty()
+        && &v.identifier != u
     {
         return Err(ApiError::new(
             ErrorCode::ValidationNotFound,
@@ -443,7 +292,7 @@ pub async fn verify_face(
     if let Some(v) = &existing
         && v.status != ValidationStatus::Pending
     {
-        return Err(not_pending(v.status));
+        return Err(not_pending(Kind::Biometric, v.status));
     }
     let flow = {
         let (p, f) = (
@@ -459,7 +308,7 @@ pub async fn verify_face(
     let mut target = req.user_id.clone().or_else(|| {
         existing
             .as_ref()
-            .map(|v| v.user_id.clone())
+            .map(|v| v.identifier.clone())
             .filter(|u| !u.is_empty())
     });
     if let Some(u) = &target {
@@ -510,43 +359,39 @@ pub async fn verify_face(
         .tx(move |tx| {
             let matched = score >= threshold;
             let mut v = match existing {
-                Some(mut v) => {
+                Some(v) => {
                     // Re-read inside the transaction: another request may have moved it on.
-                    v = load_validation(tx, &v.id)?;
-                    require_pending(tx, &mut v, now)?;
-                    if v.status != ValidationStatus::Pending {
+                    let mut v = Validation::load(tx, &v.id, Kind::Biometric)?;
+                    if let Err(refusal) = v.require_pending(tx, now)? {
                         // Commit the expiry (and its event), then refuse.
-                        return Ok(Err(not_pending(v.status)));
+                        return Ok(Err(refusal));
                     }
                     v
                 }
                 None => {
-                    let v = BioValidation {
-                        id: ids::new_id("val"),
-                        user_id: String::new(),
-                        project_id: project_id.clone(),
-                        flow_id: flow2.id.clone(),
-                        status: ValidationStatus::Pending,
-                        attempts: 0,
+                    let v = Validation::new(
+                        Kind::Biometric,
+                        String::new(),
+                        project_id.clone(),
+                        flow2.id.clone(),
                         max_attempts,
-                        expires_at: now + ttl_ms,
-                        match_ok: false,
-                        liveness_passed: None,
-                    };
-                    insert_validation(tx, &v, now)?;
+                        now + ttl_ms,
+                        None,
+                    );
+                    v.insert(tx, now)?;
                     v
                 }
             };
             if matched {
                 // 1:N names the user only when the match holds.
                 if let Some(u) = &user {
-                    v.user_id = u.clone();
+                    v.identifier = u.clone();
                 }
                 v.match_ok = true;
                 exec(tx,
                     "UPDATE validations SET identifier = ?1, match_ok = 1, match_score = ?2, matched_user = ?1,
                      updated_at = ?3 WHERE id = ?4",
-                    rusqlite::params![v.user_id, score, now, v.id],
+                    rusqlite::params![v.identifier, score, now, v.id],
                 )?;
                 complete_if_done(tx, &mut v, &flow2, now)?;
             } else {
@@ -554,8 +399,8 @@ pub async fn verify_face(
                     "UPDATE validations SET match_score = ?1, updated_at = ?2 WHERE id = ?3",
                     rusqlite::params![score, now, v.id],
                 )?;
-                event(tx, &v, "match_failed", json!({ "match_score": score, "threshold": threshold }), now)?;
-                fail_attempt(tx, &mut v, now)?;
+                v.announce(tx, Step::MatchFailed, json!({ "match_score": score, "threshold": threshold }), now)?;
+                v.fail_attempt(tx, now)?;
             }
             Ok(Ok((v, matched, score, user)))
         })
@@ -597,14 +442,16 @@ pub async fn liveness_check(
     let image = decode_b64_image(&req.face_image, st.cfg.max_image_bytes)?;
     let v = {
         let id = req.validation_id.clone();
-        st.db.call(move |c| load_validation(c, &id)).await?
+        st.db
+            .call(move |c| Validation::load(c, &id, Kind::Biometric))
+            .await?
     };
     if v.status != ValidationStatus::Pending {
-        return Err(not_pending(v.status));
+        return Err(not_pending(Kind::Biometric, v.status));
     }
     // Liveness must be tied to a known person: a 1:N validation needs its match first, or a
     // live stranger could vouch for a photo matched afterwards.
-    if v.user_id.is_empty() {
+    if v.identifier.is_empty() {
         return Err(ApiError::new(
             ErrorCode::ValidationNotPending,
             "verify the face first; this validation has no matched user yet",
@@ -617,7 +464,7 @@ pub async fn liveness_check(
             .await?
     };
     flows::require_method(&flow, Method::Face)?;
-    rate_check(&st, &v.project_id, &v.user_id).await?;
+    rate_check(&st, &v.project_id, &v.identifier).await?;
     let a = analyze(&st, image, false).await?;
     let min = flow.login.liveness_min_score;
     // The live face must be the person being validated, or a real face could vouch for a
@@ -625,7 +472,7 @@ pub async fn liveness_check(
     let g = gallery(&st, &v.project_id, &a).await?;
     let (e, u, min_match) = (
         a.embedding.clone(),
-        v.user_id.clone(),
+        v.identifier.clone(),
         flow.login.match_min_score,
     );
     let same_person = templates::search(g, move |g| {
@@ -638,11 +485,10 @@ pub async fn liveness_check(
     let (v, passed, same_person) = st
         .db
         .tx(move |tx| {
-            let mut v = load_validation(tx, &v.id)?;
-            require_pending(tx, &mut v, now)?;
-            if v.status != ValidationStatus::Pending {
+            let mut v = Validation::load(tx, &v.id, Kind::Biometric)?;
+            if let Err(refusal) = v.require_pending(tx, now)? {
                 // Commit the expiry (and its event), then refuse.
-                return Ok(Err(not_pending(v.status)));
+                return Ok(Err(refusal));
             }
             let same_person = same_person;
             let passed = a.liveness >= min && same_person;
@@ -651,12 +497,12 @@ pub async fn liveness_check(
                 "UPDATE validations SET liveness_score = ?1, liveness_passed = ?2, updated_at = ?3 WHERE id = ?4",
                 rusqlite::params![a.liveness, passed, now, v.id],
             )?;
-            let what = if passed { "liveness_passed" } else { "liveness_failed" };
-            event(tx, &v, what, json!({ "liveness_score": a.liveness, "min_score": min }), now)?;
+            let step = if passed { Step::LivenessPassed } else { Step::LivenessFailed };
+            v.announce(tx, step, json!({ "liveness_score": a.liveness, "min_score": min }), now)?;
             if passed {
                 complete_if_done(tx, &mut v, &flow2, now)?;
             } else {
-                fail_attempt(tx, &mut v, now)?;
+                v.fail_attempt(tx, now)?;
             }
             Ok(Ok((v, passed, same_person)))
         })

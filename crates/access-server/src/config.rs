@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub sms: Option<SmsGatewayConfig>,
     pub webhooks: WebhookConfig,
     pub vision: VisionConfig,
+    /// Hosts (names or IP literals) that webhook and security URLs may reach although they
+    /// are internal (loopback, private, link-local): a receiver on the server's own LAN.
+    /// Env: `ACCESS_OUTBOUND_ALLOW` (comma-separated) adds to it.
+    pub outbound_allow: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +67,7 @@ impl Default for ServerConfig {
             sms: None,
             webhooks: WebhookConfig::default(),
             vision: VisionConfig::default(),
+            outbound_allow: Vec::new(),
         }
     }
 }

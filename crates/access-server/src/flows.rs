@@ -211,6 +211,15 @@ pub async fn check_url(
             "the customer's security check did not answer",
         )
     };
+    // Saved URLs were checked; an old row or an IP literal is checked again here, and names
+    // resolve through the guarded resolver.
+    st.outbound.check(url).map_err(|e| {
+        tracing::warn!(flow = %flow.id, reason = %e.reason(), "security URL refused");
+        ApiError::new(
+            ErrorCode::SecurityCheckUnavailable,
+            "the customer's security check did not answer",
+        )
+    })?;
     let resp = st
         .http
         .post(url)
@@ -227,7 +236,11 @@ pub async fn check_url(
     if !resp.status().is_success() {
         return Err(unavailable("status"));
     }
-    let v: serde_json::Value = resp.json().await.map_err(|_| unavailable("body"))?;
+    // A customer's answer is a small JSON object; a huge one is a broken (or hostile) URL.
+    let body = crate::outbound::bounded_body(resp, 16 * 1024)
+        .await
+        .ok_or_else(|| unavailable("body"))?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| unavailable("body"))?;
     match v.get("allowed").and_then(|a| a.as_bool()) {
         Some(true) => Ok(()),
         Some(false) => Err(refused()),

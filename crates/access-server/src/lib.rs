@@ -18,9 +18,11 @@ pub mod ids;
 pub mod misc;
 pub mod openapi;
 pub mod otp;
+pub mod outbound;
 pub mod state;
 pub mod sync;
 pub mod templates;
+pub mod validation;
 pub mod vision_engine;
 pub mod webhooks;
 

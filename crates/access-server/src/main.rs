@@ -106,6 +106,15 @@ fn main() -> anyhow::Result<()> {
             if no_vision {
                 cfg.vision.enabled = false;
             }
+            if let Ok(hosts) = std::env::var("ACCESS_OUTBOUND_ALLOW") {
+                cfg.outbound_allow.extend(
+                    hosts
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(String::from),
+                );
+            }
             // Secrets preferably come from the environment, not the config file.
             if let (Some(smtp), Ok(pw)) = (cfg.smtp.as_mut(), std::env::var("ACCESS_SMTP_PASSWORD"))
             {

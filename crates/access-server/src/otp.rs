@@ -19,25 +19,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::flows::{self, Method};
 use crate::state::AppState;
-use crate::{ids, ok, webhooks};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Email,
-    Phone,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Email => "email",
-            Kind::Phone => "phone",
-        }
-    }
-    fn event(self, what: &str) -> String {
-        format!("{}_validation.{what}", self.as_str())
-    }
-}
+use crate::validation::{self, Attempt, Kind, Step, Validation};
+use crate::{ids, ok};
 
 /// HMAC-SHA256(server key, validation_id ":" code): bound to the validation so a hash can't be
 /// replayed onto another row.
@@ -160,9 +143,10 @@ async fn send(
         now: st.clock.now_ms(),
         ttl_ms: (st.cfg.otp_ttl_s as i64) * 1000,
         max_attempts: st.cfg.otp_max_attempts,
-        limit: match kind {
-            Kind::Email => st.cfg.email_sends_per_min,
-            Kind::Phone => st.cfg.phone_sends_per_min,
+        limit: if kind == Kind::Email {
+            st.cfg.email_sends_per_min
+        } else {
+            st.cfg.phone_sends_per_min
         },
         rl_key: format!("{}:{identifier}", kind.as_str()),
         key: st.otp_key,
@@ -250,43 +234,29 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
             (id, attempts, true)
         }
         None => {
-            let id = ids::new_id("val");
-            let hash = code_mac(&a.key, &id, &a.code)
-                .finalize()
-                .into_bytes()
-                .to_vec();
-            exec(
+            let mut v = Validation::new(
+                kind,
+                a.identifier.clone(),
+                a.project_id.clone(),
+                flow.id.clone(),
+                a.max_attempts,
+                expires_at,
+                Some(channel.as_str().to_string()),
+            );
+            v.code_hash = Some(
+                code_mac(&a.key, &v.id, &a.code)
+                    .finalize()
+                    .into_bytes()
+                    .to_vec(),
+            );
+            v.insert(tx, now)?;
+            v.announce(
                 tx,
-                "INSERT INTO validations(id, kind, channel, identifier, project_id, flow_id,
-                   status, code_hash, attempts, max_attempts, expires_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, 0, ?8, ?9, ?10, ?10)",
-                rusqlite::params![
-                    id,
-                    kind.as_str(),
-                    channel.as_str(),
-                    a.identifier,
-                    a.project_id,
-                    flow.id,
-                    hash,
-                    a.max_attempts,
-                    expires_at,
-                    now
-                ],
-            )?;
-            webhooks::enqueue(
-                tx,
-                &a.project_id,
-                &flow.id,
-                &kind.event("created"),
-                json!({
-                    "validation_id": id, "channel": channel.as_str(),
-                    "identifier": a.identifier, "project_id": a.project_id,
-                    "project_flow_id": flow.id, "status": "pending",
-                    "expires_at": rfc3339(expires_at),
-                }),
+                Step::Created,
+                json!({ "expires_at": rfc3339(expires_at) }),
                 now,
             )?;
-            (id, 0, false)
+            (v.id, 0, false)
         }
     };
     if a.outbox {
@@ -324,34 +294,7 @@ pub async fn verify_phone(
     verify(&st, Kind::Phone, phone, otp, req.validation_id).await
 }
 
-/// identifier, project, flow, status, code hash, attempts, max attempts, expires_at, channel
-type OtpRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<Vec<u8>>,
-    u32,
-    u32,
-    i64,
-    String,
-);
-
-enum Outcome {
-    Validated {
-        project_id: String,
-        flow_id: String,
-        channel: String,
-        expires_at: i64,
-    },
-    Invalid {
-        remaining: u32,
-    },
-    MaxAttempts,
-    Expired,
-    AlreadyUsed,
-}
-
+/// Compares `otp` with the validation's code: validated (with a token), or one attempt used.
 async fn verify(
     st: &AppState,
     kind: Kind,
@@ -363,190 +306,50 @@ async fn verify(
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let key = st.otp_key;
-    let (vid, ident) = (validation_id.clone(), identifier.clone());
     let outcome = st
         .db
         .tx(move |tx| {
-            let row: Option<OtpRow> = row(
-                tx,
-                "SELECT identifier, project_id, flow_id, status, code_hash, attempts,
-                            max_attempts, expires_at, COALESCE(channel, '')
-                     FROM validations WHERE id = ?1 AND kind = ?2",
-                rusqlite::params![vid, kind.as_str()],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                },
-            )
-            .optional()?;
+            let mut v = Validation::load(tx, &validation_id, kind)?;
             // A validation of someone else reads as unknown: no oracle for ids.
-            let Some((
-                row_ident,
-                project_id,
-                flow_id,
-                status,
-                hash,
-                attempts,
-                max,
-                expires_at,
-                channel,
-            )) = row.filter(|r| r.0 == ident)
-            else {
-                return Err(ApiError::new(
-                    ErrorCode::ValidationNotFound,
-                    "unknown validation_id",
-                ));
-            };
-            match ValidationStatus::parse(&status) {
-                Some(ValidationStatus::Pending) => {}
-                Some(ValidationStatus::Validated) => return Ok(Outcome::AlreadyUsed),
-                Some(ValidationStatus::Failed) => return Ok(Outcome::MaxAttempts),
-                Some(ValidationStatus::Expired) | None => return Ok(Outcome::Expired),
+            if v.identifier != identifier {
+                return Err(validation::not_found());
             }
-            let event_data = |status: &str, attempts: u32| {
-                json!({
-                    "validation_id": vid, "channel": channel, "identifier": row_ident,
-                    "project_id": project_id, "project_flow_id": flow_id, "status": status,
-                    "attempts": attempts,
-                })
-            };
-            if now >= expires_at {
-                exec(
-                    tx,
-                    "UPDATE validations SET status = 'expired', updated_at = ?1 WHERE id = ?2",
-                    rusqlite::params![now, vid],
-                )?;
-                webhooks::enqueue(
-                    tx,
-                    &project_id,
-                    &flow_id,
-                    &kind.event("expired"),
-                    event_data("expired", attempts),
-                    now,
-                )?;
-                return Ok(Outcome::Expired);
+            if let Err(refusal) = v.require_pending(tx, now)? {
+                // Commit the expiry (and its event), then refuse.
+                return Ok(Err(refusal));
             }
             // A paused flow stops logins without burning attempts.
-            flows::resolve_login_flow(tx, &project_id, Some(&flow_id))?;
-            let good = hash
-                .map(|h| code_mac(&key, &vid, otp.as_str()).verify_slice(&h).is_ok())
-                .unwrap_or(false);
+            flows::resolve_login_flow(tx, &v.project_id, Some(&v.flow_id))?;
+            let good = v
+                .code_hash
+                .as_deref()
+                .is_some_and(|h| code_mac(&key, &v.id, otp.as_str()).verify_slice(h).is_ok());
             if good {
-                exec(
-                    tx,
-                    "UPDATE validations SET status = 'validated', validated_at = ?1,
-                     updated_at = ?1, code_hash = NULL WHERE id = ?2",
-                    rusqlite::params![now, vid],
-                )?;
-                webhooks::enqueue(
-                    tx,
-                    &project_id,
-                    &flow_id,
-                    &kind.event("validated"),
-                    event_data("validated", attempts),
-                    now,
-                )?;
-                return Ok(Outcome::Validated {
-                    project_id,
-                    flow_id,
-                    channel,
-                    expires_at,
-                });
+                v.validate(tx, now)?;
+                return Ok(Ok(v));
             }
-            let attempts = attempts + 1;
-            if attempts >= max {
-                exec(
-                    tx,
-                    "UPDATE validations SET status = 'failed', attempts = ?1, updated_at = ?2,
-                     code_hash = NULL WHERE id = ?3",
-                    rusqlite::params![attempts, now, vid],
-                )?;
-                webhooks::enqueue(
-                    tx,
-                    &project_id,
-                    &flow_id,
-                    &kind.event("failed"),
-                    event_data("failed", attempts),
-                    now,
-                )?;
-                Ok(Outcome::MaxAttempts)
-            } else {
-                exec(
-                    tx,
-                    "UPDATE validations SET attempts = ?1, updated_at = ?2 WHERE id = ?3",
-                    rusqlite::params![attempts, now, vid],
-                )?;
-                Ok(Outcome::Invalid {
-                    remaining: max - attempts,
-                })
-            }
+            Ok(Err(match v.fail_attempt(tx, now)? {
+                Attempt::Remaining(n) => ApiError::new(ErrorCode::InvalidOtp, "Invalid OTP code")
+                    .with_details(json!({ "attempts_remaining": n })),
+                Attempt::Failed => validation::not_pending(kind, ValidationStatus::Failed),
+            }))
         })
         .await?;
     st.webhook_wake.notify_one();
-    match outcome {
-        Outcome::Validated {
-            project_id,
-            flow_id,
-            channel,
-            expires_at,
-        } => {
-            let ttl = st.cfg.access_token_ttl_s;
-            let token = st
-                .keys
-                .issue_access_token(
-                    &identifier,
-                    &project_id,
-                    &flow_id,
-                    &validation_id,
-                    &["otp", &channel],
-                    ttl,
-                    now,
-                )
-                .map_err(|e| {
-                    tracing::error!(error = %e, "token signing failed");
-                    ApiError::internal()
-                })?;
-            Ok(ok(
-                OtpVerification {
-                    validation_id,
-                    status: ValidationStatus::Validated,
-                    expires_at: rfc3339(expires_at),
-                    project_id,
-                    project_flow_id: flow_id,
-                    access_token: token,
-                    token_type: "Bearer".into(),
-                    expires_in: ttl,
-                },
-                "OTP verified",
-            ))
-        }
-        Outcome::Invalid { remaining } => {
-            Err(ApiError::new(ErrorCode::InvalidOtp, "Invalid OTP code")
-                .with_details(json!({ "attempts_remaining": remaining })))
-        }
-        Outcome::MaxAttempts => Err(ApiError::new(
-            ErrorCode::MaxAttemptsExceeded,
-            "too many wrong codes; request a new one",
-        )
-        .with_details(json!({ "attempts_remaining": 0, "status": "failed" }))),
-        Outcome::Expired => Err(ApiError::new(
-            ErrorCode::OtpExpired,
-            "the code has expired; request a new one",
-        )
-        .with_details(json!({ "status": "expired" }))),
-        Outcome::AlreadyUsed => Err(ApiError::new(
-            ErrorCode::OtpAlreadyUsed,
-            "this code was already used",
-        )
-        .with_details(json!({ "status": "validated" }))),
-    }
+    let v = outcome?;
+    let channel = v.channel.clone().unwrap_or_default();
+    let (access_token, expires_in) = v.issue_token(st, &["otp", &channel], now)?;
+    Ok(ok(
+        OtpVerification {
+            validation_id: v.id,
+            status: ValidationStatus::Validated,
+            expires_at: rfc3339(v.expires_at),
+            project_id: v.project_id,
+            project_flow_id: v.flow_id,
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+        },
+        "OTP verified",
+    ))
 }

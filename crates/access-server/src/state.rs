@@ -28,8 +28,10 @@ pub struct Inner {
     /// Whether any enabled webhook exists; when none does the worker need not touch the
     /// store on every wake-up (it did, on every login, doubling database work under load).
     pub hooks_exist: std::sync::atomic::AtomicBool,
-    /// For security-URL checks.
+    /// For security-URL checks: built by `outbound`, so internal addresses are unreachable.
     pub http: reqwest::Client,
+    /// The check for customer-configured URLs (webhooks, security URL).
+    pub outbound: crate::outbound::OutboundGuard,
     pub face: FaceService,
     pub templates: crate::templates::TemplateCache,
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use access_types::{
     CreateWebhookRequest, CreatedWebhook, DeliveryAttempt, DeliveryStatus, ErrorCode,
-    UpdateWebhookRequest, WEBHOOK_EVENT_TYPES, Webhook, WebhookDelivery, WebhookEvent,
+    UpdateWebhookRequest, Webhook, WebhookDelivery, WebhookEvent, WebhookEventType,
 };
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -35,7 +35,7 @@ pub fn enqueue(
     tx: &Connection,
     project_id: &str,
     flow_id: &str,
-    event_type: &str,
+    event_type: WebhookEventType,
     data: Value,
     now: i64,
 ) -> rusqlite::Result<usize> {
@@ -51,11 +51,11 @@ pub fn enqueue(
     let mut n = 0;
     for (hook_id, events_json) in hooks {
         let events: Vec<String> = serde_json::from_str(&events_json).unwrap_or_default();
-        if !events.is_empty() && !events.iter().any(|e| e == event_type) {
+        if !events.is_empty() && !events.iter().any(|e| e == event_type.as_str()) {
             continue;
         }
         let payload = WebhookEvent {
-            event_type: event_type.to_string(),
+            event_type: event_type.as_str().to_string(),
             timestamp: rfc3339(now),
             data: data.clone(),
         };
@@ -64,7 +64,7 @@ pub fn enqueue(
             "INSERT INTO webhook_deliveries(id, webhook_id, event_type, payload, status, attempts,
                next_attempt_at, created_at)
              VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
-            rusqlite::params![ids::new_id("msg"), hook_id, event_type, body, now],
+            rusqlite::params![ids::new_id("msg"), hook_id, event_type.as_str(), body, now],
         )?;
         n += 1;
     }
@@ -98,10 +98,9 @@ struct Due {
 
 /// The delivery worker. Runs until `stop` flips to true.
 pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_millis(st.cfg.webhooks.timeout_ms))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let client = match st
+        .outbound
+        .client(Some(Duration::from_millis(st.cfg.webhooks.timeout_ms)))
     {
         Ok(c) => c,
         Err(e) => {
@@ -191,9 +190,12 @@ async fn drain_once(st: &AppState, client: &Arc<reqwest::Client>) -> ApiResult<u
 async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
     let ts = st.clock.now_ms() / 1000;
     let started = Instant::now();
-    let result = match sign(&d.secret, &d.id, ts, &d.payload) {
-        None => Err("webhook secret unusable".to_string()),
-        Some(sig) => client
+    // Checked again at every call: a URL saved before the check existed, or an IP literal.
+    let allowed = st.outbound.check(&d.url).map_err(|e| e.reason());
+    let result = match (sign(&d.secret, &d.id, ts, &d.payload), allowed) {
+        (_, Err(why)) => Err(format!("destination not allowed: {why}")),
+        (None, _) => Err("webhook secret unusable".to_string()),
+        (Some(sig), Ok(_)) => client
             .post(&d.url)
             .header("content-type", "application/json")
             .header("webhook-id", &d.id)
@@ -344,22 +346,17 @@ fn load_hook(c: &Connection, id: &str) -> ApiResult<Webhook> {
     .ok_or_else(|| ApiError::new(ErrorCode::WebhookNotFound, "unknown webhook"))
 }
 
-fn check_url(url: &str) -> ApiResult<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2048;
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("url must be an http(s) URL"))
-    }
+fn check_url(st: &AppState, url: &str) -> ApiResult<()> {
+    st.outbound
+        .check(url)
+        .map(|_| ())
+        .map_err(|e| crate::outbound::refused("url", &e))
 }
 
 fn check_events(events: &[String]) -> ApiResult<()> {
-    match events
-        .iter()
-        .find(|e| !WEBHOOK_EVENT_TYPES.contains(&e.as_str()))
-    {
+    match events.iter().find(|e| WebhookEventType::parse(e).is_none()) {
         Some(bad) => Err(ApiError::bad_request(format!("unknown event type {bad}"))
-            .with_details(serde_json::json!({ "known": WEBHOOK_EVENT_TYPES }))),
+            .with_details(serde_json::json!({ "known": access_types::webhook_event_types() }))),
         None => Ok(()),
     }
 }
@@ -369,7 +366,7 @@ pub async fn create(
     _a: AdminAuth,
     ApiJson(req): ApiJson<CreateWebhookRequest>,
 ) -> ApiResult<Response> {
-    check_url(&req.url)?;
+    check_url(&st, &req.url)?;
     check_events(&req.events)?;
     let now = st.clock.now_ms();
     let secret = new_secret();
@@ -459,7 +456,7 @@ pub async fn update(
     ApiJson(req): ApiJson<UpdateWebhookRequest>,
 ) -> ApiResult<Response> {
     if let Some(u) = &req.url {
-        check_url(u)?;
+        check_url(&st, u)?;
     }
     if let Some(e) = &req.events {
         check_events(e)?;

@@ -83,6 +83,9 @@ error_codes! {
     DeliveryFailed = "DELIVERY_FAILED" => 502,
     /// No provider configured for this channel.
     ChannelNotConfigured = "CHANNEL_NOT_CONFIGURED" => 503,
+    /// A webhook or security URL that is not http(s), carries a user name or password, or
+    /// points at an internal address (loopback, private, link-local, ...); `details.reason`.
+    UrlNotAllowed = "URL_NOT_ALLOWED" => 400,
     /// The resource still has dependents (e.g. a project with flows).
     Conflict = "CONFLICT" => 409,
     NoFace = "NO_FACE" => 422,

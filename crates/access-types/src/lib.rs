@@ -586,24 +586,78 @@ pub struct UpdateProjectFlowRequest {
 // Webhooks
 // ---------------------------------------------------------------------------------------------
 
-/// Every event type the server emits.
-pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
-    "email_validation.created",
-    "email_validation.validated",
-    "email_validation.failed",
-    "email_validation.expired",
-    "phone_validation.created",
-    "phone_validation.validated",
-    "phone_validation.failed",
-    "phone_validation.expired",
-    "biometric_validation.created",
-    "biometric_validation.validated",
-    "biometric_validation.failed",
-    "biometric_validation.expired",
-    "biometric_validation.match_failed",
-    "biometric_validation.liveness_passed",
-    "biometric_validation.liveness_failed",
-];
+/// Every event type the server emits, as webhooks name them (`email_validation.created`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+)]
+pub enum WebhookEventType {
+    #[serde(rename = "email_validation.created")]
+    #[strum(serialize = "email_validation.created")]
+    EmailValidationCreated,
+    #[serde(rename = "email_validation.validated")]
+    #[strum(serialize = "email_validation.validated")]
+    EmailValidationValidated,
+    #[serde(rename = "email_validation.failed")]
+    #[strum(serialize = "email_validation.failed")]
+    EmailValidationFailed,
+    #[serde(rename = "email_validation.expired")]
+    #[strum(serialize = "email_validation.expired")]
+    EmailValidationExpired,
+    #[serde(rename = "phone_validation.created")]
+    #[strum(serialize = "phone_validation.created")]
+    PhoneValidationCreated,
+    #[serde(rename = "phone_validation.validated")]
+    #[strum(serialize = "phone_validation.validated")]
+    PhoneValidationValidated,
+    #[serde(rename = "phone_validation.failed")]
+    #[strum(serialize = "phone_validation.failed")]
+    PhoneValidationFailed,
+    #[serde(rename = "phone_validation.expired")]
+    #[strum(serialize = "phone_validation.expired")]
+    PhoneValidationExpired,
+    #[serde(rename = "biometric_validation.created")]
+    #[strum(serialize = "biometric_validation.created")]
+    BiometricValidationCreated,
+    #[serde(rename = "biometric_validation.validated")]
+    #[strum(serialize = "biometric_validation.validated")]
+    BiometricValidationValidated,
+    #[serde(rename = "biometric_validation.failed")]
+    #[strum(serialize = "biometric_validation.failed")]
+    BiometricValidationFailed,
+    #[serde(rename = "biometric_validation.expired")]
+    #[strum(serialize = "biometric_validation.expired")]
+    BiometricValidationExpired,
+    #[serde(rename = "biometric_validation.match_failed")]
+    #[strum(serialize = "biometric_validation.match_failed")]
+    BiometricValidationMatchFailed,
+    #[serde(rename = "biometric_validation.liveness_passed")]
+    #[strum(serialize = "biometric_validation.liveness_passed")]
+    BiometricValidationLivenessPassed,
+    #[serde(rename = "biometric_validation.liveness_failed")]
+    #[strum(serialize = "biometric_validation.liveness_failed")]
+    BiometricValidationLivenessFailed,
+}
+wire_names!(WebhookEventType);
+
+/// Every event type's name, for listing (the enum is the owner).
+pub fn webhook_event_types() -> Vec<&'static str> {
+    <WebhookEventType as strum::VariantArray>::VARIANTS
+        .iter()
+        .map(|e| e.as_str())
+        .collect()
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Webhook {
@@ -841,6 +895,8 @@ mod tests {
         names_agree::<Channel>();
         names_agree::<ApiScope>();
         names_agree::<FlowStatus>();
+        names_agree::<WebhookEventType>();
+        assert_eq!(webhook_event_types().len(), 15);
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
         assert_eq!(Channel::parse("WhatsApp"), None);
     }

@@ -45,6 +45,8 @@ pub fn test_config(dir: &std::path::Path) -> ServerConfig {
     cfg.webhooks.backoff_ms = vec![50, 100];
     cfg.webhooks.poll_ms = 20;
     cfg.webhooks.timeout_ms = 2_000;
+    // The tests' webhook and security-URL receivers listen on loopback.
+    cfg.outbound_allow = vec!["127.0.0.1".into()];
     cfg
 }
 

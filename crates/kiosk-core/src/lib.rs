@@ -8,6 +8,7 @@ pub mod draft;
 mod error;
 mod gallery;
 pub mod live;
+pub mod outbox;
 pub mod session;
 pub mod settings_file;
 mod sync;
@@ -27,6 +28,7 @@ use vision::{Frame, MultiFace, PipelineConfig, QualityIssue};
 pub use draft::{CapturedSample, EnrolmentDraft};
 pub use error::{KioskError, Result};
 pub use gallery::Gallery;
+use outbox::{FaceUpload, Queued, SignedEvent};
 pub use session::{Admin, AdminSession};
 pub use settings_file::SettingsFile;
 pub use sync::{SyncReport, SyncStatus, spawn_sync_loop};
@@ -795,22 +797,20 @@ impl Kiosk {
         } else {
             "sign_in_failed"
         };
-        let signed = format!(
-            "{kind}|{project}|{occurred_at}|{}|{body}",
-            out.user_id.as_deref().unwrap_or("")
-        );
+        let signed =
+            SignedEvent::signed_text(kind, &project, &occurred_at, out.user_id.as_deref(), &body);
         let sig = self.device_key.sign(signed.as_bytes());
         let b64 = base64::engine::general_purpose::STANDARD;
-        let payload = serde_json::json!({
-            "kind": kind,
-            "project_id": project,
-            "occurred_at": occurred_at,
-            "user_id": out.user_id,
-            "body": body,
-            "signature": b64.encode(sig.as_ref()),
-            "device_public_key": b64.encode(self.device_key.public_key().as_ref()),
+        let item = Queued::Event(SignedEvent {
+            kind: kind.to_string(),
+            project_id: project,
+            occurred_at,
+            user_id: out.user_id.clone(),
+            body,
+            signature: b64.encode(sig.as_ref()),
+            device_public_key: b64.encode(self.device_key.public_key().as_ref()),
         });
-        self.store().enqueue(sync::EVENT_KIND, &payload)?;
+        self.store().enqueue(item.kind(), &item.payload())?;
         Ok(())
     }
 
@@ -911,15 +911,13 @@ impl Kiosk {
             let b64 = base64::engine::general_purpose::STANDARD;
             for ((frame, _), id) in good.iter().zip(&ids) {
                 let jpeg = frame.to_jpeg(92)?;
-                self.store().enqueue(
-                    sync::REGISTER_KIND,
-                    &serde_json::json!({
-                        "user_id": user_id,
-                        "project_id": project,
-                        "face_image": b64.encode(jpeg),
-                        "local_template_id": id,
-                    }),
-                )?;
+                let item = Queued::RegisterFace(FaceUpload {
+                    user_id: user_id.to_string(),
+                    project_id: project.clone(),
+                    face_image: b64.encode(jpeg),
+                    local_template_id: Some(*id),
+                });
+                self.store().enqueue(item.kind(), &item.payload())?;
             }
         }
         self.refresh_gallery()?;

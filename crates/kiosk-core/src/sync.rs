@@ -11,10 +11,9 @@ use kiosk_store::ServerChange;
 use serde::Serialize;
 
 use crate::error::{KioskError, Result};
+use crate::outbox::Queued;
 use crate::{Kiosk, Mode};
 
-pub(crate) const EVENT_KIND: &str = "event";
-pub(crate) const REGISTER_KIND: &str = "register_face";
 pub(crate) const LAST_SYNC_KEY: &str = "last_sync";
 pub(crate) const CURSOR_KEY: &str = "template_cursor";
 const BATCH: usize = 100;
@@ -84,6 +83,45 @@ impl Kiosk {
         Ok(())
     }
 
+    /// Sends one queued enrolment sample. Only a definite answer (a 4xx error envelope) drops
+    /// it; anything else (offline, 5xx, garbage) leaves it queued for the next round.
+    async fn push_upload(
+        &self,
+        client: &access_client::AccessClient,
+        client_id: &str,
+        upload: crate::outbox::FaceUpload,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let req = RegisterFaceRequest {
+            user_id: upload.user_id,
+            project_id: upload.project_id,
+            face_image: upload.face_image,
+            project_flow_id: None,
+        };
+        match client.register_face(&req, Some(client_id)).await {
+            Ok(r) => {
+                if let Some(local) = upload.local_template_id {
+                    self.store().link_server_id(local, &r.template_id)?;
+                }
+                self.store().mark_sent(&[client_id.to_string()])?;
+                report.enrolments_sent += 1;
+            }
+            Err(e) if !refuses_the_item(&e) => return Err(e.into()),
+            Err(e) => {
+                // The server refused the sample for good (its own quality gate, an unknown
+                // project): keep the local enrolment, record why, move on.
+                let mut a = self.entry("enrolment", "upload_refused", Mode::Online);
+                a.user_id = Some(req.user_id.clone());
+                a.detail = Some(format!("{}: {e}", e.code()));
+                self.audit(a);
+                self.store().mark_attempt_failed(client_id, e.code())?;
+                self.store().mark_sent(&[client_id.to_string()])?;
+                report.enrolments_refused += 1;
+            }
+        }
+        Ok(())
+    }
+
     async fn push_and_pull(
         &self,
         client: &access_client::AccessClient,
@@ -94,84 +132,60 @@ impl Kiosk {
         loop {
             let items = self.store().pending(BATCH)?;
             let Some(first) = items.first() else { break };
-            if first.kind == EVENT_KIND {
-                let run: Vec<_> = items.iter().take_while(|i| i.kind == EVENT_KIND).collect();
-                let events = run
-                    .iter()
-                    .map(|i| OfflineEvent {
-                        event_id: i.client_id.clone(),
-                        kind: i.payload["kind"].as_str().unwrap_or("event").to_string(),
-                        project_id: i.payload["project_id"]
-                            .as_str()
-                            .unwrap_or(project)
-                            .to_string(),
-                        occurred_at: i.payload["occurred_at"]
-                            .as_str()
-                            .unwrap_or(&i.created_at)
-                            .to_string(),
-                        user_id: i.payload["user_id"].as_str().map(str::to_string),
-                        payload: serde_json::json!({
-                            "body": i.payload["body"],
-                            "signature": i.payload["signature"],
-                            "device_public_key": i.payload["device_public_key"],
-                        }),
-                    })
-                    .collect();
-                let resp = client
-                    .sync_events(&SyncEventsRequest {
-                        kiosk_id: Some(self.cfg.kiosk_id.clone()),
-                        events,
-                    })
-                    .await?;
-                report.events_sent += resp.accepted.len();
-                report.events_already_known += resp.duplicates.len();
-                let acked: Vec<String> = resp.accepted.into_iter().chain(resp.duplicates).collect();
-                if acked.is_empty() {
-                    // The server took none of them: stop rather than loop.
-                    break;
+            let queued = match Queued::read(&first.kind, &first.payload) {
+                Ok(q) => q,
+                Err(e) => {
+                    // A newer kiosk's kind, or damage: it cannot be sent by this version, and
+                    // must not block what is queued behind it. It stays in the store, marked.
+                    tracing::warn!(error = %e, "outbox item skipped");
+                    self.store()
+                        .mark_attempt_failed(&first.client_id, &e.to_string())?;
+                    self.store()
+                        .mark_sent(std::slice::from_ref(&first.client_id))?;
+                    continue;
                 }
-                self.store().mark_sent(&acked)?;
-            } else if first.kind == REGISTER_KIND {
-                let p = &first.payload;
-                let req = RegisterFaceRequest {
-                    user_id: p["user_id"].as_str().unwrap_or_default().to_string(),
-                    project_id: p["project_id"].as_str().unwrap_or(project).to_string(),
-                    face_image: p["face_image"].as_str().unwrap_or_default().to_string(),
-                    project_flow_id: None,
-                };
-                match client.register_face(&req, Some(&first.client_id)).await {
-                    Ok(r) => {
-                        if let Some(local) = p["local_template_id"].as_i64() {
-                            self.store().link_server_id(local, &r.template_id)?;
-                        }
-                        self.store()
-                            .mark_sent(std::slice::from_ref(&first.client_id))?;
-                        report.enrolments_sent += 1;
+            };
+            match queued {
+                Queued::Event(_) => {
+                    // Consecutive events go in one idempotent batch.
+                    let events: Vec<OfflineEvent> = items
+                        .iter()
+                        .map_while(|i| match Queued::read(&i.kind, &i.payload) {
+                            Ok(Queued::Event(e)) => Some(OfflineEvent {
+                                event_id: i.client_id.clone(),
+                                kind: e.kind,
+                                project_id: e.project_id,
+                                occurred_at: e.occurred_at,
+                                user_id: e.user_id,
+                                payload: serde_json::json!({
+                                    "body": e.body,
+                                    "signature": e.signature,
+                                    "device_public_key": e.device_public_key,
+                                }),
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    let resp = client
+                        .sync_events(&SyncEventsRequest {
+                            kiosk_id: Some(self.cfg.kiosk_id.clone()),
+                            events,
+                        })
+                        .await?;
+                    report.events_sent += resp.accepted.len();
+                    report.events_already_known += resp.duplicates.len();
+                    let acked: Vec<String> =
+                        resp.accepted.into_iter().chain(resp.duplicates).collect();
+                    if acked.is_empty() {
+                        // The server took none of them: stop rather than loop.
+                        break;
                     }
-                    // Only a definite answer (a 4xx error envelope) drops the item; anything
-                    // else (offline, 5xx, garbage) leaves it queued for the next round.
-                    Err(e) if !refuses_the_item(&e) => return Err(e.into()),
-                    Err(e) => {
-                        // The server refused the sample for good (its own quality gate, an
-                        // unknown project): keep the local enrolment, record why, move on.
-                        let mut a = self.entry("enrolment", "upload_refused", Mode::Online);
-                        a.user_id = Some(req.user_id.clone());
-                        a.detail = Some(format!("{}: {e}", e.code()));
-                        self.audit(a);
-                        self.store()
-                            .mark_attempt_failed(&first.client_id, e.code())?;
-                        self.store()
-                            .mark_sent(std::slice::from_ref(&first.client_id))?;
-                        report.enrolments_refused += 1;
-                    }
+                    self.store().mark_sent(&acked)?;
                 }
-            } else {
-                // Unknown kinds come from a newer kiosk version: leave them, do not block.
-                tracing::warn!(kind = first.kind, "unknown outbox item kind");
-                self.store()
-                    .mark_attempt_failed(&first.client_id, "unknown kind")?;
-                self.store()
-                    .mark_sent(std::slice::from_ref(&first.client_id))?;
+                Queued::RegisterFace(upload) => {
+                    self.push_upload(client, &first.client_id, upload, report)
+                        .await?
+                }
             }
         }
 

@@ -1,0 +1,138 @@
+//! What waits in the outbox for the network, typed. The store seals each item's JSON; these
+//! types are its only writers and readers, so a field is never read back as
+//! `payload["x"].as_str().unwrap_or(..)`. Their field names are a stored format (items queued
+//! by an older kiosk must still send): rename nothing.
+
+use serde::{Deserialize, Serialize};
+
+/// An offline decision, signed with the kiosk's Ed25519 device key over [`SignedEvent::signed_text`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedEvent {
+    /// `sign_in` or `sign_in_failed`.
+    pub kind: String,
+    pub project_id: String,
+    /// RFC 3339, when the decision was made (not when it is sent).
+    pub occurred_at: String,
+    pub user_id: Option<String>,
+    /// The decision's details (decision, score, liveness, reason, kiosk_id).
+    pub body: serde_json::Value,
+    /// Base64 Ed25519 signature of `signed_text()`.
+    pub signature: String,
+    /// Base64 raw Ed25519 public key of the kiosk that signed.
+    pub device_public_key: String,
+}
+
+impl SignedEvent {
+    /// The exact text the signature covers: `kind|project|occurred_at|user|body-json`.
+    pub fn signed_text(
+        kind: &str,
+        project_id: &str,
+        occurred_at: &str,
+        user_id: Option<&str>,
+        body: &serde_json::Value,
+    ) -> String {
+        format!(
+            "{kind}|{project_id}|{occurred_at}|{}|{body}",
+            user_id.unwrap_or("")
+        )
+    }
+}
+
+/// One enrolment sample for `register-face`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceUpload {
+    pub user_id: String,
+    pub project_id: String,
+    /// Base64 JPEG.
+    pub face_image: String,
+    /// The local template this sample made, to link the server's id to it.
+    pub local_template_id: Option<i64>,
+}
+
+/// An outbox item: its kind is the store's `kind` column, its body the sealed payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Queued {
+    Event(SignedEvent),
+    RegisterFace(FaceUpload),
+}
+
+/// Why a stored item could not be read back (a newer kiosk's kind, or damage).
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableItem {
+    #[error("unknown outbox item kind {0:?}")]
+    UnknownKind(String),
+    #[error("outbox item of kind {kind} is malformed: {source}")]
+    Malformed {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Queued {
+    pub const EVENT: &'static str = "event";
+    pub const REGISTER_FACE: &'static str = "register_face";
+
+    /// The store's `kind` column for this item.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Event(_) => Self::EVENT,
+            Self::RegisterFace(_) => Self::REGISTER_FACE,
+        }
+    }
+
+    /// The payload the store seals.
+    pub fn payload(&self) -> serde_json::Value {
+        match self {
+            Self::Event(e) => serde_json::to_value(e),
+            Self::RegisterFace(u) => serde_json::to_value(u),
+        }
+        // Plain structs of strings, numbers and JSON values always serialise.
+        .unwrap_or_default()
+    }
+
+    /// Reads a stored item back.
+    pub fn read(kind: &str, payload: &serde_json::Value) -> Result<Self, UnreadableItem> {
+        let malformed = |kind| move |source| UnreadableItem::Malformed { kind, source };
+        match kind {
+            Self::EVENT => serde_json::from_value(payload.clone())
+                .map(Self::Event)
+                .map_err(malformed(Self::EVENT)),
+            Self::REGISTER_FACE => serde_json::from_value(payload.clone())
+                .map(Self::RegisterFace)
+                .map_err(malformed(Self::REGISTER_FACE)),
+            other => Err(UnreadableItem::UnknownKind(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_queued_by_the_previous_kiosk_still_read() {
+        // The exact JSON the kiosk queued before these types existed.
+        let old_event = serde_json::json!({
+            "kind": "sign_in", "project_id": "prj_1", "occurred_at": "2026-11-01T10:00:00Z",
+            "user_id": "obama", "body": {"decision": "accepted", "score": 0.8},
+            "signature": "c2ln", "device_public_key": "a2V5",
+        });
+        let q = Queued::read("event", &old_event).unwrap();
+        assert_eq!(q.kind(), "event");
+        assert_eq!(q.payload(), old_event, "round trip keeps the stored format");
+        let old_upload = serde_json::json!({
+            "user_id": "ada", "project_id": "prj_1", "face_image": "/9j/", "local_template_id": 7,
+        });
+        let q = Queued::read("register_face", &old_upload).unwrap();
+        assert_eq!(q.payload(), old_upload);
+        assert!(matches!(
+            Queued::read("delete_user", &old_upload),
+            Err(UnreadableItem::UnknownKind(_))
+        ));
+        assert!(matches!(
+            Queued::read("event", &old_upload),
+            Err(UnreadableItem::Malformed { .. })
+        ));
+    }
+}

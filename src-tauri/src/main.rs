@@ -231,6 +231,8 @@ fn run() -> anyhow::Result<()> {
         "starting"
     );
     let kiosk = Arc::new(Kiosk::open(cfg)?);
+    // Ready for the first visitor; a broken engine stops the app here with its code.
+    kiosk.load_models()?;
     let state = AppState {
         kiosk: kiosk.clone(),
         camera_spec: camera,

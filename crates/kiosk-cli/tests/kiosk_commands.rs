@@ -534,3 +534,36 @@ fn the_kiosks_secrets_on_disk_are_private() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn commands_that_need_no_face_run_without_models() {
+    let data = temp("no-models");
+    let bare = |args: &[&str]| {
+        kiosk(&data, args)
+            .env("MODELS_DIR", data.join("no-models"))
+            .env("ORT_DYLIB_PATH", data.join("no-runtime.so"))
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["admin", "set-pin", "--new-pin", "2468"][..],
+        &["users", "list"],
+        &["status", "--json"],
+        &["admin", "audit"],
+    ] {
+        let out = bare(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A face still needs them, and says which is missing.
+    let out = bare(&["sign-in", "--face", &photo("obama/obama.jpg")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error [MODEL_MISSING]") || stderr.contains("error [RUNTIME_MISSING]"),
+        "{stderr}"
+    );
+}

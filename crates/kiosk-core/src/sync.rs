@@ -190,7 +190,7 @@ impl Kiosk {
         }
 
         // ---- pull the delta feed
-        let model = self.vision.model_id();
+        let model = self.model_id;
         let mut cursor = self.store().setting(CURSOR_KEY)?;
         loop {
             let page = client.sync_templates(project, cursor.as_deref()).await?;

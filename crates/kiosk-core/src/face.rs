@@ -1,0 +1,600 @@
+//! Face sign-in: the live camera's analysed frames (or still photos) to a decision. Online,
+//! the API decides and issues the token; unreachable, the local cache decides and a signed
+//! event is queued. The decision itself is [`decide`], a pure function of the frames' analyses,
+//! the cache's answer and the server's, so it is unit-tested without models or a network.
+
+use std::time::Duration;
+
+use access_client::{AccessClient, ClientError};
+use access_types::{ErrorCode, LivenessCheckRequest, VerifyFaceRequest};
+use base64::Engine as _;
+use ring::signature::KeyPair;
+use serde::Serialize;
+use vision::{Frame, MultiFace, QualityIssue};
+
+use crate::error::{KioskError, Result};
+use crate::outbox::{Queued, SignedEvent};
+use crate::{Kiosk, live, now_unix};
+
+/// The lockout's subject in the store.
+pub(crate) const FACE_LOCK_SUBJECT: &str = "face";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Online,
+    Offline,
+}
+
+impl Mode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Mode::Online => "online",
+            Mode::Offline => "offline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Accepted,
+    Rejected,
+    /// The frames were not good enough to decide; show the guidance and try again.
+    Retry,
+}
+
+/// The answer to a face sign-in.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceSignIn {
+    pub decision: Decision,
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub score: Option<f32>,
+    pub liveness: Option<f32>,
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// Why it was rejected or must be retried: a quality hint code, `NO_MATCH`,
+    /// `LIVENESS_FAILED`, `NOT_ENROLLED`...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub guidance: Vec<QualityIssue>,
+    pub frames: usize,
+    /// Failed attempts so far, and whether the next failure locks.
+    pub failures: u32,
+}
+
+impl Kiosk {
+    // ---- face sign-in ------------------------------------------------------------------
+
+    /// Decides on a burst of frames (a camera's, or still photos): best frame by quality,
+    /// liveness averaged over the frames, match against the API when online, else against the
+    /// local cache with a signed event queued for later.
+    pub async fn sign_in_face(
+        &self,
+        frames: Vec<Frame>,
+        user_id: Option<&str>,
+    ) -> Result<FaceSignIn> {
+        if frames.is_empty() {
+            return Err(KioskError::NoFrames);
+        }
+        let failures = self.check_face_lock(user_id)?;
+        let analysed = self
+            .vision()?
+            .run(move |p| {
+                frames
+                    .into_iter()
+                    .map(|f| {
+                        let a = p.analyze_frame(&f, MultiFace::Largest);
+                        (f, a)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        let mut frames = Vec::with_capacity(analysed.len());
+        for (f, a) in analysed {
+            match a {
+                Ok(a) => frames.push((f, Some(a))),
+                Err(vision::VisionError::NoFace) => frames.push((f, None)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.decide_face(frames, failures, user_id).await
+    }
+
+    /// Decides on the live camera's latest frames, which its vision thread has already
+    /// analysed: only the best one is embedded here.
+    pub async fn sign_in_live(
+        &self,
+        camera: &live::LiveCamera,
+        user_id: Option<&str>,
+    ) -> Result<FaceSignIn> {
+        let failures = self.check_face_lock(user_id)?;
+        let frames = camera
+            .wait_for_analysed(self.cfg.min_liveness_frames.max(1), Duration::from_secs(3))
+            .await;
+        if frames.is_empty() {
+            return Err(KioskError::NoFrames);
+        }
+        self.decide_face(frames, failures, user_id).await
+    }
+
+    /// Refuses while face sign-in is locked out; else the failures counted so far.
+    fn check_face_lock(&self, user_id: Option<&str>) -> Result<u32> {
+        let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
+        let now = now_unix();
+        if lock.locked_until > now {
+            let mut e = self.entry("face", "locked_out", Mode::Offline);
+            e.user_id = user_id.map(str::to_string);
+            self.audit(e);
+            return Err(KioskError::LockedOut {
+                retry_after_s: (lock.locked_until - now) as u64,
+            });
+        }
+        Ok(lock.failures)
+    }
+
+    async fn decide_face(
+        &self,
+        analysed: Vec<live::AnalysedFrame>,
+        failures: u32,
+        user_id: Option<&str>,
+    ) -> Result<FaceSignIn> {
+        let n = analysed.len();
+        let qcfg = self.cfg.vision.quality;
+        let views: Vec<Option<FrameView<'_>>> = analysed
+            .iter()
+            .map(|(_, a)| a.as_ref().map(|a| FrameView::of(a, &qcfg)))
+            .collect();
+        let (best, liveness) = match assess_burst(&views, self.cfg.min_liveness_frames) {
+            Burst::Ready { best, liveness } => (best, liveness),
+            Burst::Retry { reason, guidance } => {
+                return Ok(FaceSignIn::retry(reason, guidance, n, failures));
+            }
+        };
+        let Some((best_frame, Some(best_analysis))) = analysed.into_iter().nth(best) else {
+            return Err(KioskError::NoFrames);
+        };
+
+        // Every frame was checked; only the best one is embedded.
+        let embedding = self
+            .vision()?
+            .run(move |p| p.embed_analysis(&best_analysis))
+            .await??;
+        let local = self
+            .gallery
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .best(embedding.as_slice(), user_id)?;
+
+        let server = match self.online_parts() {
+            None => ServerAnswer::NotAsked,
+            Some((client, project)) => match self
+                .verify_online(&client, &project, &best_frame, user_id)
+                .await
+            {
+                Ok(o) => ServerAnswer::Decided(o),
+                // Unreachable, or answering garbage: the kiosk keeps working from its cache.
+                Err(e) if e.is_offline() || matches!(e, ClientError::Protocol { .. }) => {
+                    ServerAnswer::Unreachable
+                }
+                // The server has never heard of this face (enrolled here, not yet synced):
+                // decide locally as if offline.
+                Err(ClientError::Api {
+                    code: ErrorCode::NotEnrolled,
+                    ..
+                }) => ServerAnswer::Unreachable,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let thresholds = {
+            let live = self.live();
+            Thresholds {
+                match_score: live.settings.match_threshold,
+                liveness: live.settings.liveness_threshold,
+            }
+        };
+        let mut out = decide(server, local, liveness, &thresholds, n);
+        if out.mode == Mode::Offline {
+            self.queue_signed_event(&out)?;
+        }
+        if let Some(u) = &out.user_id {
+            out.name = self.store().user_name(u)?;
+        }
+        out.failures = match out.decision {
+            Decision::Accepted => {
+                self.store().clear_failures(FACE_LOCK_SUBJECT)?;
+                0
+            }
+            _ => {
+                self.store()
+                    .record_failure(FACE_LOCK_SUBJECT, now_unix(), |f| self.cfg.lock_for(f))?
+                    .failures
+            }
+        };
+        let mut e = self.entry(
+            "face",
+            if out.decision == Decision::Accepted {
+                "accepted"
+            } else {
+                "rejected"
+            },
+            out.mode,
+        );
+        e.user_id = out.user_id.clone().or(user_id.map(str::to_string));
+        e.score = out.score;
+        e.liveness = out.liveness;
+        e.detail = out.reason.clone();
+        self.audit(e);
+        Ok(out)
+    }
+
+    async fn verify_online(
+        &self,
+        client: &AccessClient,
+        project: &str,
+        frame: &Frame,
+        user_id: Option<&str>,
+    ) -> std::result::Result<FaceSignIn, ClientError> {
+        // Someone is waiting at the kiosk and the cache can decide: no retries here.
+        let client = &client
+            .clone()
+            .with_retry(access_client::RetryPolicy::none());
+        let jpeg = frame.to_jpeg(90).map_err(|e| ClientError::Protocol {
+            status: 0,
+            snippet: e.to_string(),
+        })?;
+        let image = base64::engine::general_purpose::STANDARD.encode(jpeg);
+        let v = client
+            .verify_face(&VerifyFaceRequest {
+                user_id: user_id.map(str::to_string),
+                face_image: image.clone(),
+                validation_id: None,
+                project_id: Some(project.to_string()),
+            })
+            .await?;
+        let mut token = v.access_token.clone();
+        let mut reason = (!v.matched).then(|| "NO_MATCH".to_string());
+        let mut server_liveness = None;
+        if v.matched && v.liveness_required && token.is_none() {
+            let l = client
+                .liveness_check(&LivenessCheckRequest {
+                    face_image: image,
+                    validation_id: v.validation_id.clone(),
+                })
+                .await?;
+            server_liveness = Some(l.liveness_score);
+            token = l.access_token;
+            if !l.passed {
+                reason = Some("LIVENESS_FAILED".into());
+            }
+        }
+        let accepted = v.matched && reason.is_none();
+        Ok(FaceSignIn {
+            decision: if accepted {
+                Decision::Accepted
+            } else {
+                Decision::Rejected
+            },
+            user_id: if v.matched { v.user_id } else { None },
+            name: None,
+            score: Some(v.match_score),
+            liveness: server_liveness,
+            mode: Mode::Online,
+            access_token: if accepted { token } else { None },
+            reason,
+            guidance: Vec::new(),
+            frames: 0,
+            failures: 0,
+        })
+    }
+
+    /// Queues an offline decision for the server, signed by the device key so the server can
+    /// check later that this kiosk made it.
+    fn queue_signed_event(&self, out: &FaceSignIn) -> Result<()> {
+        let Some(project) = self.live().settings.project_id.clone() else {
+            return Ok(());
+        };
+        let body = serde_json::json!({
+            "decision": out.decision,
+            "score": out.score,
+            "liveness": out.liveness,
+            "reason": out.reason,
+            "kiosk_id": self.cfg.kiosk_id,
+        });
+        let occurred_at = kiosk_store::now_rfc3339();
+        let kind = if out.decision == Decision::Accepted {
+            "sign_in"
+        } else {
+            "sign_in_failed"
+        };
+        let signed =
+            SignedEvent::signed_text(kind, &project, &occurred_at, out.user_id.as_deref(), &body);
+        let sig = self.device_key.sign(signed.as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let item = Queued::Event(SignedEvent {
+            kind: kind.to_string(),
+            project_id: project,
+            occurred_at,
+            user_id: out.user_id.clone(),
+            body,
+            signature: b64.encode(sig.as_ref()),
+            device_public_key: b64.encode(self.device_key.public_key().as_ref()),
+        });
+        self.store().enqueue(item.kind(), &item.payload())?;
+        Ok(())
+    }
+}
+
+impl FaceSignIn {
+    /// Not decided: the frames were not good enough; `guidance` says what to change.
+    fn retry(reason: String, guidance: Vec<QualityIssue>, frames: usize, failures: u32) -> Self {
+        FaceSignIn {
+            decision: Decision::Retry,
+            user_id: None,
+            name: None,
+            score: None,
+            liveness: None,
+            mode: Mode::Offline,
+            access_token: None,
+            reason: Some(reason),
+            guidance,
+            frames,
+            failures,
+        }
+    }
+}
+
+/// What a decision needs of one analysed frame.
+#[derive(Debug, Clone)]
+pub struct FrameView<'a> {
+    /// The detector's confidence in the face.
+    pub face_score: f32,
+    /// 0..1, from [`vision::QualityReport::score`].
+    pub quality_score: f32,
+    pub quality_passed: bool,
+    pub issues: &'a [QualityIssue],
+    pub liveness: f32,
+}
+
+impl<'a> FrameView<'a> {
+    pub fn of(a: &'a vision::FrameAnalysis, qcfg: &vision::QualityConfig) -> Self {
+        Self {
+            face_score: a.face.score,
+            quality_score: a.quality.score(qcfg),
+            quality_passed: a.quality.passed,
+            issues: &a.quality.issues,
+            liveness: a.liveness,
+        }
+    }
+}
+
+/// A burst of frames judged: the one to embed, or why to try again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Burst {
+    /// `best`: the index of the frame to embed; `liveness`: the mean over the frames with a face.
+    Ready { best: usize, liveness: f32 },
+    /// `reason`: `NO_FACE`, or the first quality issue's code.
+    Retry {
+        reason: String,
+        guidance: Vec<QualityIssue>,
+    },
+}
+
+/// Judges a burst (`None`: no face in that frame). At least `min_frames` (or every frame, when
+/// there are fewer) must show a face; the best frame is the one whose quality passed with the
+/// highest quality × detector score; liveness is averaged over the frames with a face.
+pub fn assess_burst(frames: &[Option<FrameView<'_>>], min_frames: usize) -> Burst {
+    let with_face: Vec<(usize, &FrameView<'_>)> = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.as_ref().map(|f| (i, f)))
+        .collect();
+    let mut issues: Vec<QualityIssue> = with_face
+        .iter()
+        .flat_map(|(_, f)| f.issues.iter().copied())
+        .collect();
+    if with_face.len() < min_frames.min(frames.len()).max(1) {
+        return Burst::Retry {
+            reason: "NO_FACE".into(),
+            guidance: issues,
+        };
+    }
+    let liveness = with_face.iter().map(|(_, f)| f.liveness).sum::<f32>() / with_face.len() as f32;
+    let best = with_face
+        .iter()
+        .filter(|(_, f)| f.quality_passed)
+        .max_by(|a, b| {
+            (a.1.quality_score * a.1.face_score).total_cmp(&(b.1.quality_score * b.1.face_score))
+        });
+    match best {
+        Some((i, _)) => Burst::Ready { best: *i, liveness },
+        None => {
+            issues.sort_by_key(|i| *i as u8);
+            issues.dedup();
+            Burst::Retry {
+                reason: issues.first().map_or("FACE_QUALITY", |i| i.code()).into(),
+                guidance: issues,
+            }
+        }
+    }
+}
+
+/// What the Access API said about a face.
+#[derive(Debug, Clone)]
+pub enum ServerAnswer {
+    /// No API is configured.
+    NotAsked,
+    /// It could not be reached (or cannot decide on this face yet): the cache decides.
+    Unreachable,
+    /// It decided.
+    Decided(FaceSignIn),
+}
+
+/// The kiosk's own thresholds, for decisions from its cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub match_score: f32,
+    pub liveness: f32,
+}
+
+/// The decision on a judged burst: the server's when it decided, else the cache's (`local`:
+/// the best enrolled person and their score). A rejection from the cache never names whom the
+/// face resembled. `failures` and `name` are the caller's to fill.
+pub fn decide(
+    server: ServerAnswer,
+    local: Option<(String, f32)>,
+    liveness: f32,
+    t: &Thresholds,
+    frames: usize,
+) -> FaceSignIn {
+    if let ServerAnswer::Decided(mut o) = server {
+        o.liveness = Some(liveness);
+        o.frames = frames;
+        return o;
+    }
+    let live = liveness >= t.liveness;
+    let (user, score) = local.clone().unzip();
+    let matched = score.is_some_and(|s| s >= t.match_score);
+    let decision = if matched && live {
+        Decision::Accepted
+    } else {
+        Decision::Rejected
+    };
+    let reason = if !live {
+        Some("LIVENESS_FAILED")
+    } else if local.is_none() {
+        Some("NOT_ENROLLED")
+    } else if !matched {
+        Some("NO_MATCH")
+    } else {
+        None
+    };
+    FaceSignIn {
+        decision,
+        user_id: user.filter(|_| decision == Decision::Accepted),
+        name: None,
+        score,
+        liveness: Some(liveness),
+        mode: Mode::Offline,
+        access_token: None,
+        reason: reason.map(String::from),
+        guidance: Vec::new(),
+        frames,
+        failures: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(quality: f32, passed: bool, liveness: f32) -> Option<FrameView<'static>> {
+        Some(FrameView {
+            face_score: 0.9,
+            quality_score: quality,
+            quality_passed: passed,
+            issues: if passed {
+                &[]
+            } else {
+                &[QualityIssue::FaceTooSmall]
+            },
+            liveness,
+        })
+    }
+
+    const T: Thresholds = Thresholds {
+        match_score: 0.36,
+        liveness: 0.6,
+    };
+
+    #[test]
+    fn the_best_passing_frame_is_chosen_and_liveness_averaged() {
+        let frames = [
+            view(0.5, true, 0.9),
+            None,
+            view(0.9, true, 0.7),
+            view(1.0, false, 0.8),
+        ];
+        match assess_burst(&frames, 3) {
+            Burst::Ready { best, liveness } => {
+                assert_eq!(best, 2);
+                assert!((liveness - 0.8).abs() < 1e-6, "{liveness}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Too few frames with a face.
+        assert!(
+            matches!(assess_burst(&frames, 4), Burst::Retry { ref reason, .. } if reason == "NO_FACE")
+        );
+        assert!(
+            matches!(assess_burst(&[None, None], 1), Burst::Retry { ref reason, .. } if reason == "NO_FACE")
+        );
+        // Faces, but none good enough: the first issue is the hint.
+        let poor = [view(0.9, false, 0.9), view(0.8, false, 0.9)];
+        match assess_burst(&poor, 2) {
+            Burst::Retry { reason, guidance } => {
+                assert_eq!(reason, QualityIssue::FaceTooSmall.code());
+                assert_eq!(guidance, vec![QualityIssue::FaceTooSmall]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_cache_decides_only_when_the_server_did_not() {
+        let obama = Some(("obama".to_string(), 0.8));
+        let yes = decide(ServerAnswer::Unreachable, obama.clone(), 0.9, &T, 3);
+        assert_eq!(
+            (yes.decision, yes.user_id.as_deref(), yes.mode),
+            (Decision::Accepted, Some("obama"), Mode::Offline)
+        );
+        let yes = decide(ServerAnswer::NotAsked, obama.clone(), 0.9, &T, 3);
+        assert_eq!(yes.decision, Decision::Accepted);
+        // A spoof: refused, and the cache does not say whom it resembled.
+        let spoof = decide(ServerAnswer::Unreachable, obama.clone(), 0.2, &T, 3);
+        assert_eq!(
+            (spoof.decision, spoof.user_id, spoof.reason.as_deref()),
+            (Decision::Rejected, None, Some("LIVENESS_FAILED"))
+        );
+        let stranger = decide(
+            ServerAnswer::Unreachable,
+            Some(("obama".into(), 0.2)),
+            0.9,
+            &T,
+            3,
+        );
+        assert_eq!(
+            (
+                stranger.decision,
+                stranger.user_id,
+                stranger.reason.as_deref()
+            ),
+            (Decision::Rejected, None, Some("NO_MATCH"))
+        );
+        let nobody = decide(ServerAnswer::Unreachable, None, 0.9, &T, 3);
+        assert_eq!(nobody.reason.as_deref(), Some("NOT_ENROLLED"));
+        // The server's refusal stands, whatever the cache says.
+        let refused = FaceSignIn {
+            decision: Decision::Rejected,
+            user_id: None,
+            name: None,
+            score: Some(0.1),
+            liveness: None,
+            mode: Mode::Online,
+            access_token: None,
+            reason: Some("NO_MATCH".into()),
+            guidance: Vec::new(),
+            frames: 0,
+            failures: 0,
+        };
+        let out = decide(ServerAnswer::Decided(refused), obama, 0.95, &T, 3);
+        assert_eq!(
+            (out.decision, out.mode, out.liveness, out.frames),
+            (Decision::Rejected, Mode::Online, Some(0.95), 3)
+        );
+    }
+}

@@ -7,7 +7,8 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct UiError {
-    pub code: String,
+    /// One of the engine's codes (`kiosk_core::KioskCode`), the UI's message key.
+    pub code: kiosk_core::KioskCode,
     pub message: String,
     /// The API's details object, the seconds to wait (`retry_after_s`), a refused sample's
     /// `quality` and `guidance`.
@@ -20,7 +21,7 @@ impl From<kiosk_core::KioskError> for UiError {
     fn from(e: kiosk_core::KioskError) -> Self {
         tracing::warn!(code = e.code(), "{e}");
         Self {
-            code: e.code().into(),
+            code: e.code_enum(),
             message: e.to_string(),
             details: e.details(),
         }

@@ -1,5 +1,7 @@
 use vision::{QualityIssue, VisionError};
 
+use crate::error_code::KioskCode;
+
 /// What a sign-in, enrolment or sync can fail with; `code()` is what the UI shows.
 #[derive(Debug, thiserror::Error)]
 pub enum KioskError {
@@ -78,35 +80,55 @@ pub enum KioskError {
 }
 
 impl KioskError {
+    /// The stable code, as text (`code_enum` is the same as a [`KioskCode`]).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Vision(e) => e.code(),
             Self::Store(e) => e.code(),
             Self::Api(e) => e.code(),
             Self::Identifier(e) => e.code().as_str(),
-            Self::UnavailableOffline(_) => "UNAVAILABLE_OFFLINE",
-            Self::NotConfigured => "NOT_CONFIGURED",
-            Self::LockedOut { .. } => "LOCKED_OUT",
-            Self::AdminRefused => "ADMIN_REFUSED",
-            Self::AdminRequired => "ADMIN_REQUIRED",
-            Self::AdminPinNotSet => "ADMIN_PIN_NOT_SET",
-            Self::AdminPinInvalid => "ADMIN_PIN_INVALID",
-            Self::EnrolSampleCount { .. } => "ENROL_SAMPLE_COUNT",
             Self::EnrolSample { source, .. } => source.code(),
-            Self::EnrolQuality { .. } => "FACE_QUALITY",
-            Self::SampleRefused { .. } => "FACE_QUALITY",
-            Self::EnrolLiveness { .. } => "LIVENESS_FAILED",
-            Self::EnrolInconsistent { .. } => "ENROL_INCONSISTENT",
-            Self::AlreadyEnrolled { .. } => "ALREADY_ENROLLED",
-            Self::InvalidUserId(_) => "INVALID_USER_ID",
-            Self::NoFrames => "NO_FRAMES",
-            Self::EngineStopped => "ENGINE_STOPPED",
-            Self::DeviceKey { .. } => "DEVICE_KEY",
-            Self::InvalidSettings(_) => "SETTINGS_INVALID",
-            Self::SettingsRead { .. } => "SETTINGS_READ",
-            Self::SettingsWrite { .. } => "SETTINGS_WRITE",
             Self::Camera(e) => e.code(),
-            Self::Io { .. } => "IO_ERROR",
+            own => own.own_code().as_str(),
+        }
+    }
+
+    /// The stable code. A code the crates below define that is missing from [`KioskCode`]
+    /// would read as `INTERNAL_ERROR`; a test keeps the list complete.
+    pub fn code_enum(&self) -> KioskCode {
+        KioskCode::parse(self.code()).unwrap_or(KioskCode::InternalError)
+    }
+
+    fn own_code(&self) -> KioskCode {
+        use KioskCode as C;
+        match self {
+            Self::UnavailableOffline(_) => C::UnavailableOffline,
+            Self::NotConfigured => C::NotConfigured,
+            Self::LockedOut { .. } => C::LockedOut,
+            Self::AdminRefused => C::AdminRefused,
+            Self::AdminRequired => C::AdminRequired,
+            Self::AdminPinNotSet => C::AdminPinNotSet,
+            Self::AdminPinInvalid => C::AdminPinInvalid,
+            Self::EnrolSampleCount { .. } => C::EnrolSampleCount,
+            Self::EnrolQuality { .. } | Self::SampleRefused { .. } => C::FaceQuality,
+            Self::EnrolLiveness { .. } => C::LivenessFailed,
+            Self::EnrolInconsistent { .. } => C::EnrolInconsistent,
+            Self::AlreadyEnrolled { .. } => C::AlreadyEnrolled,
+            Self::InvalidUserId(_) => C::InvalidUserId,
+            Self::NoFrames => C::NoFrames,
+            Self::EngineStopped => C::EngineStopped,
+            Self::DeviceKey { .. } => C::DeviceKey,
+            Self::InvalidSettings(_) => C::SettingsInvalid,
+            Self::SettingsRead { .. } => C::SettingsRead,
+            Self::SettingsWrite { .. } => C::SettingsWrite,
+            Self::Io { .. } => C::IoError,
+            // Wrappers answer with their source's code (see `code`).
+            Self::Vision(_)
+            | Self::Store(_)
+            | Self::Api(_)
+            | Self::Identifier(_)
+            | Self::EnrolSample { .. }
+            | Self::Camera(_) => C::InternalError,
         }
     }
 

@@ -4,6 +4,7 @@ use kiosk_store::AuditEntry;
 
 use crate::error::{KioskError, Result};
 use crate::{Kiosk, Mode};
+use kiosk_store::{AuditDecision, AuditMethod};
 
 const ADMIN_PIN_KEY: &str = "admin_pin_argon2";
 
@@ -22,11 +23,11 @@ impl Kiosk {
         let deleted = self.store().delete_user(user_id)?;
         self.refresh_gallery()?;
         let mut e = self.entry(
-            "admin",
+            AuditMethod::Admin,
             if deleted {
-                "user_deleted"
+                AuditDecision::UserDeleted
             } else {
-                "no_such_user"
+                AuditDecision::NoSuchUser
             },
             Mode::Offline,
         );
@@ -57,7 +58,7 @@ impl Kiosk {
             .map_err(|_| KioskError::AdminPinInvalid)?
             .to_string();
         self.store().set_setting(ADMIN_PIN_KEY, &hash)?;
-        self.audit(self.entry("admin_pin", "changed", Mode::Offline));
+        self.audit(self.entry(AuditMethod::AdminPin, AuditDecision::Changed, Mode::Offline));
         Ok(())
     }
 
@@ -78,7 +79,7 @@ impl Kiosk {
         if ok {
             Ok(())
         } else {
-            self.audit(self.entry("admin_pin", "refused", Mode::Offline));
+            self.audit(self.entry(AuditMethod::AdminPin, AuditDecision::Refused, Mode::Offline));
             Err(KioskError::AdminRefused)
         }
     }

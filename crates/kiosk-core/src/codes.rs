@@ -2,6 +2,7 @@
 
 use crate::error::{KioskError, Result};
 use crate::{Kiosk, Mode};
+use kiosk_store::{AuditDecision, AuditMethod};
 
 /// How a one-time code travels: the API's own channel type.
 pub use access_types::Channel as OtpChannel;
@@ -23,7 +24,7 @@ impl Kiosk {
             OtpChannel::Whatsapp => client.send_phone_otp(&to, &project, true).await,
         };
         let r = r.map_err(|e| self.offline_or(e, "Sign-in by code"))?;
-        self.audit(self.entry(channel.as_str(), "code_sent", Mode::Online));
+        self.audit(self.entry(audit_method(channel), AuditDecision::CodeSent, Mode::Online));
         Ok(r)
     }
 
@@ -51,7 +52,7 @@ impl Kiosk {
                     .await
             }
         };
-        let mut e = self.entry(channel.as_str(), "accepted", Mode::Online);
+        let mut e = self.entry(audit_method(channel), AuditDecision::Accepted, Mode::Online);
         e.user_id = Some(to);
         match r {
             Ok(v) => {
@@ -59,11 +60,20 @@ impl Kiosk {
                 Ok(v)
             }
             Err(err) => {
-                e.decision = "rejected".into();
+                e.decision = AuditDecision::Rejected;
                 e.detail = Some(err.code().into());
                 self.audit(e);
                 Err(self.offline_or(err, "Sign-in by code"))
             }
         }
+    }
+}
+
+/// A code channel, as the audit names it.
+fn audit_method(c: OtpChannel) -> AuditMethod {
+    match c {
+        OtpChannel::Email => AuditMethod::Email,
+        OtpChannel::Sms => AuditMethod::Sms,
+        OtpChannel::Whatsapp => AuditMethod::Whatsapp,
     }
 }

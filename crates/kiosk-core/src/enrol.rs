@@ -8,6 +8,7 @@ use vision::{Frame, MultiFace};
 use crate::error::{KioskError, Result};
 use crate::outbox::{FaceUpload, Queued};
 use crate::{AdminAuth, Kiosk, Mode};
+use kiosk_store::{AuditDecision, AuditMethod};
 
 pub const MIN_ENROL_SAMPLES: usize = 3;
 pub const MAX_ENROL_SAMPLES: usize = 5;
@@ -116,7 +117,11 @@ impl Kiosk {
                     && score >= self.live().settings.match_threshold
                 {
                     drop(gallery);
-                    let mut a = self.entry("enrolment", "refused_duplicate", Mode::Offline);
+                    let mut a = self.entry(
+                        AuditMethod::Enrolment,
+                        AuditDecision::RefusedDuplicate,
+                        Mode::Offline,
+                    );
                     a.user_id = Some(user_id.into());
                     a.score = Some(score);
                     a.detail = Some(format!("already enrolled as {other}"));
@@ -149,7 +154,11 @@ impl Kiosk {
             }
         }
         self.refresh_gallery()?;
-        let mut a = self.entry("enrolment", "enrolled", Mode::Offline);
+        let mut a = self.entry(
+            AuditMethod::Enrolment,
+            AuditDecision::Enrolled,
+            Mode::Offline,
+        );
         a.user_id = Some(user_id.into());
         self.audit(a);
 

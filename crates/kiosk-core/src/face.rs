@@ -15,6 +15,7 @@ use vision::{Frame, MultiFace, QualityIssue};
 use crate::error::{KioskError, Result};
 use crate::outbox::{Queued, SignedEvent};
 use crate::{Kiosk, live, now_unix};
+use kiosk_store::{AuditDecision, AuditMethod};
 
 /// The lockout's subject in the store.
 pub(crate) const FACE_LOCK_SUBJECT: &str = "face";
@@ -25,15 +26,6 @@ pub(crate) const FACE_LOCK_SUBJECT: &str = "face";
 pub enum Mode {
     Online,
     Offline,
-}
-
-impl Mode {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Mode::Online => "online",
-            Mode::Offline => "offline",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -127,7 +119,7 @@ impl Kiosk {
         let lock = self.store().lockout(FACE_LOCK_SUBJECT)?;
         let now = now_unix();
         if lock.locked_until > now {
-            let mut e = self.entry("face", "locked_out", Mode::Offline);
+            let mut e = self.entry(AuditMethod::Face, AuditDecision::LockedOut, Mode::Offline);
             e.user_id = user_id.map(str::to_string);
             self.audit(e);
             return Err(KioskError::LockedOut {
@@ -216,11 +208,11 @@ impl Kiosk {
             }
         };
         let mut e = self.entry(
-            "face",
+            AuditMethod::Face,
             if out.decision == Decision::Accepted {
-                "accepted"
+                AuditDecision::Accepted
             } else {
-                "rejected"
+                AuditDecision::Rejected
             },
             out.mode,
         );

@@ -23,7 +23,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
 use access_client::{AccessClient, ClientError};
-use kiosk_store::{AuditEntry, Store, StoreKey};
+use kiosk_store::{AuditDecision, AuditEntry, AuditMethod, AuditMode, Store, StoreKey};
 use ring::signature::Ed25519KeyPair;
 use serde::Serialize;
 use vision::PipelineConfig;
@@ -314,7 +314,11 @@ impl Kiosk {
         if old.project_id != new.project_id {
             self.store().set_setting(sync::CURSOR_KEY, "0")?;
         }
-        let mut e = self.entry("admin", "settings_changed", Mode::Offline);
+        let mut e = self.entry(
+            AuditMethod::Admin,
+            AuditDecision::SettingsChanged,
+            Mode::Offline,
+        );
         e.detail = Some(format!(
             "api_url={} project={} match={} liveness={}",
             new.api_url.as_deref().unwrap_or("-"),
@@ -354,16 +358,19 @@ impl Kiosk {
         }
     }
 
-    fn entry(&self, method: &str, decision: &str, mode: Mode) -> AuditEntry {
+    fn entry(&self, method: AuditMethod, decision: AuditDecision, mode: Mode) -> AuditEntry {
         AuditEntry {
             at: kiosk_store::now_rfc3339(),
             actor: Some(self.cfg.kiosk_id.clone()),
             user_id: None,
-            method: method.into(),
-            decision: decision.into(),
+            method,
+            decision,
             score: None,
             liveness: None,
-            mode: mode.as_str().into(),
+            mode: match mode {
+                Mode::Online => AuditMode::Online,
+                Mode::Offline => AuditMode::Offline,
+            },
             detail: None,
         }
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::error::{KioskError, Result};
 use crate::outbox::Queued;
 use crate::{Kiosk, Mode};
+use kiosk_store::{AuditDecision, AuditMethod};
 
 pub(crate) const LAST_SYNC_KEY: &str = "last_sync";
 pub(crate) const CURSOR_KEY: &str = "template_cursor";
@@ -110,7 +111,11 @@ impl Kiosk {
             Err(e) => {
                 // The server refused the sample for good (its own quality gate, an unknown
                 // project): keep the local enrolment, record why, move on.
-                let mut a = self.entry("enrolment", "upload_refused", Mode::Online);
+                let mut a = self.entry(
+                    AuditMethod::Enrolment,
+                    AuditDecision::UploadRefused,
+                    Mode::Online,
+                );
                 a.user_id = Some(req.user_id.clone());
                 a.detail = Some(format!("{}: {e}", e.code()));
                 self.audit(a);

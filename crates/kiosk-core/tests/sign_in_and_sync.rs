@@ -212,7 +212,7 @@ async fn five_wrong_faces_lock_out_with_a_growing_delay() {
         other => panic!("expected a lockout, got {other:?}"),
     }
     let log = k.audit_log(1).unwrap();
-    assert_eq!(log[0].decision, "locked_out");
+    assert_eq!(log[0].decision.as_str(), "locked_out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,16 +119,71 @@ pub struct AuditEntry {
     /// Who acted: the admin for enrolment, the kiosk for sign-ins.
     pub actor: Option<String>,
     pub user_id: Option<String>,
-    /// face, email, sms, whatsapp, admin_pin, enrolment...
-    pub method: String,
-    /// accepted, rejected, locked_out, refused...
-    pub decision: String,
+    pub method: AuditMethod,
+    pub decision: AuditDecision,
     pub score: Option<f32>,
     pub liveness: Option<f32>,
-    /// online or offline
-    pub mode: String,
+    pub mode: AuditMode,
     pub detail: Option<String>,
 }
+
+/// The audit table's text columns, spelled once: serde and the stored text agree (snake_case).
+macro_rules! audit_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize,
+            strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                v.as_str()?
+                    .parse()
+                    .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+            }
+        }
+    };
+}
+
+audit_enum!(
+    /// What was used, or acted on.
+    AuditMethod { Face, Email, Sms, Whatsapp, AdminPin, Enrolment, Admin }
+);
+audit_enum!(
+    /// What came of it.
+    AuditDecision {
+        Accepted,
+        Rejected,
+        LockedOut,
+        Refused,
+        Changed,
+        CodeSent,
+        Enrolled,
+        RefusedDuplicate,
+        UploadRefused,
+        SettingsChanged,
+        UserDeleted,
+        NoSuchUser,
+    }
+);
+audit_enum!(
+    /// Decided with the Access API, or from this kiosk alone.
+    AuditMode { Online, Offline }
+);
 
 /// Failed attempts against one subject (a user, or the kiosk itself for 1:N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

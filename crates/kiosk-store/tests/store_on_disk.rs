@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use kiosk_store::{AuditEntry, ServerChange, Store, StoreKey};
+use kiosk_store::{
+    AuditDecision, AuditEntry, AuditMethod, AuditMode, ServerChange, Store, StoreKey,
+};
 
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kiosk-store-{name}-{}", std::process::id()));
@@ -183,21 +185,21 @@ fn lockouts_count_and_clear_and_audit_is_newest_first() {
     s.clear_failures("kiosk").unwrap();
     assert_eq!(s.lockout("kiosk").unwrap().failures, 0);
 
-    for d in ["accepted", "rejected"] {
+    for d in [AuditDecision::Accepted, AuditDecision::Rejected] {
         s.audit(&AuditEntry {
             at: kiosk_store::now_rfc3339(),
             actor: None,
             user_id: Some("alice".into()),
-            method: "face".into(),
-            decision: d.into(),
+            method: AuditMethod::Face,
+            decision: d,
             score: Some(0.5),
             liveness: Some(0.9),
-            mode: "offline".into(),
+            mode: AuditMode::Offline,
             detail: None,
         })
         .unwrap();
     }
     let log = s.audit_log(10).unwrap();
-    assert_eq!(log[0].decision, "rejected");
+    assert_eq!(log[0].decision, AuditDecision::Rejected);
     assert_eq!(log.len(), 2);
 }

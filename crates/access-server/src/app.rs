@@ -127,6 +127,10 @@ pub fn router(st: AppState) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            request_deadline,
+        ))
         .with_state(st)
         .layer(CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
@@ -246,22 +250,11 @@ pub async fn start(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(webhooks::run_worker(st.clone(), stop_rx.clone()));
     let app = router(st.clone());
-    let mut stop_srv = stop_rx;
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            while !*stop_srv.borrow() {
-                if stop_srv.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "server error");
-        }
-    });
+    let limits = ConnLimits {
+        header_timeout: Duration::from_millis(st.cfg.header_timeout_ms.max(1)),
+        max_connections: st.cfg.max_connections.max(1),
+    };
+    let server = tokio::spawn(serve(listener, app, limits, stop_rx));
     tracing::info!(%addr, "access-server listening");
     Ok(RunningServer {
         addr,
@@ -270,6 +263,97 @@ pub async fn start(
         server,
         worker,
     })
+}
+
+struct ConnLimits {
+    header_timeout: Duration,
+    max_connections: usize,
+}
+
+/// Accepts and serves connections until `stop` turns true, then closes idle keep-alives at
+/// once and lets requests in flight finish (bounded by [`SHUTDOWN_GRACE`]). A client that does
+/// not send its headers within the header timeout is disconnected; beyond the connection cap
+/// new connections are closed on accept.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            _ = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max = limits.max_connections,
+                "connection cap reached; closing a new one"
+            );
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Errors here are a client's (reset, header timeout): nothing to report.
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the grace period were dropped");
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// How long requests in flight may take to finish at shutdown: within [`SHUTDOWN_GRACE`],
+/// leaving time for the WAL checkpoint after them.
+const DRAIN: Duration = Duration::from_secs(15);
+
+/// A whole request, body included, must be read and answered in `request_timeout_ms`.
+async fn request_deadline(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = Duration::from_millis(st.cfg.request_timeout_ms.max(1));
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            ApiError::new(ErrorCode::RequestTimeout, "the request took too long").into_response()
+        }
+    }
 }
 
 /// Upper bound for a graceful shutdown before in-flight requests are dropped.

@@ -42,6 +42,13 @@ pub struct ServerConfig {
     pub sms: Option<SmsGatewayConfig>,
     pub webhooks: WebhookConfig,
     pub vision: VisionConfig,
+    /// A client must send its request headers within this time, or the connection is closed
+    /// (slow-loris clients would otherwise be held open forever).
+    pub header_timeout_ms: u64,
+    /// A whole request, body included, must be read and answered within this time (408).
+    pub request_timeout_ms: u64,
+    /// Most connections served at once; more are closed on accept.
+    pub max_connections: usize,
     /// Hosts (names or IP literals) that webhook and security URLs may reach although they
     /// are internal (loopback, private, link-local): a receiver on the server's own LAN.
     /// Env: `ACCESS_OUTBOUND_ALLOW` (comma-separated) adds to it.
@@ -68,6 +75,9 @@ impl Default for ServerConfig {
             webhooks: WebhookConfig::default(),
             vision: VisionConfig::default(),
             outbound_allow: Vec::new(),
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections: 1024,
         }
     }
 }

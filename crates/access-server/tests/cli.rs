@@ -422,3 +422,150 @@ fn the_database_is_private_and_an_exposed_one_is_refused() {
     }
     assert!(token(&db).status.success());
 }
+
+/// `serve` on a fresh database with `extra` TOML lines; the child and its address.
+fn serve_with(dir: &std::path::Path, extra: &str) -> (std::process::Child, String) {
+    let cfg = dir.join("edges.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "addr = \"127.0.0.1:0\"\ndb = \"{}\"\n{extra}\n[vision]\nenabled = false\n",
+            dir.join("edges.db").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
+/// Reads until the server closes the connection; how long that took (None: still open at
+/// `limit`).
+fn closed_within(
+    s: &mut std::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(start.elapsed());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn stalled_clients_are_closed_and_the_connection_cap_holds() {
+    use std::io::Write;
+    use std::time::Duration;
+    let dir = common::temp_dir();
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--db",
+            dir.join("edges.db").to_str().unwrap(),
+            "--subject",
+            "k",
+            "--scope",
+            "kiosk",
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (mut child, addr) = serve_with(
+        &dir,
+        "header_timeout_ms = 400\nrequest_timeout_ms = 600\nmax_connections = 8",
+    );
+    // Half-sent headers (slow loris): every one closed after the header timeout.
+    let mut stalled: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    for s in &mut stalled {
+        let t = closed_within(s, Duration::from_secs(5)).expect("a stalled client was held open");
+        assert!(t < Duration::from_secs(3), "closed after {t:?}");
+    }
+    // A body that never completes: answered 408 in the API's envelope.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(
+        format!(
+            "POST /v2/access/email/send-otp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    // Over the cap: eight held connections, the ninth is closed at once.
+    let held: Vec<_> = (0..8)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = std::net::TcpStream::connect(&addr).unwrap();
+    let t = closed_within(&mut extra, Duration::from_millis(300)).expect("the cap let a ninth in");
+    assert!(t < Duration::from_millis(300));
+    drop(held);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn sigterm_with_an_idle_keep_alive_exits_at_once_and_checkpoints() {
+    use std::io::{Read, Write};
+    let dir = common::temp_dir();
+    let (mut child, addr) = serve_with(&dir, "");
+    // One request on a keep-alive connection, answered, then left idle.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let start = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = start.elapsed();
+    println!("SIGTERM with an idle keep-alive: exited in {took:?}");
+    assert!(status.success(), "{status:?}");
+    assert!(took < std::time::Duration::from_secs(5), "waited {took:?}");
+    // The WAL was folded back into the database.
+    let wal = dir.join("edges.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "the WAL was not checkpointed"
+    );
+    drop(s);
+}

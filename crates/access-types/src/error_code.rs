@@ -63,6 +63,8 @@ error_codes! {
     NotFound = "NOT_FOUND" => 404,
     MethodNotAllowed = "METHOD_NOT_ALLOWED" => 405,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,
+    /// The request (headers and body) did not arrive, or was not answered, in time.
+    RequestTimeout = "REQUEST_TIMEOUT" => 408,
     ProjectNotFound = "PROJECT_NOT_FOUND" => 404,
     FlowNotFound = "FLOW_NOT_FOUND" => 404,
     WebhookNotFound = "WEBHOOK_NOT_FOUND" => 404,

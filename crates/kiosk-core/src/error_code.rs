@@ -124,6 +124,7 @@ kiosk_codes! {
     NotFound = "NOT_FOUND",
     MethodNotAllowed = "METHOD_NOT_ALLOWED",
     PayloadTooLarge = "PAYLOAD_TOO_LARGE",
+    RequestTimeout = "REQUEST_TIMEOUT",
     ProjectNotFound = "PROJECT_NOT_FOUND",
     FlowNotFound = "FLOW_NOT_FOUND",
     WebhookNotFound = "WEBHOOK_NOT_FOUND",

@@ -109,6 +109,7 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
         }
     };
     let client = Arc::new(client);
+    let in_flight = Arc::new(InFlight::default());
     let poll = Duration::from_millis(st.cfg.webhooks.poll_ms.max(10));
     let mut last_sweep = Instant::now();
     loop {
@@ -131,7 +132,7 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
         let worked = if !st.hooks_exist.load(Ordering::Relaxed) {
             false
         } else {
-            match drain_once(&st, &client).await {
+            match drain_once(&st, &client, &in_flight).await {
                 Ok(n) => n > 0,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook queue poll failed");
@@ -150,8 +151,23 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Deliver everything due now (a batch, in parallel). Returns how many were attempted.
-async fn drain_once(st: &AppState, client: &Arc<reqwest::Client>) -> ApiResult<usize> {
+/// Most deliveries in flight at once, across all endpoints.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Deliveries under way: one per endpoint at a time (its events stay in order), each on its
+/// own task, so a slow or dead receiver delays only its own queue.
+#[derive(Default)]
+struct InFlight {
+    hooks: std::sync::Mutex<std::collections::HashSet<String>>,
+    tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+}
+
+/// Starts the deliveries due now whose endpoint has none under way. Returns how many started.
+async fn drain_once(
+    st: &AppState,
+    client: &Arc<reqwest::Client>,
+    in_flight: &Arc<InFlight>,
+) -> ApiResult<usize> {
     let now = st.clock.now_ms();
     let due: Vec<Due> = st
         .db
@@ -160,7 +176,7 @@ async fn drain_once(st: &AppState, client: &Arc<reqwest::Client>) -> ApiResult<u
                 "SELECT d.id, d.webhook_id, w.url, w.secret, d.payload, d.attempts
                  FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
                  WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND w.enabled = 1
-                 ORDER BY d.next_attempt_at LIMIT 32",
+                 ORDER BY d.next_attempt_at, d.rowid LIMIT 512",
             )?;
             let rows = s
                 .query_map([now], |r| {
@@ -177,14 +193,36 @@ async fn drain_once(st: &AppState, client: &Arc<reqwest::Client>) -> ApiResult<u
             Ok(rows)
         })
         .await?;
-    let n = due.len();
-    let mut set = tokio::task::JoinSet::new();
+    let mut tasks = in_flight.tasks.lock().await;
+    // Reap the finished ones.
+    while tasks.try_join_next().is_some() {}
+    let mut started = 0;
     for d in due {
-        let (st, client) = (st.clone(), client.clone());
-        set.spawn(async move { deliver(&st, &client, d).await });
+        if tasks.len() >= MAX_IN_FLIGHT {
+            break;
+        }
+        {
+            let mut hooks = in_flight.hooks.lock().unwrap_or_else(|e| e.into_inner());
+            // The oldest due delivery of each idle endpoint, and nothing more of it.
+            if !hooks.insert(d.webhook_id.clone()) {
+                continue;
+            }
+        }
+        let (st, client, in_flight) = (st.clone(), client.clone(), in_flight.clone());
+        tasks.spawn(async move {
+            let hook = d.webhook_id.clone();
+            deliver(&st, &client, d).await;
+            in_flight
+                .hooks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&hook);
+            // That endpoint's next event may be due: look again now.
+            st.webhook_wake.notify_one();
+        });
+        started += 1;
     }
-    while set.join_next().await.is_some() {}
-    Ok(n)
+    Ok(started)
 }
 
 async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {

@@ -674,3 +674,62 @@ async fn webhook_retry_honours_retry_after() {
     assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
     t.stop().await;
 }
+
+/// One slow receiver (a 4 s answer) must not hold up another project's deliveries.
+#[tokio::test]
+async fn a_slow_receiver_only_delays_its_own_queue() {
+    let t = TestServer::start().await;
+    let a = t.admin.clone();
+    let (slow_pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let (fast_pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let slow_app = Router::new().route(
+        "/",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            "late"
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, slow_app).await.unwrap() });
+    let arrived = Arc::new(Mutex::new(None::<std::time::Instant>));
+    let a2 = arrived.clone();
+    let fast_app = Router::new().route(
+        "/",
+        post(move || {
+            *a2.lock().unwrap() = Some(std::time::Instant::now());
+            async { "ok" }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fast_url = format!("http://{}/", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, fast_app).await.unwrap() });
+    for (pid, url) in [(&slow_pid, &slow_url), (&fast_pid, &fast_url)] {
+        let (s, v) = t
+            .post("/webhooks", &a, json!({"project_id": pid, "url": url}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    // The slow project's event first, then (once its delivery is under way) the fast one's.
+    t.post(
+        "/email/send-otp",
+        &t.kiosk,
+        json!({"email": "s@example.com", "project_id": slow_pid}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = std::time::Instant::now();
+    t.post(
+        "/email/send-otp",
+        &t.kiosk,
+        json!({"email": "f@example.com", "project_id": fast_pid}),
+    )
+    .await;
+    wait_for(|| arrived.lock().unwrap().is_some()).await;
+    let late = arrived.lock().unwrap().unwrap() - sent;
+    println!("the other project's event arrived {late:?} after it happened");
+    assert!(
+        late < Duration::from_secs(2),
+        "held up by the slow receiver: {late:?}"
+    );
+}

@@ -97,37 +97,74 @@ async fn gallery(
 /// first answer instead of enrolling the sample twice.
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-fn stored_registration(
-    c: &Connection,
-    key: &str,
-) -> rusqlite::Result<Option<RegisterFaceResponse>> {
-    let json: Option<String> = c
+/// An idempotency key of one caller for one request: the key is scoped to the token's
+/// subject, the project and the user, and remembers a hash of the body it was first used with.
+#[derive(Clone)]
+struct IdemKey {
+    key: String,
+    request_hash: String,
+}
+
+impl IdemKey {
+    fn of(
+        headers: &axum::http::HeaderMap,
+        caller: &str,
+        req: &RegisterFaceRequest,
+    ) -> Option<Self> {
+        use sha2::{Digest, Sha256};
+        let k = headers
+            .get(IDEMPOTENCY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|k| !k.is_empty() && k.len() <= 200)?;
+        let mut h = Sha256::new();
+        for part in [&req.user_id, &req.project_id, &req.face_image] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update(req.project_flow_id.as_deref().unwrap_or("").as_bytes());
+        Some(Self {
+            key: format!(
+                "register-face|{}|{}|{}|{k}",
+                caller.len(),
+                caller,
+                req.project_id
+            ),
+            request_hash: hex::encode(h.finalize()),
+        })
+    }
+}
+
+/// The answer stored under `key`, if any; `IDEMPOTENCY_KEY_REUSED` when it was for another body.
+fn stored_registration(c: &Connection, key: &IdemKey) -> ApiResult<Option<RegisterFaceResponse>> {
+    let found: Option<(String, Option<String>)> = c
         .query_row(
-            "SELECT response FROM idempotency WHERE key = ?1",
-            [key],
-            |r| r.get(0),
+            "SELECT response, request_hash FROM idempotency WHERE key = ?1",
+            [&key.key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    let Some((json, hash)) = found else {
+        return Ok(None);
+    };
+    if hash.as_deref().is_some_and(|h| h != key.request_hash) {
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "this Idempotency-Key was used with another request",
+        ));
+    }
+    Ok(serde_json::from_str(&json).ok())
 }
 
 pub async fn register_face(
     State(st): State<AppState>,
-    _a: Auth,
+    auth: Auth,
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<RegisterFaceRequest>,
 ) -> ApiResult<Response> {
     check_user_id(&req.user_id)?;
-    let idem_key = headers
-        .get(IDEMPOTENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 200)
-        .map(|k| format!("register-face|{}|{k}", req.project_id));
+    let idem_key = IdemKey::of(&headers, &auth.0.sub, &req);
     if let Some(key) = idem_key.clone() {
-        let known = st
-            .db
-            .call(move |c| Ok(stored_registration(c, &key)?))
-            .await?;
+        let known = st.db.call(move |c| stored_registration(c, &key)).await?;
         if let Some(resp) = known {
             return Ok(ok(resp, "face registered (repeated request)"));
         }
@@ -198,8 +235,14 @@ pub async fn register_face(
             if let Some(key) = &idem_key {
                 exec(
                     tx,
-                    "INSERT INTO idempotency(key, response, created_at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![key, serde_json::to_string(&resp).unwrap_or_default(), now],
+                    "INSERT INTO idempotency(key, response, created_at, request_hash)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![
+                        key.key,
+                        serde_json::to_string(&resp).unwrap_or_default(),
+                        now,
+                        key.request_hash
+                    ],
                 )?;
             }
             Ok(resp)

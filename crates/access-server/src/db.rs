@@ -108,6 +108,10 @@ CREATE TABLE sync_events (
 CREATE TABLE idempotency (
     key TEXT PRIMARY KEY, response TEXT NOT NULL, created_at INTEGER NOT NULL);
 "#,
+    // The request a stored answer belongs to: a key reused with another body is refused.
+    r#"
+ALTER TABLE idempotency ADD COLUMN request_hash TEXT;
+"#,
 ];
 
 impl Db {

@@ -669,3 +669,42 @@ async fn a_template_of_another_model_never_matches() {
     assert_eq!(models, ["another-model/v1", vision::EMBEDDER_MODEL_ID]);
     t.stop().await;
 }
+
+/// An idempotency key is the caller's own for one request: reused with another person's
+/// sample it is refused (the first answer is never handed out), and another token's same key
+/// is another request.
+#[tokio::test]
+async fn an_idempotency_key_reused_with_another_body_is_refused() {
+    let t = vision_server().await;
+    let (pid, _) = t.project_with_flow(json!({"face": true})).await;
+    let send = |token: &str, user: &str, image: &str| {
+        t.client
+            .post(t.url("/biometric/register-face"))
+            .bearer_auth(token)
+            .header("idempotency-key", "sample-1")
+            .json(&json!({"user_id": user, "project_id": pid,
+                          "face_image": photo(image)}))
+            .send()
+    };
+    let kiosk = t.kiosk.clone();
+    let first = send(&kiosk, "obama", "face_recognition_examples/obama/obama.jpg")
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let other = send(&kiosk, "biden", "face_recognition_examples/biden/biden.jpg")
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = other.json().await.unwrap();
+    assert_eq!(code_of(&v), "IDEMPOTENCY_KEY_REUSED", "{v}");
+    assert!(
+        !v.to_string().contains("validation_id"),
+        "the first answer leaked: {v}"
+    );
+    // Another caller's same key is its own request.
+    let admin = t.admin.clone();
+    let theirs = send(&admin, "biden", "face_recognition_examples/biden/biden.jpg")
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), StatusCode::OK);
+}

@@ -88,6 +88,8 @@ error_codes! {
     /// A webhook or security URL that is not http(s), carries a user name or password, or
     /// points at an internal address (loopback, private, link-local, ...); `details.reason`.
     UrlNotAllowed = "URL_NOT_ALLOWED" => 400,
+    /// An `Idempotency-Key` sent again with a different request body.
+    IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED" => 422,
     /// The resource still has dependents (e.g. a project with flows).
     Conflict = "CONFLICT" => 409,
     NoFace = "NO_FACE" => 422,

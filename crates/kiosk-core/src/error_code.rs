@@ -138,6 +138,7 @@ kiosk_codes! {
     DeliveryFailed = "DELIVERY_FAILED",
     ChannelNotConfigured = "CHANNEL_NOT_CONFIGURED",
     Conflict = "CONFLICT",
+    IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED",
     UrlNotAllowed = "URL_NOT_ALLOWED",
     NotEnrolled = "NOT_ENROLLED",
     VisionUnavailable = "VISION_UNAVAILABLE",

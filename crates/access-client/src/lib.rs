@@ -58,6 +58,18 @@ impl ClientError {
         }
     }
 
+    /// True only when no answer of the API came back: the network failed, or a gateway in
+    /// front of it (502, 503, 504) answered instead, without the API's envelope. Anything the
+    /// API itself answered, in its envelope, is its decision (a refusal stands, however it is
+    /// worded): a kiosk may decide from its cache only when this is true.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Offline { .. } => true,
+            Self::Protocol { status, .. } => matches!(status, 502..=504),
+            Self::Api { .. } | Self::BadUrl(_) => false,
+        }
+    }
+
     pub fn api_code(&self) -> Option<ErrorCode> {
         match self {
             Self::Api { code, .. } => Some(*code),
@@ -480,6 +492,40 @@ mod tests {
         assert_eq!(v.status, "ok");
         let v: Health = unwrap_data(serde_json::json!({"success": true, "message": "", "data": {"status":"ok","version":"1","vision":"x"}})).unwrap();
         assert_eq!(v.version, "1");
+    }
+
+    #[test]
+    fn only_no_answer_from_the_api_is_unreachable() {
+        let api = |status, code| ClientError::Api {
+            status,
+            code,
+            message: String::new(),
+            details: Value::Null,
+            retry_after: None,
+        };
+        let protocol = |status| ClientError::Protocol {
+            status,
+            snippet: String::new(),
+        };
+        let offline = ClientError::Offline {
+            url: String::new(),
+            reason: String::new(),
+        };
+        assert!(offline.is_unreachable());
+        for s in [502, 503, 504] {
+            assert!(protocol(s).is_unreachable(), "{s}");
+        }
+        // The API answered: its word stands, even a 503 of its own.
+        for e in [
+            api(503, ErrorCode::SecurityCheckUnavailable),
+            api(404, ErrorCode::NotEnrolled),
+            api(409, ErrorCode::FlowPaused),
+            api(500, ErrorCode::InternalError),
+            protocol(200),
+            protocol(500),
+        ] {
+            assert!(!e.is_unreachable(), "{e:?}");
+        }
     }
 
     #[test]

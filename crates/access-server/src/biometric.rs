@@ -77,6 +77,30 @@ async fn rate_check(st: &AppState, project_id: &str, user: &str) -> ApiResult<()
         .await
 }
 
+/// A 1:N search is limited per caller (a kiosk's token) and per project, before any work.
+async fn one_to_n_check(st: &AppState, project_id: &str, caller: &str) -> ApiResult<()> {
+    let now = st.clock.now_ms();
+    let (per_caller, per_project) = (
+        st.cfg.one_to_n_per_min_caller,
+        st.cfg.one_to_n_per_min_project,
+    );
+    let keys = [
+        (
+            format!("1n:{project_id}:{}:{caller}", caller.len()),
+            per_caller,
+        ),
+        (format!("1n:{project_id}"), per_project),
+    ];
+    st.db
+        .tx(move |tx| {
+            for (key, limit) in &keys {
+                rate_limit(tx, key, *limit, 60_000, now)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 async fn analyze(st: &AppState, image: Vec<u8>, enrol: bool) -> ApiResult<FaceAnalysis> {
     st.face.engine()?.analyze(image, enrol).await
 }
@@ -289,7 +313,7 @@ fn token_for(
 
 pub async fn verify_face(
     State(st): State<AppState>,
-    _a: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<VerifyFaceRequest>,
 ) -> ApiResult<Response> {
     if let Some(u) = &req.user_id {
@@ -354,9 +378,12 @@ pub async fn verify_face(
             .map(|v| v.identifier.clone())
             .filter(|u| !u.is_empty())
     });
-    if let Some(u) = &target {
-        flows::check_identifier(&st, &flow, u, Method::Face).await?;
-        rate_check(&st, &project_id, u).await?;
+    match &target {
+        Some(u) => {
+            flows::check_identifier(&st, &flow, u, Method::Face).await?;
+            rate_check(&st, &project_id, u).await?;
+        }
+        None => one_to_n_check(&st, &project_id, &auth.0.sub).await?,
     }
     let a = analyze(&st, image, false).await?;
     let threshold = flow.login.match_min_score;
@@ -455,7 +482,8 @@ pub async fn verify_face(
         status: v.status,
         expires_at: rfc3339(v.expires_at),
         matched,
-        match_score: score,
+        // A 1:N miss says nothing about how close the gallery came.
+        match_score: (matched || req.user_id.is_some()).then_some(score),
         threshold,
         // 1:N never reveals who the face most resembled unless it matched.
         user_id: if matched || req.user_id.is_some() {

@@ -34,6 +34,10 @@ pub struct ServerConfig {
     pub email_sends_per_min: u32,
     pub phone_sends_per_min: u32,
     pub biometric_per_min: u32,
+    /// 1:N face verifications (no `user_id`) per minute, per calling token (a kiosk), and per
+    /// project: a 1:N call searches everyone, so unbounded it is a way to probe the gallery.
+    pub one_to_n_per_min_caller: u32,
+    pub one_to_n_per_min_project: u32,
     /// Body limit of non-image endpoints.
     pub max_body_bytes: usize,
     /// Largest decoded face image.
@@ -68,6 +72,8 @@ impl Default for ServerConfig {
             email_sends_per_min: 5,
             phone_sends_per_min: 3,
             biometric_per_min: 10,
+            one_to_n_per_min_caller: 12,
+            one_to_n_per_min_project: 120,
             max_body_bytes: 1024 * 1024,
             max_image_bytes: 10 * 1024 * 1024,
             smtp: None,

@@ -708,3 +708,42 @@ async fn an_idempotency_key_reused_with_another_body_is_refused() {
         .unwrap();
     assert_eq!(theirs.status(), StatusCode::OK);
 }
+
+/// 1:N is no oracle: a miss carries no score, and rapid probes from one kiosk hit 429.
+#[tokio::test]
+async fn one_to_n_probes_are_limited_and_misses_say_no_score() {
+    let t = vision_server().await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    let k = t.kiosk.clone();
+    let (s, v) = t
+        .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": photo("face_recognition_examples/obama/obama.jpg")}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let stranger = photo("face_recognition_examples/biden/biden.jpg");
+    let mut limited_at = None;
+    for i in 1..=15 {
+        let (s, v) = t
+            .post(
+                "/biometric/verify-face",
+                &k,
+                json!({"project_id": pid, "face_image": stranger}),
+            )
+            .await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(code_of(&v), "RATE_LIMITED", "{v}");
+            limited_at = Some(i);
+            break;
+        }
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(data(&v)["matched"], false, "{v}");
+        assert!(
+            data(&v).get("match_score").is_none(),
+            "a 1:N miss gave a score: {v}"
+        );
+        assert!(data(&v).get("user_id").is_none(), "{v}");
+    }
+    let at = limited_at.expect("15 rapid 1:N probes were all answered");
+    assert!(at <= 13, "limited only at probe {at}");
+}

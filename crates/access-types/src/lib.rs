@@ -350,8 +350,10 @@ pub struct VerifyFaceResponse {
     #[serde(default)]
     pub expires_at: String,
     pub matched: bool,
-    /// Best cosine similarity found (1:1: against the user's samples).
-    pub match_score: f32,
+    /// Best cosine similarity found (1:1: against the user's samples). Absent on a 1:N miss:
+    /// a score against an unnamed gallery would make the endpoint an oracle for probing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_score: Option<f32>,
     pub threshold: f32,
     /// The matched user (1:N) or the requested one (1:1).
     #[serde(default, skip_serializing_if = "Option::is_none")]

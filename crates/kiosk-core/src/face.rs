@@ -273,7 +273,7 @@ impl Kiosk {
             },
             user_id: if v.matched { v.user_id } else { None },
             name: None,
-            score: Some(v.match_score),
+            score: v.match_score,
             liveness: server_liveness,
             mode: Mode::Online,
             access_token: if accepted { token } else { None },

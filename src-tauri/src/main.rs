@@ -1,10 +1,9 @@
 //! Access Kiosk, the app: a full-screen Tauri window over kiosk-core. This is the only crate
 //! that knows Tauri; every command is one call into the engine.
 //!
-//! Configuration comes from the environment (`KIOSK_API_URL`, `KIOSK_TOKEN`,
-//! `KIOSK_PROJECT`, `KIOSK_DATA_DIR`, `KIOSK_CAMERA`, `KIOSK_LOCALE`, `KIOSK_IDLE_RESET_S`)
-//! over the config file (`KIOSK_CONFIG`, else the XDG or /etc `access-kiosk/kiosk.toml`),
-//! with the administrator's saved settings (`kiosk_core::settings_file`) applied over both.
+//! Configuration is `kiosk_core::config`'s, the loader the `kiosk` binary uses too: defaults <
+//! config file < the administrator's saved settings (`settings.json`) < environment (the app
+//! takes no flags).
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -21,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
+use kiosk_core::config::{LoadOptions, Settings};
 use kiosk_core::{Kiosk, KioskConfig};
 use tauri::{WebviewUrl, WebviewWindowBuilder};
 
@@ -41,8 +41,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// What the app starts with: the environment over the config file (see
-/// `kiosk_core::config_file`), with the administrator's saved settings over both.
+/// What the app starts with (see `kiosk_core::config`).
 struct Startup {
     kiosk: KioskConfig,
     camera: String,
@@ -52,50 +51,21 @@ struct Startup {
 }
 
 fn config() -> anyhow::Result<Startup> {
-    let (file, _) =
-        kiosk_core::config_file::load(env("KIOSK_CONFIG").as_deref().map(std::path::Path::new))?;
-    let data_dir = env("KIOSK_DATA_DIR")
-        .map(PathBuf::from)
-        .or(file.data_dir)
-        .or_else(|| {
-            kiosk_core::config_file::xdg("XDG_DATA_HOME", ".local/share")
-                .map(|d| d.join("access-kiosk"))
-        })
-        .context("set KIOSK_DATA_DIR")?;
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut cfg = KioskConfig::new(&data_dir);
-    cfg.api_url = env("KIOSK_API_URL").or(file.api_url);
-    cfg.token = env("KIOSK_TOKEN").or(file.token);
-    cfg.project_id = env("KIOSK_PROJECT").or(file.project);
-    if let Some(id) = env("KIOSK_ID").or(file.kiosk_id) {
-        cfg.kiosk_id = id;
-    }
-    cfg.match_threshold = file.match_threshold.unwrap_or(cfg.match_threshold);
-    cfg.liveness_threshold = file.liveness_threshold.unwrap_or(cfg.liveness_threshold);
+    let s = Settings::load(LoadOptions {
+        env: kiosk_core::config::environment(),
+        ..LoadOptions::default()
+    })?;
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let mut cfg = s.kiosk_config();
     // Kiosk camera frames have near faces: the cheaper detector size suits them.
     cfg.vision.detector.max_side = 320;
-    kiosk_core::settings_file::apply_saved(&mut cfg)?;
-    let idle_reset_s = match env("KIOSK_IDLE_RESET_S") {
-        Some(v) => v
-            .parse()
-            .with_context(|| format!("KIOSK_IDLE_RESET_S={v} is not a number of seconds"))?,
-        None => file.idle_reset_s.unwrap_or(60),
-    };
-    let webkit_dmabuf = match env("KIOSK_WEBKIT_DMABUF") {
-        Some(v) => matches!(v.as_str(), "1" | "true" | "yes" | "on"),
-        None => file.webkit_dmabuf.unwrap_or(false),
-    };
     Ok(Startup {
         kiosk: cfg,
-        camera: env("KIOSK_CAMERA")
-            .or(file.camera)
-            .unwrap_or_else(|| "v4l:0".into()),
-        locale: env("KIOSK_LOCALE")
-            .or(file.locale)
-            .unwrap_or_else(|| "en".into()),
-        idle_reset_s,
-        webkit_dmabuf,
+        camera: s.camera,
+        locale: s.locale,
+        idle_reset_s: s.idle_reset_s,
+        webkit_dmabuf: s.webkit_dmabuf,
     })
 }
 
@@ -140,7 +110,7 @@ fn main() {
     if let Err(e) = run() {
         let code = if e.is::<AlreadyRunning>() {
             "ALREADY_RUNNING"
-        } else if let Some(c) = e.downcast_ref::<kiosk_core::config_file::ConfigError>() {
+        } else if let Some(c) = e.downcast_ref::<kiosk_core::config::ConfigError>() {
             c.code()
         } else {
             e.downcast_ref::<kiosk_core::KioskError>()

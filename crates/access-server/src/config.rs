@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub access_token_ttl_s: u64,
     pub otp_ttl_s: u64,
     pub otp_max_attempts: u32,
+    /// Wrong codes in a row, across validations, before an identifier is locked.
+    pub code_failures_before_lock: u32,
+    /// The first lock; each further one doubles (capped at a day).
+    pub code_lock_base_s: u64,
     pub email_sends_per_min: u32,
     pub phone_sends_per_min: u32,
     pub biometric_per_min: u32,
@@ -69,6 +73,8 @@ impl Default for ServerConfig {
             access_token_ttl_s: 900,
             otp_ttl_s: 600,
             otp_max_attempts: 3,
+            code_failures_before_lock: 10,
+            code_lock_base_s: 15 * 60,
             email_sends_per_min: 5,
             phone_sends_per_min: 3,
             biometric_per_min: 10,

@@ -112,6 +112,13 @@ CREATE TABLE idempotency (
     r#"
 ALTER TABLE idempotency ADD COLUMN request_hash TEXT;
 "#,
+    // Wrong codes per identifier across validations (lockout.rs).
+    r#"
+CREATE TABLE identifier_locks (
+    project_id TEXT NOT NULL, identifier TEXT NOT NULL, failures INTEGER NOT NULL,
+    locks INTEGER NOT NULL, locked_until INTEGER NOT NULL,
+    PRIMARY KEY (project_id, identifier));
+"#,
 ];
 
 impl Db {

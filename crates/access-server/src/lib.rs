@@ -15,6 +15,7 @@ pub mod extract;
 pub mod face;
 pub mod flows;
 pub mod ids;
+pub mod lockout;
 pub mod misc;
 pub mod openapi;
 pub mod otp;

@@ -1,12 +1,12 @@
 //! `access-server serve | token`.
 
 use cli_output::outln;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use access_server::auth::{Keys, parse_ttl};
 use access_server::clock::{Clock, SystemClock};
+use access_server::config::{self, ServeFlags};
 use access_server::db::Db;
 use access_server::{ServerConfig, start};
 use access_types::ApiScope;
@@ -27,21 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the server.
-    Serve {
-        /// TOML config file; flags and env vars override it.
-        #[arg(long, env = "ACCESS_CONFIG")]
-        config: Option<PathBuf>,
-        #[arg(long, env = "ACCESS_ADDR")]
-        addr: Option<SocketAddr>,
-        #[arg(long, env = "ACCESS_DB")]
-        db: Option<PathBuf>,
-        /// Keep OTP messages and serve GET /v2/access/dev/outbox. Development only.
-        #[arg(long, env = "ACCESS_DEV_OUTBOX")]
-        dev_outbox: bool,
-        /// Do not load the face models.
-        #[arg(long, env = "ACCESS_NO_VISION")]
-        no_vision: bool,
-    },
+    Serve(ServeFlags),
     /// Print a bearer JWT for the API.
     Token {
         #[arg(long, env = "ACCESS_DB")]
@@ -78,13 +64,7 @@ fn main() -> anyhow::Result<()> {
             outln!("{}", keys.issue_api_token(&subject, scope, ttl, now)?);
             Ok(())
         }
-        Cmd::Serve {
-            config,
-            addr,
-            db,
-            dev_outbox,
-            no_vision,
-        } => {
+        Cmd::Serve(flags) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
@@ -92,38 +72,7 @@ fn main() -> anyhow::Result<()> {
                 )
                 .with_writer(std::io::stderr)
                 .init();
-            let mut cfg = match config {
-                Some(p) => ServerConfig::from_toml_file(&p)?,
-                None => ServerConfig::default(),
-            };
-            if let Some(a) = addr {
-                cfg.addr = a;
-            }
-            if let Some(d) = db {
-                cfg.db = d;
-            }
-            cfg.dev_outbox |= dev_outbox;
-            if no_vision {
-                cfg.vision.enabled = false;
-            }
-            if let Ok(hosts) = std::env::var("ACCESS_OUTBOUND_ALLOW") {
-                cfg.outbound_allow.extend(
-                    hosts
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|h| !h.is_empty())
-                        .map(String::from),
-                );
-            }
-            // Secrets preferably come from the environment, not the config file.
-            if let (Some(smtp), Ok(pw)) = (cfg.smtp.as_mut(), std::env::var("ACCESS_SMTP_PASSWORD"))
-            {
-                smtp.password = Some(pw);
-            }
-            if let (Some(sms), Ok(tok)) = (cfg.sms.as_mut(), std::env::var("ACCESS_SMS_AUTH_TOKEN"))
-            {
-                sms.auth_token = tok;
-            }
+            let cfg = ServerConfig::load(&flags, &config::environment())?;
             if cfg.dev_outbox {
                 tracing::warn!("dev outbox on: OTP codes are stored and readable over HTTP");
             }

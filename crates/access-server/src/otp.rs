@@ -18,6 +18,7 @@ use crate::delivery::OtpMessage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::flows::{self, Method};
+use crate::lockout;
 use crate::state::AppState;
 use crate::validation::{self, Attempt, Kind, Step, Validation};
 use crate::{ids, ok};
@@ -201,6 +202,8 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
             ),
         ));
     }
+    // A locked identifier gets no new code (nor a call to the customer's URL).
+    lockout::check(tx, &a.project_id, &a.identifier, a.now)?;
     if flows::check_lists(&flow, &a.identifier)? && !url_checked {
         return Ok(SendOutcome::NeedsUrlCheck(flow));
     }
@@ -306,6 +309,10 @@ async fn verify(
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let key = st.otp_key;
+    let policy = lockout::Policy {
+        failures_before_lock: st.cfg.code_failures_before_lock,
+        base_lock_ms: st.cfg.code_lock_base_s as i64 * 1000,
+    };
     let outcome = st
         .db
         .tx(move |tx| {
@@ -314,6 +321,8 @@ async fn verify(
             if v.identifier != identifier {
                 return Err(validation::not_found());
             }
+            // Locked: not even the right code counts, and no attempt is used.
+            lockout::check(tx, &v.project_id, &v.identifier, now)?;
             if let Err(refusal) = v.require_pending(tx, now)? {
                 // Commit the expiry (and its event), then refuse.
                 return Ok(Err(refusal));
@@ -325,10 +334,22 @@ async fn verify(
                 .as_deref()
                 .is_some_and(|h| code_mac(&key, &v.id, otp.as_str()).verify_slice(h).is_ok());
             if good {
+                lockout::reset(tx, &v.project_id, &v.identifier)?;
                 v.validate(tx, now)?;
                 return Ok(Ok(v));
             }
-            Ok(Err(match v.fail_attempt(tx, now)? {
+            let after = lockout::record_failure(tx, &policy, &v.project_id, &v.identifier, now)?;
+            let attempt = v.fail_attempt(tx, now)?;
+            if let lockout::AfterFailure::Locked { until } = after {
+                v.announce(
+                    tx,
+                    Step::Locked,
+                    json!({ "locked_until": rfc3339(until) }),
+                    now,
+                )?;
+                return Ok(Err(lockout::locked(until, now)));
+            }
+            Ok(Err(match attempt {
                 Attempt::Remaining(n) => ApiError::new(ErrorCode::InvalidOtp, "Invalid OTP code")
                     .with_details(json!({ "attempts_remaining": n })),
                 Attempt::Failed => validation::not_pending(kind, ValidationStatus::Failed),

@@ -31,6 +31,8 @@ pub enum Step {
     MatchFailed,
     LivenessPassed,
     LivenessFailed,
+    /// The identifier was locked after too many wrong codes.
+    Locked,
 }
 
 impl Kind {
@@ -49,10 +51,12 @@ impl Kind {
             (Email, Validated) => E::EmailValidationValidated,
             (Email, Failed) => E::EmailValidationFailed,
             (Email, Expired) => E::EmailValidationExpired,
+            (Email, Locked) => E::EmailValidationLocked,
             (Phone, Created) => E::PhoneValidationCreated,
             (Phone, Validated) => E::PhoneValidationValidated,
             (Phone, Failed) => E::PhoneValidationFailed,
             (Phone, Expired) => E::PhoneValidationExpired,
+            (Phone, Locked) => E::PhoneValidationLocked,
             (Biometric, Created) => E::BiometricValidationCreated,
             (Biometric, Validated) => E::BiometricValidationValidated,
             (Biometric, Failed) => E::BiometricValidationFailed,
@@ -60,7 +64,8 @@ impl Kind {
             (Biometric, MatchFailed) => E::BiometricValidationMatchFailed,
             (Biometric, LivenessPassed) => E::BiometricValidationLivenessPassed,
             (Biometric, LivenessFailed) => E::BiometricValidationLivenessFailed,
-            (Email | Phone, MatchFailed | LivenessPassed | LivenessFailed) => return None,
+            (Email | Phone, MatchFailed | LivenessPassed | LivenessFailed)
+            | (Biometric, Locked) => return None,
         })
     }
 }
@@ -366,6 +371,7 @@ mod tests {
                 Step::MatchFailed,
                 Step::LivenessPassed,
                 Step::LivenessFailed,
+                Step::Locked,
             ] {
                 if let Some(e) = kind.event(step) {
                     assert!(

@@ -1052,3 +1052,100 @@ async fn security_list_entries_are_normalised_when_saved_and_bad_ones_refused() 
     );
     t.stop().await;
 }
+
+/// Guessing is bounded per person: wrong codes count across validations, a new send buys no
+/// fresh guesses, and once locked not even the right code gets a token.
+#[tokio::test]
+async fn twelve_wrong_codes_across_four_validations_lock_the_identifier() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let k = t.kiosk.clone();
+    let who = "guess@example.com";
+    let mut wrong = 0;
+    let mut locked_at = None;
+    'sends: for _ in 0..4 {
+        let (s, v) = t
+            .post(
+                "/email/send-otp",
+                &k,
+                json!({"email": who, "project_id": pid}),
+            )
+            .await;
+        if s == StatusCode::LOCKED {
+            break;
+        }
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
+        let right = t.outbox_code(who).await;
+        let bad = if right == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        for _ in 0..3 {
+            let (s, v) = t
+                .post(
+                    "/email/verify-otp",
+                    &k,
+                    json!({"email": who, "otp": bad, "validation_id": vid}),
+                )
+                .await;
+            wrong += 1;
+            if s == StatusCode::LOCKED {
+                assert_eq!(code_of(&v), "IDENTIFIER_LOCKED", "{v}");
+                assert!(v["details"]["retry_after_s"].as_u64().unwrap() > 800, "{v}");
+                locked_at = Some(wrong);
+                // The right code now: still no token.
+                let (s, v) = t
+                    .post(
+                        "/email/verify-otp",
+                        &k,
+                        json!({"email": who, "otp": right, "validation_id": vid}),
+                    )
+                    .await;
+                assert_eq!(
+                    (s, code_of(&v)),
+                    (StatusCode::LOCKED, "IDENTIFIER_LOCKED"),
+                    "{v}"
+                );
+                assert!(v.to_string().find("access_token").is_none(), "{v}");
+                break 'sends;
+            }
+        }
+    }
+    assert_eq!(locked_at, Some(10), "the 10th wrong code in a row locks");
+    // No new code is sent while locked.
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &k,
+            json!({"email": who, "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::LOCKED, "IDENTIFIER_LOCKED"),
+        "{v}"
+    );
+    // After the lock a success resets the count.
+    t.clock.advance_ms(16 * 60 * 1000);
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &k,
+            json!({"email": who, "project_id": pid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
+    let code = t.outbox_code(who).await;
+    let (s, v) = t
+        .post(
+            "/email/verify-otp",
+            &k,
+            json!({"email": who, "otp": code, "validation_id": vid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["data"]["access_token"].is_string());
+}

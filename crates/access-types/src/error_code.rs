@@ -77,6 +77,8 @@ error_codes! {
     FlowNotActive = "FLOW_NOT_ACTIVE" => 409,
     /// The login flow does not offer this method.
     MethodDisabled = "METHOD_DISABLED" => 409,
+    /// Too many wrong codes for this identifier in a row; `details.retry_after_s`.
+    IdentifierLocked = "IDENTIFIER_LOCKED" => 423,
     /// Security settings refuse this identifier.
     IdentifierNotAllowed = "IDENTIFIER_NOT_ALLOWED" => 403,
     /// The customer's security URL did not answer in time or answered garbage.

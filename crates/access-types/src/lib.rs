@@ -617,6 +617,10 @@ pub enum WebhookEventType {
     #[serde(rename = "email_validation.expired")]
     #[strum(serialize = "email_validation.expired")]
     EmailValidationExpired,
+    /// Too many wrong codes in a row for the address: it is locked for a while.
+    #[serde(rename = "email_validation.locked")]
+    #[strum(serialize = "email_validation.locked")]
+    EmailValidationLocked,
     #[serde(rename = "phone_validation.created")]
     #[strum(serialize = "phone_validation.created")]
     PhoneValidationCreated,
@@ -629,6 +633,9 @@ pub enum WebhookEventType {
     #[serde(rename = "phone_validation.expired")]
     #[strum(serialize = "phone_validation.expired")]
     PhoneValidationExpired,
+    #[serde(rename = "phone_validation.locked")]
+    #[strum(serialize = "phone_validation.locked")]
+    PhoneValidationLocked,
     #[serde(rename = "biometric_validation.created")]
     #[strum(serialize = "biometric_validation.created")]
     BiometricValidationCreated,
@@ -898,7 +905,7 @@ mod tests {
         names_agree::<ApiScope>();
         names_agree::<FlowStatus>();
         names_agree::<WebhookEventType>();
-        assert_eq!(webhook_event_types().len(), 15);
+        assert_eq!(webhook_event_types().len(), 17);
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
         assert_eq!(Channel::parse("WhatsApp"), None);
     }

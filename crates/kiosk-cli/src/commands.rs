@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use kiosk_core::{AdminAuth, Decision, Kiosk, KioskConfig, OtpChannel};
+use kiosk_core::config::Settings;
+use kiosk_core::{AdminAuth, Decision, Kiosk, OtpChannel};
 use serde_json::json;
 
 use crate::VisionArgs;
-use crate::config::{KioskArgs, ResolvedConfig};
+use crate::config::KioskArgs;
 use crate::eval::load_frame;
 
 #[derive(Subcommand)]
@@ -131,25 +132,13 @@ pub enum AdminCommand {
 /// Exit code for a sign-in that was not accepted (not an error: a decision).
 pub const EXIT_NOT_ACCEPTED: i32 = 3;
 
-fn open(cfg: &ResolvedConfig, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
-    let mut k = KioskConfig::new(&cfg.data_dir);
-    k.api_url = cfg.api_url.clone();
-    k.token = cfg.token.clone();
-    k.project_id = cfg.project.clone();
-    if let Some(id) = &cfg.kiosk_id {
-        k.kiosk_id = id.clone();
-    }
-    if let Some(t) = cfg.match_threshold {
-        k.match_threshold = t;
-    }
-    if let Some(t) = cfg.liveness_threshold {
-        k.liveness_threshold = t;
-    }
+fn open(cfg: &Settings, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
+    let mut k = cfg.kiosk_config();
     k.vision = vision.pipeline_config();
     Ok(Kiosk::open(k)?)
 }
 
-fn pin(cfg: &ResolvedConfig) -> anyhow::Result<&str> {
+fn pin(cfg: &Settings) -> anyhow::Result<&str> {
     cfg.admin_pin
         .as_deref()
         .context("this needs the administrator PIN: --admin-pin or KIOSK_ADMIN_PIN")

@@ -1,32 +1,38 @@
-//! Kiosk configuration: a TOML file (XDG config dir, or --config), then environment variables,
-//! then flags; flags win.
+//! The kiosk's flags. The configuration itself is `kiosk_core::config`'s, the same loader the
+//! app uses: defaults < config file < the administrator's saved settings (`settings.json` in
+//! the data dir) < environment < these flags.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
+use kiosk_core::config::{LoadOptions, Partial, Settings};
 
-/// Everything configurable from the command line (each also from env and the file).
+/// Everything configurable from the command line (each also from the config file; the
+/// environment variable named is read by the loader, under the flag).
 #[derive(Args, Clone, Debug, Default)]
 pub struct KioskArgs {
-    /// Config file (default: $XDG_CONFIG_HOME/access-kiosk/kiosk.toml, else
-    /// /etc/access-kiosk/kiosk.toml, if present).
-    #[arg(long, global = true, env = "KIOSK_CONFIG")]
+    /// Config file [env: KIOSK_CONFIG] (default: $XDG_CONFIG_HOME/access-kiosk/kiosk.toml,
+    /// else /etc/access-kiosk/kiosk.toml, if present).
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Access API root, e.g. http://127.0.0.1:8787/v2/access.
-    #[arg(long, global = true, env = "KIOSK_API_URL")]
+    /// Access API root, e.g. http://127.0.0.1:8787/v2/access [env: KIOSK_API_URL].
+    #[arg(long, global = true)]
     pub api_url: Option<String>,
-    /// Bearer token (kiosk scope) for the Access API.
-    #[arg(long, global = true, env = "KIOSK_TOKEN", hide_env_values = true)]
+    /// Bearer token (kiosk scope) for the Access API [env: KIOSK_TOKEN].
+    #[arg(long, global = true)]
     pub token: Option<String>,
-    #[arg(long, global = true, env = "KIOSK_PROJECT")]
+    /// [env: KIOSK_PROJECT]
+    #[arg(long, global = true)]
     pub project: Option<String>,
-    /// Where the kiosk keeps its database and keys (default: $XDG_DATA_HOME/access-kiosk).
-    #[arg(long, global = true, env = "KIOSK_DATA_DIR")]
+    /// Where the kiosk keeps its database and keys [env: KIOSK_DATA_DIR] (default:
+    /// $XDG_DATA_HOME/access-kiosk).
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
-    #[arg(long, global = true, env = "KIOSK_ADMIN_PIN", hide_env_values = true)]
+    /// [env: KIOSK_ADMIN_PIN]
+    #[arg(long, global = true)]
     pub admin_pin: Option<String>,
-    #[arg(long, global = true, env = "KIOSK_ID")]
+    /// [env: KIOSK_ID]
+    #[arg(long, global = true)]
     pub kiosk_id: Option<String>,
     #[arg(long, global = true)]
     pub match_threshold: Option<f32>,
@@ -35,51 +41,47 @@ pub struct KioskArgs {
 }
 
 impl KioskArgs {
-    /// Flags and env (already merged by clap) over the file over defaults.
-    pub fn resolve(&self) -> anyhow::Result<ResolvedConfig> {
-        let (file, _) = kiosk_core::config_file::load(self.config.as_deref())?;
-        let data_dir = self
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .or_else(|| {
-                kiosk_core::config_file::xdg("XDG_DATA_HOME", ".local/share")
-                    .map(|d| d.join("access-kiosk"))
-            })
-            .context("no data directory: set --data-dir or KIOSK_DATA_DIR")?;
-        Ok(ResolvedConfig {
-            api_url: self.api_url.clone().or(file.api_url),
-            token: self.token.clone().or(file.token),
-            project: self.project.clone().or(file.project),
-            data_dir,
-            admin_pin: self.admin_pin.clone().or(file.admin_pin),
-            kiosk_id: self.kiosk_id.clone().or(file.kiosk_id),
-            match_threshold: self.match_threshold.or(file.match_threshold),
-            liveness_threshold: self.liveness_threshold.or(file.liveness_threshold),
-        })
+    /// What the loader needs: the flags given, and the environment.
+    pub fn load_options(&self, env: kiosk_core::config::Environment) -> LoadOptions {
+        LoadOptions {
+            explicit_file: self.config.clone(),
+            flags: Partial {
+                api_url: self.api_url.clone(),
+                token: self.token.clone(),
+                project: self.project.clone(),
+                data_dir: self.data_dir.clone(),
+                admin_pin: self.admin_pin.clone(),
+                kiosk_id: self.kiosk_id.clone(),
+                match_threshold: self.match_threshold,
+                liveness_threshold: self.liveness_threshold,
+                ..Partial::default()
+            },
+            env,
+        }
     }
-}
 
-#[derive(Debug, Clone)]
-pub struct ResolvedConfig {
-    pub api_url: Option<String>,
-    pub token: Option<String>,
-    pub project: Option<String>,
-    pub data_dir: PathBuf,
-    pub admin_pin: Option<String>,
-    pub kiosk_id: Option<String>,
-    pub match_threshold: Option<f32>,
-    pub liveness_threshold: Option<f32>,
+    /// The configuration in force for these flags and the process environment.
+    pub fn resolve(&self) -> Result<Settings, kiosk_core::config::ConfigError> {
+        Settings::load(self.load_options(kiosk_core::config::environment()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiosk_core::config::Environment;
+    use std::path::Path;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kiosk-cli-cfg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 
     #[test]
     fn flags_win_over_the_file_and_bad_files_are_named() {
-        let dir = std::env::temp_dir().join(format!("kiosk-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = temp_dir("flags");
         let f = dir.join("kiosk.toml");
         std::fs::write(
             &f,
@@ -91,18 +93,80 @@ mod tests {
             project: Some("p-flag".into()),
             ..Default::default()
         };
-        let r = args.resolve().unwrap();
+        let load = |args: &KioskArgs| Settings::load(args.load_options(Environment::default()));
+        let r = load(&args).unwrap();
         assert_eq!(r.api_url.as_deref(), Some("http://file"));
         assert_eq!(r.project.as_deref(), Some("p-flag"));
         assert_eq!(r.data_dir, PathBuf::from("/tmp/x"));
 
         std::fs::write(&f, "api_url = [not toml").unwrap();
-        let err = format!("{:#}", args.resolve().unwrap_err());
+        let err = load(&args).unwrap_err();
+        assert_eq!(err.code(), "CONFIG_INVALID");
+        let err = err.to_string();
         assert!(
             err.contains("kiosk.toml") && err.contains("not valid"),
             "{err}"
         );
         std::fs::write(&f, "api_ur = \"typo\"").unwrap();
-        assert!(args.resolve().is_err());
+        let err = load(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("api_ur") && err.contains("kiosk.toml"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The CLI on the app's data dir sees what the administrator saved in the app, unless the
+    /// environment or a flag says otherwise.
+    #[test]
+    fn the_cli_sees_the_settings_saved_in_the_app() {
+        let dir = temp_dir("saved");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let f = dir.join("kiosk.toml");
+        std::fs::write(
+            &f,
+            "api_url = \"http://file:1\"\nproject = \"p-file\"\nmatch_threshold = 0.3\n",
+        )
+        .unwrap();
+        // As the app's settings screen saves it.
+        std::fs::write(
+            kiosk_core::settings_file::path(&data),
+            r#"{"api_url": "http://saved:2", "project_id": "p-saved", "match_threshold": 0.42}"#,
+        )
+        .unwrap();
+        let args = KioskArgs {
+            config: Some(f.clone()),
+            data_dir: Some(data.clone()),
+            ..Default::default()
+        };
+        let load = |args: &KioskArgs, env: &[(&str, &str)]| {
+            Settings::load(args.load_options(Environment::from_pairs(env.iter().copied()))).unwrap()
+        };
+        let s = load(&args, &[]);
+        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.project.as_deref(), Some("p-saved"));
+        assert_eq!(s.match_threshold, 0.42);
+        let k = s.kiosk_config();
+        assert_eq!(
+            (k.project_id.as_deref(), k.match_threshold),
+            (Some("p-saved"), 0.42)
+        );
+
+        let s = load(&args, &[("KIOSK_PROJECT", "p-env")]);
+        assert_eq!(s.project.as_deref(), Some("p-env"));
+        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+
+        let flagged = KioskArgs {
+            project: Some("p-flag".into()),
+            match_threshold: Some(0.5),
+            ..args.clone()
+        };
+        let s = load(&flagged, &[("KIOSK_PROJECT", "p-env")]);
+        assert_eq!(s.project.as_deref(), Some("p-flag"));
+        assert_eq!(s.match_threshold, 0.5);
+        assert_eq!(s.data_dir, data);
+        assert!(Path::new(&s.data_dir).is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

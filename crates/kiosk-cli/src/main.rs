@@ -88,7 +88,11 @@ fn main() {
                 .downcast_ref::<kiosk_core::KioskError>()
                 .map(|e| e.code())
                 .or_else(|| err.downcast_ref::<vision::VisionError>().map(|e| e.code()))
-                .or_else(|| err.downcast_ref::<camera::CameraError>().map(|e| e.code()));
+                .or_else(|| err.downcast_ref::<camera::CameraError>().map(|e| e.code()))
+                .or_else(|| {
+                    err.downcast_ref::<kiosk_core::config::ConfigError>()
+                        .map(|e| e.code())
+                });
             match code {
                 Some(code) => errln!("error [{code}]: {err:#}"),
                 None => errln!("error: {err:#}"),

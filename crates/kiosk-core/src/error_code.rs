@@ -134,6 +134,7 @@ kiosk_codes! {
     FlowNotActive = "FLOW_NOT_ACTIVE",
     MethodDisabled = "METHOD_DISABLED",
     IdentifierNotAllowed = "IDENTIFIER_NOT_ALLOWED",
+    IdentifierLocked = "IDENTIFIER_LOCKED",
     SecurityCheckUnavailable = "SECURITY_CHECK_UNAVAILABLE",
     DeliveryFailed = "DELIVERY_FAILED",
     ChannelNotConfigured = "CHANNEL_NOT_CONFIGURED",

@@ -5,7 +5,7 @@
 mod admin;
 pub mod camera_check;
 mod codes;
-pub mod config_file;
+pub mod config;
 pub mod draft;
 mod enrol;
 mod error;

@@ -1,16 +1,17 @@
 //! `settings.json` in the data dir: what an administrator changed at the kiosk (API URL,
 //! project, thresholds), applied to the running engine at once and kept for the next start.
 //!
-//! Precedence, field by field: the saved file, over the environment, over the config file
-//! (`config_file`), over the defaults. A field the file does not name keeps the value below
-//! it; an empty string clears it (no API, no project).
+//! At start the saved file is one layer of the kiosk's configuration (`config`, for the app
+//! and the `kiosk` binary alike): over the config file, under the environment and flags. A
+//! field the file does not name keeps the value below it; an empty string clears it (no API,
+//! no project).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{KioskError, Result};
-use crate::{Kiosk, KioskConfig, LiveSettings};
+use crate::{Kiosk, LiveSettings};
 
 pub const FILE_NAME: &str = "settings.json";
 
@@ -63,7 +64,7 @@ impl SettingsFile {
     }
 
     /// Saves `s` whole, a cleared field as an empty string (so it stays cleared over the
-    /// environment at the next start); written to a temporary file and renamed, so a crash
+    /// config file at the next start); written to a temporary file and renamed, so a crash
     /// never leaves half a file. `SETTINGS_WRITE` when it cannot be written.
     pub fn save(s: &LiveSettings, path: &Path) -> Result<()> {
         let fail = |source: std::io::Error| KioskError::SettingsWrite {
@@ -81,25 +82,6 @@ impl SettingsFile {
         std::fs::write(&tmp, json).map_err(fail)?;
         std::fs::rename(&tmp, path).map_err(fail)
     }
-}
-
-/// At start: the settings saved in `cfg.data_dir` over what the environment and the config
-/// file put in `cfg`.
-pub fn apply_saved(cfg: &mut KioskConfig) -> Result<()> {
-    let Some(saved) = SettingsFile::load(&path(&cfg.data_dir))? else {
-        return Ok(());
-    };
-    let s = saved.over(LiveSettings {
-        api_url: cfg.api_url.take(),
-        project_id: cfg.project_id.take(),
-        match_threshold: cfg.match_threshold,
-        liveness_threshold: cfg.liveness_threshold,
-    });
-    cfg.api_url = s.api_url;
-    cfg.project_id = s.project_id;
-    cfg.match_threshold = s.match_threshold;
-    cfg.liveness_threshold = s.liveness_threshold;
-    Ok(())
 }
 
 /// An administrator's change: over the settings in force, applied to the running kiosk at
@@ -164,44 +146,16 @@ mod tests {
             });
         assert_eq!(back, base());
         assert!(!path.with_extension("json.tmp").exists());
-        // Saved with no API: the cleared fields stay cleared at the next start.
+        // Saved with no API: the cleared fields are saved as empty texts, which clear.
         let offline = LiveSettings {
             api_url: None,
             project_id: None,
             ..base()
         };
         SettingsFile::save(&offline, &path).unwrap();
-        let mut cfg = KioskConfig::new(&dir);
-        cfg.api_url = Some("http://from-env:1".into());
-        cfg.project_id = Some("prj_env".into());
-        apply_saved(&mut cfg).unwrap();
-        assert_eq!((cfg.api_url, cfg.project_id), (None, None));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn saved_fields_win_over_env_and_file_and_the_rest_is_kept() {
-        let dir = temp_dir("settings-precedence");
-        // What the environment over the config file gave.
-        let mut cfg = KioskConfig::new(&dir);
-        cfg.api_url = Some("http://from-env:1".into());
-        cfg.project_id = Some("prj_env".into());
-        cfg.match_threshold = 0.41;
-        cfg.liveness_threshold = 0.55;
-        // Nothing saved: nothing changes.
-        apply_saved(&mut cfg).unwrap();
-        assert_eq!(cfg.api_url.as_deref(), Some("http://from-env:1"));
-        // An older file naming only two fields.
-        std::fs::write(
-            path(&dir),
-            r#"{"project_id": " prj_saved ", "liveness_threshold": 0.7}"#,
-        )
-        .unwrap();
-        apply_saved(&mut cfg).unwrap();
-        assert_eq!(cfg.api_url.as_deref(), Some("http://from-env:1"));
-        assert_eq!(cfg.project_id.as_deref(), Some("prj_saved"));
-        assert_eq!(cfg.match_threshold, 0.41);
-        assert_eq!(cfg.liveness_threshold, 0.7);
+        let back = SettingsFile::load(&path).unwrap().unwrap();
+        assert_eq!(back.project_id.as_deref(), Some(""));
+        assert_eq!(back.over(base()), offline);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -209,7 +163,7 @@ mod tests {
     fn a_damaged_file_is_named_not_ignored() {
         let dir = temp_dir("settings-damaged");
         std::fs::write(path(&dir), "{not json").unwrap();
-        let e = apply_saved(&mut KioskConfig::new(&dir)).unwrap_err();
+        let e = SettingsFile::load(&path(&dir)).unwrap_err();
         assert_eq!(e.code(), "SETTINGS_READ");
         assert!(e.to_string().contains(FILE_NAME), "{e}");
         let e = SettingsFile::save(&base(), &dir.join("absent/settings.json")).unwrap_err();

@@ -1,0 +1,636 @@
+//! The kiosk's configuration, one loader for the app and the `kiosk` binary: each front end
+//! only collects its flags into [`LoadOptions`] and calls [`Settings::load`], so both read
+//! the same values on the same data dir.
+//!
+//! Layers, lowest first; each key takes the value of the highest layer that gives it:
+//!
+//! 1. **defaults** (camera `v4l:0`, locale `en`, idle reset 60 s, the vision thresholds, ...);
+//! 2. **the config file** (TOML): `--config` (the CLI), else `$KIOSK_CONFIG`, else
+//!    `$XDG_CONFIG_HOME/access-kiosk/kiosk.toml` (`~/.config/...`), else
+//!    `/etc/access-kiosk/kiosk.toml`, else none. Keys: those of [`Partial`]; any other key
+//!    is refused (`CONFIG_INVALID`, naming the key and the file). An installed app starts
+//!    with no environment, so this is how it gets its token;
+//! 3. **the administrator's saved settings** (`settings.json` in the data dir, written by
+//!    the app's settings screen: `settings_file`): API URL, project, thresholds. A field
+//!    saved empty clears the file's value (no API, no project);
+//! 4. **the environment**: `KIOSK_API_URL`, `KIOSK_TOKEN`, `KIOSK_PROJECT`, `KIOSK_DATA_DIR`,
+//!    `KIOSK_ADMIN_PIN`, `KIOSK_ID`, `KIOSK_CAMERA`, `KIOSK_LOCALE`, `KIOSK_IDLE_RESET_S`,
+//!    `KIOSK_WEBKIT_DMABUF` ([`ENV_VARS`]); a variable set empty counts as unset;
+//! 5. **flags** (the CLI's `--api-url`, `--project`, `--match-threshold`, ...; the app has
+//!    none). A flag given empty (`--project ""`) clears.
+//!
+//! The data dir itself comes from flags, environment, file, then
+//! `$XDG_DATA_HOME/access-kiosk` (`~/.local/share/access-kiosk`): the saved settings live in
+//! it, so they cannot move it. A damaged `settings.json` stops the load (`SETTINGS_READ`).
+
+use std::path::{Path, PathBuf};
+
+use config_layers::figment::Figment;
+use config_layers::{FileError, Layer};
+use serde::{Deserialize, Serialize};
+
+pub use config_layers::Environment;
+
+use crate::settings_file::{self, SettingsFile};
+use crate::{KioskConfig, KioskError};
+
+/// The environment variables and the keys they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("KIOSK_API_URL", "api_url"),
+    ("KIOSK_TOKEN", "token"),
+    ("KIOSK_PROJECT", "project"),
+    ("KIOSK_DATA_DIR", "data_dir"),
+    ("KIOSK_ADMIN_PIN", "admin_pin"),
+    ("KIOSK_ID", "kiosk_id"),
+    ("KIOSK_CAMERA", "camera"),
+    ("KIOSK_LOCALE", "locale"),
+    ("KIOSK_IDLE_RESET_S", "idle_reset_s"),
+    ("KIOSK_WEBKIT_DMABUF", "webkit_dmabuf"),
+];
+
+/// The variables that say where the files are: the config file, and the XDG directories
+/// with their `$HOME` fallback.
+const LOCATION_VARS: &[&str] = &["KIOSK_CONFIG", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "HOME"];
+
+pub const DEFAULT_CAMERA: &str = "v4l:0";
+pub const DEFAULT_LOCALE: &str = "en";
+pub const DEFAULT_IDLE_RESET_S: u64 = 60;
+
+/// Every key of the configuration, each optional: the config file's shape, and what flags
+/// give (a `None` field was not given and keeps the value below).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partial {
+    pub api_url: Option<String>,
+    pub token: Option<String>,
+    pub project: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub admin_pin: Option<String>,
+    pub kiosk_id: Option<String>,
+    pub match_threshold: Option<f32>,
+    pub liveness_threshold: Option<f32>,
+    /// The app's camera (`v4l:0`, `replay:DIR@15`).
+    pub camera: Option<String>,
+    /// The app's first language (`en`, `es`).
+    pub locale: Option<String>,
+    /// Seconds without a touch before the app goes back home.
+    pub idle_reset_s: Option<u64>,
+    /// Let WebKitGTK use its DMABUF renderer (default false: it gives a blank window on some
+    /// GPU drivers and virtual machines, and a kiosk screen gains nothing from it).
+    pub webkit_dmabuf: Option<bool>,
+}
+
+/// What a front end hands the loader.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// The file named on the command line (`--config`), which must exist. Without it:
+    /// `KIOSK_CONFIG`, else the first of [`default_locations`] that exists, else none.
+    pub explicit_file: Option<PathBuf>,
+    /// The flags given.
+    pub flags: Partial,
+    /// The environment: [`environment()`] in the binaries, a map in tests.
+    pub env: Environment,
+}
+
+/// The configuration in force.
+#[derive(Clone, PartialEq, Deserialize)]
+pub struct Settings {
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+    pub api_url: Option<String>,
+    pub token: Option<String>,
+    pub project: Option<String>,
+    pub admin_pin: Option<String>,
+    pub kiosk_id: String,
+    pub match_threshold: f32,
+    pub liveness_threshold: f32,
+    pub camera: String,
+    pub locale: String,
+    pub idle_reset_s: u64,
+    pub webkit_dmabuf: bool,
+    /// The config file that was read, if any.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+// By hand, so the token and the PIN never reach a log line through `{:?}`.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("api_url", &self.api_url)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("project", &self.project)
+            .field("admin_pin", &self.admin_pin.as_ref().map(|_| "<set>"))
+            .field("kiosk_id", &self.kiosk_id)
+            .field("match_threshold", &self.match_threshold)
+            .field("liveness_threshold", &self.liveness_threshold)
+            .field("camera", &self.camera)
+            .field("locale", &self.locale)
+            .field("idle_reset_s", &self.idle_reset_s)
+            .field("webkit_dmabuf", &self.webkit_dmabuf)
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("config file {}: unknown key `{key}` (the keys are {known})", path.display())]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        known: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config_layers::Error),
+    #[error("no data directory: set --data-dir or KIOSK_DATA_DIR")]
+    NoDataDir,
+    /// The saved settings cannot be read (`SETTINGS_READ`).
+    #[error(transparent)]
+    Saved(#[from] KioskError),
+}
+
+impl From<config_layers::figment::Error> for ConfigError {
+    fn from(e: config_layers::figment::Error) -> Self {
+        Self::Invalid(Box::new(e))
+    }
+}
+
+impl ConfigError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Saved(e) => e.code(),
+            _ => "CONFIG_INVALID",
+        }
+    }
+}
+
+/// The process environment's values of the variables the loader reads.
+pub fn environment() -> Environment {
+    let names: Vec<&str> = ENV_VARS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(LOCATION_VARS.iter().copied())
+        .collect();
+    Environment::process(&names)
+}
+
+/// `$XDG_...`-style directories, with their `$HOME` fallback.
+fn xdg(env: &Environment, var: &str, fallback: &str) -> Option<PathBuf> {
+    env.get(var)
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(fallback)))
+}
+
+/// Where the config file is looked for when none is named, in order.
+pub fn default_locations(env: &Environment) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = xdg(env, "XDG_CONFIG_HOME", ".config")
+        .map(|d| d.join("access-kiosk/kiosk.toml"))
+        .into_iter()
+        .collect();
+    v.push(PathBuf::from("/etc/access-kiosk/kiosk.toml"));
+    v
+}
+
+/// The config file's layer, its keys checked.
+fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
+    let layer = Layer::toml_file(path)?;
+    if let Err(e) = Figment::from(layer.clone()).extract_lossy::<Partial>() {
+        return Err(match e.kind {
+            config_layers::figment::error::Kind::UnknownField(key, known) => {
+                ConfigError::UnknownKey {
+                    path: path.to_path_buf(),
+                    key,
+                    known: known.join(", "),
+                }
+            }
+            _ => e.into(),
+        });
+    }
+    Ok(layer)
+}
+
+fn defaults() -> Partial {
+    let k = KioskConfig::new("");
+    Partial {
+        kiosk_id: Some(k.kiosk_id),
+        match_threshold: Some(k.match_threshold),
+        liveness_threshold: Some(k.liveness_threshold),
+        camera: Some(DEFAULT_CAMERA.into()),
+        locale: Some(DEFAULT_LOCALE.into()),
+        idle_reset_s: Some(DEFAULT_IDLE_RESET_S),
+        webkit_dmabuf: Some(false),
+        ..Partial::default()
+    }
+}
+
+/// Text as given, trimmed; empty means none.
+fn text(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl Settings {
+    /// Defaults < config file < saved settings < environment < flags (see the module doc).
+    pub fn load(opts: LoadOptions) -> Result<Self, ConfigError> {
+        let env = &opts.env;
+        let file = match opts
+            .explicit_file
+            .or_else(|| env.get("KIOSK_CONFIG").map(PathBuf::from))
+        {
+            Some(p) => Some(p),
+            None => default_locations(env).into_iter().find(|p| p.exists()),
+        };
+        let mut below = Figment::from(Layer::serialized("defaults", &defaults())?);
+        if let Some(path) = &file {
+            below = below.merge(file_layer(path)?);
+        }
+        let env_layer = Layer::env(env, ENV_VARS);
+        let flags = Layer::serialized("command-line flags", &opts.flags)?;
+
+        // The data dir first: the saved settings are in it.
+        let given = below.clone().merge(env_layer.clone()).merge(flags.clone());
+        let data_dir = match given.contains("data_dir") {
+            true => Some(given.extract_inner_lossy::<PathBuf>("data_dir")?),
+            false => None,
+        }
+        .filter(|d| !d.as_os_str().is_empty())
+        .or_else(|| xdg(env, "XDG_DATA_HOME", ".local/share").map(|d| d.join("access-kiosk")))
+        .ok_or(ConfigError::NoDataDir)?;
+
+        let mut all = below;
+        if let Some(saved) = SettingsFile::load(&settings_file::path(&data_dir))? {
+            let saved = Partial {
+                api_url: saved.api_url,
+                project: saved.project_id,
+                match_threshold: saved.match_threshold,
+                liveness_threshold: saved.liveness_threshold,
+                ..Partial::default()
+            };
+            all = all.merge(Layer::serialized(
+                format!("saved settings ({})", settings_file::FILE_NAME),
+                &saved,
+            )?);
+        }
+        let mut s: Settings = all.merge(env_layer).merge(flags).extract_lossy()?;
+        s.data_dir = data_dir;
+        s.file = file;
+        s.api_url = text(s.api_url);
+        s.token = text(s.token);
+        s.project = text(s.project);
+        s.admin_pin = text(s.admin_pin);
+        Ok(s)
+    }
+
+    /// The engine's configuration from these settings (its other fields at their defaults).
+    pub fn kiosk_config(&self) -> KioskConfig {
+        let mut k = KioskConfig::new(&self.data_dir);
+        k.api_url = self.api_url.clone();
+        k.token = self.token.clone();
+        k.project_id = self.project.clone();
+        k.kiosk_id = self.kiosk_id.clone();
+        k.match_threshold = self.match_threshold;
+        k.liveness_threshold = self.liveness_threshold;
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LiveSettings;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kiosk-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// An environment with no home: nothing is found by accident in the real XDG dirs.
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(pairs.iter().copied())
+    }
+
+    fn load(file: &Path, env_pairs: &[(&str, &str)], flags: Partial) -> Settings {
+        Settings::load(LoadOptions {
+            explicit_file: Some(file.to_path_buf()),
+            flags,
+            env: env(env_pairs),
+        })
+        .unwrap()
+    }
+
+    fn save(data: &Path, api_url: Option<&str>, project: Option<&str>, match_t: f32) {
+        SettingsFile::save(
+            &LiveSettings {
+                api_url: api_url.map(String::from),
+                project_id: project.map(String::from),
+                match_threshold: match_t,
+                liveness_threshold: 0.6,
+            },
+            &settings_file::path(data),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn defaults_apply_where_nothing_is_given() {
+        let dir = temp_dir("defaults");
+        let data = dir.join("data");
+        let f = dir.join("kiosk.toml");
+        std::fs::write(&f, "").unwrap();
+        let s = load(
+            &f,
+            &[("XDG_DATA_HOME", dir.to_str().unwrap())],
+            Partial::default(),
+        );
+        assert_eq!(s.data_dir, dir.join("access-kiosk"));
+        assert_eq!((s.api_url, s.token, s.project), (None, None, None));
+        assert_eq!(s.camera, DEFAULT_CAMERA);
+        assert_eq!(s.locale, DEFAULT_LOCALE);
+        assert_eq!(s.idle_reset_s, DEFAULT_IDLE_RESET_S);
+        assert!(!s.webkit_dmabuf);
+        let k = KioskConfig::new(&data);
+        assert_eq!(s.kiosk_id, k.kiosk_id);
+        assert_eq!(s.match_threshold, k.match_threshold);
+        assert_eq!(s.liveness_threshold, k.liveness_threshold);
+        // No data dir anywhere.
+        let e = Settings::load(LoadOptions {
+            explicit_file: Some(f.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::NoDataDir), "{e}");
+        assert_eq!(e.code(), "CONFIG_INVALID");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_then_saved_settings_then_env_then_flags() {
+        let dir = temp_dir("precedence");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let f = dir.join("kiosk.toml");
+        std::fs::write(
+            &f,
+            format!(
+                "api_url = \"http://file:1\"\nproject = \"p-file\"\ndata_dir = {:?}\n\
+                 match_threshold = 0.31\nliveness_threshold = 0.51\ncamera = \"v4l:1\"\n\
+                 idle_reset_s = 90\nkiosk_id = \"k-file\"\ntoken = \"t-file\"\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+
+        // The file over the defaults.
+        let s = load(&f, &[], Partial::default());
+        assert_eq!(s.file.as_deref(), Some(f.as_path()));
+        assert_eq!(s.data_dir, data);
+        assert_eq!(s.api_url.as_deref(), Some("http://file:1"));
+        assert_eq!(s.project.as_deref(), Some("p-file"));
+        assert_eq!((s.match_threshold, s.liveness_threshold), (0.31, 0.51));
+        assert_eq!((s.camera.as_str(), s.idle_reset_s), ("v4l:1", 90));
+        assert_eq!(s.locale, DEFAULT_LOCALE);
+
+        // What the administrator saved over the file, field by field.
+        save(&data, Some("http://saved:2"), Some("p-saved"), 0.41);
+        let s = load(&f, &[], Partial::default());
+        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.project.as_deref(), Some("p-saved"));
+        assert_eq!((s.match_threshold, s.liveness_threshold), (0.41, 0.6));
+        assert_eq!(s.token.as_deref(), Some("t-file"), "not in settings.json");
+        assert_eq!(s.kiosk_id, "k-file");
+
+        // The environment over the saved settings (and an empty variable is unset).
+        let e = [
+            ("KIOSK_PROJECT", "p-env"),
+            ("KIOSK_API_URL", ""),
+            ("KIOSK_TOKEN", "t-env"),
+            ("KIOSK_ID", "k-env"),
+            ("KIOSK_IDLE_RESET_S", "15"),
+            ("KIOSK_WEBKIT_DMABUF", "on"),
+            ("KIOSK_CAMERA", "replay:/x@5"),
+            ("KIOSK_LOCALE", "es"),
+        ];
+        let s = load(&f, &e, Partial::default());
+        assert_eq!(s.project.as_deref(), Some("p-env"));
+        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.token.as_deref(), Some("t-env"));
+        assert_eq!(s.kiosk_id, "k-env");
+        assert_eq!((s.idle_reset_s, s.webkit_dmabuf), (15, true));
+        assert_eq!(
+            (s.camera.as_str(), s.locale.as_str()),
+            ("replay:/x@5", "es")
+        );
+        assert_eq!(s.match_threshold, 0.41);
+
+        // Flags over everything.
+        let flags = Partial {
+            project: Some("p-flag".into()),
+            match_threshold: Some(0.5),
+            kiosk_id: Some("k-flag".into()),
+            ..Partial::default()
+        };
+        let s = load(&f, &e, flags);
+        assert_eq!(s.project.as_deref(), Some("p-flag"));
+        assert_eq!(s.match_threshold, 0.5);
+        assert_eq!(s.kiosk_id, "k-flag");
+        assert_eq!(s.token.as_deref(), Some("t-env"));
+
+        let k = s.kiosk_config();
+        assert_eq!(k.data_dir, data);
+        assert_eq!(k.project_id.as_deref(), Some("p-flag"));
+        assert_eq!(k.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!((k.kiosk_id.as_str(), k.match_threshold), ("k-flag", 0.5));
+        assert!(
+            !format!("{s:?}").contains("t-env"),
+            "the token is never shown"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cleared_saved_field_clears_the_file_but_env_and_flags_still_win() {
+        let dir = temp_dir("cleared");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let f = dir.join("kiosk.toml");
+        std::fs::write(&f, "api_url = \"http://file:1\"\nproject = \"p-file\"\n").unwrap();
+        save(&data, None, None, 0.36);
+        let d = [("KIOSK_DATA_DIR", data.to_str().unwrap())];
+        let s = load(&f, &d, Partial::default());
+        assert_eq!((s.api_url, s.project), (None, None));
+        let s = load(&f, &[d[0], ("KIOSK_PROJECT", "p-env")], Partial::default());
+        assert_eq!(s.project.as_deref(), Some("p-env"));
+        // A flag given empty clears too.
+        let s = load(
+            &f,
+            &[d[0], ("KIOSK_PROJECT", "p-env")],
+            Partial {
+                project: Some(String::new()),
+                ..Partial::default()
+            },
+        );
+        assert_eq!(s.project, None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_older_settings_file_naming_some_fields_keeps_the_rest() {
+        let dir = temp_dir("older-saved");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let f = dir.join("kiosk.toml");
+        std::fs::write(&f, "api_url = \"http://file:1\"\nmatch_threshold = 0.31\n").unwrap();
+        std::fs::write(
+            settings_file::path(&data),
+            r#"{"project_id": " prj_saved ", "liveness_threshold": 0.7}"#,
+        )
+        .unwrap();
+        let s = load(
+            &f,
+            &[("KIOSK_DATA_DIR", data.to_str().unwrap())],
+            Partial::default(),
+        );
+        assert_eq!(s.api_url.as_deref(), Some("http://file:1"));
+        assert_eq!(s.project.as_deref(), Some("prj_saved"));
+        assert_eq!((s.match_threshold, s.liveness_threshold), (0.31, 0.7));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_data_dir_comes_from_flags_env_file_then_xdg() {
+        let dir = temp_dir("data-dir");
+        let f = dir.join("kiosk.toml");
+        std::fs::write(&f, "data_dir = \"/from/file\"\n").unwrap();
+        let xdg = [("XDG_DATA_HOME", "/from/xdg")];
+        assert_eq!(
+            load(&f, &xdg, Partial::default()).data_dir,
+            Path::new("/from/file")
+        );
+        let e = [xdg[0], ("KIOSK_DATA_DIR", "/from/env")];
+        assert_eq!(
+            load(&f, &e, Partial::default()).data_dir,
+            Path::new("/from/env")
+        );
+        let flags = Partial {
+            data_dir: Some("/from/flag".into()),
+            ..Partial::default()
+        };
+        assert_eq!(load(&f, &e, flags).data_dir, Path::new("/from/flag"));
+        std::fs::write(&f, "").unwrap();
+        assert_eq!(
+            load(&f, &xdg, Partial::default()).data_dir,
+            Path::new("/from/xdg/access-kiosk")
+        );
+        let home = [("HOME", "/home/k")];
+        assert_eq!(
+            load(&f, &home, Partial::default()).data_dir,
+            Path::new("/home/k/.local/share/access-kiosk")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_file_is_found_by_flag_kiosk_config_then_xdg() {
+        let dir = temp_dir("locations");
+        let xdg = dir.join("xdg");
+        std::fs::create_dir_all(xdg.join("access-kiosk")).unwrap();
+        std::fs::write(xdg.join("access-kiosk/kiosk.toml"), "project = \"p-xdg\"\n").unwrap();
+        let named = dir.join("named.toml");
+        std::fs::write(&named, "project = \"p-named\"\n").unwrap();
+        let data = dir.join("data");
+        let base = [
+            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+            ("KIOSK_DATA_DIR", data.to_str().unwrap()),
+        ];
+        let load_with = |pairs: &[(&str, &str)], explicit: Option<&Path>| {
+            Settings::load(LoadOptions {
+                explicit_file: explicit.map(Path::to_path_buf),
+                env: env(pairs),
+                ..Default::default()
+            })
+        };
+        let s = load_with(&base, None).unwrap();
+        assert_eq!(s.project.as_deref(), Some("p-xdg"));
+        let with_var = [base[0], base[1], ("KIOSK_CONFIG", named.to_str().unwrap())];
+        assert_eq!(
+            load_with(&with_var, None).unwrap().project.as_deref(),
+            Some("p-named")
+        );
+        // --config over KIOSK_CONFIG; a named file must exist.
+        let other = dir.join("other.toml");
+        std::fs::write(&other, "project = \"p-flag-file\"\n").unwrap();
+        assert_eq!(
+            load_with(&with_var, Some(&other))
+                .unwrap()
+                .project
+                .as_deref(),
+            Some("p-flag-file")
+        );
+        let e = load_with(&base, Some(&dir.join("absent.toml"))).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::File(FileError::Read { .. })),
+            "{e}"
+        );
+        assert_eq!(e.code(), "CONFIG_INVALID");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_files_and_values_are_named() {
+        let dir = temp_dir("bad");
+        let f = dir.join("kiosk.toml");
+        let data = [("KIOSK_DATA_DIR", "/nonexistent/kiosk-data")];
+        let try_load = |pairs: &[(&str, &str)]| {
+            Settings::load(LoadOptions {
+                explicit_file: Some(f.clone()),
+                env: env(pairs),
+                ..Default::default()
+            })
+            .unwrap_err()
+        };
+
+        std::fs::write(&f, "api_ur = \"typo\"\n").unwrap();
+        let e = try_load(&data);
+        assert_eq!(e.code(), "CONFIG_INVALID");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`api_ur`") && msg.contains("kiosk.toml") && msg.contains("api_url"),
+            "{msg}"
+        );
+
+        std::fs::write(&f, "api_url = [not toml").unwrap();
+        let msg = try_load(&data).to_string();
+        assert!(
+            msg.contains("kiosk.toml") && msg.contains("not valid"),
+            "{msg}"
+        );
+
+        std::fs::write(&f, "idle_reset_s = \"soon\"\n").unwrap();
+        let e = try_load(&data);
+        assert_eq!(e.code(), "CONFIG_INVALID");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("idle_reset_s") && msg.contains("kiosk.toml"),
+            "{msg}"
+        );
+
+        std::fs::write(&f, "").unwrap();
+        let msg = try_load(&[data[0], ("KIOSK_IDLE_RESET_S", "soon")]).to_string();
+        assert!(msg.contains("KIOSK_IDLE_RESET_S"), "{msg}");
+        let msg = try_load(&[data[0], ("KIOSK_WEBKIT_DMABUF", "maybe")]).to_string();
+        assert!(msg.contains("KIOSK_WEBKIT_DMABUF"), "{msg}");
+
+        // A damaged settings.json is SETTINGS_READ, as at the app's start.
+        let d = dir.join("data");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(settings_file::path(&d), "{not json").unwrap();
+        let e = try_load(&[("KIOSK_DATA_DIR", d.to_str().unwrap())]);
+        assert_eq!(e.code(), "SETTINGS_READ");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

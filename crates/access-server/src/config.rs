@@ -1,22 +1,82 @@
-//! Server configuration: TOML file, overridden by env vars and flags (see `main.rs`).
+//! Server configuration, one loader ([`ServerConfig::load`]) for `serve`: `main.rs` extracts
+//! the flags, loads, runs. Layers, lowest first (each key takes the highest layer's value):
+//!
+//! 1. **defaults** ([`ServerConfig::default`]);
+//! 2. **the TOML file**: `--config`, else `$ACCESS_CONFIG`, else none; unknown keys refused;
+//! 3. **the environment** ([`ENV_VARS`]): `ACCESS_ADDR`, `ACCESS_DB`, `ACCESS_DEV_OUTBOX`,
+//!    `ACCESS_ISSUER`, `ACCESS_NO_VISION`, `ACCESS_OUTBOUND_ALLOW` (comma-separated; adds to
+//!    the file's list), `ACCESS_SMTP_PASSWORD` and `ACCESS_SMS_AUTH_TOKEN` (the secrets of a
+//!    gateway the file configures); empty counts as unset; booleans are `1`/`true`/`yes`/`on`
+//!    or `0`/`false`/`no`/`off` (`ACCESS_DEV_OUTBOX=0` turns the outbox off, even when the
+//!    file turns it on);
+//! 4. **flags** (`--addr`, `--db`, `--dev-outbox`, `--no-vision`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use config_layers::figment::Figment;
+use config_layers::figment::value::Value;
+use config_layers::{FileError, Layer, parse_bool};
 use serde::Deserialize;
+
+pub use config_layers::Environment;
+
+/// The environment variables and the keys they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("ACCESS_ADDR", "addr"),
+    ("ACCESS_DB", "db"),
+    ("ACCESS_DEV_OUTBOX", "dev_outbox"),
+    ("ACCESS_ISSUER", "issuer"),
+    // Inverted: `ACCESS_NO_VISION=1` is `vision.enabled = false`.
+    ("ACCESS_NO_VISION", "vision.enabled"),
+    ("ACCESS_OUTBOUND_ALLOW", "outbound_allow"),
+    ("ACCESS_SMTP_PASSWORD", "smtp.password"),
+    ("ACCESS_SMS_AUTH_TOKEN", "sms.auth_token"),
+];
+
+/// `serve`'s flags (each also from the environment, read by the loader, and the file).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeFlags {
+    /// TOML config file [env: ACCESS_CONFIG]; the environment and flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// [env: ACCESS_ADDR]
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+    /// [env: ACCESS_DB]
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Keep OTP messages and serve GET /v2/access/dev/outbox. Development only
+    /// [env: ACCESS_DEV_OUTBOX].
+    #[arg(long)]
+    pub dev_outbox: bool,
+    /// Do not load the face models [env: ACCESS_NO_VISION].
+    #[arg(long)]
+    pub no_vision: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("invalid config {path}: {source}")]
-    Parse {
-        path: String,
-        source: Box<toml::de::Error>,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config_layers::Error),
+}
+
+impl From<config_layers::figment::Error> for ConfigError {
+    fn from(e: config_layers::figment::Error) -> Self {
+        Self::Invalid(Box::new(e))
+    }
+}
+
+/// The process environment's values of the variables the loader reads.
+pub fn environment() -> Environment {
+    let names: Vec<&str> = ENV_VARS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["ACCESS_CONFIG"])
+        .collect();
+    Environment::process(&names)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,15 +283,59 @@ impl Default for VisionConfig {
 }
 
 impl ServerConfig {
-    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.display().to_string(),
-            source: Box::new(source),
-        })
+    /// Defaults < file < environment < flags (see the module doc).
+    pub fn load(flags: &ServeFlags, env: &Environment) -> Result<Self, ConfigError> {
+        let file = match flags
+            .config
+            .clone()
+            .or_else(|| env.get("ACCESS_CONFIG").map(PathBuf::from))
+        {
+            Some(path) => Some(Layer::toml_file(&path)?),
+            None => None,
+        };
+        let configures = |table: &str| file.as_ref().is_some_and(|f| f.contains(table));
+
+        let mut from_env = Layer::env_named(ENV_VARS);
+        for (name, key) in ENV_VARS {
+            let Some(v) = env.get(name) else { continue };
+            let value = match *name {
+                "ACCESS_NO_VISION" => Value::from(!parse_bool(name, v)?),
+                "ACCESS_OUTBOUND_ALLOW" => Value::from(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(String::from)
+                        .collect::<Vec<_>>(),
+                ),
+                // A secret alone configures no gateway.
+                "ACCESS_SMTP_PASSWORD" if !configures("smtp") => continue,
+                "ACCESS_SMS_AUTH_TOKEN" if !configures("sms") => continue,
+                _ => Value::from(v.to_string()),
+            };
+            from_env.set(key, value);
+        }
+
+        let mut from_flags = Layer::named("command-line flag");
+        if let Some(addr) = flags.addr {
+            from_flags.set("addr", Value::from(addr.to_string()));
+        }
+        if let Some(db) = &flags.db {
+            from_flags.set("db", Value::serialize(db)?);
+        }
+        if flags.dev_outbox {
+            from_flags.set("dev_outbox", Value::from(true));
+        }
+        if flags.no_vision {
+            from_flags.set("vision.enabled", Value::from(false));
+        }
+
+        let mut fig = Figment::new();
+        if let Some(file) = file {
+            fig = fig.merge(file);
+        }
+        // `admerge`: the environment's list of allowed hosts adds to the file's; its other
+        // values replace the file's, as `merge` would.
+        Ok(fig.admerge(from_env).merge(from_flags).extract_lossy()?)
     }
 
     /// Image endpoints take a base64 image (4/3 the bytes) plus a little JSON.
@@ -243,9 +347,30 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("access-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        f
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment::from_pairs(pairs.iter().copied())
+    }
+
+    fn with_file(f: &std::path::Path) -> ServeFlags {
+        ServeFlags {
+            config: Some(f.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn toml_parses_and_debug_hides_secrets() {
-        let c: ServerConfig = toml::from_str(
+        let f = temp_file(
+            "parses.toml",
             r#"
             addr = "127.0.0.1:9000"
             db = "/tmp/x.db"
@@ -257,12 +382,156 @@ mod tests {
             [webhooks]
             backoff_ms = [10, 20]
             "#,
-        )
-        .unwrap();
+        );
+        let c = ServerConfig::load(&with_file(&f), &env(&[])).unwrap();
         assert_eq!(c.addr.port(), 9000);
         assert_eq!(c.webhooks.backoff_ms, vec![10, 20]);
+        assert_eq!(c.webhooks.max_attempts, 8, "defaults fill the rest");
         let dbg = format!("{:?}", c);
         assert!(!dbg.contains("hunter2"));
-        assert!(toml::from_str::<ServerConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn defaults_then_file_then_env_then_flags() {
+        let c = ServerConfig::load(&ServeFlags::default(), &env(&[])).unwrap();
+        let d = ServerConfig::default();
+        assert_eq!((c.addr, c.db, c.dev_outbox), (d.addr, d.db, d.dev_outbox));
+        assert!(c.vision.enabled);
+
+        let f = temp_file(
+            "precedence.toml",
+            "addr = \"127.0.0.1:9001\"\ndb = \"/file.db\"\nissuer = \"file\"\n\
+             outbound_allow = [\"hooks.lan\"]\n[vision]\nintra_threads = 2\n",
+        );
+        let c = ServerConfig::load(&with_file(&f), &env(&[])).unwrap();
+        assert_eq!(c.addr.port(), 9001);
+        assert_eq!(c.db, PathBuf::from("/file.db"));
+        assert_eq!(c.issuer, "file");
+        assert_eq!((c.vision.enabled, c.vision.intra_threads), (true, 2));
+
+        let e = [
+            ("ACCESS_ADDR", "127.0.0.1:9002"),
+            ("ACCESS_DB", "/env.db"),
+            ("ACCESS_ISSUER", "env"),
+            ("ACCESS_NO_VISION", "yes"),
+            ("ACCESS_DEV_OUTBOX", "true"),
+            ("ACCESS_OUTBOUND_ALLOW", " 10.0.0.5, ,hooks.internal"),
+        ];
+        let c = ServerConfig::load(&with_file(&f), &env(&e)).unwrap();
+        assert_eq!(c.addr.port(), 9002);
+        assert_eq!(c.db, PathBuf::from("/env.db"));
+        assert_eq!(c.issuer, "env");
+        assert!(c.dev_outbox);
+        assert_eq!((c.vision.enabled, c.vision.intra_threads), (false, 2));
+        assert_eq!(
+            c.outbound_allow,
+            ["hooks.lan", "10.0.0.5", "hooks.internal"],
+            "the environment's hosts add to the file's"
+        );
+
+        let flags = ServeFlags {
+            addr: Some("127.0.0.1:9003".parse().unwrap()),
+            db: Some("/flag.db".into()),
+            ..with_file(&f)
+        };
+        let c = ServerConfig::load(&flags, &env(&e)).unwrap();
+        assert_eq!(c.addr.port(), 9003);
+        assert_eq!(c.db, PathBuf::from("/flag.db"));
+        assert_eq!(c.issuer, "env");
+
+        // ACCESS_CONFIG names the file; --config wins over it.
+        let other = temp_file("other.toml", "issuer = \"other\"\n");
+        let by_env = [("ACCESS_CONFIG", other.to_str().unwrap())];
+        let c = ServerConfig::load(&ServeFlags::default(), &env(&by_env)).unwrap();
+        assert_eq!(c.issuer, "other");
+        let c = ServerConfig::load(&with_file(&f), &env(&by_env)).unwrap();
+        assert_eq!(c.issuer, "file");
+    }
+
+    #[test]
+    fn dev_outbox_takes_every_boolean_form_and_zero_is_off() {
+        let on = temp_file("outbox-on.toml", "dev_outbox = true\n");
+        for v in ["0", "false", "FALSE", "no", "off", "Off"] {
+            let c = ServerConfig::load(&with_file(&on), &env(&[("ACCESS_DEV_OUTBOX", v)])).unwrap();
+            assert!(!c.dev_outbox, "ACCESS_DEV_OUTBOX={v} must be off");
+            let c = ServerConfig::load(&ServeFlags::default(), &env(&[("ACCESS_DEV_OUTBOX", v)]))
+                .unwrap();
+            assert!(!c.dev_outbox, "ACCESS_DEV_OUTBOX={v} must be off");
+        }
+        for v in ["1", "true", "True", "yes", "on"] {
+            let c = ServerConfig::load(&ServeFlags::default(), &env(&[("ACCESS_DEV_OUTBOX", v)]))
+                .unwrap();
+            assert!(c.dev_outbox, "ACCESS_DEV_OUTBOX={v} must be on");
+        }
+        // Empty is unset: the file decides.
+        let c = ServerConfig::load(&with_file(&on), &env(&[("ACCESS_DEV_OUTBOX", "")])).unwrap();
+        assert!(c.dev_outbox);
+        // The flag over the environment.
+        let flags = ServeFlags {
+            dev_outbox: true,
+            ..Default::default()
+        };
+        let c = ServerConfig::load(&flags, &env(&[("ACCESS_DEV_OUTBOX", "0")])).unwrap();
+        assert!(c.dev_outbox);
+        let e = ServerConfig::load(
+            &ServeFlags::default(),
+            &env(&[("ACCESS_DEV_OUTBOX", "maybe")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ACCESS_DEV_OUTBOX"), "{e}");
+        let e = ServerConfig::load(
+            &ServeFlags::default(),
+            &env(&[("ACCESS_NO_VISION", "maybe")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ACCESS_NO_VISION"), "{e}");
+        let c =
+            ServerConfig::load(&ServeFlags::default(), &env(&[("ACCESS_NO_VISION", "0")])).unwrap();
+        assert!(c.vision.enabled);
+    }
+
+    #[test]
+    fn gateway_secrets_come_from_the_environment_for_a_configured_gateway() {
+        let e = [
+            ("ACCESS_SMTP_PASSWORD", "pw-env"),
+            ("ACCESS_SMS_AUTH_TOKEN", "tok-env"),
+        ];
+        let c = ServerConfig::load(&ServeFlags::default(), &env(&e)).unwrap();
+        assert!(c.smtp.is_none() && c.sms.is_none());
+        let f = temp_file(
+            "gateways.toml",
+            "[smtp]\nhost = \"smtp.example.com\"\npassword = \"pw-file\"\nfrom = \"k@example.com\"\n\
+             [sms]\naccount_sid = \"AC1\"\n",
+        );
+        let c = ServerConfig::load(&with_file(&f), &env(&e)).unwrap();
+        assert_eq!(c.smtp.unwrap().password.as_deref(), Some("pw-env"));
+        assert_eq!(c.sms.unwrap().auth_token, "tok-env");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named_with_the_file() {
+        for (name, text, key) in [
+            ("unknown.toml", "bogus = 1\n", "bogus"),
+            ("nested.toml", "[webhooks]\nretries = 3\n", "retries"),
+            ("type.toml", "otp_ttl_s = \"soon\"\n", "otp_ttl_s"),
+        ] {
+            let f = temp_file(name, text);
+            let e = ServerConfig::load(&with_file(&f), &env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key) && e.contains(name), "{e}");
+        }
+        let f = temp_file("broken.toml", "addr = [");
+        let e = ServerConfig::load(&with_file(&f), &env(&[])).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::File(FileError::Parse { .. })),
+            "{e}"
+        );
+        let e = ServerConfig::load(&ServeFlags::default(), &env(&[("ACCESS_ADDR", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ACCESS_ADDR"), "{e}");
     }
 }

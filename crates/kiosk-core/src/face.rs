@@ -169,16 +169,14 @@ impl Kiosk {
                 .await
             {
                 Ok(o) => ServerAnswer::Decided(o),
-                // Unreachable, or answering garbage: the kiosk keeps working from its cache.
-                Err(e) if e.is_offline() || matches!(e, ClientError::Protocol { .. }) => {
-                    ServerAnswer::Unreachable
-                }
-                // The server has never heard of this face (enrolled here, not yet synced):
-                // decide locally as if offline.
-                Err(ClientError::Api {
-                    code: ErrorCode::NotEnrolled,
-                    ..
-                }) => ServerAnswer::Unreachable,
+                // No answer of the API (network, or a gateway without its envelope): the
+                // kiosk keeps working from its cache.
+                Err(e) if e.is_unreachable() => ServerAnswer::Unreachable,
+                // The API answered, and said no: a person deleted there, a flow paused, a
+                // blacklist, the customer's security check down... Its refusal stands, whatever
+                // the cache would say.
+                Err(ClientError::Api { code, .. }) => ServerAnswer::Refused(code),
+                // Anything else (an answer that is not the API's) decides nothing either way.
                 Err(e) => return Err(e.into()),
             },
         };
@@ -424,6 +422,8 @@ pub enum ServerAnswer {
     Unreachable,
     /// It decided.
     Decided(FaceSignIn),
+    /// It refused the request with this code (in its envelope): a refusal.
+    Refused(ErrorCode),
 }
 
 /// The kiosk's own thresholds, for decisions from its cache.
@@ -443,10 +443,28 @@ pub fn decide(
     t: &Thresholds,
     frames: usize,
 ) -> FaceSignIn {
-    if let ServerAnswer::Decided(mut o) = server {
-        o.liveness = Some(liveness);
-        o.frames = frames;
-        return o;
+    match server {
+        ServerAnswer::Decided(mut o) => {
+            o.liveness = Some(liveness);
+            o.frames = frames;
+            return o;
+        }
+        ServerAnswer::Refused(code) => {
+            return FaceSignIn {
+                decision: Decision::Rejected,
+                user_id: None,
+                name: None,
+                score: None,
+                liveness: Some(liveness),
+                mode: Mode::Online,
+                access_token: None,
+                reason: Some(code.as_str().to_string()),
+                guidance: Vec::new(),
+                frames,
+                failures: 0,
+            };
+        }
+        ServerAnswer::NotAsked | ServerAnswer::Unreachable => {}
     }
     let live = liveness >= t.liveness;
     let (user, score) = local.clone().unzip();
@@ -583,10 +601,23 @@ mod tests {
             frames: 0,
             failures: 0,
         };
-        let out = decide(ServerAnswer::Decided(refused), obama, 0.95, &T, 3);
+        let out = decide(ServerAnswer::Decided(refused), obama.clone(), 0.95, &T, 3);
         assert_eq!(
             (out.decision, out.mode, out.liveness, out.frames),
             (Decision::Rejected, Mode::Online, Some(0.95), 3)
         );
+        // A refusal in the API's envelope (the person deleted there, the customer's check
+        // down): rejected online, though the cache knows the face.
+        for code in [
+            ErrorCode::NotEnrolled,
+            ErrorCode::SecurityCheckUnavailable,
+            ErrorCode::FlowPaused,
+        ] {
+            let out = decide(ServerAnswer::Refused(code), obama.clone(), 0.95, &T, 3);
+            assert_eq!(
+                (out.decision, out.mode, out.user_id, out.reason.as_deref()),
+                (Decision::Rejected, Mode::Online, None, Some(code.as_str()))
+            );
+        }
     }
 }

@@ -336,9 +336,10 @@ async fn bad_networks_and_tokens_lose_nothing() {
         "API_PROTOCOL"
     );
     assert!(k.sync_once().await.is_err());
-    // Face sign-in does not depend on a broken server: it decides from the cache.
-    let r = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
-    assert_eq!((r.decision, r.mode), (Decision::Accepted, Mode::Offline));
+    // An answer that is not the API's decides nothing: not a sign-in from the cache either
+    // (only an unreachable API lets the cache decide).
+    let e = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap_err();
+    assert_eq!(e.code(), "API_PROTOCOL");
     drop(k);
 
     // A server failing with 500: treated as unavailable, the queue kept for later.
@@ -350,7 +351,8 @@ async fn bad_networks_and_tokens_lose_nothing() {
     let k = Kiosk::open(cfg).unwrap();
     let r = k.sync_once().await.unwrap();
     assert!(!r.online);
-    assert_eq!(r.pending, 5);
+    // The garbage-answering server decided nothing, so no offline event was queued there.
+    assert_eq!(r.pending, 4);
     assert_eq!(
         k.otp_send(OtpChannel::Email, "a@example.com")
             .await
@@ -368,7 +370,7 @@ async fn bad_networks_and_tokens_lose_nothing() {
     let k = Kiosk::open(cfg).unwrap();
     let err = k.sync_once().await.unwrap_err();
     assert_eq!(err.code(), "UNAUTHORIZED", "{err}");
-    assert_eq!(k.status().borrow().pending_events, 5);
+    assert_eq!(k.status().borrow().pending_events, 4);
     assert!(server.event_ids().is_empty());
 }
 
@@ -463,8 +465,14 @@ async fn settings_apply_at_once_and_bad_settings_change_nothing() {
     k.otp_send(OtpChannel::Email, "ana@example.org")
         .await
         .unwrap();
+    // Online, the API decides: obama was enrolled here while no project was set, so the API
+    // has never seen him, and its refusal stands over the cache.
     let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
-    assert_eq!(out.decision, Decision::Accepted, "{out:?}");
+    assert_eq!(
+        (out.decision, out.mode, out.reason.as_deref()),
+        (Decision::Rejected, Mode::Online, Some("NOT_ENROLLED")),
+        "{out:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

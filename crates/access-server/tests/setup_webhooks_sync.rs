@@ -733,3 +733,116 @@ async fn a_slow_receiver_only_delays_its_own_queue() {
         "held up by the slow receiver: {late:?}"
     );
 }
+
+/// Webhook and security URLs are customer input: refused when they point inside the server's
+/// network (unless allow-listed), carry credentials or are not http(s).
+#[tokio::test]
+async fn outbound_urls_to_internal_addresses_are_refused() {
+    let dir = common::temp_dir();
+    let mut cfg = common::test_config(&dir);
+    cfg.outbound_allow.clear();
+    let t = TestServer::start_with(cfg, dir.clone(), None).await;
+    let a = t.admin.clone();
+    let (pid, fid) = t.project_with_flow(json!({"email": true})).await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:22",
+        "http://user:pw@[::1]/hook",
+        "http://[::ffff:10.0.0.1]/",
+        "http://192.168.1.10/hook",
+        "file:///etc/passwd",
+        "gopher://example.com/",
+    ] {
+        let (s, v) = t
+            .post(
+                "/webhooks",
+                &a,
+                json!({"project_id": pid, "url": url, "events": []}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "URL_NOT_ALLOWED"),
+            "{url}: {v}"
+        );
+        let (s, v) = t
+            .call(
+                Method::PATCH,
+                &format!("/project-flows/{fid}"),
+                Some(&a),
+                Some(json!({"security": {"mode": "url", "url": url}})),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "URL_NOT_ALLOWED"),
+            "{url}: {v}"
+        );
+    }
+    let db = rusqlite::Connection::open(dir.join("access.db")).unwrap();
+    let stored: i64 = db
+        .query_row("SELECT COUNT(*) FROM webhooks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 0, "nothing was stored");
+    // A security URL stored before the check existed is refused when it would be called: the
+    // login fails closed (503), and nothing is sent to 127.0.0.1.
+    let hits = Arc::new(Mutex::new(0u32));
+    let h2 = hits.clone();
+    let app = Router::new().route(
+        "/check",
+        post(move || {
+            *h2.lock().unwrap() += 1;
+            async { axum::Json(json!({"allowed": true})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let security = serde_json::to_string(&json!({
+        "mode": "url", "url": format!("http://127.0.0.1:{port}/check"), "identifiers": [],
+        "timeout_ms": 2000,
+    }))
+    .unwrap();
+    db.execute(
+        "UPDATE flows SET security_json = ?1 WHERE id = ?2",
+        rusqlite::params![security, fid],
+    )
+    .unwrap();
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.kiosk,
+            json!({"email": "a@example.com", "project_id": pid}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SECURITY_CHECK_UNAVAILABLE"
+        ),
+        "{v}"
+    );
+    assert_eq!(*hits.lock().unwrap(), 0, "the internal URL was called");
+    // Allow-listed, the same receiver is asked.
+    let t2 = TestServer::start().await;
+    let (pid2, fid2) = t2.project_with_flow(json!({"email": true})).await;
+    let (s, v) = t2
+        .call(
+            Method::PATCH,
+            &format!("/project-flows/{fid2}"),
+            Some(&t2.admin),
+            Some(json!({"security": {"mode": "url", "url": format!("http://127.0.0.1:{port}/check")}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = t2
+        .post(
+            "/email/send-otp",
+            &t2.kiosk,
+            json!({"email": "a@example.com", "project_id": pid2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(*hits.lock().unwrap(), 1);
+}

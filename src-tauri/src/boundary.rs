@@ -85,48 +85,9 @@ impl From<kiosk_core::FaceSignIn> for FaceResult {
     }
 }
 
-/// How a one-time code is sent.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum OtpChannel {
-    Email,
-    Sms,
-    Whatsapp,
-}
-
-impl From<OtpChannel> for kiosk_core::OtpChannel {
-    fn from(c: OtpChannel) -> Self {
-        match c {
-            OtpChannel::Email => Self::Email,
-            OtpChannel::Sms => Self::Sms,
-            OtpChannel::Whatsapp => Self::Whatsapp,
-        }
-    }
-}
-
-/// Where a code's validation stands.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum OtpStatus {
-    Pending,
-    Validated,
-    Failed,
-    Expired,
-}
-
-impl From<access_types::ValidationStatus> for OtpStatus {
-    fn from(s: access_types::ValidationStatus) -> Self {
-        use access_types::ValidationStatus as V;
-        match s {
-            V::Pending => Self::Pending,
-            V::Validated => Self::Validated,
-            V::Failed => Self::Failed,
-            V::Expired => Self::Expired,
-        }
-    }
-}
+/// How a one-time code is sent, and where its validation stands: the API's own types (their
+/// TypeScript names are `OtpChannel` and `OtpStatus`).
+pub use access_types::{Channel as OtpChannel, ValidationStatus as OtpStatus};
 
 /// A code on its way.
 #[derive(Debug, Serialize)]

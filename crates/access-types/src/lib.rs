@@ -82,79 +82,41 @@ macro_rules! wire_names {
         }
     )+};
 }
-wire_names!(ValidationStatus, Channel, ApiScope, FlowStatus);
 
-/// Lifecycle of every validation: `pending` → `validated` | `failed` | `expired`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Serialize,
-    Deserialize,
-    PartialEq,
-    Eq,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum ValidationStatus {
-    Pending,
-    Validated,
-    Failed,
-    Expired,
+/// A snake_case wire enum: serde, strum and the OpenAPI schema spell it the same, and with the
+/// `ts` feature it is the web UI's TypeScript type too (under the name given after `ts`).
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident, ts $ts_name:literal { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema,
+            strum::IntoStaticStr, strum::EnumString, strum::Display, strum::VariantArray)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = $ts_name))]
+        #[strum(serialize_all = "snake_case")]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+        wire_names!($name);
+    };
 }
 
-/// How an OTP is delivered.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Serialize,
-    Deserialize,
-    PartialEq,
-    Eq,
-    Hash,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-    Whatsapp,
-}
+wire_enum!(
+    /// Lifecycle of every validation: `pending` → `validated` | `failed` | `expired`.
+    ValidationStatus, ts "OtpStatus" { Pending, Validated, Failed, Expired }
+);
 
-/// Scope of an API bearer token.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Serialize,
-    Deserialize,
-    PartialEq,
-    Eq,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum ApiScope {
-    /// Login endpoints and kiosk sync.
-    Kiosk,
-    /// Everything a kiosk may do, plus projects, flows, webhooks and users.
-    Admin,
-}
+wire_enum!(
+    /// How a one-time code is sent.
+    Channel, ts "OtpChannel" { Email, Sms, Whatsapp }
+);
+
+wire_enum!(
+    /// Scope of an API bearer token.
+    ApiScope, ts "ApiScope" {
+        /// Login endpoints and kiosk sync.
+        Kiosk,
+        /// Everything a kiosk may do, plus projects, flows, webhooks and users.
+        Admin,
+    }
+);
 
 // ---------------------------------------------------------------------------------------------
 // Tokens
@@ -428,27 +390,10 @@ pub enum FlowType {
     Login,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Serialize,
-    Deserialize,
-    PartialEq,
-    Eq,
-    ToSchema,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum FlowStatus {
-    Draft,
-    Active,
-    Paused,
-}
+wire_enum!(
+    /// Whether a login flow is in use.
+    FlowStatus, ts "FlowStatus" { Draft, Active, Paused }
+);
 
 /// Which login methods a flow offers and how strict face login is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]

@@ -74,16 +74,49 @@ fn config() -> anyhow::Result<Startup> {
 /// already decides (`WEBKIT_DISABLE_DMABUF_RENDERER`), it is turned off before the webview
 /// starts. Returns what is in use, for the log.
 fn choose_webkit_renderer(dmabuf: bool) -> &'static str {
-    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_some() {
-        return "as WEBKIT_DISABLE_DMABUF_RENDERER in the environment says";
+    let (disable, said) = webkit_renderer(
+        dmabuf,
+        std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_some(),
+    );
+    if disable {
+        // SAFETY: called from `run` before any other thread of this process exists (logging,
+        // the engine and Tauri all start after it), so nothing reads the environment meanwhile.
+        unsafe { std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1") };
     }
-    if dmabuf {
-        return "DMABUF (webkit_dmabuf = true)";
+    said
+}
+
+/// Whether to turn DMABUF off, and what to log: the environment's word first, then the config.
+fn webkit_renderer(dmabuf: bool, env_decides: bool) -> (bool, &'static str) {
+    if env_decides {
+        (
+            false,
+            "as WEBKIT_DISABLE_DMABUF_RENDERER in the environment says",
+        )
+    } else if dmabuf {
+        (false, "DMABUF (webkit_dmabuf = true)")
+    } else {
+        (
+            true,
+            "without DMABUF (WEBKIT_DISABLE_DMABUF_RENDERER=1; webkit_dmabuf = true turns it on)",
+        )
     }
-    // SAFETY: called from `run` before any other thread of this process exists (logging,
-    // the engine and Tauri all start after it), so nothing reads the environment meanwhile.
-    unsafe { std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1") };
-    "without DMABUF (WEBKIT_DISABLE_DMABUF_RENDERER=1; webkit_dmabuf = true turns it on)"
+}
+
+#[cfg(test)]
+mod renderer_tests {
+    #[test]
+    fn dmabuf_is_off_unless_the_config_or_the_environment_says() {
+        assert!(super::webkit_renderer(false, false).0, "off by default");
+        assert!(
+            !super::webkit_renderer(true, false).0,
+            "webkit_dmabuf = true"
+        );
+        assert!(
+            !super::webkit_renderer(false, true).0,
+            "the environment decides"
+        );
+    }
 }
 
 /// Logs to stderr and to `kiosk.log` in the data directory (8 MB, then one previous file).

@@ -314,6 +314,9 @@ impl App {
         ])
         .env("DISPLAY", &display)
         .env("KIOSK_WINDOWED", "1")
+        // Xvfb has no GPU, and with the app's default (DMABUF off) WebKitWebDriver's screenshots
+        // never return; the renderer choice itself is unit-tested in src-tauri.
+        .env("KIOSK_WEBKIT_DMABUF", "1")
         .stdout(Stdio::null());
         // The app's own log (it inherits the driver's stderr) when E2E_VERBOSE is set.
         if std::env::var_os("E2E_VERBOSE").is_none() {

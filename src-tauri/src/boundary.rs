@@ -8,7 +8,7 @@
 //! built from the engine's answer by naming every field, the token to drop it.
 
 use kiosk_core::{Decision, EnrolmentState, Mode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// What the UI needs to start.
 #[derive(Debug, Serialize)]

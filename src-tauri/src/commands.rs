@@ -89,10 +89,10 @@ pub async fn otp_send(
     channel: OtpChannel,
     to: String,
 ) -> UiResult<OtpSent> {
-    let v = state.kiosk.otp_send(channel.into(), &to).await?;
+    let v = state.kiosk.otp_send(channel, &to).await?;
     Ok(OtpSent {
         validation_id: v.validation_id,
-        status: v.status.into(),
+        status: v.status,
         expires_at: v.expires_at,
         channel,
         attempts_remaining: v.attempts_remaining,
@@ -110,11 +110,11 @@ pub async fn otp_verify(
 ) -> UiResult<OtpVerified> {
     let v = state
         .kiosk
-        .otp_verify(channel.into(), &to, &code, &validation_id)
+        .otp_verify(channel, &to, &code, &validation_id)
         .await?;
     Ok(OtpVerified {
         validation_id: v.validation_id,
-        status: v.status.into(),
+        status: v.status,
     })
 }
 

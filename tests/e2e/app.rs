@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kiosk_e2e::{App, Server, faces};
+use kiosk_e2e::{App, TestServer, faces_dir, server_knowing_obama};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -15,14 +15,11 @@ const WAIT: Duration = Duration::from_secs(60);
 static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kiosk-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    test_support::temp_dir(&format!("kiosk-e2e-{tag}"))
 }
 
 /// The kiosk in `dir`/kiosk, its camera a replay of obama's photos.
-fn obama_camera_env(server: &Server, dir: &std::path::Path) -> Vec<(&'static str, String)> {
+fn obama_camera_env(server: &TestServer, dir: &std::path::Path) -> Vec<(&'static str, String)> {
     server.kiosk_env(
         &dir.join("kiosk"),
         &replay("face_recognition_examples/obama"),
@@ -30,14 +27,14 @@ fn obama_camera_env(server: &Server, dir: &std::path::Path) -> Vec<(&'static str
 }
 
 fn replay(folder: &str) -> String {
-    format!("replay:{}@10", faces().join(folder).display())
+    format!("replay:{}@10", faces_dir().join(folder).display())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("email");
-    let server = Server::start(&dir).await?;
+    let server = TestServer::for_kiosks().await;
     let env = server.kiosk_env(
         &dir.join("kiosk"),
         &replay("face_recognition_examples/obama"),
@@ -105,7 +102,7 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
             .await
             .is_ok_and(|d| !d.is_empty() && d != "false")
     );
-    let code = server.outbox_code("ada@example.com").await?;
+    let code = server.outbox_code("ada@example.com").await;
     // A wrong code first: the real server counts it, and the screen says how many remain.
     let wrong: String = code
         .chars()
@@ -146,7 +143,7 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
 async fn phone_sign_in_by_whatsapp_then_idle_reset_to_home() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("whatsapp");
-    let server = Server::start(&dir).await?;
+    let server = TestServer::for_kiosks().await;
     let mut env = server.kiosk_env(
         &dir.join("kiosk"),
         &replay("face_recognition_examples/obama"),
@@ -162,7 +159,7 @@ async fn phone_sign_in_by_whatsapp_then_idle_reset_to_home() -> anyhow::Result<(
     app.click("send-code").await?;
     app.wait("screen-code", WAIT).await?;
     app.screenshot("code").await?;
-    let code = server.outbox_code("+34612345678").await?;
+    let code = server.outbox_code("+34612345678").await;
     app.type_into("code-box-0", &code).await?;
     app.click("verify-code").await?;
     app.wait("result-success", WAIT).await?;
@@ -186,7 +183,7 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     let _one = ONE_APP.lock().await;
     let dir = temp("face");
     // Enrolled at the server (elsewhere); the kiosk's sync brings the templates.
-    let server = Server::start_knowing_obama(&dir).await?;
+    let server = server_knowing_obama().await;
     let mut app = App::launch("face_sign_in", &obama_camera_env(&server, &dir)).await?;
     app.wait("method-face", WAIT).await?;
     app.click("method-face").await?;
@@ -232,7 +229,7 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
 async fn no_camera_is_explained_and_codes_still_work() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("nocamera");
-    let server = Server::start(&dir).await?;
+    let server = TestServer::for_kiosks().await;
     let mut app = App::launch("no_camera", &server.kiosk_env(&dir.join("kiosk"), "v4l:99")).await?;
     app.click("method-face").await?;
     app.wait("screen-face", WAIT).await?;
@@ -264,7 +261,7 @@ async fn no_camera_is_explained_and_codes_still_work() -> anyhow::Result<()> {
 async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("enrol");
-    let server = Server::start(&dir).await?;
+    let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
     // The kiosk's administrator PIN, set the way `kiosk admin set-pin` does.
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
@@ -337,12 +334,12 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
 {
     let _one = ONE_APP.lock().await;
     let dir = temp("offline");
-    let mut server = Server::start_knowing_obama(&dir).await?;
+    let mut server = server_knowing_obama().await;
     let mut app = App::launch("offline_then_sync", &obama_camera_env(&server, &dir)).await?;
     app.wait("method-face", WAIT).await?;
     // The templates reach the kiosk's cache on its first sync round.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    server.stop().await;
+    server.shutdown().await;
     // The sync loop notices within its interval (10 s) and the banner appears.
     app.wait("offline-banner", Duration::from_secs(40)).await?;
     app.screenshot("offline-home").await?;
@@ -354,11 +351,11 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     let result = app.text("screen-result").await?;
     assert!(app.exists("result-success").await, "{result}");
 
-    server.restart().await?;
+    server.restart().await;
     // The queued, signed sign-in event arrives once the kiosk sees the server again.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
-        if server.event_count() >= 1 {
+        if server.count("SELECT COUNT(*) FROM sync_events") >= 1 {
             break;
         }
         anyhow::ensure!(
@@ -367,7 +364,7 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(server.event_count(), 1);
+    assert_eq!(server.count("SELECT COUNT(*) FROM sync_events"), 1);
     app.quit().await;
     Ok(())
 }
@@ -425,7 +422,7 @@ async fn visit_every_screen(app: &mut App, pin: &str) -> anyhow::Result<()> {
 async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("spanish");
-    let server = Server::start(&dir).await?;
+    let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
@@ -473,7 +470,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     app.click("send-code").await?;
     app.wait("screen-code", WAIT).await?;
     fits(&mut app, "code").await?;
-    let code = server.outbox_code("ada@example.com").await?;
+    let code = server.outbox_code("ada@example.com").await;
     app.type_into("code-box-0", &code).await?;
     let mut tabs = 0;
     while app.focused().await? != "verify-code" {
@@ -499,7 +496,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
 async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("fullhd");
-    let server = Server::start(&dir).await?;
+    let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
@@ -578,7 +575,7 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         );
     }
 
-    let mut server = Server::start_knowing_obama(&dir).await?;
+    let server = server_knowing_obama().await;
     // Installed, the app has no environment to read: a config file tells it everything.
     let data = dir.join("kiosk");
     let config = dir.join("kiosk.toml");

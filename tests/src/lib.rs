@@ -1,28 +1,33 @@
 //! Harness for the app's end-to-end tests: an X server (Xvfb), the real access-server with a
-//! seeded project, tauri-driver launching the real app binary, and a small W3C WebDriver
-//! client. Screenshots of every screen visited go to `target/e2e-screens/<test>/`.
+//! seeded project (`test_support::TestServer`), tauri-driver launching the real app binary,
+//! and a small W3C WebDriver client. Screenshots of every screen visited go to
+//! `target/e2e-screens/<test>/`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use access_server::config::ServerConfig;
-use access_server::{OffsetClock, RunningServer, start};
-use access_types::ApiScope;
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde_json::{Value, json};
+pub use test_support::{TestServer, faces_dir, workspace};
 
-pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-pub fn faces() -> PathBuf {
-    std::env::var_os("FACE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/data/faces"))
+/// The server a kiosk talks to (real models, a project offering every method) with `obama`
+/// enrolled (three photos), as if at another site.
+pub async fn server_knowing_obama() -> TestServer {
+    let server = TestServer::for_kiosks().await;
+    server
+        .enrol_at_server(
+            "obama",
+            &[
+                "face_recognition_examples/obama/obama.jpg",
+                "face_recognition_examples/obama/obama1.jpg",
+                "face_recognition_examples/obama/obama3.jpg",
+            ],
+        )
+        .await;
+    server
 }
 
 fn free_port() -> u16 {
@@ -96,166 +101,6 @@ pub fn xvfb(size: &str) -> anyhow::Result<(Guard, String)> {
         bail!("Xvfb :{n} did not start");
     }
     bail!("no free X display")
-}
-
-/// The access-server in-process, with a project whose login flow offers email, SMS,
-/// WhatsApp and face, and a kiosk token.
-pub struct Server {
-    pub running: Option<RunningServer>,
-    pub cfg: ServerConfig,
-    pub admin: String,
-    pub kiosk_token: String,
-    pub project: String,
-}
-
-impl Server {
-    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let mut cfg = ServerConfig {
-            addr: "127.0.0.1:0".parse()?,
-            db: dir.join("access.db"),
-            dev_outbox: true,
-            vision: access_server::config::VisionConfig {
-                enabled: true,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let running = start(cfg.clone(), Arc::new(OffsetClock::new()), None).await?;
-        cfg.addr = running.addr;
-        let now = access_server::Clock::now_ms(&OffsetClock::new());
-        let admin = running
-            .state
-            .keys
-            .issue_api_token("admin", ApiScope::Admin, 3600, now)?;
-        let kiosk_token =
-            running
-                .state
-                .keys
-                .issue_api_token("kiosk", ApiScope::Kiosk, 3600, now)?;
-        let mut s = Self {
-            running: Some(running),
-            cfg,
-            admin,
-            kiosk_token,
-            project: String::new(),
-        };
-        let p = s
-            .post("/projects", &s.admin.clone(), json!({"name": "Lobby"}))
-            .await?;
-        s.project = p["data"]["id"].as_str().context("project id")?.to_string();
-        s.post(
-            "/project-flows",
-            &s.admin.clone(),
-            json!({"project_id": s.project, "type": "login", "status": "active",
-                   "login": {"email": true, "sms": true, "whatsapp": true, "face": true}}),
-        )
-        .await?;
-        Ok(s)
-    }
-
-    /// The server with `obama` enrolled (three photos), as if at another site.
-    pub async fn start_knowing_obama(dir: &Path) -> anyhow::Result<Self> {
-        let server = Self::start(dir).await?;
-        server
-            .enrol_at_server(
-                "obama",
-                "face_recognition_examples/obama",
-                &["obama.jpg", "obama1.jpg", "obama3.jpg"],
-            )
-            .await?;
-        Ok(server)
-    }
-
-    /// The app's environment: a kiosk keeping its data in `data`, pointed at this server,
-    /// its camera `camera` (`replay:DIR@10`, `v4l:0`).
-    pub fn kiosk_env(&self, data: &Path, camera: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("KIOSK_DATA_DIR", data.display().to_string()),
-            ("KIOSK_API_URL", self.base_url()),
-            ("KIOSK_TOKEN", self.kiosk_token.clone()),
-            ("KIOSK_PROJECT", self.project.clone()),
-            ("KIOSK_CAMERA", camera.to_string()),
-        ]
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}/v2/access", self.cfg.addr)
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> anyhow::Result<Value> {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.base_url()))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = r.status();
-        let v: Value = r.json().await?;
-        if !status.is_success() {
-            bail!("{path}: {status} {v}");
-        }
-        Ok(v)
-    }
-
-    /// Enrols `user` at the server (as another kiosk or an admin console would) from photos
-    /// in a folder of the shared data.
-    pub async fn enrol_at_server(
-        &self,
-        user: &str,
-        folder: &str,
-        files: &[&str],
-    ) -> anyhow::Result<()> {
-        for f in files {
-            let img = std::fs::read(faces().join(folder).join(f))?;
-            self.post(
-                "/biometric/register-face",
-                &self.admin,
-                json!({"user_id": user, "project_id": self.project,
-                       "face_image": base64::engine::general_purpose::STANDARD.encode(img)}),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The newest code the dev outbox holds for `to`.
-    pub async fn outbox_code(&self, to: &str) -> anyhow::Result<String> {
-        let v: Value = reqwest::Client::new()
-            .get(format!("{}/dev/outbox", self.base_url()))
-            .query(&[("to", to)])
-            .bearer_auth(&self.kiosk_token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let msgs = v["data"]["messages"]
-            .as_array()
-            .context("outbox messages")?;
-        let newest = msgs
-            .iter()
-            .max_by_key(|m| m["created_at"].as_str().unwrap_or("").to_string())
-            .context("no message in the outbox")?;
-        Ok(newest["code"].as_str().context("code")?.to_string())
-    }
-
-    /// Offline events the server holds (its own table, not what it answered).
-    pub fn event_count(&self) -> i64 {
-        rusqlite::Connection::open(&self.cfg.db)
-            .and_then(|c| c.query_row("SELECT COUNT(*) FROM sync_events", [], |r| r.get(0)))
-            .unwrap_or(0)
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown().await;
-        }
-    }
-
-    pub async fn restart(&mut self) -> anyhow::Result<()> {
-        self.stop().await;
-        self.running = Some(start(self.cfg.clone(), Arc::new(OffsetClock::new()), None).await?);
-        Ok(())
-    }
 }
 
 /// The app under test, driven through tauri-driver.

@@ -82,7 +82,7 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
     );
 
     let expired = t
-        .server
+        .server()
         .state
         .keys
         .issue_api_token(
@@ -93,7 +93,7 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
         )
         .unwrap();
     let end_user = t
-        .server
+        .server()
         .state
         .keys
         .issue_access_token(
@@ -148,7 +148,7 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
 
     // Expiry by the injected clock: a token valid now is refused two hours later.
     let short = t
-        .server
+        .server()
         .state
         .keys
         .issue_api_token("s", access_types::ApiScope::Admin, 3600, now_s() * 1000)

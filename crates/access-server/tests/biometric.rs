@@ -3,42 +3,21 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{TestServer, code_of};
+use common::{TestServer, Vision, case_b64, code_of, photo_b64 as photo, photo_bytes};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn face_dir() -> PathBuf {
-    std::env::var_os("FACE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
-        })
-}
-
-fn photo(rel: &str) -> String {
-    let p = face_dir().join(rel);
-    STANDARD.encode(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-}
-
+/// A server with the real models, loaded.
 async fn vision_server() -> TestServer {
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.vision.enabled = true;
-    let t = TestServer::start_with(cfg, dir, None).await;
-    // Wait for the models (health says ready).
-    for _ in 0..300 {
-        let (_, h) = t.call(Method::GET, "/healthz", None, None).await;
-        match h["data"]["vision"].as_str() {
-            Some("ready") => return t,
-            Some("unavailable") => panic!("vision failed to load: run scripts/setup.sh"),
-            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
-    panic!("vision did not load in 30 s");
+    let t = TestServer::builder().vision(Vision::Real).start().await;
+    assert_eq!(
+        t.vision_loaded().await,
+        "ready",
+        "vision failed to load: run scripts/setup.sh"
+    );
+    t
 }
 
 fn data(v: &Value) -> &Value {
@@ -95,16 +74,7 @@ async fn enrol_verify_one_to_one_and_one_to_n() {
         .as_str()
         .expect("token")
         .to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let claims = t
-        .server
-        .state
-        .keys
-        .verify_access_token(&token, &pid, now)
-        .unwrap();
+    let claims = t.access_claims(&token, &pid);
     assert_eq!(claims.sub, "obama");
     assert_eq!(claims.amr, vec!["face"]);
     // The validation is done.
@@ -334,16 +304,7 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
     assert_eq!(data(&v)["passed"], true, "{v}");
     assert_eq!(data(&v)["status"], "validated");
     let token = data(&v)["access_token"].as_str().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let claims = t
-        .server
-        .state
-        .keys
-        .verify_access_token(token, &pid, now)
-        .unwrap();
+    let claims = t.access_claims(token, &pid);
     assert_eq!(claims.amr, vec!["face", "liveness"]);
     // Every state change was announced.
     for _ in 0..200 {
@@ -450,21 +411,13 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
 
 #[tokio::test]
 async fn missing_models_mean_503_not_a_crash() {
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.vision.enabled = true;
-    cfg.vision.models_dir = Some(dir.join("no-models-here"));
-    let t = TestServer::start_with(cfg, dir, None).await;
-    let mut status = String::new();
-    for _ in 0..100 {
-        let (_, h) = t.call(Method::GET, "/healthz", None, None).await;
-        status = h["data"]["vision"].as_str().unwrap_or("").to_string();
-        if status != "loading" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, "unavailable");
+    let nowhere = common::temp_dir().join("none-here");
+    let t = TestServer::builder()
+        .vision(Vision::Real)
+        .configure(move |cfg| cfg.vision.models_dir = Some(nowhere))
+        .start()
+        .await;
+    assert_eq!(t.vision_loaded().await, "unavailable");
     let (pid, _) = t.project_with_flow(json!({"face": true})).await;
     let (s, v) = t
         .post(
@@ -522,15 +475,6 @@ async fn a_retried_enrolment_with_the_same_idempotency_key_enrols_once() {
     assert_eq!(data(&other)["samples"], 2);
 }
 
-/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`), base64.
-fn case(name: &str) -> String {
-    let p = std::env::var_os("CASES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| face_dir().join("../cases"))
-        .join(name);
-    STANDARD.encode(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-}
-
 #[tokio::test]
 async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold() {
     let t = vision_server().await;
@@ -539,13 +483,13 @@ async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold(
         .await;
     let k = t.kiosk.clone();
     let (s, v) = t
-        .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": case("photo_with_trailer_after_eoi.jpg")}))
+        .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": case_b64("photo_with_trailer_after_eoi.jpg")}))
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(data(&v)["quality"]["passed"], true, "{v}");
     for image in [
-        case("mjpeg_frame_in_full_v4l2_buffer.jpg"),
-        case("photo_with_trailer_after_eoi.jpg"),
+        case_b64("mjpeg_frame_in_full_v4l2_buffer.jpg"),
+        case_b64("photo_with_trailer_after_eoi.jpg"),
     ] {
         let (s, v) = t
             .post(
@@ -562,8 +506,7 @@ async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold(
         );
     }
     // Really cut short: refused, with the code.
-    let whole =
-        std::fs::read(face_dir().join("face_recognition_examples/obama/obama2.jpg")).unwrap();
+    let whole = photo_bytes("face_recognition_examples/obama/obama2.jpg");
     let (s, v) = t
         .post(
             "/biometric/verify-face",

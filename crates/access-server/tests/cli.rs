@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_access-server");
 
@@ -18,14 +18,14 @@ async fn post_json(
     path: &str,
     body: serde_json::Value,
 ) -> (StatusCode, serde_json::Value) {
-    let r = c
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap())
+    common::request(
+        c,
+        Method::POST,
+        &format!("{base}{path}"),
+        Some(token),
+        Some(body),
+    )
+    .await
 }
 
 /// The address a `serve` child prints on its first line of stdout.

@@ -90,19 +90,21 @@ fn six_digits_after(text: &str, marker: &str) -> String {
 #[tokio::test]
 async fn email_otp_goes_through_a_real_smtp_conversation() {
     let (port, got) = smtp_server(false).await;
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.dev_outbox = false; // the code must come from the mail itself
-    cfg.smtp = Some(SmtpConfig {
-        host: "127.0.0.1".into(),
-        port,
-        security: SmtpSecurity::None,
-        username: None,
-        password: None,
-        from: "Kiosk <kiosk@example.com>".into(),
-        timeout_ms: 5_000,
-    });
-    let t = TestServer::start_with(cfg, dir, None).await;
+    let t = TestServer::builder()
+        .configure(move |cfg| {
+            cfg.dev_outbox = false; // the code must come from the mail itself
+            cfg.smtp = Some(SmtpConfig {
+                host: "127.0.0.1".into(),
+                port,
+                security: SmtpSecurity::None,
+                username: None,
+                password: None,
+                from: "Kiosk <kiosk@example.com>".into(),
+                timeout_ms: 5_000,
+            });
+        })
+        .start()
+        .await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
     let (s, v) = t
         .post(
@@ -136,19 +138,21 @@ async fn email_otp_goes_through_a_real_smtp_conversation() {
 
     // A refusing SMTP server gives 502 DELIVERY_FAILED.
     let (port, _) = smtp_server(true).await;
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.dev_outbox = false;
-    cfg.smtp = Some(SmtpConfig {
-        host: "127.0.0.1".into(),
-        port,
-        security: SmtpSecurity::None,
-        username: None,
-        password: None,
-        from: "kiosk@example.com".into(),
-        timeout_ms: 5_000,
-    });
-    let t = TestServer::start_with(cfg, dir, None).await;
+    let t = TestServer::builder()
+        .configure(move |cfg| {
+            cfg.dev_outbox = false;
+            cfg.smtp = Some(SmtpConfig {
+                host: "127.0.0.1".into(),
+                port,
+                security: SmtpSecurity::None,
+                username: None,
+                password: None,
+                from: "kiosk@example.com".into(),
+                timeout_ms: 5_000,
+            });
+        })
+        .start()
+        .await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
     let (s, v) = t
         .post(
@@ -213,18 +217,20 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
 
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.dev_outbox = false;
-    cfg.sms = Some(SmsGatewayConfig {
-        base_url: format!("http://{addr}"),
-        account_sid: "AC123".into(),
-        auth_token: "secret-token".into(),
-        sms_from: Some("+15005550006".into()),
-        whatsapp_from: Some("+14155238886".into()),
-        timeout_ms: 5_000,
-    });
-    let t = TestServer::start_with(cfg, dir, None).await;
+    let t = TestServer::builder()
+        .configure(move |cfg| {
+            cfg.dev_outbox = false;
+            cfg.sms = Some(SmsGatewayConfig {
+                base_url: format!("http://{addr}"),
+                account_sid: "AC123".into(),
+                auth_token: "secret-token".into(),
+                sms_from: Some("+15005550006".into()),
+                whatsapp_from: Some("+14155238886".into()),
+                timeout_ms: 5_000,
+            });
+        })
+        .start()
+        .await;
     let (pid, _) = t
         .project_with_flow(json!({"sms": true, "whatsapp": true}))
         .await;

@@ -509,9 +509,7 @@ async fn security_lists_and_customer_url() {
 
 #[tokio::test]
 async fn state_survives_restart() {
-    let dir = common::temp_dir();
-    let cfg = common::test_config(&dir);
-    let t = TestServer::start_with(cfg.clone(), dir.clone(), None).await;
+    let mut t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
     let (_, v) = t
         .post(
@@ -522,29 +520,24 @@ async fn state_survives_restart() {
         .await;
     let vid = v["data"]["validation_id"].as_str().unwrap().to_string();
     let code = t.outbox_code("r@example.com").await;
-    let kiosk = t.kiosk.clone();
-    t.server.shutdown().await;
-
-    let t2 = TestServer::start_with(cfg, dir.clone(), None).await;
+    t.restart().await;
     // Old token still valid (same signing key), project and validation still there.
-    let (s, v) = t2
+    let (s, v) = t
         .post(
             "/email/verify-otp",
-            &kiosk,
+            &t.kiosk,
             json!({"email": "r@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = t2.get(&format!("/projects/{pid}"), &t2.admin.clone()).await;
+    let (s, v) = t.get(&format!("/projects/{pid}"), &t.admin).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    t2.stop().await;
+    t.stop().await;
 }
 
 /// `123456` -> `１２３４５６`.
 fn full_width(code: &str) -> String {
-    code.chars()
-        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
-        .collect()
+    common::digits_in(code, '\u{FF10}')
 }
 
 /// The `sub` claim of a JWT (not verified: the other tests do that).
@@ -559,14 +552,7 @@ fn token_sub(token: &str) -> String {
 }
 
 async fn outbox_is_empty_for(t: &TestServer, to: &str) -> bool {
-    let (s, v) = t
-        .get(
-            &format!("/dev/outbox?to={}", common::urlencode(to)),
-            &t.kiosk,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["data"]["messages"].as_array().unwrap().is_empty()
+    t.outbox(to).await.is_empty()
 }
 
 #[tokio::test]
@@ -854,10 +840,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
         "{v}"
     );
     let code = t.outbox_code("+573012345678").await;
-    let arabic: String = code
-        .chars()
-        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0x0660).unwrap())
-        .collect();
+    let arabic = common::digits_in(&code, '\u{0660}');
     let spaced = format!(" {} {} ", &arabic[..6], &arabic[6..]);
     let (s, v) = t
         .post(
@@ -1014,7 +997,7 @@ async fn security_list_entries_are_normalised_when_saved_and_bad_ones_refused() 
     // A database from before this rule: entries stored as typed still compare normalised.
     let store = |security: serde_json::Value| {
         let fid = fid.clone();
-        t.server.state.db.call(move |c| {
+        t.server().state.db.call(move |c| {
             c.execute(
                 "UPDATE flows SET security_json = ?1 WHERE id = ?2",
                 rusqlite::params![security.to_string(), fid],

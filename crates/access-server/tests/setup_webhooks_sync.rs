@@ -382,7 +382,7 @@ async fn sync_templates_feed_and_idempotent_events() {
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
     // Seed templates straight into the store (the biometric tests enrol real faces).
     let p2 = pid.clone();
-    t.server
+    t.server()
         .state
         .db
         .tx(move |tx| {
@@ -469,7 +469,7 @@ async fn sync_templates_feed_and_idempotent_events() {
     assert_eq!(v["data"]["accepted"], json!(["e3"]));
     assert_eq!(v["data"]["duplicates"], json!(["e1", "e2"]));
     let n: i64 = t
-        .server
+        .server()
         .state
         .db
         .call(|c| Ok(c.query_row("SELECT COUNT(*) FROM sync_events", [], |r| r.get(0))?))
@@ -530,7 +530,7 @@ async fn openapi_health_and_outbox_switch() {
     assert_eq!(h["data"]["status"], "ok");
     let r = t
         .client
-        .get(format!("http://{}/healthz", t.server.addr))
+        .get(format!("http://{}/healthz", t.addr()))
         .send()
         .await
         .unwrap();
@@ -538,10 +538,10 @@ async fn openapi_health_and_outbox_switch() {
     t.stop().await;
 
     // Without --dev-outbox the endpoint does not exist.
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.dev_outbox = false;
-    let t = TestServer::start_with(cfg, dir, None).await;
+    let t = TestServer::builder()
+        .configure(|cfg| cfg.dev_outbox = false)
+        .start()
+        .await;
     let (s, v) = t.get("/dev/outbox?to=a%40b.co", &t.kiosk.clone()).await;
     assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "NOT_FOUND"));
     // And with no provider either, sending says so.
@@ -562,9 +562,7 @@ async fn openapi_health_and_outbox_switch() {
 
 #[tokio::test]
 async fn webhook_queue_survives_restart() {
-    let dir = common::temp_dir();
-    let cfg = common::test_config(&dir);
-    let t = TestServer::start_with(cfg.clone(), dir.clone(), None).await;
+    let mut t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
     // Reserve a port, then close it: the receiver is down while the event is queued.
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -596,7 +594,7 @@ async fn webhook_queue_survives_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(attempts > 0);
-    t.server.shutdown().await;
+    t.shutdown().await;
 
     // Receiver comes up on that port; a restarted server delivers the queued event.
     let rx = Receiver::default();
@@ -622,13 +620,13 @@ async fn webhook_queue_survives_restart() {
     );
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let t2 = TestServer::start_with(cfg, dir, None).await;
+    t.restart().await;
     wait_for(|| !rx.seen.lock().unwrap().is_empty()).await;
     let seen = rx.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].3, "signature verifies");
     assert_eq!(seen[0].2["type"], "email_validation.created");
-    t2.stop().await;
+    t.stop().await;
 }
 
 #[tokio::test]
@@ -738,10 +736,10 @@ async fn a_slow_receiver_only_delays_its_own_queue() {
 /// network (unless allow-listed), carry credentials or are not http(s).
 #[tokio::test]
 async fn outbound_urls_to_internal_addresses_are_refused() {
-    let dir = common::temp_dir();
-    let mut cfg = common::test_config(&dir);
-    cfg.outbound_allow.clear();
-    let t = TestServer::start_with(cfg, dir.clone(), None).await;
+    let t = TestServer::builder()
+        .configure(|c| c.outbound_allow.clear())
+        .start()
+        .await;
     let a = t.admin.clone();
     let (pid, fid) = t.project_with_flow(json!({"email": true})).await;
     for url in [
@@ -779,11 +777,12 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
             "{url}: {v}"
         );
     }
-    let db = rusqlite::Connection::open(dir.join("access.db")).unwrap();
-    let stored: i64 = db
-        .query_row("SELECT COUNT(*) FROM webhooks", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(stored, 0, "nothing was stored");
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM webhooks"),
+        0,
+        "nothing was stored"
+    );
+    let db = rusqlite::Connection::open(&t.server().state.cfg.db).unwrap();
     // A security URL stored before the check existed is refused when it would be called: the
     // login fails closed (503), and nothing is sent to 127.0.0.1.
     let hits = Arc::new(Mutex::new(0u32));

@@ -1,18 +1,10 @@
 //! The `kiosk` binary's eval and bench commands on the shared labelled photos: the accuracy
 //! the product promises, checked end to end.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("FACE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
-        })
-}
+use test_support::face_path;
 
 fn kiosk(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiosk"))
@@ -32,7 +24,7 @@ fn json(args: &[&str]) -> Value {
 }
 
 fn path(rel: &str) -> String {
-    data_dir().join(rel).display().to_string()
+    face_path(rel).display().to_string()
 }
 
 #[test]
@@ -125,8 +117,7 @@ fn bad_inputs_fail_with_a_message_not_a_panic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/pairs.csv"));
 
-    let dir = std::env::temp_dir().join(format!("kiosk-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = test_support::temp_dir("kiosk-cli-bad");
     let csv = dir.join("pairs.csv");
     std::fs::write(&csv, "image_a,image_b,same\na.png,b.png,maybe\n").unwrap();
     let out = kiosk(&["eval", "verify", "--pairs", csv.to_str().unwrap()]);

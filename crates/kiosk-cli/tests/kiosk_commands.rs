@@ -1,37 +1,23 @@
 //! The headless kiosk as a person or a script uses it: the real binary, real data directories,
 //! and the real access-server over loopback; including a kill -9 in the middle of a sync.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use access_server::config::ServerConfig;
-use access_server::{OffsetClock, RunningServer, start};
-use access_types::ApiScope;
-use serde_json::Value;
+use serde_json::{Value, json};
+use test_support::{TestServer, Vision, case_path, face_path, faces_dir, temp_dir};
 
-fn faces() -> PathBuf {
-    std::env::var_os("FACE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
-        })
-}
-
+/// A shared photo below `face_recognition_examples`, as a command-line argument.
 fn photo(rel: &str) -> String {
-    faces()
-        .join("face_recognition_examples")
-        .join(rel)
+    face_path(&format!("face_recognition_examples/{rel}"))
         .display()
         .to_string()
 }
 
-fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kiosk-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A shared device-input case, as a command-line argument.
+fn case(name: &str) -> String {
+    case_path(name).display().to_string()
 }
 
 /// The kiosk binary with a private data dir and no config file from the user's home.
@@ -77,7 +63,7 @@ fn enrol_obama(data: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn enrol_sign_in_status_users_and_config_work_without_a_server() {
-    let data = temp("offline");
+    let data = temp_dir("kiosk-cli-offline");
     assert!(
         run(&data, &["admin", "set-pin", "--new-pin", "2468"])
             .status
@@ -111,7 +97,9 @@ fn enrol_sign_in_status_users_and_config_work_without_a_server() {
             "--camera",
             &format!(
                 "replay:{}@0",
-                faces().join("face_recognition_examples/obama").display()
+                faces_dir()
+                    .join("face_recognition_examples/obama")
+                    .display()
             ),
             "--frames",
             "4",
@@ -155,107 +143,15 @@ fn enrol_sign_in_status_users_and_config_work_without_a_server() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("NO_CAMERA"));
 }
 
-struct Server {
-    running: Option<RunningServer>,
-    cfg: ServerConfig,
-    token: String,
-    project: String,
-}
-
-impl Server {
-    async fn start(dir: &Path) -> Self {
-        let mut cfg = ServerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            db: dir.join("access.db"),
-            dev_outbox: true,
-            vision: access_server::config::VisionConfig {
-                enabled: true,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let running = start(cfg.clone(), Arc::new(OffsetClock::new()), None)
-            .await
-            .unwrap();
-        cfg.addr = running.addr;
-        let now = access_server::Clock::now_ms(&OffsetClock::new());
-        let admin = running
-            .state
-            .keys
-            .issue_api_token("admin", ApiScope::Admin, 3600, now)
-            .unwrap();
-        let token = running
-            .state
-            .keys
-            .issue_api_token("kiosk", ApiScope::Kiosk, 3600, now)
-            .unwrap();
-        let http = reqwest_client();
-        let base = format!("http://{}/v2/access", running.addr);
-        let p: Value = http
-            .post(format!("{base}/projects"))
-            .bearer_auth(&admin)
-            .json(&serde_json::json!({"name": "Lobby"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let project = p["data"]["id"].as_str().unwrap().to_string();
-        let f = http.post(format!("{base}/project-flows")).bearer_auth(&admin)
-            .json(&serde_json::json!({"project_id": project, "type": "login", "status": "active", "login": {"email": true, "face": true}}))
-            .send().await.unwrap();
-        assert!(f.status().is_success());
-        Self {
-            running: Some(running),
-            cfg,
-            token,
-            project,
-        }
-    }
-
-    fn flags(&self) -> Vec<String> {
-        vec![
-            "--api-url".into(),
-            format!("http://{}/v2/access", self.cfg.addr),
-            "--token".into(),
-            self.token.clone(),
-            "--project".into(),
-            self.project.clone(),
-        ]
-    }
-
-    async fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown().await;
-        }
-    }
-
-    async fn restart(&mut self) {
-        self.stop().await;
-        self.running = Some(
-            start(self.cfg.clone(), Arc::new(OffsetClock::new()), None)
-                .await
-                .unwrap(),
-        );
-    }
-
-    fn count(&self, sql: &str) -> i64 {
-        let c = rusqlite::Connection::open(&self.cfg.db).unwrap();
-        c.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-}
-
-fn reqwest_client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
-    let dir = temp("kill9");
-    let data = dir.join("kiosk");
-    let mut server = Server::start(&dir).await;
-    let flags = server.flags();
+    let data = temp_dir("kiosk-cli-kill9");
+    let mut server = TestServer::builder()
+        .vision(Vision::Real)
+        .login_flow(json!({"email": true, "face": true}))
+        .start()
+        .await;
+    let flags = server.kiosk_flags();
     let f: Vec<&str> = flags.iter().map(String::as_str).collect();
     assert!(
         run(&data, &["admin", "set-pin", "--new-pin", "2468"])
@@ -264,7 +160,7 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
     );
 
     // Offline: an enrolment and a run of sign-ins pile up in the outbox.
-    server.stop().await;
+    server.shutdown().await;
     let e = enrol_obama(&data, &f);
     assert_eq!(
         json(&e)["state"],
@@ -346,19 +242,9 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
     server.stop().await;
 }
 
-/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`).
-fn case(name: &str) -> String {
-    std::env::var_os("CASES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| faces().join("../cases"))
-        .join(name)
-        .display()
-        .to_string()
-}
-
 #[test]
 fn photos_with_trailers_and_whole_camera_buffers_enrol_and_sign_in() {
-    let data = temp("device-inputs");
+    let data = temp_dir("kiosk-cli-device-inputs");
     assert!(
         run(&data, &["admin", "set-pin", "--new-pin", "2468"])
             .status
@@ -403,7 +289,7 @@ fn photos_with_trailers_and_whole_camera_buffers_enrol_and_sign_in() {
 
 #[test]
 fn a_cut_short_onnx_runtime_is_an_error_not_a_crash() {
-    let data = temp("bad-runtime");
+    let data = temp_dir("kiosk-cli-bad-runtime");
     let real = vision::runtime::resolved_ort_library(&vision::RuntimeConfig::default())
         .expect("setup installs ONNX Runtime");
     let lib = std::fs::read(real).unwrap();
@@ -422,7 +308,7 @@ fn a_cut_short_onnx_runtime_is_an_error_not_a_crash() {
 
 #[test]
 fn camera_list_and_camera_test_on_a_replay() {
-    let data = temp("camera-test");
+    let data = temp_dir("kiosk-cli-camera-test");
     let list = run(&data, &["camera", "list", "--json"]);
     assert!(
         list.status.success(),
@@ -433,7 +319,9 @@ fn camera_list_and_camera_test_on_a_replay() {
     let snapshot = data.join("snap.png");
     let replay = format!(
         "replay:{}@10",
-        faces().join("face_recognition_examples/obama").display()
+        faces_dir()
+            .join("face_recognition_examples/obama")
+            .display()
     );
     let out = run(
         &data,
@@ -479,7 +367,7 @@ fn camera_list_and_camera_test_on_a_replay() {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    let data = temp("closed-pipe");
+    let data = temp_dir("kiosk-cli-closed-pipe");
     for args in [
         &["users", "list"][..],
         &["status", "--json"],
@@ -503,7 +391,7 @@ fn set_mode(p: &Path, m: u32) {
 
 #[test]
 fn the_kiosks_secrets_on_disk_are_private() {
-    let data = temp("modes");
+    let data = temp_dir("kiosk-cli-modes");
     assert!(
         run(&data, &["admin", "set-pin", "--new-pin", "2468"])
             .status
@@ -537,7 +425,7 @@ fn the_kiosks_secrets_on_disk_are_private() {
 
 #[test]
 fn commands_that_need_no_face_run_without_models() {
-    let data = temp("no-models");
+    let data = temp_dir("kiosk-cli-no-models");
     let bare = |args: &[&str]| {
         kiosk(&data, args)
             .env("MODELS_DIR", data.join("no-models"))

@@ -6,7 +6,10 @@ mod common;
 use common::*;
 use kiosk_core::{AdminAuth, Decision, EnrolmentState, Kiosk, KioskConfig, Mode, OtpChannel};
 
-const PIN: AdminAuth<'static> = AdminAuth::Pin("2468");
+/// The server's own table of offline events.
+const EVENTS: &str = "SELECT COUNT(*) FROM sync_events";
+
+const PIN: AdminAuth<'static> = AdminAuth::Pin(common::PIN);
 
 /// A kiosk pointed at `url` with a token and project the far side will not check.
 fn api_config(dir: &std::path::Path, url: String) -> KioskConfig {
@@ -34,9 +37,9 @@ async fn canned_http(response: &'static [u8]) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused() {
-    let server = Server::start().await;
+    let server = TestServer::for_kiosks().await;
     let dir = temp_dir("online");
-    let k = kiosk(server.kiosk_config(&dir));
+    let k = kiosk(kiosk_config(&server, &dir));
 
     let e = k
         .enroll(PIN, "obama", Some("Barack"), frames(&OBAMA_ENROL))
@@ -54,7 +57,7 @@ async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused
     // The token verifies against the server's published keys.
     let client = access_client::AccessClient::new(
         &server.base_url(),
-        &server.kiosk_token,
+        &server.kiosk,
         std::time::Duration::from_secs(5),
     )
     .unwrap();
@@ -64,7 +67,7 @@ async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk_json).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_audience(&[server.project.as_str()]);
+    validation.set_audience(&[server.project()]);
     let claims = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
         .unwrap()
         .claims;
@@ -85,15 +88,15 @@ async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_sign_in_and_enrolment_are_kept_and_synced_exactly_once() {
-    let mut server = Server::start().await;
+    let mut server = TestServer::for_kiosks().await;
     let dir = temp_dir("offline");
-    let k = kiosk(server.kiosk_config(&dir));
+    let k = kiosk(kiosk_config(&server, &dir));
     k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
         .await
         .unwrap();
     assert_eq!(k.sync_once().await.unwrap().pending, 0);
 
-    server.stop().await;
+    server.shutdown().await;
     let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
     assert_eq!(
         (out.decision, out.mode),
@@ -129,17 +132,8 @@ async fn offline_sign_in_and_enrolment_are_kept_and_synced_exactly_once() {
 
     // Someone enrolled elsewhere while this kiosk was offline.
     server.restart().await;
-    let b64 = |rel: &str| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .encode(std::fs::read(data_dir().join(rel)).unwrap())
-    };
     server
-        .admin_post(
-            "/biometric/register-face",
-            serde_json::json!({"user_id": "rose", "project_id": server.project,
-                               "face_image": b64("face_recognition_examples/rose_leslie/img1.jpg")}),
-        )
+        .enrol_at_server("rose", &["face_recognition_examples/rose_leslie/img1.jpg"])
         .await;
 
     let r = k.sync_once().await.unwrap();
@@ -149,11 +143,11 @@ async fn offline_sign_in_and_enrolment_are_kept_and_synced_exactly_once() {
         (2, 3, 0),
         "{r:?}"
     );
-    assert_eq!(server.event_ids().len(), 2);
+    assert_eq!(server.count(EVENTS), 2);
     // A second sync sends nothing again.
     let again = k.sync_once().await.unwrap();
     assert_eq!((again.events_sent, again.enrolments_sent), (0, 0));
-    assert_eq!(server.event_ids().len(), 2);
+    assert_eq!(server.count(EVENTS), 2);
     let users: Vec<String> = k.users().unwrap().into_iter().map(|u| u.user_id).collect();
     assert!(users.contains(&"rose".to_string()), "{users:?}");
     assert!(k.status().borrow().online);
@@ -173,7 +167,7 @@ async fn offline_sign_in_and_enrolment_are_kept_and_synced_exactly_once() {
     );
 
     // And Rose, enrolled elsewhere, signs in from the cache (another photo) while offline.
-    server.stop().await;
+    server.shutdown().await;
     let rose = k
         .sign_in_face(
             burst("face_recognition_examples/rose_leslie/img2.jpg", 3),
@@ -338,7 +332,10 @@ async fn bad_networks_and_tokens_lose_nothing() {
     assert!(k.sync_once().await.is_err());
     // An answer that is not the API's decides nothing: not a sign-in from the cache either
     // (only an unreachable API lets the cache decide).
-    let e = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap_err();
+    let e = k
+        .sign_in_face(burst(OBAMA_PROBE, 3), None)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "API_PROTOCOL");
     drop(k);
 
@@ -363,15 +360,15 @@ async fn bad_networks_and_tokens_lose_nothing() {
     drop(k);
 
     // A token the server does not accept (signed by another server): refused, nothing lost.
-    let server = Server::start().await;
-    let other = Server::start().await;
-    let mut cfg = server.kiosk_config(&dir);
-    cfg.token = Some(other.kiosk_token.clone());
+    let server = TestServer::for_kiosks().await;
+    let other = TestServer::for_kiosks().await;
+    let mut cfg = kiosk_config(&server, &dir);
+    cfg.token = Some(other.kiosk.clone());
     let k = Kiosk::open(cfg).unwrap();
     let err = k.sync_once().await.unwrap_err();
     assert_eq!(err.code(), "UNAUTHORIZED", "{err}");
     assert_eq!(k.status().borrow().pending_events, 4);
-    assert!(server.event_ids().is_empty());
+    assert_eq!(server.count(EVENTS), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,10 +402,10 @@ async fn the_database_alone_reveals_no_template_and_a_newer_schema_is_refused() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_apply_at_once_and_bad_settings_change_nothing() {
-    let server = Server::start().await;
+    let server = TestServer::for_kiosks().await;
     let dir = temp_dir("settings");
     // The token is installed, but no API address or project yet: a kiosk on its own.
-    let mut cfg = server.kiosk_config(&dir);
+    let mut cfg = kiosk_config(&server, &dir);
     cfg.api_url = None;
     cfg.project_id = None;
     let k = kiosk(cfg);
@@ -455,7 +452,7 @@ async fn settings_apply_at_once_and_bad_settings_change_nothing() {
     // Pointing the kiosk at the API turns code sign-in and sync on, still without a restart.
     k.apply_settings(kiosk_core::LiveSettings {
         api_url: Some(server.base_url()),
-        project_id: Some(server.project.clone()),
+        project_id: Some(server.project().to_string()),
         ..before.clone()
     })
     .unwrap();
@@ -485,7 +482,7 @@ async fn the_live_camera_decides_on_the_frames_it_already_analysed() {
     let replay = |who: &str| {
         format!(
             "replay:{}@15",
-            data_dir()
+            faces_dir()
                 .join("face_recognition_examples")
                 .join(who)
                 .display()
@@ -502,31 +499,6 @@ async fn the_live_camera_decides_on_the_frames_it_already_analysed() {
     let out = k.sign_in_live(&camera, None).await.unwrap();
     assert_eq!(out.decision, Decision::Rejected, "{out:?}");
     assert_eq!(out.user_id, None);
-}
-
-/// The newest code the server's dev outbox holds for `to`.
-async fn outbox_code(server: &Server, to: &str) -> String {
-    let to: String = to
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let v: serde_json::Value = server
-        .http
-        .get(format!("{}/dev/outbox?to={to}", server.base_url()))
-        .bearer_auth(&server.kiosk_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["data"]["messages"][0]["code"]
-        .as_str()
-        .expect("a message")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,9 +546,9 @@ async fn typed_identifiers_and_codes_follow_the_servers_rules_before_any_call() 
     drop(k);
 
     // Against the real server: one person and one code, however they are typed.
-    let server = Server::start().await;
+    let server = TestServer::for_kiosks().await;
     let dir = temp_dir("typed");
-    let k = Kiosk::open(server.kiosk_config(&dir)).unwrap();
+    let k = Kiosk::open(kiosk_config(&server, &dir)).unwrap();
     let sent = k
         .otp_send(OtpChannel::Email, " Ana@Example.ORG ")
         .await
@@ -605,11 +577,8 @@ async fn typed_identifiers_and_codes_follow_the_servers_rules_before_any_call() 
         (sent.validation_id.as_str(), true, 3),
         "same person, no attempt used"
     );
-    let code = outbox_code(&server, "ana@example.org").await;
-    let full_width: String = code
-        .chars()
-        .map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap())
-        .collect();
+    let code = server.outbox_code("ana@example.org").await;
+    let full_width = digits_in(&code, '\u{FF10}');
     let typed = format!("{} {}", &full_width[..9], &full_width[9..]);
     let ok = k
         .otp_verify(
@@ -626,7 +595,7 @@ async fn typed_identifiers_and_codes_follow_the_servers_rules_before_any_call() 
         .otp_send(OtpChannel::Sms, "+1 (415) 555-0199")
         .await
         .unwrap();
-    let code = outbox_code(&server, "+14155550199").await;
+    let code = server.outbox_code("+14155550199").await;
     let ok = k
         .otp_verify(
             OtpChannel::Sms,

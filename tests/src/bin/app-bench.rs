@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use kiosk_e2e::{App, Server, faces};
+use kiosk_e2e::{App, faces_dir, server_knowing_obama};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -85,9 +85,11 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let camera = format!(
         "replay:{}@30",
-        faces().join("face_recognition_examples/obama").display()
+        faces_dir()
+            .join("face_recognition_examples/obama")
+            .display()
     );
-    let server = Server::start_knowing_obama(&dir).await?;
+    let server = server_knowing_obama().await;
     let online = server.kiosk_env(&dir.join("online"), &camera);
     measure("online", online.clone(), 1).await?;
     // Offline: the same kiosk data (templates already synced), the API unreachable.

@@ -1,35 +1,18 @@
-//! Shared helpers: where the real photos are, and scratch folders outside the repository.
+//! Shared helpers: the real photos and scratch folders (both from `crates/test-support`),
+//! and the camera's own fixtures.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
 
-/// The shared face photos, read in place (never copied into the repository).
-pub fn faces_dir() -> PathBuf {
-    std::env::var_os("FACE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
-        })
-}
-
-/// The shared device-input cases (../shared/data/cases, or `$CASES_DIR`): what real cameras
-/// and phones produce.
-pub fn cases_dir() -> PathBuf {
-    std::env::var_os("CASES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| faces_dir().join("../cases"))
-}
+pub use test_support::{cases_dir, faces_dir};
 
 /// A fresh scratch folder in the system temp dir, removed on drop.
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("camera-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
+        Self(test_support::temp_dir(&format!("camera-{name}")))
     }
 }
 

@@ -1,0 +1,232 @@
+//! The face endpoints on the fake face engines of `crates/test-support` (behind the same
+//! `vision` traits as the real models, on the server's own vision thread): enrolment, 1:1 and
+//! 1:N, the liveness gate. No ONNX Runtime and no model files; the
+//! real-model flows are in `biometric.rs`.
+
+mod common;
+
+use common::fakes::{FAKE_MODEL_ID, LIVE, blank_frame, face_jpeg};
+use common::{FakeFaces, TestServer, Vision, b64, code_of};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Person `who`'s photo number `variant`, as the API takes it.
+fn photo(who: u8, variant: u32) -> String {
+    b64(&face_jpeg(who, variant))
+}
+
+fn data(v: &Value) -> &Value {
+    &v["data"]
+}
+
+async fn fake_server(fakes: &FakeFaces) -> TestServer {
+    let t = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .start()
+        .await;
+    assert_eq!(t.vision_loaded().await, "ready");
+    t
+}
+
+#[tokio::test]
+async fn enrol_verify_one_to_one_and_one_to_n() {
+    let fakes = FakeFaces::new();
+    let t = fake_server(&fakes).await;
+    let (pid, fid) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    let k = t.kiosk.clone();
+    let register = |user: &str, image: String| {
+        t.post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": user, "project_id": pid, "face_image": image}),
+        )
+    };
+
+    let (s, v) = register("ada", photo(1, 1)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["quality"]["passed"], true, "{v}");
+    assert_eq!(
+        (data(&v)["samples"].as_u64(), data(&v)["model_id"].as_str()),
+        (Some(1), Some(FAKE_MODEL_ID))
+    );
+    let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+
+    // Refused samples store nothing: two people, nobody, not an image.
+    fakes.set_faces(2);
+    let (s, v) = register("pair", photo(2, 1)).await;
+    assert_eq!(
+        (s, code_of(&v), v["details"]["faces"].as_u64()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "MULTIPLE_FACES", Some(2)),
+        "{v}"
+    );
+    fakes.set_faces(1);
+    let blank = b64(&blank_frame().to_jpeg(92).unwrap());
+    let (s, v) = register("nobody", blank).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "NO_FACE"),
+        "{v}"
+    );
+    let (s, v) = register("x", b64(b"hello, I am not a picture")).await;
+    assert!(s.is_client_error(), "{s} {v}");
+    assert!(
+        ["IMAGE_CORRUPT", "IMAGE_UNSUPPORTED"].contains(&code_of(&v)),
+        "{v}"
+    );
+
+    // 1:1 on the enrolment's validation: validated, with a token for Ada.
+    let verify = |body: Value| t.post("/biometric/verify-face", &k, body);
+    let (s, v) =
+        verify(json!({"user_id": "ada", "validation_id": vid, "face_image": photo(1, 2)})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (data(&v)["matched"].as_bool(), data(&v)["status"].as_str()),
+        (Some(true), Some("validated")),
+        "{v}"
+    );
+    let claims = t.access_claims(data(&v)["access_token"].as_str().unwrap(), &pid);
+    assert_eq!(
+        (claims.sub.as_str(), claims.amr),
+        ("ada", vec!["face".into()])
+    );
+    let (s, v) =
+        verify(json!({"user_id": "ada", "validation_id": vid, "face_image": photo(1, 2)})).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::CONFLICT, "VALIDATION_NOT_PENDING")
+    );
+
+    // 1:1, someone else: not matched, an attempt used, no token.
+    let (s, v) =
+        verify(json!({"user_id": "ada", "project_id": pid, "face_image": photo(2, 1)})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            data(&v)["matched"].as_bool(),
+            data(&v)["attempts_remaining"].as_u64()
+        ),
+        (Some(false), Some(2)),
+        "{v}"
+    );
+    assert!(data(&v).get("access_token").is_none());
+
+    // 1:N finds the person, and names nobody for a stranger.
+    let (s, _) = register("grace", photo(3, 1)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = verify(json!({"project_id": pid, "face_image": photo(3, 2)})).await;
+    assert_eq!(
+        (data(&v)["matched"].as_bool(), data(&v)["user_id"].as_str()),
+        (Some(true), Some("grace")),
+        "{v}"
+    );
+    let (_, v) = verify(json!({"project_id": pid, "face_image": photo(4, 1)})).await;
+    assert_eq!(data(&v)["matched"], false, "{v}");
+    assert!(data(&v).get("user_id").is_none(), "{v}");
+    let (s, v) =
+        verify(json!({"user_id": "nobody", "project_id": pid, "face_image": photo(1, 3)})).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::NOT_FOUND, "NOT_ENROLLED"),
+        "{v}"
+    );
+
+    // The kiosk feed carries both people's templates, in the fake model's space.
+    let (_, v) = t
+        .get(&format!("/sync/templates?project_id={pid}"), &k)
+        .await;
+    let items = data(&v)["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{v}");
+    assert!(items.iter().all(|i| i["model_id"] == FAKE_MODEL_ID
+        && i["embedding"].as_array().unwrap().len() == vision::EMBEDDING_DIM));
+
+    // Deleting a person takes effect for matching at once.
+    let (s, _) = t
+        .call(
+            Method::DELETE,
+            &format!("/users/grace?project_id={pid}"),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = verify(json!({"project_id": pid, "face_image": photo(3, 2)})).await;
+    assert_eq!(data(&v)["matched"], false, "{v}");
+
+    // Face off in the flow: a clear code.
+    t.call(
+        Method::PATCH,
+        &format!("/project-flows/{fid}"),
+        Some(&t.admin),
+        Some(json!({"login": {"face": false}})),
+    )
+    .await;
+    let (s, v) = verify(json!({"project_id": pid, "face_image": photo(1, 2)})).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::CONFLICT, "METHOD_DISABLED"),
+        "{v}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn liveness_gates_the_login() {
+    let fakes = FakeFaces::new();
+    let t = fake_server(&fakes).await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    let k = t.kiosk.clone();
+    let v = t
+        .post_ok(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "ada", "project_id": pid, "face_image": photo(1, 1)}),
+        )
+        .await;
+    let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+    let v = t
+        .post_ok(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "ada", "validation_id": vid, "face_image": photo(1, 2)}),
+        )
+        .await;
+    assert_eq!(
+        (data(&v)["matched"].as_bool(), data(&v)["status"].as_str()),
+        (Some(true), Some("pending")),
+        "liveness still required: {v}"
+    );
+    assert!(data(&v).get("access_token").is_none());
+
+    // A photo held up to the camera.
+    fakes.set_liveness(0.2);
+    let check = || {
+        t.post(
+            "/biometric/liveness-check",
+            &k,
+            json!({"validation_id": vid, "face_image": photo(1, 2)}),
+        )
+    };
+    let (s, v) = check().await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["passed"], false, "{v}");
+    let score = data(&v)["liveness_score"].as_f64().unwrap();
+    assert!((score - 0.2).abs() < 1e-6, "{v}");
+    assert!(data(&v).get("access_token").is_none());
+
+    // The person: passes, a face+liveness token.
+    fakes.set_liveness(LIVE);
+    let (s, v) = check().await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (data(&v)["passed"].as_bool(), data(&v)["status"].as_str()),
+        (Some(true), Some("validated")),
+        "{v}"
+    );
+    let claims = t.access_claims(data(&v)["access_token"].as_str().unwrap(), &pid);
+    assert_eq!(claims.amr, vec!["face", "liveness"]);
+    t.stop().await;
+}

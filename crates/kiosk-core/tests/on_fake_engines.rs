@@ -1,0 +1,262 @@
+//! The kiosk's decisions on the fake face engines of `crates/test-support` (through the same
+//! `vision` traits as the real models): face sign-in, lockout, enrolment, and online against a
+//! server on the same fakes. No ONNX Runtime and no model files; the real-model flows are in
+//! `sign_in_and_sync.rs`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fakes::{FAKE_MODEL_ID, LIVE, blank_frame, face, face_jpeg};
+use common::*;
+use kiosk_core::{AdminAuth, Decision, EnrolmentState, KioskConfig, KioskError, Mode};
+use vision::Frame;
+
+const ADMIN: AdminAuth<'static> = AdminAuth::Pin(PIN);
+const EVENTS: &str = "SELECT COUNT(*) FROM sync_events";
+
+/// Three photos of person `who`, for an enrolment.
+fn samples(who: u8) -> Vec<Frame> {
+    (1..=3).map(|v| face(who, v)).collect()
+}
+
+/// Person `who` in front of the camera: a burst of three frames of another photo.
+fn looks(who: u8) -> Vec<Frame> {
+    vec![face(who, 9); 3]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_accepts_the_person_enrolled_and_nobody_else() {
+    let fakes = FakeFaces::new();
+    let k = fake_kiosk(KioskConfig::new(temp_dir("fake-sign-in")), &fakes);
+    let none_yet = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (none_yet.decision, none_yet.reason.as_deref()),
+        (Decision::Rejected, Some("NOT_ENROLLED"))
+    );
+
+    let e = k
+        .enroll(ADMIN, "ada", Some("Ada"), samples(1))
+        .await
+        .unwrap();
+    assert_eq!((e.samples, e.state), (3, EnrolmentState::Local));
+    let ok = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (ok.decision, ok.mode),
+        (Decision::Accepted, Mode::Offline),
+        "{ok:?}"
+    );
+    assert_eq!(
+        (ok.user_id.as_deref(), ok.name.as_deref()),
+        (Some("ada"), Some("Ada"))
+    );
+    assert!(ok.score.unwrap() > 0.9, "{ok:?}");
+    assert_eq!((ok.failures, ok.frames), (0, 3));
+
+    // A stranger, and a stranger claiming to be Ada: refused, naming nobody.
+    for claim in [None, Some("ada")] {
+        let no = k.sign_in_face(looks(2), claim).await.unwrap();
+        assert_eq!(
+            (no.decision, no.reason.as_deref(), no.user_id.as_deref()),
+            (Decision::Rejected, Some("NO_MATCH"), None),
+            "{no:?}"
+        );
+    }
+    // Ada's photo held up to the camera.
+    fakes.set_liveness(0.2);
+    let spoof = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (spoof.decision, spoof.reason.as_deref()),
+        (Decision::Rejected, Some("LIVENESS_FAILED"))
+    );
+    fakes.set_liveness(LIVE);
+    // Nobody in front of the camera: try again, and no failure counted.
+    let empty = k.sign_in_face(vec![blank_frame(); 3], None).await.unwrap();
+    assert_eq!(
+        (empty.decision, empty.reason.as_deref(), empty.failures),
+        (Decision::Retry, Some("NO_FACE"), spoof.failures)
+    );
+    // A success clears the failures.
+    let ok = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!((ok.decision, ok.failures), (Decision::Accepted, 0));
+    let log = k.audit_log(1).unwrap();
+    assert_eq!(
+        (log[0].method.as_str(), log[0].decision.as_str()),
+        ("face", "accepted")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_faces_lock_out_and_each_further_failure_doubles_the_delay() {
+    let fakes = FakeFaces::new();
+    let mut cfg = KioskConfig::new(temp_dir("fake-lockout"));
+    cfg.lockout_base_s = 1;
+    let k = fake_kiosk(cfg, &fakes);
+    k.enroll(ADMIN, "ada", None, samples(1)).await.unwrap();
+    for i in 1..=5 {
+        let r = k.sign_in_face(looks(2), None).await.unwrap();
+        assert_eq!((r.decision, r.failures), (Decision::Rejected, i));
+    }
+    // Locked: even the right face waits, and the attempt is audited.
+    let locked = |e: KioskError| match e {
+        KioskError::LockedOut { retry_after_s } => retry_after_s,
+        other => panic!("expected a lockout, got {other:?}"),
+    };
+    assert!(locked(k.sign_in_face(looks(1), None).await.unwrap_err()) <= 1);
+    assert_eq!(k.audit_log(1).unwrap()[0].decision.as_str(), "locked_out");
+
+    // Once the second is over, one more wrong face locks for twice as long.
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let mut waited = Duration::ZERO;
+    let (sixth, before) = loop {
+        let before = unix_now();
+        match k.sign_in_face(looks(2), None).await {
+            Ok(r) => break (r, before),
+            Err(e) => {
+                locked(e);
+                assert!(waited < Duration::from_secs(5), "the lock never ended");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                waited += Duration::from_millis(100);
+            }
+        }
+    };
+    assert_eq!((sixth.decision, sixth.failures), (Decision::Rejected, 6));
+    let retry_after = locked(k.sign_in_face(looks(1), None).await.unwrap_err());
+    // 2 s, or 1 s left of them when a second boundary passed meanwhile.
+    assert!(
+        retry_after == 2 || (retry_after == 1 && unix_now() > before),
+        "{retry_after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_refuses_bad_samples_with_clear_codes_and_stores_nothing() {
+    let fakes = FakeFaces::new();
+    let k = fake_kiosk(KioskConfig::new(temp_dir("fake-enrol")), &fakes);
+    let code = |r: kiosk_core::Result<kiosk_core::Enrolment>| r.unwrap_err().code();
+
+    assert_eq!(
+        code(
+            k.enroll(AdminAuth::Pin("0000"), "ada", None, samples(1))
+                .await
+        ),
+        "ADMIN_REFUSED"
+    );
+    assert_eq!(
+        code(k.enroll(ADMIN, "ada", None, samples(1)[..2].to_vec()).await),
+        "ENROL_SAMPLE_COUNT"
+    );
+    let mut mixed = samples(1);
+    mixed[2] = face(2, 1);
+    assert_eq!(
+        code(k.enroll(ADMIN, "ada", None, mixed).await),
+        "ENROL_INCONSISTENT"
+    );
+    let mut empty = samples(1);
+    empty[1] = blank_frame();
+    assert_eq!(code(k.enroll(ADMIN, "ada", None, empty).await), "NO_FACE");
+    fakes.set_faces(2);
+    assert_eq!(
+        code(k.enroll(ADMIN, "ada", None, samples(1)).await),
+        "MULTIPLE_FACES"
+    );
+    fakes.set_faces(1);
+    fakes.set_liveness(0.2);
+    assert_eq!(
+        code(k.enroll(ADMIN, "ada", None, samples(1)).await),
+        "LIVENESS_FAILED"
+    );
+    fakes.set_liveness(LIVE);
+    assert_eq!(
+        code(k.enroll(ADMIN, "bad\u{7}id", None, samples(1)).await),
+        "INVALID_USER_ID"
+    );
+    assert!(k.users().unwrap().is_empty());
+
+    // The same face under another name is refused, naming its owner.
+    k.enroll(ADMIN, "ada", None, samples(1)).await.unwrap();
+    let err = k
+        .enroll(ADMIN, "not-ada", None, samples(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ALREADY_ENROLLED");
+    assert!(err.to_string().contains("ada"), "{err}");
+    let users: Vec<(String, u32)> = k
+        .users()
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.user_id, u.templates))
+        .collect();
+    assert_eq!(users, [("ada".to_string(), 3)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_the_server_decides_on_the_same_fakes_and_offline_the_cache_does() {
+    let fakes = FakeFaces::new();
+    let mut server = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(every_method())
+        .start()
+        .await;
+    let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-online")), &fakes);
+
+    let e = k
+        .enroll(ADMIN, "ada", Some("Ada"), samples(1))
+        .await
+        .unwrap();
+    assert_eq!(e.state, EnrolmentState::Registered);
+    assert_eq!(
+        server.count(&format!(
+            "SELECT COUNT(*) FROM templates WHERE user_id = 'ada' AND model_id = '{FAKE_MODEL_ID}'"
+        )),
+        3
+    );
+    let ok = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (ok.decision, ok.mode),
+        (Decision::Accepted, Mode::Online),
+        "{ok:?}"
+    );
+    assert_eq!(ok.user_id.as_deref(), Some("ada"));
+    assert!(ok.access_token.is_some());
+    let no = k.sign_in_face(looks(2), None).await.unwrap();
+    assert_eq!((no.decision, no.mode), (Decision::Rejected, Mode::Online));
+    assert!(no.access_token.is_none());
+    // The server's liveness check turns a held-up photo away.
+    fakes.set_liveness(0.2);
+    let spoof = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (spoof.decision, spoof.mode, spoof.reason.as_deref()),
+        (Decision::Rejected, Mode::Online, Some("LIVENESS_FAILED"))
+    );
+    fakes.set_liveness(LIVE);
+
+    // Someone is enrolled at another kiosk while this one is offline.
+    server.shutdown().await;
+    let off = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (off.decision, off.mode),
+        (Decision::Accepted, Mode::Offline)
+    );
+    server.restart().await;
+    let grace: Vec<Vec<u8>> = (1..=3).map(|v| face_jpeg(3, v)).collect();
+    server.enrol_images("grace", &grace).await;
+
+    // Back online: the event reaches the server once, the new person reaches the kiosk.
+    let r = k.sync_once().await.unwrap();
+    assert_eq!((r.online, r.events_sent, r.pending), (true, 1, 0), "{r:?}");
+    assert_eq!(k.sync_once().await.unwrap().events_sent, 0);
+    assert_eq!(server.count(EVENTS), 1);
+    server.shutdown().await;
+    let g = k.sign_in_face(looks(3), None).await.unwrap();
+    assert_eq!(
+        (g.decision, g.mode, g.user_id.as_deref()),
+        (Decision::Accepted, Mode::Offline, Some("grace")),
+        "{g:?}"
+    );
+}

@@ -1,0 +1,427 @@
+//! The Access API server in-process on loopback, with a temp SQLite database, an admin and a
+//! kiosk token, and the HTTP helpers the suites call it with.
+//!
+//! ```ignore
+//! let t = TestServer::start().await; // no vision, no project
+//! let s = TestServer::builder()
+//!     .vision(Vision::Fake(FakeFaces::new()))
+//!     .login_flow(every_method())
+//!     .start()
+//!     .await;
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_server::config::ServerConfig;
+use access_server::face::FaceService;
+use access_server::{Clock, OffsetClock, RunningServer};
+use access_types::{AccessTokenClaims, ApiScope};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::fakes::FakeFaces;
+use crate::paths::temp_dir;
+use crate::photos::{b64, photo_bytes};
+
+/// The face engine a test server runs.
+#[derive(Clone, Default)]
+pub enum Vision {
+    /// None: face endpoints answer `VISION_UNAVAILABLE`.
+    #[default]
+    Off,
+    /// The real models, loaded in the background as `access-server serve` loads them.
+    Real,
+    /// The fake engines of [`crate::fakes`]: no ONNX Runtime, no model files.
+    Fake(FakeFaces),
+}
+
+/// A login flow offering every method: email, SMS, WhatsApp and face.
+pub fn every_method() -> Value {
+    json!({"email": true, "sms": true, "whatsapp": true, "face": true})
+}
+
+/// A change to the configuration before the server starts.
+type Configure = Box<dyn FnOnce(&mut ServerConfig)>;
+
+/// How to start a [`TestServer`]; [`TestServer::builder`] makes one.
+#[derive(Default)]
+#[must_use]
+pub struct ServerBuilder {
+    dir: Option<PathBuf>,
+    db: Option<PathBuf>,
+    port: u16,
+    vision: Vision,
+    login_flow: Option<Value>,
+    configure: Option<Configure>,
+}
+
+impl ServerBuilder {
+    /// Keep the server's files in `dir` (else a fresh temp dir, removed by
+    /// [`TestServer::stop`]).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The SQLite database at `db` (else `access.db` in the dir): a second server can be
+    /// started on the same file.
+    pub fn db(mut self, db: impl Into<PathBuf>) -> Self {
+        self.db = Some(db.into());
+        self
+    }
+
+    /// Listen on this port of 127.0.0.1 (else any free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    pub fn vision(mut self, vision: Vision) -> Self {
+        self.vision = vision;
+        self
+    }
+
+    /// Create a project ("Lobby") with one active login flow of these settings once started
+    /// ([`TestServer::project`], [`TestServer::flow`]).
+    pub fn login_flow(mut self, login: Value) -> Self {
+        self.login_flow = Some(login);
+        self
+    }
+
+    /// Change the configuration before the server starts (SMTP, gateways, limits).
+    pub fn configure(mut self, f: impl FnOnce(&mut ServerConfig) + 'static) -> Self {
+        self.configure = Some(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let (dir, owns_dir) = match self.dir {
+            Some(d) => (d, false),
+            None => (temp_dir("access-server"), true),
+        };
+        let mut cfg = ServerConfig {
+            addr: ([127, 0, 0, 1], self.port).into(),
+            db: self.db.unwrap_or_else(|| dir.join("access.db")),
+            dev_outbox: true,
+            ..Default::default()
+        };
+        cfg.vision.enabled = matches!(self.vision, Vision::Real);
+        cfg.webhooks.backoff_ms = vec![50, 100];
+        cfg.webhooks.poll_ms = 20;
+        cfg.webhooks.timeout_ms = 2_000;
+        // The tests' webhook and security-URL receivers listen on loopback, which customer
+        // URLs may not reach unless allow-listed.
+        cfg.outbound_allow = vec!["127.0.0.1".into()];
+        if let Some(f) = self.configure {
+            f(&mut cfg);
+        }
+        let face = match &self.vision {
+            Vision::Fake(fakes) => Some(access_server::vision_engine::start(fakes.pipeline())),
+            Vision::Off | Vision::Real => None,
+        };
+        let clock = Arc::new(OffsetClock::new());
+        let running = access_server::start(cfg.clone(), clock.clone(), face.clone())
+            .await
+            .expect("the test server starts");
+        cfg.addr = running.addr;
+        let now = clock.now_ms();
+        let keys = &running.state.keys;
+        let admin = keys
+            .issue_api_token("test-admin", ApiScope::Admin, 3600, now)
+            .expect("an admin token");
+        let kiosk = keys
+            .issue_api_token("test-kiosk", ApiScope::Kiosk, 3600, now)
+            .expect("a kiosk token");
+        let mut t = TestServer {
+            running: Some(running),
+            cfg,
+            face,
+            clock,
+            client: Client::new(),
+            admin,
+            kiosk,
+            dir,
+            owns_dir,
+            project: None,
+            flow: None,
+        };
+        if let Some(login) = self.login_flow {
+            let (p, f) = t.project_with_flow(login).await;
+            t.project = Some(p);
+            t.flow = Some(f);
+        }
+        t
+    }
+}
+
+/// A running (or stopped, for a restart) in-process Access API server.
+pub struct TestServer {
+    running: Option<RunningServer>,
+    /// What it runs with; `addr` is the bound address, so a restart comes back on it.
+    pub cfg: ServerConfig,
+    /// An injected face engine, kept across restarts.
+    face: Option<FaceService>,
+    /// The server's clock: `advance_ms` to expire codes and validations.
+    pub clock: Arc<OffsetClock>,
+    pub client: Client,
+    /// Admin-scope and kiosk-scope API tokens (valid after a restart: same signing key).
+    pub admin: String,
+    pub kiosk: String,
+    pub dir: PathBuf,
+    owns_dir: bool,
+    project: Option<String>,
+    flow: Option<String>,
+}
+
+impl TestServer {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// A server without vision and without projects.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// What a kiosk talks to: the real models, and a project whose login flow offers every
+    /// method.
+    pub async fn for_kiosks() -> Self {
+        Self::builder()
+            .vision(Vision::Real)
+            .login_flow(every_method())
+            .start()
+            .await
+    }
+
+    /// The running server (its state: keys, database). Panics while it is shut down.
+    pub fn server(&self) -> &RunningServer {
+        self.running.as_ref().expect("the test server is running")
+    }
+
+    /// The project made by [`ServerBuilder::login_flow`].
+    pub fn project(&self) -> &str {
+        self.project.as_deref().expect("started with a login flow")
+    }
+
+    /// The login flow made by [`ServerBuilder::login_flow`].
+    pub fn flow(&self) -> &str {
+        self.flow.as_deref().expect("started with a login flow")
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.cfg.addr
+    }
+
+    /// The API's base URL, `http://127.0.0.1:<port>/v2/access`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.cfg.addr, access_types::BASE_PATH)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    /// Any request to the API: its status and JSON answer (`Null` when not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        request(&self.client, method, &self.url(path), token, body).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// A POST that must succeed; its JSON answer.
+    pub async fn post_ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let (s, v) = self.post(path, token, body).await;
+        assert!(s.is_success(), "{path}: {s} {v}");
+        v
+    }
+
+    /// A project ("Lobby") with one active login flow; returns (project_id, flow_id).
+    pub async fn project_with_flow(&self, login: Value) -> (String, String) {
+        let (s, p) = self
+            .post("/projects", &self.admin, json!({"name": "Lobby"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let pid = p["data"]["id"].as_str().expect("project id").to_string();
+        let (s, f) = self
+            .post(
+                "/project-flows",
+                &self.admin,
+                json!({"project_id": pid, "type": "login", "status": "active", "login": login}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{f}");
+        (pid, f["data"]["id"].as_str().expect("flow id").to_string())
+    }
+
+    /// The messages the dev outbox holds for `to`, newest first.
+    pub async fn outbox(&self, to: &str) -> Vec<Value> {
+        let url = reqwest::Url::parse_with_params(&self.url("/dev/outbox"), [("to", to)])
+            .expect("an outbox URL");
+        let (s, v) = request(
+            &self.client,
+            Method::GET,
+            url.as_str(),
+            Some(&self.kiosk),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["data"]["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The newest code the dev outbox holds for `to`.
+    pub async fn outbox_code(&self, to: &str) -> String {
+        let messages = self.outbox(to).await;
+        messages
+            .first()
+            .and_then(|m| m["code"].as_str())
+            .unwrap_or_else(|| panic!("no code in the outbox for {to}: {messages:?}"))
+            .to_string()
+    }
+
+    /// Enrols `user` in [`TestServer::project`] from shared photos (paths below the faces
+    /// dir), as another kiosk or an admin console would.
+    pub async fn enrol_at_server(&self, user: &str, photos: &[&str]) {
+        let images: Vec<Vec<u8>> = photos.iter().map(|p| photo_bytes(p)).collect();
+        self.enrol_images(user, &images).await;
+    }
+
+    /// Enrols `user` in [`TestServer::project`] from encoded images, one sample each.
+    pub async fn enrol_images(&self, user: &str, images: &[Vec<u8>]) {
+        for image in images {
+            self.post_ok(
+                "/biometric/register-face",
+                &self.admin,
+                json!({"user_id": user, "project_id": self.project(),
+                       "face_image": b64(image)}),
+            )
+            .await;
+        }
+    }
+
+    /// The claims of an end-user access token this server issued for `project`, checked as a
+    /// relying party would (signature, audience, expiry by the server's clock).
+    pub fn access_claims(&self, token: &str, project: &str) -> AccessTokenClaims {
+        self.server()
+            .state
+            .keys
+            .verify_access_token(token, project, self.clock.now_ms())
+            .unwrap_or_else(|e| panic!("the access token does not verify: {e:?}"))
+    }
+
+    /// Waits until the face engine has loaded (or failed to); the health check's `vision`:
+    /// `ready`, `unavailable` or `disabled`.
+    pub async fn vision_loaded(&self) -> String {
+        for _ in 0..600 {
+            let (_, h) = self.call(Method::GET, "/healthz", None, None).await;
+            match h["data"]["vision"].as_str() {
+                Some("loading") | None => tokio::time::sleep(Duration::from_millis(50)).await,
+                Some(s) => return s.to_string(),
+            }
+        }
+        panic!("vision still loading after 30 s");
+    }
+
+    /// `SELECT COUNT(*) ...` (or any one-integer query) on the server's own database: what it
+    /// holds, not what it said.
+    pub fn count(&self, sql: &str) -> i64 {
+        rusqlite::Connection::open(&self.cfg.db)
+            .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The app's environment for a kiosk keeping its data in `data`, pointed at this server
+    /// and its project, with camera `camera` (`replay:DIR@10`, `v4l:0`).
+    pub fn kiosk_env(&self, data: &Path, camera: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("KIOSK_DATA_DIR", data.display().to_string()),
+            ("KIOSK_API_URL", self.base_url()),
+            ("KIOSK_TOKEN", self.kiosk.clone()),
+            ("KIOSK_PROJECT", self.project().to_string()),
+            ("KIOSK_CAMERA", camera.to_string()),
+        ]
+    }
+
+    /// The `kiosk` binary's flags for this server and its project.
+    pub fn kiosk_flags(&self) -> Vec<String> {
+        vec![
+            "--api-url".into(),
+            self.base_url(),
+            "--token".into(),
+            self.kiosk.clone(),
+            "--project".into(),
+            self.project().to_string(),
+        ]
+    }
+
+    /// Stops serving (the network is gone for its clients); the database stays for
+    /// [`TestServer::restart`].
+    pub async fn shutdown(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+
+    /// Starts again on the same address, database and face engine: every state survives,
+    /// tokens included.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        let running = access_server::start(self.cfg.clone(), self.clock.clone(), self.face.clone())
+            .await
+            .expect("the test server restarts");
+        self.running = Some(running);
+    }
+
+    /// Shuts down and removes the temp dir it made.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Any request: its status and JSON answer (`Null` when the body is not JSON).
+pub async fn request(
+    client: &Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut rb = client.request(method, url);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let resp = rb
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request to {url}: {e}"));
+    let status = resp.status();
+    (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+/// The error code of an API answer (`<none>` when it has none).
+pub fn code_of(v: &Value) -> &str {
+    v["code"].as_str().unwrap_or("<none>")
+}

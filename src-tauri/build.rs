@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "users_list",
     "users_delete",
     "watch_status",
+    "visitor_active",
     "settings_get",
     "settings_set",
 ];

@@ -208,3 +208,10 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsFile) -> UiResul
     state.admin.admin()?;
     Ok(settings_file::update(&state.kiosk, change)?)
 }
+
+/// A visitor touched the screen: the engine probes the API now, so a kiosk that was offline
+/// shows the code methods again within a probe.
+#[tauri::command]
+pub fn visitor_active(state: State<'_, AppState>) {
+    state.kiosk.visitor_active();
+}

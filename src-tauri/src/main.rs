@@ -293,6 +293,7 @@ fn run() -> anyhow::Result<()> {
             commands::users_list,
             commands::users_delete,
             commands::watch_status,
+            commands::visitor_active,
             commands::settings_get,
             commands::settings_set,
         ])

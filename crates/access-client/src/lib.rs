@@ -376,6 +376,24 @@ impl AccessClient {
             })
     }
 
+    /// The API's health check (`GET /healthz`): no token, no retry, and at most `timeout`, so
+    /// it is cheap enough to ask every second or two. A server that answers but is unwell (a
+    /// wedged database: 5xx) is as offline as one that does not answer.
+    pub async fn health(&self, timeout: Duration) -> Result<Health> {
+        let url = format!("{}/healthz", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| ClientError::Offline {
+                url: url.clone(),
+                reason: describe(&e),
+            })?;
+        parse(resp).await.map_err(|(e, _)| e)
+    }
+
     /// Dev outbox (servers started with `--dev-outbox`): messages sent to an address.
     pub async fn dev_outbox(&self, to: &str) -> Result<OutboxList> {
         self.get(&format!("/dev/outbox?to={}", encode(to))).await

@@ -23,6 +23,7 @@ impl Kiosk {
             OtpChannel::Sms => client.send_phone_otp(&to, &project, false).await,
             OtpChannel::Whatsapp => client.send_phone_otp(&to, &project, true).await,
         };
+        self.observe(&r);
         let r = r.map_err(|e| self.offline_or(e, "Sign-in by code"))?;
         self.audit(self.entry(audit_method(channel), AuditDecision::CodeSent, Mode::Online));
         Ok(r)
@@ -52,6 +53,7 @@ impl Kiosk {
                     .await
             }
         };
+        self.observe(&r);
         let mut e = self.entry(audit_method(channel), AuditDecision::Accepted, Mode::Online);
         e.user_id = Some(to);
         match r {
@@ -65,6 +67,18 @@ impl Kiosk {
                 self.audit(e);
                 Err(self.offline_or(err, "Sign-in by code"))
             }
+        }
+    }
+}
+
+impl Kiosk {
+    /// What a visitor's call says of the network, published at once: an answer means the API
+    /// is there, no answer that it is not (a refusal of the code says neither).
+    fn observe<T>(&self, r: &std::result::Result<T, access_client::ClientError>) {
+        match r {
+            Ok(_) => self.publish_reachability(Ok(())),
+            Err(e) if e.is_unreachable() => self.publish_reachability(Err(e.to_string())),
+            Err(_) => {}
         }
     }
 }

@@ -150,7 +150,7 @@ impl Kiosk {
                     face_image: b64.encode(jpeg),
                     local_template_id: Some(*id),
                 });
-                self.store().enqueue(item.kind(), &item.payload())?;
+                self.enqueue(&item)?;
             }
         }
         self.refresh_gallery()?;

@@ -167,7 +167,12 @@ impl Kiosk {
             Some((client, project)) => match self
                 .verify_online(&client, &project, &best_frame, user_id)
                 .await
-            {
+                .inspect(|_| self.publish_reachability(Ok(())))
+                .inspect_err(|e| {
+                    if e.is_unreachable() {
+                        self.publish_reachability(Err(e.to_string()))
+                    }
+                }) {
                 Ok(o) => ServerAnswer::Decided(o),
                 // No answer of the API (network, or a gateway without its envelope): the
                 // kiosk keeps working from its cache.
@@ -314,7 +319,7 @@ impl Kiosk {
             signature: b64.encode(sig.as_ref()),
             device_public_key: b64.encode(self.device_key.public_key().as_ref()),
         });
-        self.store().enqueue(item.kind(), &item.payload())?;
+        self.enqueue(&item)?;
         Ok(())
     }
 }

@@ -185,6 +185,11 @@ pub struct Kiosk {
     status: tokio::sync::watch::Sender<SyncStatus>,
     /// One sync at a time, even when the loop and a command both ask.
     sync_lock: tokio::sync::Mutex<()>,
+    /// Wakes the sync loop to probe the API now (a visitor touched the screen).
+    wake: tokio::sync::Notify,
+    /// The last sync round was refused for a reason other than the network (a bad token, an
+    /// unknown project): a healthy server alone does not make this kiosk online then.
+    sync_refused: std::sync::atomic::AtomicBool,
 }
 
 fn now_unix() -> i64 {
@@ -253,6 +258,8 @@ impl Kiosk {
             device_key,
             status: tokio::sync::watch::channel(status).0,
             sync_lock: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+            sync_refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -346,9 +353,19 @@ impl Kiosk {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Rebuilds the in-memory index after the cached templates changed, and tells the status
+    /// watchers the new count.
     fn refresh_gallery(&self) -> Result<()> {
         let g = Gallery::rebuild(&self.store(), self.model_id)?;
         *self.gallery.write().unwrap_or_else(|e| e.into_inner()) = g;
+        self.publish_counts();
+        Ok(())
+    }
+
+    /// Queues an item for the API and tells the status watchers the new pending count.
+    fn enqueue(&self, item: &outbox::Queued) -> Result<()> {
+        self.store().enqueue(item.kind(), &item.payload())?;
+        self.publish_counts();
         Ok(())
     }
 
@@ -382,13 +399,10 @@ impl Kiosk {
         Some((live.client.clone()?, live.settings.project_id.clone()?))
     }
 
-    /// Asks the API whether it is reachable (its public keys), without changing anything.
+    /// Asks the API whether it is reachable now (its health check), and publishes the answer
+    /// on the status stream when it changes what the kiosk knew.
     pub async fn check_online(&self) -> bool {
-        let client = self.live().client.clone();
-        match client {
-            Some(c) => c.jwks().await.is_ok(),
-            None => false,
-        }
+        self.probe().await
     }
 
     /// Current sync state, as a stream the UI can watch.

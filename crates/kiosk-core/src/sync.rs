@@ -4,6 +4,7 @@
 //! was queued with, so a crash at any point and a retry never duplicate an event.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use access_types::{OfflineEvent, RegisterFaceRequest, SyncEventsRequest, TemplateOp};
@@ -18,6 +19,14 @@ use kiosk_store::{AuditDecision, AuditMethod};
 pub(crate) const LAST_SYNC_KEY: &str = "last_sync";
 pub(crate) const CURSOR_KEY: &str = "template_cursor";
 const BATCH: usize = 100;
+
+/// Between sync rounds the loop asks the API's health check every 1 to 2 s, online or not, the
+/// delay drawn afresh each time so a hundred kiosks do not reconnect in lockstep.
+const PROBE_EVERY_MS: std::ops::RangeInclusive<u64> = 1000..=2000;
+/// How long a probe may take before the API counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Visitor actions probe at once, but not more often than this.
+const PROBE_MIN_GAP: Duration = Duration::from_millis(500);
 
 /// What the UI shows: connectivity, what waits to be sent, the cache size.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,6 +64,7 @@ impl Kiosk {
         let last_error = match result {
             Ok(()) => {
                 report.online = true;
+                self.sync_refused.store(false, Ordering::SeqCst);
                 self.store()
                     .set_setting(LAST_SYNC_KEY, &kiosk_store::now_rfc3339())?;
                 None
@@ -62,6 +72,7 @@ impl Kiosk {
             Err(KioskError::Api(e)) if e.is_offline() => Some(e.to_string()),
             Err(KioskError::NotConfigured) => Some(KioskError::NotConfigured.to_string()),
             Err(e) => {
+                self.sync_refused.store(true, Ordering::SeqCst);
                 self.publish(false, Some(e.to_string()))?;
                 return Err(e);
             }
@@ -80,8 +91,83 @@ impl Kiosk {
             last_error,
         };
         drop(store);
-        self.status.send_replace(status);
+        // Watchers wake only for a change (the UI redraws on each).
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
         Ok(())
+    }
+
+    /// Publishes the outbox and cache counts as they are now, connectivity unchanged: called
+    /// whenever the engine changes either, so the staff screen never waits for a sync round.
+    pub(crate) fn publish_counts(&self) {
+        let counts = {
+            let store = self.store();
+            store
+                .pending_count()
+                .and_then(|p| Ok((p, store.template_count()?)))
+        };
+        match counts {
+            Ok((pending, templates)) => {
+                self.status.send_if_modified(|s| {
+                    let changed = (s.pending_events, s.templates) != (pending, templates);
+                    s.pending_events = pending;
+                    s.templates = templates;
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!(code = e.code(), "status counts unreadable: {e}"),
+        }
+    }
+
+    /// Publishes connectivity learnt from a call made anyway (a probe, a visitor's code or
+    /// face): reachable clears the last error, unreachable records why.
+    pub(crate) fn publish_reachability(&self, reachable: std::result::Result<(), String>) {
+        self.status.send_if_modified(|s| match reachable {
+            Ok(()) => {
+                let changed = !s.online || s.last_error.is_some();
+                s.online = true;
+                s.last_error = None;
+                changed
+            }
+            Err(why) => {
+                let changed = s.online;
+                if changed {
+                    s.online = false;
+                    s.last_error = Some(why);
+                }
+                changed
+            }
+        });
+    }
+
+    /// Asks the API's health check (cheap: no token, no retry, at most 1.5 s) whether it is
+    /// reachable, and publishes what that changes. A kiosk whose last sync was refused for
+    /// another reason (its token, its project) stays offline until a sync round succeeds.
+    pub async fn probe(&self) -> bool {
+        let Some((client, _)) = self.online_parts() else {
+            return false;
+        };
+        match client.health(PROBE_TIMEOUT).await {
+            Ok(_) => {
+                if !self.sync_refused.load(Ordering::SeqCst) {
+                    self.publish_reachability(Ok(()));
+                }
+                true
+            }
+            Err(e) => {
+                self.publish_reachability(Err(e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// A visitor did something (touched the screen, chose a method): the sync loop probes the
+    /// API at once rather than at its next turn, so the screen they look at is up to date.
+    pub fn visitor_active(&self) {
+        self.wake.notify_one();
     }
 
     /// Sends one queued enrolment sample. Only a definite answer (a 4xx error envelope) drops
@@ -105,6 +191,7 @@ impl Kiosk {
                     self.store().link_server_id(local, &r.template_id)?;
                 }
                 self.store().mark_sent(&[client_id.to_string()])?;
+                self.publish_counts();
                 report.enrolments_sent += 1;
             }
             Err(e) if !refuses_the_item(&e) => return Err(e.into()),
@@ -121,6 +208,7 @@ impl Kiosk {
                 self.audit(a);
                 self.store().mark_attempt_failed(client_id, e.code())?;
                 self.store().mark_sent(&[client_id.to_string()])?;
+                self.publish_counts();
                 report.enrolments_refused += 1;
             }
         }
@@ -186,6 +274,7 @@ impl Kiosk {
                         break;
                     }
                     self.store().mark_sent(&acked)?;
+                    self.publish_counts();
                 }
                 Queued::RegisterFace(upload) => {
                     self.push_upload(client, &first.client_id, upload, report)
@@ -245,21 +334,51 @@ fn refuses_the_item(e: &access_client::ClientError) -> bool {
         if matches!(status, 400 | 404 | 409 | 410 | 413 | 415 | 422))
 }
 
-/// The background sync: every `interval` while online, backing off (doubling, up to a
-/// minute) while offline. The status stream (`Kiosk::status`) reports each round.
+/// The background sync: a round every `interval` while online, backing off (doubling, up to a
+/// minute) while offline. Between rounds it probes the API's health check every 1 to 2 s
+/// (jittered) and at once when a visitor acts ([`Kiosk::visitor_active`]), so the status flips
+/// within a probe of the server going or coming back; coming back starts a round at once (what
+/// waited in the outbox goes out). The status stream (`Kiosk::status`) reports each change.
 pub fn spawn_sync_loop(kiosk: Arc<Kiosk>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    use tokio::time::Instant;
     tokio::spawn(async move {
         let mut wait = interval;
+        let mut next_round = Instant::now();
+        let mut last_probe = Instant::now();
         loop {
-            match kiosk.sync_once().await {
-                Ok(r) if r.online => wait = interval,
-                Ok(_) => wait = (wait * 2).min(Duration::from_secs(60)),
-                Err(e) => {
-                    tracing::warn!(code = e.code(), "sync failed: {e}");
-                    wait = (wait * 2).min(Duration::from_secs(60));
+            if Instant::now() >= next_round {
+                match kiosk.sync_once().await {
+                    Ok(r) if r.online => wait = interval,
+                    Ok(_) => wait = (wait * 2).min(Duration::from_secs(60)),
+                    Err(e) => {
+                        tracing::warn!(code = e.code(), "sync failed: {e}");
+                        wait = (wait * 2).min(Duration::from_secs(60));
+                    }
+                }
+                next_round = Instant::now() + wait;
+            }
+            let nap = probe_delay().min(next_round.saturating_duration_since(Instant::now()));
+            tokio::select! {
+                _ = tokio::time::sleep(nap) => {}
+                _ = kiosk.wake.notified() => {
+                    tokio::time::sleep_until(last_probe + PROBE_MIN_GAP).await;
                 }
             }
-            tokio::time::sleep(wait).await;
+            if Instant::now() >= next_round {
+                continue;
+            }
+            let was_online = kiosk.status.borrow().online;
+            let reachable = kiosk.probe().await;
+            last_probe = Instant::now();
+            if reachable && !was_online && !kiosk.sync_refused.load(Ordering::SeqCst) {
+                next_round = Instant::now();
+            }
         }
     })
+}
+
+/// The next probe's delay, drawn from [`PROBE_EVERY_MS`].
+fn probe_delay() -> Duration {
+    use rand::Rng as _;
+    Duration::from_millis(rand::rng().random_range(PROBE_EVERY_MS))
 }

@@ -3,7 +3,7 @@
 //! is saved as a PNG under target/e2e-screens/<test>/.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use kiosk_e2e::{App, TestServer, faces_dir, server_knowing_obama};
@@ -129,9 +129,10 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
     app.type_into("code-box-0", &code).await?;
     app.click("verify-code").await?;
     app.wait("result-success", WAIT).await?;
+    // The address is masked as on the code screen, never shown in full.
     let who = app.text("screen-result").await?;
     assert!(
-        who.contains("ada@example.com") || who.contains("ada"),
+        who.contains("ad•@example.com") && !who.contains("ada@example.com"),
         "{who}"
     );
     app.screenshot("success").await?;
@@ -192,12 +193,10 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     app.click("face-sign-in").await?;
     app.wait("screen-result", WAIT).await?;
     app.screenshot("result").await?;
-    assert!(
-        app.exists("result-success").await,
-        "{}",
-        app.text("screen-result").await?
-    );
-    assert!(app.text("screen-result").await?.contains("obama"));
+    let result = app.text("screen-result").await?;
+    assert!(app.exists("result-success").await, "{result}");
+    // Greeted by name when the kiosk has one, never by the internal user id.
+    assert!(!result.contains("obama"), "{result}");
     app.quit().await;
 
     // Someone not enrolled, in front of the same kiosk.
@@ -215,6 +214,9 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     app.wait("screen-result", WAIT).await?;
     app.screenshot("refused").await?;
     assert!(app.exists("result-failure").await);
+    // Someone the kiosk does not know is offered a code and staff before another try.
+    let order = app.attribute("result-actions", "data-order").await?;
+    assert!(order.starts_with("code,staff"), "{order}");
     // The way out: a code instead.
     app.click("use-code-instead").await?;
     app.wait("screen-email", WAIT).await?;
@@ -329,20 +331,276 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     Ok(())
 }
 
+/// Taps the face screen's sign-in button when it can be tapped (the screen may also sign in
+/// by itself after a second of good frames).
+const PRESS_SIGN_IN: &str = "const b = document.querySelector('[data-testid=face-sign-in]'); \
+     if (b && !b.disabled) b.click(); return null;";
+
+/// A visitor and an administrator at a 1024x768 kiosk, every screen this issue changed seen
+/// (and checked: fits, names, targets, labels, contrast) in English and Spanish: the email
+/// screen's own message for an address without "@", a wrong code kept in view and marked, the
+/// success screen's masked address and countdown home, the face screen's words, a refusal
+/// offering a code and staff first, the enrolment screen (a third of the width for the camera)
+/// and its confirmation, the staff header's details, and the greeting by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("both-languages");
+    let server = TestServer::for_kiosks().await;
+    let data = dir.join("kiosk");
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/alex_lacamoire"));
+    // Full screen, as deployed (the harness asks for a window otherwise).
+    env.push(("KIOSK_WINDOWED", String::new()));
+    let mut app = App::launch_on("1024x768", "both_languages_1024x768", &env).await?;
+    app.wait("method-face", WAIT).await?;
+    // Both languages of the screen now, English first and back to English.
+    async fn both(app: &mut App, name: &str) -> anyhow::Result<()> {
+        fits(app, &format!("{name}-en")).await?;
+        app.click("lang-es").await?;
+        fits(app, &format!("{name}-es")).await?;
+        app.click("lang-en").await?;
+        Ok(())
+    }
+    both(&mut app, "home").await?;
+
+    // Face: "that's good" never while the picture is not good enough; then a stranger (Alex
+    // is not enrolled yet) is refused, and offered a code and staff first.
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    let liveness = app.text("screen-face").await?;
+    assert!(liveness.contains("Checking it’s really you"), "{liveness}");
+    let mut seen = Vec::new();
+    for round in 0.. {
+        if !app.exists("screen-face").await {
+            break;
+        }
+        anyhow::ensure!(round < 400, "still on the face screen: {seen:?}");
+        if round == 20 {
+            // No automatic sign-in yet: the visitor taps the button.
+            app.execute(PRESS_SIGN_IN).await?;
+        }
+        let v = app
+            .execute(
+                "const g = document.querySelector('[data-testid=face-guidance]'); \
+                 return g ? [g.textContent.trim(), g.dataset.quality, g.dataset.good] : null;",
+            )
+            .await?;
+        if let Some([text, quality, good]) = v.as_array().map(Vec::as_slice) {
+            let quality: f64 = quality.as_str().unwrap_or("").parse().unwrap_or(0.0);
+            if text == "Hold still, that’s good" {
+                assert!(quality >= 0.6, "said good at quality {quality}");
+                assert_eq!(good, "true");
+            }
+            seen.push(format!("{text} ({quality:.2})"));
+        }
+        if seen.len() == 3 {
+            app.screenshot("face-en").await?;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    println!("face guidance seen: {seen:?}");
+    app.wait("result-failure", WAIT).await?;
+    let order = app.attribute("result-actions", "data-order").await?;
+    assert!(order.starts_with("code,staff"), "{order}");
+    app.click("ask-staff").await?;
+    app.wait("ask-staff-message", WAIT).await?;
+    both(&mut app, "refused-not-enrolled").await?;
+
+    // Email: the app's own message for an address without "@", in the visitor's language.
+    app.click("use-code-instead").await?;
+    app.wait("screen-email", WAIT).await?;
+    app.type_into("email-input", "ada.example.com").await?;
+    app.click("send-code").await?;
+    let said = app.text("email-error").await?;
+    assert_eq!(said, "An email address needs an “@”, like ana@example.com.");
+    fits(&mut app, "email-no-at-en").await?;
+    app.click("lang-es").await?;
+    let said = app.text("email-error").await?;
+    assert_eq!(
+        said,
+        "Un correo electrónico lleva «@», por ejemplo ana@ejemplo.com."
+    );
+    fits(&mut app, "email-no-at-es").await?;
+    app.click("lang-en").await?;
+    app.click("keyboard-key-clear").await?;
+    app.type_into("email-input", "ada@example.com").await?;
+    app.click("send-code").await?;
+    app.wait("screen-code", WAIT).await?;
+
+    // A wrong code stays in view, marked; the next digits start again.
+    let code = server.outbox_code("ada@example.com").await;
+    let wrong: String = code
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    app.type_into("code-box-0", &wrong).await?;
+    app.click("verify-code").await?;
+    until_page(
+        &app,
+        "wrong code marked",
+        "document.querySelector('[data-testid=code-boxes]')?.dataset.wrong === 'true'",
+        Duration::from_secs(10),
+    )
+    .await?;
+    let kept = app
+        .execute("return [...document.querySelectorAll('.code-box')].map((i) => i.value).join('')")
+        .await?;
+    assert_eq!(
+        kept,
+        serde_json::json!(wrong),
+        "the digits typed stay in view"
+    );
+    let size = app
+        .execute("const r = document.querySelector('.code-box').getBoundingClientRect(); return [r.width, r.height];")
+        .await?;
+    let [w, h] = [
+        size[0].as_f64().unwrap_or(0.0),
+        size[1].as_f64().unwrap_or(0.0),
+    ];
+    assert!(w >= 64.0 && h >= 64.0, "code boxes {w}x{h}");
+    both(&mut app, "code-wrong").await?;
+    app.type_into("code-box-0", &code).await?;
+    assert_eq!(app.attribute("code-boxes", "data-wrong").await?, "false");
+    app.click("verify-code").await?;
+    app.wait("result-success", WAIT).await?;
+    let result = app.text("screen-result").await?;
+    assert!(
+        result.contains("ad•@example.com") && !result.contains("ada@example.com"),
+        "{result}"
+    );
+    assert!(result.contains("Back to the start in"), "{result}");
+    both(&mut app, "success-code").await?;
+    // Home by itself after 8 s, or at once on Done.
+    app.execute("document.querySelector('[data-testid=result-done]')?.click(); return null")
+        .await?;
+    app.wait("screen-home", WAIT).await?;
+
+    // Staff: a clear name for the way in, in Spanish too.
+    assert_eq!(app.text("admin-open").await?, "Staff");
+    app.click("lang-es").await?;
+    assert_eq!(app.text("admin-open").await?, "Acceso del personal");
+    app.click("lang-en").await?;
+    // The camera gets a third of the width; the confirmation names the person and says what
+    // happens next in the state the engine answered (online: registered).
+    app.click("admin-open").await?;
+    app.wait("screen-admin-login", WAIT).await?;
+    app.type_into("admin-pin-input", "2468").await?;
+    app.click("admin-login").await?;
+    app.wait("enroll", WAIT).await?;
+    app.wait("enroll-preview", WAIT).await?;
+    let wide = app
+        // The area the camera gets (a portrait replay photo shows narrower inside it; a
+        // camera's 4:3 picture fills it).
+        .execute("return [document.querySelector('[data-testid=enroll] .preview-box').getBoundingClientRect().width, innerWidth]")
+        .await?;
+    let [camera, window] = [
+        wide[0].as_f64().unwrap_or(0.0),
+        wide[1].as_f64().unwrap_or(1.0),
+    ];
+    assert!(camera * 3.0 >= window, "camera {camera} px of {window}");
+    both(&mut app, "enrol").await?;
+    app.click("sync-details-toggle").await?;
+    app.wait("sync-details", WAIT).await?;
+    assert!(app.text("sync-url").await?.contains(&server.base_url()));
+    both(&mut app, "staff-details").await?;
+    app.click("sync-details-toggle").await?;
+    app.type_into("enroll-user-id", "alex-7").await?;
+    app.type_into("enroll-name", "Alex Lacamoire").await?;
+    for n in 1..=3 {
+        app.click("enroll-capture").await?;
+        app.wait(&format!("enroll-thumb-{}", n - 1), WAIT).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.click("enroll-save").await?;
+    app.wait("enroll-info", WAIT).await?;
+    assert_eq!(
+        app.attribute("enroll-info", "data-state").await?,
+        "registered"
+    );
+    let saved = app.text("enroll-info").await?;
+    assert!(
+        saved.contains("Alex Lacamoire is enrolled") && saved.contains("every kiosk"),
+        "{saved}"
+    );
+    both(&mut app, "enrol-saved").await?;
+    app.click("enroll-another").await?;
+    app.click("admin-close").await?;
+
+    // Greeted by name, never by the internal user id.
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    let deadline = Instant::now() + WAIT;
+    while !app.exists("screen-result").await {
+        anyhow::ensure!(Instant::now() < deadline, "no result");
+        app.execute(PRESS_SIGN_IN).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.wait("result-success", WAIT).await?;
+    let hello = app.text("result-name").await?;
+    assert_eq!(hello, "Welcome, Alex Lacamoire!");
+    assert!(!app.text("screen-result").await?.contains("alex-7"));
+    app.click("lang-es").await?;
+    assert_eq!(app.text("result-name").await?, "¡Hola, Alex Lacamoire!");
+    fits(&mut app, "welcome-es").await?;
+    app.click("lang-en").await?;
+    fits(&mut app, "welcome-en").await?;
+    app.quit().await;
+    Ok(())
+}
+
+/// Waits until `script` (a page expression) is true, and says how long that took.
+async fn until_page(
+    app: &App,
+    what: &str,
+    script: &str,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        if app.execute(&format!("return !!({script})")).await? == serde_json::json!(true) {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const BANNER: &str = "document.querySelector('[data-testid=offline-banner]')";
+const EMAIL_ENABLED: &str =
+    "document.querySelector('[data-testid=method-email]')?.disabled === false";
+
+/// The server goes away and comes back, at a 1024x768 kiosk: the screen says so within
+/// seconds both ways (the engine probes the API's health between sync rounds), face sign-in
+/// still works offline, the staff screen counts the queued event at once (not at the next sync
+/// round), and the event reaches the server once it is back. Screens in both languages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() -> anyhow::Result<()>
 {
     let _one = ONE_APP.lock().await;
     let dir = temp("offline");
     let mut server = server_knowing_obama().await;
-    let mut app = App::launch("offline_then_sync", &obama_camera_env(&server, &dir)).await?;
-    app.wait("method-face", WAIT).await?;
+    let mut env = obama_camera_env(&server, &dir);
+    env.push(("KIOSK_WINDOWED", String::new()));
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(dir.join("kiosk")))?
+        .set_admin_pin(None, "2468")?;
+    let mut app = App::launch_on("1024x768", "offline_then_sync", &env).await?;
+    app.wait("method-email", WAIT).await?;
     // The templates reach the kiosk's cache on its first sync round.
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.shutdown().await;
-    // The sync loop notices within its interval (10 s) and the banner appears.
-    app.wait("offline-banner", Duration::from_secs(40)).await?;
-    app.screenshot("offline-home").await?;
+    let to_offline = until_page(
+        &app,
+        "offline banner",
+        &format!("{BANNER} && !({EMAIL_ENABLED})"),
+        Duration::from_secs(40),
+    )
+    .await?;
+    fits(&mut app, "offline-home-en").await?;
+    contrast_audit_fails_on_the_old_colours(&app).await?;
+    app.click("lang-es").await?;
+    fits(&mut app, "offline-home-es").await?;
+    app.click("lang-en").await?;
     app.click("method-face").await?;
     app.wait("screen-face", WAIT).await?;
     app.click("face-sign-in").await?;
@@ -350,18 +608,66 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     app.screenshot("offline-result").await?;
     let result = app.text("screen-result").await?;
     assert!(app.exists("result-success").await, "{result}");
+    assert!(app.exists("result-offline").await, "{result}");
+
+    // The staff screen counts the queued event now: no sync round is due for a while (the
+    // rounds back off while offline), and none is needed.
+    app.click("result-done").await?;
+    app.click("admin-open").await?;
+    app.type_into("admin-pin-input", "2468").await?;
+    app.click("admin-login").await?;
+    app.wait("screen-admin", WAIT).await?;
+    let counted = until_page(
+        &app,
+        "pending count 1",
+        "document.querySelector('[data-testid=pending-count]')?.textContent === '1'",
+        Duration::from_secs(3),
+    )
+    .await?;
+    println!(
+        "staff screen: pending events 1 after {:.1} s on it",
+        counted.as_secs_f64()
+    );
+    let summary = app.text("sync-summary").await?;
+    assert!(summary.starts_with("Offline"), "{summary}");
+    // The raw details stay behind the toggle.
+    assert!(!app.exists("sync-details").await);
+    app.click("sync-details-toggle").await?;
+    app.wait("sync-details", WAIT).await?;
+    assert!(app.text("sync-url").await?.contains("127.0.0.1"));
+    assert!(!app.text("sync-error").await?.is_empty());
+    fits(&mut app, "staff-offline-details-en").await?;
+    app.click("lang-es").await?;
+    let summary = app.text("sync-summary").await?;
+    assert!(summary.starts_with("Sin conexión"), "{summary}");
+    fits(&mut app, "staff-offline-details-es").await?;
+    app.click("lang-en").await?;
+    app.click("admin-close").await?;
+    app.wait("screen-home", WAIT).await?;
 
     server.restart().await;
+    let to_online = until_page(
+        &app,
+        "online again",
+        &format!("!{BANNER} && {EMAIL_ENABLED}"),
+        Duration::from_secs(60),
+    )
+    .await?;
+    println!(
+        "kiosk offline {:.1} s after the server went, online again {:.1} s after it came back",
+        to_offline.as_secs_f64(),
+        to_online.as_secs_f64()
+    );
+    assert!(to_offline < Duration::from_secs(10), "{to_offline:?}");
+    assert!(to_online < Duration::from_secs(10), "{to_online:?}");
+    app.screenshot("online-again").await?;
     // The queued, signed sign-in event arrives once the kiosk sees the server again.
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if server.count("SELECT COUNT(*) FROM sync_events") >= 1 {
             break;
         }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "the offline event never synced"
-        );
+        anyhow::ensure!(Instant::now() < deadline, "the offline event never synced");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(server.count("SELECT COUNT(*) FROM sync_events"), 1);
@@ -369,8 +675,48 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     Ok(())
 }
 
+/// The page's contrast audit (WCAG 2.2 AA, from computed styles; see the script).
+const CONTRAST: &str = include_str!("contrast.js");
+
+/// Text (and text-field borders) below WCAG 2.2 AA contrast on the screen now, as
+/// "element "text": ratio < needed (colour on colour)", worst first.
+async fn contrast_issues(app: &App) -> anyhow::Result<Vec<String>> {
+    let v = app.execute(CONTRAST).await?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| {
+                    format!(
+                        "{} {:?}: {} < {} ({} on {})",
+                        i["who"].as_str().unwrap_or_default(),
+                        i["text"].as_str().unwrap_or_default(),
+                        i["ratio"],
+                        i["need"],
+                        i["fg"].as_str().unwrap_or_default(),
+                        i["bg"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Buttons whose label is wider than the button (cut off or spilling out).
+async fn cut_labels(app: &App) -> anyhow::Result<Vec<String>> {
+    let v = app
+        .execute(
+            "return [...document.querySelectorAll('button')].filter((b) => { \
+               const r = b.getBoundingClientRect(); \
+               return r.width > 0 && b.scrollWidth > b.clientWidth + 1; }) \
+             .map((b) => (b.getAttribute('data-testid') || '') + ': ' + b.textContent.trim());",
+        )
+        .await?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
+}
+
 /// Saves the screen and fails when it does not fit the display, has a control a screen
-/// reader cannot name, or a touch target too small for a finger.
+/// reader cannot name, a touch target too small for a finger, a button label that does not
+/// fit, or text (or a field's outline) below WCAG 2.2 AA contrast.
 async fn fits(app: &mut App, name: &str) -> anyhow::Result<()> {
     app.screenshot(name).await?;
     if let Err(e) = app.layout_fits().await? {
@@ -378,6 +724,51 @@ async fn fits(app: &mut App, name: &str) -> anyhow::Result<()> {
     }
     let issues = app.accessibility_issues().await?;
     anyhow::ensure!(issues.is_empty(), "{name}: {issues:#?}");
+    let cut = cut_labels(app).await?;
+    anyhow::ensure!(cut.is_empty(), "{name}: labels cut off: {cut:#?}");
+    let low = contrast_issues(app).await?;
+    anyhow::ensure!(low.is_empty(), "{name}: contrast below WCAG AA: {low:#?}");
+    Ok(())
+}
+
+/// The contrast audit on the old colours (greyed by opacity 0.45, the old red and green),
+/// put back on the offline home screen for a moment: it must fail, naming the elements and
+/// the ratios the issue measured by hand; without them the screen passes.
+async fn contrast_audit_fails_on_the_old_colours(app: &App) -> anyhow::Result<()> {
+    app.execute(
+        "const s = document.createElement('style'); s.id = 'old-colours'; \
+         s.textContent = '.method:disabled { opacity: 0.45; background: #fff; color: #14202e; border-style: solid; } \
+           .method:disabled .method-hint.reason { color: #c62828; } .method:disabled .method-icon { color: #0b5fff; }'; \
+         document.head.append(s); \
+         const p = document.createElement('p'); p.id = 'old-green'; p.textContent = 'Saved'; \
+         p.style.cssText = 'color: #0f8a4a; font-weight: 600; font-size: 16px; margin: 0'; \
+         document.querySelector('[data-testid=screen-home]').append(p); return null;",
+    )
+    .await?;
+    let v = app.execute(CONTRAST).await?;
+    app.execute("document.getElementById('old-colours').remove(); document.getElementById('old-green').remove(); return null;")
+        .await?;
+    let found = v.as_array().cloned().unwrap_or_default();
+    let ratio = |who: &str| {
+        found
+            .iter()
+            .find(|i| i["who"].as_str().is_some_and(|w| w.starts_with(who)))
+            .and_then(|i| i["ratio"].as_f64())
+    };
+    println!("old colours: {v}");
+    // "Unavailable offline" 2.15:1 by hand, greyed titles 2.81:1, the green 4.08:1.
+    let note = ratio("method-email-reason").context("the old note passed")?;
+    assert!((2.0..2.4).contains(&note), "{note}");
+    let title = found
+        .iter()
+        .find(|i| i["text"] == "Email code")
+        .and_then(|i| i["ratio"].as_f64())
+        .context("the old title passed")?;
+    assert!((2.7..3.0).contains(&title), "{title}");
+    let green = ratio("screen-home p").context("the old green passed")?;
+    assert!((4.0..4.2).contains(&green), "{green}");
+    let now = contrast_issues(app).await?;
+    anyhow::ensure!(now.is_empty(), "the new colours: {now:#?}");
     Ok(())
 }
 
@@ -434,7 +825,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     let size = app.execute("return [innerWidth, innerHeight]").await?;
     assert_eq!(size, serde_json::json!([1024, 768]), "not full screen");
     let home = app.text("screen-home").await?;
-    assert!(home.contains("¿Cómo quiere identificarse?"), "{home}");
+    assert!(home.contains("¿Cómo quieres identificarte?"), "{home}");
     assert_eq!(
         app.execute("return document.documentElement.lang").await?,
         "es"
@@ -453,7 +844,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     assert!(
         app.text("screen-email")
             .await?
-            .contains("Acceda con su correo")
+            .contains("Entra con tu correo")
     );
 
     // The on-screen keyboard, as on a touch screen.
@@ -481,7 +872,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     app.press("\u{E007}").await?;
     app.wait("result-success", WAIT).await?;
     let result = app.text("screen-result").await?;
-    assert!(result.contains("Ha iniciado sesión"), "{result}");
+    assert!(result.contains("Has iniciado sesión"), "{result}");
     fits(&mut app, "success").await?;
     app.click("result-done").await?;
 

@@ -119,6 +119,9 @@ export const api = {
     await call<null>('watch_status', { on_status: ch });
   },
 
+  /** A visitor did something: the shell probes the API now, so the screen is up to date. */
+  visitorActive: () => call<null>('visitor_active'),
+
   settingsGet: () => call<LiveSettings>('settings_get'),
   /** Fields left out (or null) keep their value; an empty text clears one. */
   settingsSet: (change: SettingsFile) => call<LiveSettings>('settings_set', { change }),

@@ -42,15 +42,15 @@ export function addSample(samples: Sample[], s: Sample): Sample[] {
   return [...samples.filter((x) => x.index !== s.index), s].sort((a, b) => a.index - b.index);
 }
 
-/** The words for where a saved enrolment stands; every state the shell can answer has its own. */
+/** What happens next for a saved enrolment, in words matching where it stands. */
 export function enrolmentStateKey(state: EnrolmentState): MessageKey {
   switch (state) {
     case 'registered':
-      return 'enroll.state.registered';
+      return 'enroll.next.registered';
     case 'queued':
-      return 'enroll.state.queued';
+      return 'enroll.next.queued';
     case 'local':
-      return 'enroll.state.local';
+      return 'enroll.next.local';
   }
 }
 

@@ -30,6 +30,21 @@ const result = (over: Partial<FaceResult>): FaceResult => ({
 });
 
 describe('face flow', () => {
+  it('says all is well only when the frame is good enough to sign in on', () => {
+    const f = new FaceFlow();
+    for (const quality of [0.4, 0.5, 0.59]) {
+      f.onFrame(frame({ quality }), 0);
+      expect(f.guidance()).toBeNull();
+      expect(f.looksGood()).toBe(false);
+    }
+    f.onFrame(frame({ quality: 0.6 }), 0);
+    expect(f.looksGood()).toBe(true);
+    f.onFrame(frame({ quality: 0.9, guidance: ['BLURRY'] }), 0);
+    expect(f.looksGood()).toBe(false);
+    f.onFrame(frame({ face: null, guidance: [] }), 0);
+    expect(f.looksGood()).toBe(false);
+  });
+
   it('auto signs in after about a second of good frames', () => {
     const f = new FaceFlow();
     f.onFrame(frame(), 0);

@@ -47,6 +47,14 @@ export class FaceFlow {
     return null;
   }
 
+  /**
+   * Whether to tell the visitor all is well ("Hold still, that's good"): only for a frame good
+   * enough to sign in on, never while the quality is still low without a named issue.
+   */
+  looksGood(): boolean {
+    return this.guidance() === null && this.frame !== null && isGoodFrame(this.frame);
+  }
+
   /** 0..1: how far along the ~1 s of good frames before auto sign-in. */
   readiness(nowMs: number): number {
     if (this.goodSinceMs === null) return 0;

@@ -3,12 +3,12 @@ import { attemptsRemaining, errorMessage, guidanceText, retryAfterSeconds, t } f
 
 describe('guidance codes', () => {
   it.each([
-    ['FACE_TOO_SMALL', 'Move closer', 'Acérquese'],
-    ['FACE_CUT_OFF', 'Centre your face in the oval', 'Centre su cara en el óvalo'],
+    ['FACE_TOO_SMALL', 'Move closer', 'Acércate'],
+    ['FACE_CUT_OFF', 'Centre your face in the oval', 'Centra tu cara en el óvalo'],
     ['TOO_DARK', 'More light, please', 'Necesitamos más luz'],
-    ['BLURRY', 'Hold still', 'Quédese quieto/a'],
+    ['BLURRY', 'Hold still', 'Quédate quieto/a'],
     ['MULTIPLE_FACES', 'Only one person at a time', 'Solo una persona a la vez'],
-    ['NO_FACE', 'Look at the camera', 'Mire a la cámara'],
+    ['NO_FACE', 'Look at the camera', 'Mira a la cámara'],
   ])('%s', (code, en, es) => {
     expect(guidanceText(code, 'en')).toBe(en);
     expect(guidanceText(code, 'es')).toBe(es);
@@ -39,19 +39,21 @@ describe('error messages', () => {
 
   it('maps face errors in both languages', () => {
     expect(errorMessage('NO_MATCH', 'en')).toBe('We did not recognise you.');
-    expect(errorMessage('NO_MATCH', 'es')).toBe('No le hemos reconocido.');
-    expect(errorMessage('NOT_ENROLLED', 'es')).toMatch(/registrado/);
-    expect(errorMessage('LIVENESS_FAILED', 'en')).toMatch(/liveness/i);
+    expect(errorMessage('NO_MATCH', 'es')).toBe('No te hemos reconocido.');
+    expect(errorMessage('NOT_ENROLLED', 'es')).toMatch(/registrada/);
+    // The liveness step in words a visitor knows, not "liveness".
+    expect(errorMessage('LIVENESS_FAILED', 'en')).toMatch(/really you/);
+    expect(errorMessage('LIVENESS_FAILED', 'en')).not.toMatch(/liveness/i);
   });
 
   it('puts the seconds into LOCKED_OUT and RATE_LIMITED', () => {
     expect(errorMessage(e('LOCKED_OUT', 'too many failed attempts: try again in 27 s, or use a code instead'), 'en')).toBe(
-      'Too many failed attempts. Try again in 27 s, or use a code instead.',
+      'Too many failed attempts. Try again in 27\u00a0s, or use a code instead.',
     );
-    expect(errorMessage(e('LOCKED_OUT', 'x', { retry_after_s: 12 }), 'es')).toMatch(/en 12 s/);
+    expect(errorMessage(e('LOCKED_OUT', 'x', { retry_after_s: 12 }), 'es')).toMatch(/en 12\u00a0s/);
     expect(errorMessage(e('LOCKED_OUT', 'locked'), 'en')).toMatch(/later/);
-    expect(errorMessage(e('RATE_LIMITED', 'slow down', { retry_after_s: 45 }), 'en')).toBe('Too many requests. Please wait 45 s.');
-    expect(errorMessage(e('RATE_LIMITED', 'slow down'), 'es')).toBe('Demasiadas solicitudes. Espere un momento.');
+    expect(errorMessage(e('RATE_LIMITED', 'slow down', { retry_after_s: 45 }), 'en')).toBe('Too many requests. Please wait 45\u00a0s.');
+    expect(errorMessage(e('RATE_LIMITED', 'slow down'), 'es')).toBe('Demasiadas solicitudes. Espera un momento.');
   });
 
   it('names the other user for ALREADY_ENROLLED', () => {
@@ -61,6 +63,15 @@ describe('error messages', () => {
   it('falls back to a generic message with the code', () => {
     expect(errorMessage(e('WEIRD_THING', 'x'), 'en')).toBe('Something went wrong (WEIRD_THING).');
     expect(errorMessage(e('WEIRD_THING', 'x'), 'es')).toBe('Algo salió mal (WEIRD_THING).');
+  });
+
+  it('speaks to the visitor as tú, inclusively, and greets by name', () => {
+    expect(t('es', 'home.choose')).toBe('¿Cómo quieres identificarte?');
+    expect(t('es', 'face.ready')).toBe('Quédate quieto/a, así está bien');
+    expect(t('es', 'result.welcome', { name: 'Ana' })).toBe('¡Hola, Ana!');
+    expect(t('es', 'admin.open')).not.toBe('Personal');
+    expect(t('en', 'face.liveness')).toBe('Checking it’s really you');
+    expect(t('es', 'face.liveness')).toBe('Comprobando que eres tú');
   });
 
   it('has every key in Spanish', () => {

@@ -131,6 +131,8 @@ export function installMock(params: URLSearchParams): void {
         if (i >= 0) users.splice(i, 1);
         return { deleted: i >= 0 };
       }
+      case 'visitor_active':
+        return null;
       case 'settings_get':
         return settings;
       case 'settings_set': {

@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+use access_types::kiosk_identity::{
+    self, KioskStatusReport, KioskToken, KioskTokenRequest, PairKioskRequest, PairedKiosk,
+};
 use access_types::*;
 use rand::Rng;
 use reqwest::{Method, StatusCode};
@@ -125,11 +128,41 @@ enum Safety {
     Once,
 }
 
+/// A paired kiosk's device key, as the client needs it: its Ed25519 signature. The kiosk's
+/// engine holds the key; the client only asks it to sign.
+pub trait DeviceSigner: Send + Sync {
+    /// Ed25519 signature of `msg`, 64 bytes.
+    fn sign(&self, msg: &[u8]) -> Vec<u8>;
+    /// Raw Ed25519 public key, 32 bytes.
+    fn public_key(&self) -> Vec<u8>;
+}
+
+/// How the client proves who it is.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A bearer token used as given (an administrator's tools, tests).
+    Bearer(String),
+    /// A paired kiosk: the client trades a fresh signed assertion for a short-lived kiosk
+    /// token (`POST /kiosks/token`) when it has none or it is about to expire, and once again
+    /// when the server says it is no longer valid. Nobody has to renew anything by hand.
+    Device {
+        kiosk_id: String,
+        signer: std::sync::Arc<dyn DeviceSigner>,
+        /// Reported to administrators with each token request.
+        version: Option<String>,
+    },
+}
+
+/// Renew a device token this long before it expires.
+const RENEW_BEFORE: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct AccessClient {
     http: reqwest::Client,
     base: String,
-    token: String,
+    credentials: Credentials,
+    /// The device token in use and when to renew it (Device credentials only).
+    device_token: std::sync::Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>,
     retry: RetryPolicy,
 }
 
@@ -137,7 +170,7 @@ impl std::fmt::Debug for AccessClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessClient")
             .field("base", &self.base)
-            .field("token", &"<redacted>")
+            .field("credentials", &"<redacted>")
             .finish()
     }
 }
@@ -146,6 +179,15 @@ impl AccessClient {
     /// `base` is the API root, e.g. `http://127.0.0.1:8080/v2/access` (the `/v2/access` suffix
     /// is added when missing).
     pub fn new(base: &str, token: &str, timeout: Duration) -> Result<Self> {
+        Self::with_credentials(base, Credentials::Bearer(token.to_string()), timeout)
+    }
+
+    /// A client that authenticates with `credentials` (a paired kiosk's device key).
+    pub fn with_credentials(
+        base: &str,
+        credentials: Credentials,
+        timeout: Duration,
+    ) -> Result<Self> {
         let mut base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadUrl(base));
@@ -161,7 +203,8 @@ impl AccessClient {
         Ok(Self {
             http,
             base,
-            token: token.to_string(),
+            credentials,
+            device_token: Default::default(),
             retry: RetryPolicy::default(),
         })
     }
@@ -185,11 +228,10 @@ impl AccessClient {
     ) -> Result<T> {
         let url = format!("{}{}", self.base, path);
         let mut attempt = 0;
+        let mut renewed = false;
         loop {
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(&self.token);
+            let token = self.bearer().await?;
+            let mut req = self.http.request(method.clone(), &url).bearer_auth(&token);
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -211,6 +253,16 @@ impl AccessClient {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            // A device token the server no longer takes (it restarted with rotated keys, the
+            // clock jumped): get a new one and try once more; a refused request was not done.
+            if err.api_code() == Some(ErrorCode::Unauthorized)
+                && matches!(self.credentials, Credentials::Device { .. })
+                && !renewed
+            {
+                renewed = true;
+                *self.device_token.lock().await = None;
+                continue;
+            }
             attempt += 1;
             let transient = err.is_offline() || err.api_code() == Some(ErrorCode::RateLimited);
             let may_retry = transient && (safety == Safety::Repeatable || never_arrived);
@@ -241,6 +293,95 @@ impl AccessClient {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.call::<(), T>(Method::GET, path, None, Safety::Repeatable, None)
+            .await
+    }
+
+    /// The bearer token for the next request: the given one, or a device token (renewed
+    /// when it is about to expire).
+    async fn bearer(&self) -> Result<String> {
+        let (kiosk_id, signer, version) = match &self.credentials {
+            Credentials::Bearer(t) => return Ok(t.clone()),
+            Credentials::Device {
+                kiosk_id,
+                signer,
+                version,
+            } => (kiosk_id, signer, version),
+        };
+        let mut cached = self.device_token.lock().await;
+        if let Some((t, renew_at)) = cached.as_ref()
+            && std::time::Instant::now() < *renew_at
+        {
+            return Ok(t.clone());
+        }
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let jti = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        let assertion =
+            kiosk_identity::client_assertion(kiosk_id, now_s, 120, &jti, |m| signer.sign(m));
+        let body = KioskTokenRequest {
+            client_assertion: assertion,
+            version: version.clone(),
+            pending_events: None,
+        };
+        let t: KioskToken = self
+            .unauthenticated(Method::POST, "/kiosks/token", &body)
+            .await?;
+        let life = Duration::from_secs(t.expires_in).saturating_sub(RENEW_BEFORE);
+        *cached = Some((t.access_token.clone(), std::time::Instant::now() + life));
+        Ok(t.access_token)
+    }
+
+    /// A call without a bearer token (pairing, the token exchange), never retried: each
+    /// carries a one-time code or a one-time assertion.
+    async fn unauthenticated<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let url = format!("{}{}", self.base, path);
+        match self.http.request(method, &url).json(body).send().await {
+            Ok(resp) => parse(resp).await.map_err(|(e, _)| e),
+            Err(e) => Err(ClientError::Offline {
+                url,
+                reason: describe(&e),
+            }),
+        }
+    }
+
+    /// Pairs a kiosk's device key with a one-time `code` an administrator made
+    /// (`POST /kiosks/pair`): its kiosk id and project.
+    pub async fn pair(
+        base: &str,
+        code: &str,
+        signer: &dyn DeviceSigner,
+        version: Option<String>,
+        timeout: Duration,
+    ) -> Result<PairedKiosk> {
+        let client = Self::new(base, "", timeout)?;
+        let pk = kiosk_identity::b64(&signer.public_key());
+        let proof = kiosk_identity::b64(
+            &signer.sign(kiosk_identity::pairing_proof_text(code, &pk).as_bytes()),
+        );
+        let body = PairKioskRequest {
+            code: code.trim().to_string(),
+            public_key: pk,
+            proof,
+            version,
+        };
+        client
+            .unauthenticated(Method::POST, "/kiosks/pair", &body)
+            .await
+    }
+
+    /// Tells the server this kiosk's version and outbox size (`POST /kiosks/status`).
+    pub async fn report_status(&self, report: &KioskStatusReport) -> Result<Value> {
+        self.post("/kiosks/status", report, Safety::Repeatable)
             .await
     }
 

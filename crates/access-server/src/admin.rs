@@ -265,6 +265,20 @@ pub async fn get_flow_h(
     Ok(ok(st.db.call(move |c| get_flow(c, &id)).await?, ""))
 }
 
+/// The secret the flow's security-URL requests are signed with (`flows::security_secret`).
+pub async fn flow_security_secret(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let flow = st.db.call(move |c| get_flow(c, &id)).await?;
+    let secret = crate::flows::security_secret(&st.otp_key, &flow.id);
+    Ok(ok(
+        json!({ "project_flow_id": flow.id, "secret": secret }),
+        "",
+    ))
+}
+
 pub async fn update_flow(
     State(st): State<AppState>,
     _a: AdminAuth,

@@ -24,7 +24,7 @@ use crate::delivery::{Delivery, DeliveryError, OutboxSender};
 use crate::error::ApiError;
 use crate::face::FaceService;
 use crate::state::{AppState, Inner};
-use crate::{admin, biometric, misc, openapi, otp, sync, webhooks};
+use crate::{admin, biometric, kiosks, misc, openapi, otp, sync, tokens, webhooks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -83,6 +83,10 @@ pub fn router(st: AppState) -> Router {
                 .patch(admin::update_flow)
                 .delete(admin::delete_flow),
         )
+        .route(
+            "/project-flows/{id}/security-secret",
+            get(admin::flow_security_secret),
+        )
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
             "/webhooks/{id}",
@@ -96,6 +100,18 @@ pub fn router(st: AppState) -> Router {
             "/users/{user_id}",
             axum::routing::delete(admin::delete_user),
         )
+        .route("/kiosks", get(kiosks::list_handler))
+        .route("/kiosks/pairings", post(kiosks::create_pairing_handler))
+        .route("/kiosks/pair", post(kiosks::pair_handler))
+        .route("/kiosks/token", post(kiosks::token_handler))
+        .route("/kiosks/status", post(kiosks::status_handler))
+        .route("/kiosks/{id}/revoke", post(kiosks::revoke_handler))
+        .route(
+            "/tokens",
+            post(tokens::create_handler).get(tokens::list_handler),
+        )
+        .route("/tokens/{id}/revoke", post(tokens::revoke_handler))
+        .route("/keys/rotate", post(tokens::rotate_keys_handler))
         .route("/sync/templates", get(sync::templates))
         .route("/sync/events", post(sync::events))
         .route("/.well-known/jwks.json", get(misc::jwks))
@@ -246,9 +262,12 @@ pub async fn start(
         outbound,
         face,
         templates: Default::default(),
+        revocations: Default::default(),
+        security_answers: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(webhooks::run_worker(st.clone(), stop_rx.clone()));
+    tokio::spawn(reload_keys(st.clone(), stop_rx.clone()));
     let app = router(st.clone());
     let limits = ConnLimits {
         header_timeout: Duration::from_millis(st.cfg.header_timeout_ms.max(1)),
@@ -263,6 +282,22 @@ pub async fn start(
         server,
         worker,
     })
+}
+
+/// Re-reads the signing keys now and then: a rotation by `access-server keys rotate` (another
+/// process) starts signing here, a retired key stops verifying.
+async fn reload_keys(st: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(crate::auth::KEY_RELOAD) => {}
+        }
+        let s = st.clone();
+        let r = tokio::task::spawn_blocking(move || s.keys.reload(&s.db, s.clock.now_ms())).await;
+        if let Ok(Err(e)) = r {
+            tracing::warn!(error = %e, "signing keys not reloaded");
+        }
+    }
 }
 
 struct ConnLimits {

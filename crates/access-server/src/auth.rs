@@ -16,6 +16,8 @@ use crate::ids;
 pub const API_AUDIENCE: &str = "access-api";
 const TOKEN_USE_API: &str = "api";
 const TOKEN_USE_ACCESS: &str = "access";
+/// How often a server re-reads its signing keys (a rotation by the CLI, a key retiring).
+pub const KEY_RELOAD: std::time::Duration = std::time::Duration::from_secs(30);
 /// Tolerated clock skew for `nbf` / `iat` of tokens minted elsewhere.
 const NBF_LEEWAY_S: i64 = 30;
 
@@ -27,86 +29,144 @@ pub enum KeyError {
     BadKey,
 }
 
-/// The server's signing key plus every public key it accepts.
-pub struct Keys {
+/// The keys in force: the newest signs, every key not yet retired verifies.
+struct KeySet {
     kid: String,
     /// Parsed once: `jsonwebtoken::encode` would re-derive the key pair on every token.
     signer: Ed25519KeyPair,
-    /// Verified API tokens. Kiosks present the same token on every call, and an Ed25519
-    /// verification dominated the CPU profile; `exp`/`nbf` are still checked on every use.
-    verified: std::sync::Mutex<HashMap<String, ApiTokenClaims>>,
     decoding: HashMap<String, DecodingKey>,
     jwks: JwkSet,
+}
+
+/// The server's signing key plus every public key it accepts. After a rotation
+/// ([`Keys::rotate`]) the new key signs; the old one stays in the JWKS, and keeps verifying,
+/// until `retire_after` (the end of the longest token it could have signed).
+pub struct Keys {
+    set: std::sync::RwLock<std::sync::Arc<KeySet>>,
+    /// Verified API tokens. Kiosks present the same token on every call, and an Ed25519
+    /// verification dominated the CPU profile; `exp`/`nbf` are still checked on every use,
+    /// revocation by the extractor.
+    verified: std::sync::Mutex<HashMap<String, ApiTokenClaims>>,
     issuer: String,
 }
 
+type KeyRow = (String, Vec<u8>, Vec<u8>);
+
+fn new_key_row(c: &rusqlite::Connection, now_ms: i64) -> Result<String, StoreError> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
+    let kid = ids::new_id("key");
+    c.execute(
+        "INSERT INTO signing_keys(kid, alg, private_pkcs8, public_key, created_at)
+         VALUES (?1, 'EdDSA', ?2, ?3, ?4)",
+        rusqlite::params![kid, pkcs8.as_ref(), pair.public_key().as_ref(), now_ms],
+    )?;
+    Ok(kid)
+}
+
+/// The keys not yet retired at `now_ms`, newest first (the first signs).
+fn live_keys(c: &rusqlite::Connection, now_ms: i64) -> Result<Vec<KeyRow>, StoreError> {
+    let mut st = c.prepare(
+        "SELECT kid, private_pkcs8, public_key FROM signing_keys
+         WHERE retire_after IS NULL OR retire_after > ?1 ORDER BY created_at DESC, rowid DESC",
+    )?;
+    let rows = st
+        .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn key_set(rows: &[KeyRow]) -> Result<KeySet, KeyError> {
+    let (kid, pkcs8, _) = rows.first().ok_or(KeyError::BadKey)?;
+    let signer = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
+    let mut decoding = HashMap::new();
+    let mut keys = Vec::new();
+    for (kid, _, public) in rows {
+        decoding.insert(kid.clone(), DecodingKey::from_ed_der(public));
+        keys.push(Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: URL_SAFE_NO_PAD.encode(public),
+            kid: kid.clone(),
+            use_: "sig".into(),
+            alg: "EdDSA".into(),
+        });
+    }
+    Ok(KeySet {
+        kid: kid.clone(),
+        signer,
+        decoding,
+        jwks: JwkSet { keys },
+    })
+}
+
 impl Keys {
-    /// Load the signing key from the store, creating one on first start (in one transaction,
+    /// Load the signing keys from the store, creating one on first start (in one transaction,
     /// so two processes starting together agree on the key).
     pub fn load_or_create(db: &Db, issuer: &str, now_ms: i64) -> Result<Self, KeyError> {
-        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = db.blocking(|c| {
+        let rows = db.blocking(move |c| {
             let tx = c.transaction()?;
-            let count: i64 = tx.query_row("SELECT COUNT(*) FROM signing_keys", [], |r| r.get(0))?;
-            if count == 0 {
-                let rng = ring::rand::SystemRandom::new();
-                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-                    .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
-                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-                    .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
-                tx.execute(
-                    "INSERT INTO signing_keys(kid, alg, private_pkcs8, public_key, created_at)
-                     VALUES (?1, 'EdDSA', ?2, ?3, ?4)",
-                    rusqlite::params![
-                        ids::new_id("key"),
-                        pkcs8.as_ref(),
-                        pair.public_key().as_ref(),
-                        now_ms
-                    ],
-                )?;
+            if live_keys(&tx, now_ms)?.is_empty() {
+                new_key_row(&tx, now_ms)?;
             }
-            let mut st = tx.prepare(
-                "SELECT kid, private_pkcs8, public_key FROM signing_keys ORDER BY created_at DESC",
-            )?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            drop(st);
+            let rows = live_keys(&tx, now_ms)?;
             tx.commit()?;
             Ok(rows)
         })?;
-        let (kid, pkcs8, _) = rows.first().ok_or(KeyError::BadKey)?;
-        let signer = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
-        let mut decoding = HashMap::new();
-        let mut keys = Vec::new();
-        for (kid, _, public) in &rows {
-            decoding.insert(kid.clone(), DecodingKey::from_ed_der(public));
-            keys.push(Jwk {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                x: URL_SAFE_NO_PAD.encode(public),
-                kid: kid.clone(),
-                use_: "sig".into(),
-                alg: "EdDSA".into(),
-            });
-        }
         Ok(Self {
-            kid: kid.clone(),
-            signer,
+            set: std::sync::RwLock::new(std::sync::Arc::new(key_set(&rows)?)),
             verified: std::sync::Mutex::new(HashMap::new()),
-            decoding,
-            jwks: JwkSet { keys },
             issuer: issuer.to_string(),
         })
     }
 
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    /// Re-reads the keys (another process rotated them, or an old one retired).
+    pub fn reload(&self, db: &Db, now_ms: i64) -> Result<(), KeyError> {
+        let rows = db.blocking(move |c| live_keys(c, now_ms))?;
+        let set = key_set(&rows)?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
+        Ok(())
+    }
+
+    /// Makes a new signing key. Every older key stops signing and retires `keep_ms` from now
+    /// (give it the longest lifetime of any token it signed: until then those stay valid).
+    /// Returns the new key id. Works on a database a running server uses (it re-reads its
+    /// keys every [`KEY_RELOAD`]), or through `POST /keys/rotate`, which reloads at once.
+    pub fn rotate(db: &Db, now_ms: i64, keep_ms: i64) -> Result<String, KeyError> {
+        Ok(db.blocking(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE signing_keys SET retire_after = ?1 WHERE retire_after IS NULL",
+                [now_ms.saturating_add(keep_ms)],
+            )?;
+            let kid = new_key_row(&tx, now_ms + 1)?;
+            tx.commit()?;
+            Ok(kid)
+        })?)
+    }
+
+    fn current(&self) -> std::sync::Arc<KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The public keys tokens may be verified with (`/.well-known/jwks.json`).
+    pub fn jwks(&self) -> JwkSet {
+        self.current().jwks.clone()
+    }
+
+    /// The id of the key that signs new tokens.
+    pub fn signing_kid(&self) -> String {
+        self.current().kid.clone()
     }
 
     /// Compact JWS with EdDSA over the pre-parsed key.
     fn sign<C: serde::Serialize>(&self, claims: &C) -> Result<String, KeyError> {
+        let set = self.current();
         let mut h = Header::new(Algorithm::EdDSA);
-        h.kid = Some(self.kid.clone());
+        h.kid = Some(set.kid.clone());
         let header = serde_json::to_vec(&h).map_err(|_| KeyError::BadKey)?;
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::BadKey)?;
         let signing_input = format!(
@@ -114,13 +174,15 @@ impl Keys {
             URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(payload)
         );
-        let sig = self.signer.sign(signing_input.as_bytes());
+        let sig = set.signer.sign(signing_input.as_bytes());
         Ok(format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(sig.as_ref())
         ))
     }
 
+    /// An admin-scope token (not recorded: [`crate::tokens::mint_admin`] records the ones
+    /// operators mint, so they can be listed and revoked by id).
     pub fn issue_api_token(
         &self,
         subject: &str,
@@ -128,8 +190,19 @@ impl Keys {
         ttl_s: u64,
         now_ms: i64,
     ) -> Result<String, KeyError> {
+        self.sign(&self.api_claims(subject, scope, ttl_s, now_ms))
+    }
+
+    /// The claims of a new API token; `jti` is fresh.
+    pub fn api_claims(
+        &self,
+        subject: &str,
+        scope: ApiScope,
+        ttl_s: u64,
+        now_ms: i64,
+    ) -> ApiTokenClaims {
         let now = now_ms / 1000;
-        let claims = ApiTokenClaims {
+        ApiTokenClaims {
             iss: self.issuer.clone(),
             sub: subject.to_string(),
             aud: API_AUDIENCE.into(),
@@ -139,8 +212,28 @@ impl Keys {
             nbf: now,
             exp: now.saturating_add(i64::try_from(ttl_s).unwrap_or(i64::MAX)),
             jti: ids::new_id("jti"),
-        };
-        self.sign(&claims)
+            project_id: None,
+            kiosk_id: None,
+        }
+    }
+
+    /// Signs API token claims made by [`Keys::api_claims`].
+    pub fn sign_api_token(&self, claims: &ApiTokenClaims) -> Result<String, KeyError> {
+        self.sign(claims)
+    }
+
+    /// A kiosk-scope token bound to one paired kiosk and its project.
+    pub fn issue_kiosk_token(
+        &self,
+        kiosk_id: &str,
+        project_id: &str,
+        ttl_s: u64,
+        now_ms: i64,
+    ) -> Result<String, KeyError> {
+        let mut c = self.api_claims(kiosk_id, ApiScope::Kiosk, ttl_s, now_ms);
+        c.project_id = Some(project_id.to_string());
+        c.kiosk_id = Some(kiosk_id.to_string());
+        self.sign(&c)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -222,10 +315,11 @@ impl Keys {
         if header.alg != Algorithm::EdDSA {
             return Err(unauthorized("token algorithm not allowed"));
         }
+        let set = self.current();
         let key = header
             .kid
             .as_deref()
-            .and_then(|k| self.decoding.get(k))
+            .and_then(|k| set.decoding.get(k))
             .ok_or_else(|| unauthorized("unknown signing key"))?;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&[audience]);

@@ -77,6 +77,40 @@ async fn rate_check(st: &AppState, project_id: &str, user: &str) -> ApiResult<()
         .await
 }
 
+/// The enrolment rule (`vision::Gallery::admit`): a new person's face must be nobody else's
+/// (409 `DUPLICATE_FACE`, without saying whose); a sample for an enrolled person must match
+/// them (409 `SAMPLE_MISMATCH`) unless an admin token adds it.
+async fn admit(
+    st: &AppState,
+    auth: &Auth,
+    project_id: &str,
+    user_id: &str,
+    a: &FaceAnalysis,
+    threshold: f32,
+) -> ApiResult<()> {
+    let g = gallery(st, project_id, a).await?;
+    let (e, u) = (a.embedding.clone(), user_id.to_string());
+    let admission = templates::search(g, move |g| g.admit(e.as_slice(), &u, threshold)).await?;
+    match admission {
+        vision::Admission::New | vision::Admission::SamePerson { .. } => Ok(()),
+        vision::Admission::Mismatch { .. } if auth.is_admin() => Ok(()),
+        vision::Admission::Mismatch { score } => {
+            tracing::warn!(project = %project_id, score, "enrolment sample refused: not the same person");
+            Err(ApiError::new(
+                ErrorCode::SampleMismatch,
+                "this face does not match the person's enrolled samples",
+            ))
+        }
+        vision::Admission::Duplicate(m) => {
+            tracing::warn!(project = %project_id, score = m.score, "enrolment refused: face already enrolled");
+            Err(ApiError::new(
+                ErrorCode::DuplicateFace,
+                "this face is already enrolled as someone else in this project",
+            ))
+        }
+    }
+}
+
 /// A 1:N search is limited per caller (a kiosk's token) and per project, before any work.
 async fn one_to_n_check(st: &AppState, project_id: &str, caller: &str) -> ApiResult<()> {
     let now = st.clock.now_ms();
@@ -186,7 +220,8 @@ pub async fn register_face(
     ApiJson(req): ApiJson<RegisterFaceRequest>,
 ) -> ApiResult<Response> {
     check_user_id(&req.user_id)?;
-    let idem_key = IdemKey::of(&headers, &auth.0.sub, &req);
+    auth.allow_project(&req.project_id)?;
+    let idem_key = IdemKey::of(&headers, &auth.caller_key(), &req);
     if let Some(key) = idem_key.clone() {
         let known = st.db.call(move |c| stored_registration(c, &key)).await?;
         if let Some(resp) = known {
@@ -201,8 +236,9 @@ pub async fn register_face(
             .await?
     };
     flows::require_method(&flow, Method::Face)?;
-    flows::check_identifier(&st, &flow, &req.user_id, Method::Face).await?;
+    // The limit first: the customer's URL is only asked for requests that may proceed.
     rate_check(&st, &req.project_id, &req.user_id).await?;
+    flows::check_identifier(&st, &flow, &req.user_id, Method::Face).await?;
     let engine = st.face.engine()?.clone();
     let model_id = engine.model_id().to_string();
     let a = analyze(&st, image, true).await?;
@@ -213,6 +249,15 @@ pub async fn register_face(
         )
         .with_details(json!({ "issues": a.issues })));
     }
+    admit(
+        &st,
+        &auth,
+        &req.project_id,
+        &req.user_id,
+        &a,
+        flow.login.match_min_score,
+    )
+    .await?;
     let now = st.clock.now_ms();
     let ttl_ms = st.cfg.otp_ttl_s as i64 * 1000;
     let max_attempts = st.cfg.otp_max_attempts;
@@ -347,6 +392,7 @@ pub async fn verify_face(
             ));
         }
     };
+    auth.allow_project(&project_id)?;
     if let (Some(v), Some(u)) = (&existing, &req.user_id)
         && !v.identifier.is_empty()
         && &v.identifier != u
@@ -380,10 +426,10 @@ pub async fn verify_face(
     });
     match &target {
         Some(u) => {
-            flows::check_identifier(&st, &flow, u, Method::Face).await?;
             rate_check(&st, &project_id, u).await?;
+            flows::check_identifier(&st, &flow, u, Method::Face).await?;
         }
-        None => one_to_n_check(&st, &project_id, &auth.0.sub).await?,
+        None => one_to_n_check(&st, &project_id, &auth.caller_key()).await?,
     }
     let a = analyze(&st, image, false).await?;
     let threshold = flow.login.match_min_score;
@@ -396,9 +442,9 @@ pub async fn verify_face(
         if let Some(m) = best
             && m.score >= threshold
         {
-            flows::check_identifier(&st, &flow, &m.person, Method::Face).await?;
             // The per-user limit counts 1:N logins of that user too.
             rate_check(&st, &project_id, &m.person).await?;
+            flows::check_identifier(&st, &flow, &m.person, Method::Face).await?;
             target = Some(m.person);
         }
     }
@@ -507,7 +553,7 @@ pub async fn verify_face(
 
 pub async fn liveness_check(
     State(st): State<AppState>,
-    _a: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<LivenessCheckRequest>,
 ) -> ApiResult<Response> {
     let image = decode_b64_image(&req.face_image, st.cfg.max_image_bytes)?;
@@ -517,6 +563,13 @@ pub async fn liveness_check(
             .call(move |c| Validation::load(c, &id, Kind::Biometric))
             .await?
     };
+    // Another project's validation is as good as unknown to this caller.
+    if auth.allow_project(&v.project_id).is_err() {
+        return Err(ApiError::new(
+            ErrorCode::ValidationNotFound,
+            "unknown validation_id",
+        ));
+    }
     if v.status != ValidationStatus::Pending {
         return Err(not_pending(Kind::Biometric, v.status));
     }

@@ -121,6 +121,33 @@ pub struct ServerConfig {
     /// are internal (loopback, private, link-local): a receiver on the server's own LAN.
     /// Env: `ACCESS_OUTBOUND_ALLOW` (comma-separated) adds to it.
     pub outbound_allow: Vec<String>,
+    /// Longest life of an admin token (`access-server token --ttl`, `POST /tokens`).
+    pub admin_token_max_ttl_s: u64,
+    /// Life of a kiosk's access token (at most an hour; the kiosk renews it by itself).
+    pub kiosk_token_ttl_s: u64,
+    /// Codes one caller (a kiosk, or an admin token's subject) may send, per hour and per
+    /// day: one stolen kiosk cannot pump SMS or bomb inboxes.
+    pub sends_per_hour_caller: u32,
+    pub sends_per_day_caller: u32,
+    /// Codes one project may send per hour and per day, all callers together.
+    pub sends_per_hour_project: u32,
+    pub sends_per_day_project: u32,
+    /// Paid messages (SMS and WhatsApp) the whole server may send per day.
+    pub paid_messages_per_day: u32,
+    /// How long a customer security URL's answer for one identifier is reused, seconds.
+    pub security_answer_cache_s: u64,
+    /// Offline events accepted no older than this (hours); kiosks sync far more often.
+    pub offline_event_max_age_h: u64,
+}
+
+impl ServerConfig {
+    /// The longest any token this server signs may live: how long a rotated-out key must keep
+    /// verifying.
+    pub fn longest_token_ttl_s(&self) -> u64 {
+        self.admin_token_max_ttl_s
+            .max(self.kiosk_token_ttl_s)
+            .max(self.access_token_ttl_s)
+    }
 }
 
 impl Default for ServerConfig {
@@ -150,6 +177,15 @@ impl Default for ServerConfig {
             header_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             max_connections: 1024,
+            admin_token_max_ttl_s: 30 * 86_400,
+            kiosk_token_ttl_s: 3600,
+            sends_per_hour_caller: 120,
+            sends_per_day_caller: 1000,
+            sends_per_hour_project: 2000,
+            sends_per_day_project: 20_000,
+            paid_messages_per_day: 5000,
+            security_answer_cache_s: 30,
+            offline_event_max_age_h: 30 * 24,
         }
     }
 }

@@ -119,6 +119,33 @@ CREATE TABLE identifier_locks (
     locks INTEGER NOT NULL, locked_until INTEGER NOT NULL,
     PRIMARY KEY (project_id, identifier));
 "#,
+    // Kiosk identity (kiosks.rs), admin token records and key rotation (auth.rs); offline
+    // event ids unique per kiosk, not across kiosks.
+    r#"
+CREATE TABLE kiosks (
+    id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL,
+    public_key BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER,
+    last_seen_at INTEGER, version TEXT, pending_events INTEGER, last_sync_at INTEGER);
+CREATE INDEX kiosks_project ON kiosks(project_id);
+CREATE TABLE kiosk_pairings (
+    code_hash BLOB PRIMARY KEY, project_id TEXT NOT NULL, name TEXT,
+    expires_at INTEGER NOT NULL, used_at INTEGER, kiosk_id TEXT, created_at INTEGER NOT NULL);
+CREATE TABLE assertion_jtis (
+    kiosk_id TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL,
+    PRIMARY KEY (kiosk_id, jti));
+CREATE TABLE api_tokens (
+    jti TEXT PRIMARY KEY, subject TEXT NOT NULL, scope TEXT NOT NULL,
+    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER);
+ALTER TABLE signing_keys ADD COLUMN retire_after INTEGER;
+CREATE TABLE sync_events_v2 (
+    kiosk_id TEXT NOT NULL, event_id TEXT NOT NULL, kind TEXT NOT NULL,
+    project_id TEXT NOT NULL, user_id TEXT, occurred_at TEXT NOT NULL, payload TEXT NOT NULL,
+    received_at INTEGER NOT NULL, PRIMARY KEY (kiosk_id, event_id));
+INSERT INTO sync_events_v2 SELECT COALESCE(kiosk_id, ''), event_id, kind, project_id, user_id,
+    occurred_at, payload, received_at FROM sync_events;
+DROP TABLE sync_events;
+ALTER TABLE sync_events_v2 RENAME TO sync_events;
+"#,
 ];
 
 impl Db {
@@ -236,6 +263,16 @@ impl Db {
     ) -> Result<R, StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
+    }
+
+    /// One of the API's store functions in a transaction, on the calling thread: the CLI's
+    /// offline commands (`token`, `kiosks`, `tokens`) run the handlers' own code this way.
+    pub fn blocking_tx<R>(&self, f: impl FnOnce(&Connection) -> ApiResult<R>) -> ApiResult<R> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = guard.transaction()?;
+        let r = f(&tx)?;
+        tx.commit()?;
+        Ok(r)
     }
 }
 

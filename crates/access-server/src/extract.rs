@@ -62,8 +62,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Any valid API token (kiosk or admin scope).
+/// Any valid API token (kiosk or admin scope), not revoked.
 pub struct Auth(pub ApiTokenClaims);
+
+impl Auth {
+    /// Whether this caller may act on `project_id`: an admin token on any, a kiosk token only
+    /// on the project it was paired to (403 `PROJECT_FORBIDDEN` otherwise).
+    pub fn allow_project(&self, project_id: &str) -> Result<(), ApiError> {
+        match (self.0.scope, self.0.project_id.as_deref()) {
+            (ApiScope::Admin, _) => Ok(()),
+            (ApiScope::Kiosk, Some(p)) if p == project_id => Ok(()),
+            (ApiScope::Kiosk, _) => Err(ApiError::new(
+                ErrorCode::ProjectForbidden,
+                "this kiosk token is for another project",
+            )),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.scope == ApiScope::Admin
+    }
+
+    /// Who is calling, for per-caller limits: the kiosk id, else the token's subject.
+    pub fn caller_key(&self) -> String {
+        match &self.0.kiosk_id {
+            Some(k) => format!("kiosk:{k}"),
+            None => format!("sub:{}", self.0.sub),
+        }
+    }
+}
 
 /// An admin-scope API token.
 pub struct AdminAuth(pub ApiTokenClaims);
@@ -92,10 +119,9 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        state
-            .keys
-            .verify_api_token(token, state.clock.now_ms())
-            .map(Auth)
+        let claims = state.keys.verify_api_token(token, state.clock.now_ms())?;
+        crate::revocation::check(state, &claims).await?;
+        Ok(Auth(claims))
     }
 }
 

@@ -189,8 +189,52 @@ pub async fn check_identifier(
     Ok(())
 }
 
+/// Answers of customer security URLs, per flow, identifier and method, kept for
+/// `security_answer_cache_s`: a person retrying (or a kiosk hammering) does not make the
+/// server call the customer each time. Only clear answers are kept, never an outage.
+#[derive(Default)]
+pub struct SecurityAnswers {
+    answers: std::sync::Mutex<std::collections::HashMap<String, (bool, i64)>>,
+}
+
+impl SecurityAnswers {
+    fn get(&self, key: &str, now: i64, ttl_ms: i64) -> Option<bool> {
+        let map = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(_, at)| now - at < ttl_ms)
+            .map(|(a, _)| *a)
+    }
+
+    fn put(&self, key: String, allowed: bool, now: i64, ttl_ms: i64) {
+        let mut map = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 10_000 {
+            map.retain(|_, (_, at)| now - *at < ttl_ms);
+        }
+        map.insert(key, (allowed, now));
+    }
+}
+
+/// The secret a flow's security-URL requests are signed with (Standard Webhooks:
+/// `webhook-id`, `webhook-timestamp`, `webhook-signature`), `whsec_` + base64. Derived from the
+/// server's key and the flow id, so it needs no storage; an administrator reads it with
+/// `GET /project-flows/{id}/security-secret` and gives it to the customer's endpoint.
+pub fn security_secret(server_key: &[u8], flow_id: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(server_key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(b"security-url/v1:");
+    mac.update(flow_id.as_bytes());
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// Ask the customer's URL whether `identifier` may log in; no clear yes within the timeout
-/// means no (fail closed).
+/// means no (fail closed). The request is signed the Standard Webhooks way
+/// ([`security_secret`]), its answer bounded to 16 KiB and kept briefly
+/// ([`SecurityAnswers`]). Callers ask only after their rate limits passed.
 pub async fn check_url(
     st: &AppState,
     flow: &ProjectFlow,
@@ -204,6 +248,12 @@ pub async fn check_url(
             "security URL not configured",
         ));
     };
+    let now = st.clock.now_ms();
+    let ttl_ms = st.cfg.security_answer_cache_s as i64 * 1000;
+    let cache_key = format!("{}\n{}\n{identifier}\n{url}", flow.id, m.as_str());
+    if let Some(allowed) = st.security_answers.get(&cache_key, now, ttl_ms) {
+        return if allowed { Ok(()) } else { Err(refused()) };
+    }
     let unavailable = |why: &str| {
         tracing::warn!(flow = %flow.id, reason = why, "security URL check failed");
         ApiError::new(
@@ -220,16 +270,26 @@ pub async fn check_url(
             "the customer's security check did not answer",
         )
     })?;
+    let body = json!({
+        "identifier": identifier,
+        "project_id": flow.project_id,
+        "project_flow_id": flow.id,
+        "method": m.as_str(),
+    })
+    .to_string();
+    let msg_id = crate::ids::new_id("chk");
+    let ts = now / 1000;
+    let sig = crate::webhooks::sign(&security_secret(&st.otp_key, &flow.id), &msg_id, ts, &body)
+        .ok_or_else(ApiError::internal)?;
     let resp = st
         .http
         .post(url)
         .timeout(Duration::from_millis(s.timeout_ms.clamp(1, 30_000)))
-        .json(&json!({
-            "identifier": identifier,
-            "project_id": flow.project_id,
-            "project_flow_id": flow.id,
-            "method": m.as_str(),
-        }))
+        .header("content-type", "application/json")
+        .header("webhook-id", &msg_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
         .send()
         .await
         .map_err(|_| unavailable("request"))?;
@@ -241,11 +301,12 @@ pub async fn check_url(
         .await
         .ok_or_else(|| unavailable("body"))?;
     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| unavailable("body"))?;
-    match v.get("allowed").and_then(|a| a.as_bool()) {
-        Some(true) => Ok(()),
-        Some(false) => Err(refused()),
-        None => Err(unavailable("answer")),
-    }
+    let allowed = v
+        .get("allowed")
+        .and_then(|a| a.as_bool())
+        .ok_or_else(|| unavailable("answer"))?;
+    st.security_answers.put(cache_key, allowed, now, ttl_ms);
+    if allowed { Ok(()) } else { Err(refused()) }
 }
 
 /// Normalises a flow's whitelist / blacklist entries in place, by the rules the identifiers

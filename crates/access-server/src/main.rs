@@ -1,4 +1,4 @@
-//! `access-server serve | token`.
+//! `access-server serve | token | tokens | kiosks | keys`.
 
 use cli_output::outln;
 use std::path::PathBuf;
@@ -8,8 +8,8 @@ use access_server::auth::{Keys, parse_ttl};
 use access_server::clock::{Clock, SystemClock};
 use access_server::config::{self, ServeFlags};
 use access_server::db::Db;
-use access_server::{ServerConfig, start};
-use access_types::ApiScope;
+use access_server::{ServerConfig, kiosks, start, tokens};
+use access_types::kiosk_identity::CreatePairingRequest;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
@@ -24,44 +24,187 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Where the offline commands find the database and settings: the server's config file and
+/// environment, as `serve` reads them.
+#[derive(clap::Args, Clone)]
+struct Store {
+    /// The server's TOML config [env: ACCESS_CONFIG].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// [env: ACCESS_DB]
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl Store {
+    fn open(&self) -> anyhow::Result<(ServerConfig, Db)> {
+        let flags = ServeFlags {
+            config: self.config.clone(),
+            db: self.db.clone(),
+            ..Default::default()
+        };
+        let cfg = ServerConfig::load(&flags, &config::environment())?;
+        let db = Db::open(&cfg.db).with_context(|| format!("opening {}", cfg.db.display()))?;
+        Ok((cfg, db))
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the server.
     Serve(ServeFlags),
-    /// Print a bearer JWT for the API.
+    /// Print a new admin API token (recorded: `tokens list`, `tokens revoke`). Kiosks get
+    /// theirs by pairing (`kiosks pair`).
     Token {
-        #[arg(long, env = "ACCESS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        store: Store,
         #[arg(long)]
         subject: String,
-        #[arg(long, value_parser = ["admin", "kiosk"])]
+        /// Only `admin`: kiosk tokens come from pairing.
+        #[arg(long, default_value = "admin", value_parser = ["admin"])]
         scope: String,
-        /// e.g. 30d, 12h, 15m
-        #[arg(long, default_value = "30d")]
+        /// e.g. 30d, 12h, 15m; at most `admin_token_max_ttl_s` (default 30 days).
+        #[arg(long, default_value = "1d")]
         ttl: String,
-        #[arg(long, env = "ACCESS_ISSUER", default_value = "access-server")]
-        issuer: String,
     },
+    /// Admin tokens minted so far.
+    Tokens {
+        #[command(subcommand)]
+        cmd: TokensCmd,
+    },
+    /// Kiosks: pair one, list them, revoke one.
+    Kiosks {
+        #[command(subcommand)]
+        cmd: KiosksCmd,
+    },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Revoke a token by its id (`jti`).
+    Revoke {
+        #[command(flatten)]
+        store: Store,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KiosksCmd {
+    /// Print a one-time pairing code for a project (10 minutes, single use).
+    Pair {
+        #[command(flatten)]
+        store: Store,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List {
+        #[command(flatten)]
+        store: Store,
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Revoke a kiosk: its tokens and events are refused from its next request.
+    Revoke {
+        #[command(flatten)]
+        store: Store,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// A new signing key; the old one verifies until its longest token has expired. A running
+    /// server picks it up within 30 s.
+    Rotate {
+        #[command(flatten)]
+        store: Store,
+    },
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let now = SystemClock.now_ms();
     match cli.cmd {
         Cmd::Token {
-            db,
+            store,
             subject,
-            scope,
+            scope: _,
             ttl,
-            issuer,
         } => {
-            let scope = ApiScope::parse(&scope).context("scope must be admin or kiosk")?;
             let Some(ttl) = parse_ttl(&ttl) else {
                 bail!("invalid --ttl {ttl:?} (e.g. 30d, 12h)")
             };
-            let db = Db::open(&db)?;
-            let now = SystemClock.now_ms();
-            let keys = Keys::load_or_create(&db, &issuer, now)?;
-            outln!("{}", keys.issue_api_token(&subject, scope, ttl, now)?);
+            let (cfg, db) = store.open()?;
+            let keys = Keys::load_or_create(&db, &cfg.issuer, now)?;
+            let max = cfg.admin_token_max_ttl_s;
+            let t = db.blocking_tx(|c| tokens::mint_admin(c, &keys, &subject, ttl, max, now))?;
+            outln!("{}", t.token);
+            Ok(())
+        }
+        Cmd::Tokens { cmd } => match cmd {
+            TokensCmd::List { store } => {
+                let (_, db) = store.open()?;
+                print_json(&db.blocking_tx(|c| Ok(tokens::list(c, now)?))?)
+            }
+            TokensCmd::Revoke { store, id } => {
+                let (_, db) = store.open()?;
+                print_json(&db.blocking_tx(|c| tokens::revoke(c, &id, now))?)
+            }
+        },
+        Cmd::Kiosks { cmd } => match cmd {
+            KiosksCmd::Pair {
+                store,
+                project,
+                name,
+            } => {
+                let (_, db) = store.open()?;
+                let req = CreatePairingRequest {
+                    project_id: project,
+                    name,
+                };
+                let p = db.blocking_tx(|c| kiosks::create_pairing(c, &req, now))?;
+                outln!("{}", p.code);
+                cli_output::errln!(
+                    "pairing code for project {} (valid until {}, once): on the kiosk run `kiosk pair --api-url URL --code {}`",
+                    p.project_id,
+                    p.expires_at,
+                    p.code
+                );
+                Ok(())
+            }
+            KiosksCmd::List { store, project } => {
+                let (_, db) = store.open()?;
+                print_json(&db.blocking_tx(|c| Ok(kiosks::list(c, project.as_deref())?))?)
+            }
+            KiosksCmd::Revoke { store, id } => {
+                let (_, db) = store.open()?;
+                print_json(&db.blocking_tx(|c| kiosks::revoke(c, &id, now))?)
+            }
+        },
+        Cmd::Keys {
+            cmd: KeysCmd::Rotate { store },
+        } => {
+            let (cfg, db) = store.open()?;
+            let keep_ms = cfg.longest_token_ttl_s().saturating_mul(1000) as i64;
+            let kid = Keys::rotate(&db, now, keep_ms)?;
+            outln!("{kid}");
             Ok(())
         }
         Cmd::Serve(flags) => {

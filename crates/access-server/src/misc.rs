@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::clock::rfc3339;
 use crate::error::ApiResult;
-use crate::extract::{ApiQuery, Auth};
+use crate::extract::{AdminAuth, ApiQuery};
 use crate::ok;
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ pub async fn healthz(State(st): State<AppState>) -> ApiResult<Response> {
 
 pub async fn jwks(State(st): State<AppState>) -> Response {
     // Plain JWKS (no envelope): JWT libraries fetch this document directly.
-    axum::Json(st.keys.jwks().clone()).into_response()
+    axum::Json(st.keys.jwks()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -37,9 +37,11 @@ pub struct OutboxQuery {
     pub to: String,
 }
 
+/// Admin scope only: the outbox holds every code sent, and a kiosk token must not read codes
+/// sent to people at other kiosks (or to anyone).
 pub async fn outbox(
     State(st): State<AppState>,
-    _a: Auth,
+    _a: AdminAuth,
     ApiQuery(q): ApiQuery<OutboxQuery>,
 ) -> ApiResult<Response> {
     // An unencoded `+` in a query string arrives as a space: restore the E.164 prefix.

@@ -37,13 +37,14 @@ fn code_mac(key: &[u8], validation_id: &str, code: &str) -> Hmac<Sha256> {
 
 pub async fn send_email(
     State(st): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<SendEmailOtpRequest>,
 ) -> ApiResult<Response> {
     // Parsed before anything else: a refused address costs nothing and is stored nowhere.
     let email = Email::parse(&req.email)?.into_string();
     send(
         &st,
+        &auth,
         Kind::Email,
         Channel::Email,
         email,
@@ -55,13 +56,14 @@ pub async fn send_email(
 
 pub async fn send_sms(
     State(st): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<SendPhoneOtpRequest>,
 ) -> ApiResult<Response> {
     // Parsed before anything else: no SMS is paid for an impossible number.
     let phone = PhoneE164::parse(&req.phone)?.into_string();
     send(
         &st,
+        &auth,
         Kind::Phone,
         Channel::Sms,
         phone,
@@ -73,13 +75,14 @@ pub async fn send_sms(
 
 pub async fn send_whatsapp(
     State(st): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<SendPhoneOtpRequest>,
 ) -> ApiResult<Response> {
     // Parsed before anything else: no SMS is paid for an impossible number.
     let phone = PhoneE164::parse(&req.phone)?.into_string();
     send(
         &st,
+        &auth,
         Kind::Phone,
         Channel::Whatsapp,
         phone,
@@ -87,6 +90,66 @@ pub async fn send_whatsapp(
         req.project_flow_id,
     )
     .await
+}
+
+/// The caps on sends beyond the per-identifier limit (issue 11: SMS pumping, email bombing):
+/// per caller and per project, per hour and per day, and a server-wide daily budget of paid
+/// messages (SMS and WhatsApp). Each refusal is 429 with `Retry-After`.
+#[derive(Clone)]
+struct SendCaps {
+    caller: String,
+    per_hour_caller: u32,
+    per_day_caller: u32,
+    per_hour_project: u32,
+    per_day_project: u32,
+    /// Some for paid channels.
+    paid_per_day: Option<u32>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+impl SendCaps {
+    fn of(cfg: &crate::config::ServerConfig, caller: &str, channel: Channel) -> Self {
+        Self {
+            caller: caller.to_string(),
+            per_hour_caller: cfg.sends_per_hour_caller,
+            per_day_caller: cfg.sends_per_day_caller,
+            per_hour_project: cfg.sends_per_hour_project,
+            per_day_project: cfg.sends_per_day_project,
+            paid_per_day: (channel != Channel::Email).then_some(cfg.paid_messages_per_day),
+        }
+    }
+
+    fn check(&self, tx: &Connection, project_id: &str, now: i64) -> ApiResult<()> {
+        let c = &self.caller;
+        rate_limit(
+            tx,
+            &format!("send-h:{c}"),
+            self.per_hour_caller,
+            HOUR_MS,
+            now,
+        )?;
+        rate_limit(tx, &format!("send-d:{c}"), self.per_day_caller, DAY_MS, now)?;
+        rate_limit(
+            tx,
+            &format!("send-h:p:{project_id}"),
+            self.per_hour_project,
+            HOUR_MS,
+            now,
+        )?;
+        rate_limit(
+            tx,
+            &format!("send-d:p:{project_id}"),
+            self.per_day_project,
+            DAY_MS,
+            now,
+        )?;
+        if let Some(budget) = self.paid_per_day {
+            rate_limit(tx, "send-d:paid", budget, DAY_MS, now)?;
+        }
+        Ok(())
+    }
 }
 
 /// Everything one send needs inside its transaction.
@@ -105,6 +168,7 @@ struct SendArgs {
     max_attempts: u32,
     limit: u32,
     rl_key: String,
+    caps: SendCaps,
     key: [u8; 32],
     /// Record in the dev outbox (same transaction).
     outbox: bool,
@@ -120,6 +184,7 @@ enum SendOutcome {
 
 async fn send(
     st: &AppState,
+    auth: &Auth,
     kind: Kind,
     channel: Channel,
     identifier: String,
@@ -131,6 +196,7 @@ async fn send(
         Channel::Sms => Method::Sms,
         Channel::Whatsapp => Method::Whatsapp,
     };
+    auth.allow_project(&project_id)?;
     let code = ids::otp_code();
     let args = SendArgs {
         kind,
@@ -150,6 +216,7 @@ async fn send(
             st.cfg.phone_sends_per_min
         },
         rl_key: format!("{}:{identifier}", kind.as_str()),
+        caps: SendCaps::of(&st.cfg, &auth.caller_key(), channel),
         key: st.otp_key,
         outbox: st.delivery.outbox.is_some(),
         transport: st.delivery.can_send_external(channel),
@@ -204,10 +271,15 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
     }
     // A locked identifier gets no new code (nor a call to the customer's URL).
     lockout::check(tx, &a.project_id, &a.identifier, a.now)?;
+    // Every limit before the customer's URL is asked (a refused caller costs them nothing);
+    // a send that asked it was counted by the first transaction, not again by the second.
+    if !url_checked {
+        rate_limit(tx, &a.rl_key, a.limit, 60_000, a.now)?;
+        a.caps.check(tx, &a.project_id, a.now)?;
+    }
     if flows::check_lists(&flow, &a.identifier)? && !url_checked {
         return Ok(SendOutcome::NeedsUrlCheck(flow));
     }
-    rate_limit(tx, &a.rl_key, a.limit, 60_000, a.now)?;
     let (now, kind, channel) = (a.now, a.kind, a.channel);
     let expires_at = now + a.ttl_ms;
     let existing: Option<(String, u32)> = row(
@@ -279,27 +351,28 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
 
 pub async fn verify_email(
     State(st): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<VerifyEmailOtpRequest>,
 ) -> ApiResult<Response> {
     let email = Email::parse(&req.email)?.into_string();
     let otp = OtpCode::parse(&req.otp)?;
-    verify(&st, Kind::Email, email, otp, req.validation_id).await
+    verify(&st, &auth, Kind::Email, email, otp, req.validation_id).await
 }
 
 pub async fn verify_phone(
     State(st): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<VerifyPhoneOtpRequest>,
 ) -> ApiResult<Response> {
     let phone = PhoneE164::parse(&req.phone)?.into_string();
     let otp = OtpCode::parse(&req.otp)?;
-    verify(&st, Kind::Phone, phone, otp, req.validation_id).await
+    verify(&st, &auth, Kind::Phone, phone, otp, req.validation_id).await
 }
 
 /// Compares `otp` with the validation's code: validated (with a token), or one attempt used.
 async fn verify(
     st: &AppState,
+    auth: &Auth,
     kind: Kind,
     identifier: String,
     // Already 6 ASCII digits: a code typed wrong in form was refused (INVALID_OTP_FORMAT)
@@ -313,12 +386,18 @@ async fn verify(
         failures_before_lock: st.cfg.code_failures_before_lock,
         base_lock_ms: st.cfg.code_lock_base_s as i64 * 1000,
     };
+    let project_scope = (!auth.is_admin()).then(|| auth.0.project_id.clone());
     let outcome = st
         .db
         .tx(move |tx| {
             let mut v = Validation::load(tx, &validation_id, kind)?;
-            // A validation of someone else reads as unknown: no oracle for ids.
-            if v.identifier != identifier {
+            // A validation of someone else (or of another project than the kiosk's) reads as
+            // unknown: no oracle for ids.
+            if v.identifier != identifier
+                || project_scope
+                    .as_ref()
+                    .is_some_and(|p| p.as_deref() != Some(v.project_id.as_str()))
+            {
                 return Err(validation::not_found());
             }
             // Locked: not even the right code counts, and no attempt is used.

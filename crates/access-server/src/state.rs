@@ -34,6 +34,10 @@ pub struct Inner {
     pub outbound: crate::outbound::OutboundGuard,
     pub face: FaceService,
     pub templates: crate::templates::TemplateCache,
+    /// Revoked kiosks and admin tokens, looked up per request through a short cache.
+    pub revocations: crate::revocation::Revocations,
+    /// Answers of customer security URLs, kept briefly (`flows::check_url`).
+    pub security_answers: crate::flows::SecurityAnswers,
 }
 
 impl AppState {

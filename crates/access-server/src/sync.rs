@@ -1,19 +1,21 @@
 //! Kiosk sync: a delta feed of face templates and an idempotent upload of offline events.
 
+use access_types::kiosk_identity::ProofError;
 use access_types::{
-    ErrorCode, SyncEventsRequest, SyncEventsResponse, TemplateChange, TemplateOp, TemplatePage,
-    TemplateSyncQuery,
+    ErrorCode, EventRefusal, OfflineEvent, RefusedEvent, SyncEventsRequest, SyncEventsResponse,
+    TemplateChange, TemplateOp, TemplatePage, TemplateSyncQuery, WebhookEventType,
 };
 use axum::extract::State;
 use axum::response::Response;
+use serde_json::json;
 
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::db::exec;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Auth};
 use crate::flows::project_exists;
-use crate::ok;
 use crate::state::AppState;
+use crate::{kiosks, ok, webhooks};
 
 const MAX_PAGE: u32 = 500;
 const MAX_EVENTS: usize = 1000;
@@ -22,9 +24,10 @@ const MAX_EVENTS: usize = 1000;
 /// templates come as `op: delete` tombstones.
 pub async fn templates(
     State(st): State<AppState>,
-    _a: Auth,
+    auth: Auth,
     ApiQuery(q): ApiQuery<TemplateSyncQuery>,
 ) -> ApiResult<Response> {
+    auth.allow_project(&q.project_id)?;
     let after: i64 = match q.cursor.as_deref() {
         None | Some("") => 0,
         Some(c) => c
@@ -85,11 +88,68 @@ pub async fn templates(
     Ok(ok(page, ""))
 }
 
-/// Store offline events; an id seen before is reported as a duplicate and not stored again,
-/// so a kiosk can blindly retry a whole batch.
+/// Largest payload of one offline event, bytes of compact JSON.
+const MAX_EVENT_PAYLOAD: usize = 4096;
+/// How far in the future an event may claim to be (kiosk clocks drift).
+const MAX_EVENT_FUTURE_MS: i64 = 5 * 60 * 1000;
+
+/// Why an event cannot be stored, before its signature is looked at.
+fn implausible(
+    e: &OfflineEvent,
+    project_id: &str,
+    now: i64,
+    max_age_ms: i64,
+) -> Option<(EventRefusal, String)> {
+    if e.event_id.trim().is_empty() || e.event_id.len() > 128 {
+        return Some((
+            EventRefusal::Malformed,
+            "event_id must be 1 to 128 characters".into(),
+        ));
+    }
+    if e.kind.trim().is_empty() || e.kind.len() > 64 {
+        return Some((
+            EventRefusal::Malformed,
+            "kind must be 1 to 64 characters".into(),
+        ));
+    }
+    if e.user_id.as_ref().is_some_and(|u| u.len() > 128) {
+        return Some((EventRefusal::Malformed, "user_id longer than 128".into()));
+    }
+    if e.payload.to_string().len() > MAX_EVENT_PAYLOAD {
+        return Some((
+            EventRefusal::TooLarge,
+            format!("payload over {MAX_EVENT_PAYLOAD} bytes"),
+        ));
+    }
+    let Some(at) = parse_rfc3339(&e.occurred_at) else {
+        return Some((
+            EventRefusal::Malformed,
+            "occurred_at must be RFC 3339".into(),
+        ));
+    };
+    if at > now + MAX_EVENT_FUTURE_MS || at < now - max_age_ms {
+        return Some((
+            EventRefusal::ImplausibleTime,
+            "occurred_at is in the future or too old".into(),
+        ));
+    }
+    if e.project_id != project_id {
+        return Some((
+            EventRefusal::OtherProject,
+            "the event is for another project than this kiosk's".into(),
+        ));
+    }
+    None
+}
+
+/// Store a paired kiosk's signed offline events. Each is checked against the kiosk's
+/// registered device key and refused (alone, with a reason) when unsigned, wrongly signed,
+/// for another project, oversized, or dated implausibly; an id this kiosk sent before is a
+/// duplicate, not stored again, so a kiosk can blindly retry a whole batch. The kiosk id is
+/// the token's, never the body's. Each accepted offline sign-in is a webhook event.
 pub async fn events(
     State(st): State<AppState>,
-    _a: Auth,
+    auth: Auth,
     ApiJson(req): ApiJson<SyncEventsRequest>,
 ) -> ApiResult<Response> {
     if req.events.len() > MAX_EVENTS {
@@ -97,39 +157,57 @@ pub async fn events(
             "at most {MAX_EVENTS} events per batch"
         )));
     }
-    for e in &req.events {
-        if e.event_id.trim().is_empty() || e.event_id.len() > 128 {
-            return Err(ApiError::bad_request(
-                "event_id must be 1 to 128 characters",
-            ));
-        }
-        if e.kind.trim().is_empty() || e.kind.len() > 64 {
-            return Err(ApiError::bad_request("kind must be 1 to 64 characters"));
-        }
-        if parse_rfc3339(&e.occurred_at).is_none() {
-            return Err(ApiError::bad_request(format!(
-                "event {}: occurred_at must be RFC 3339",
-                e.event_id
-            )));
-        }
-    }
+    let Some(kiosk_id) = auth.0.kiosk_id.clone() else {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only a paired kiosk posts offline events (signed by its device key)",
+        ));
+    };
     let now = st.clock.now_ms();
+    let max_age_ms = st.cfg.offline_event_max_age_h as i64 * 3_600_000;
     let res = st
         .db
         .tx(move |tx| {
-            let mut accepted = Vec::new();
-            let mut duplicates = Vec::new();
+            let key = match kiosks::kiosk_key(tx, &kiosk_id)? {
+                Some(k) if !k.revoked => k,
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::KioskRevoked,
+                        "this kiosk was revoked; pair it again",
+                    ));
+                }
+            };
+            let mut out = SyncEventsResponse {
+                accepted: Vec::new(),
+                duplicates: Vec::new(),
+                refused: Vec::new(),
+            };
             for e in req.events {
-                if !project_exists(tx, &e.project_id)? {
-                    return Err(ApiError::new(ErrorCode::ProjectNotFound, "unknown project_id")
-                        .with_details(serde_json::json!({ "event_id": e.event_id })));
+                let refusal = implausible(&e, &key.project_id, now, max_age_ms).or_else(|| {
+                    e.verify(&kiosk_id, &key.public_key).err().map(|err| {
+                        let reason = match err {
+                            ProofError::Unsigned => EventRefusal::Unsigned,
+                            _ => EventRefusal::BadSignature,
+                        };
+                        (reason, err.to_string())
+                    })
+                });
+                if let Some((reason, detail)) = refusal {
+                    tracing::warn!(kiosk = %kiosk_id, event = %e.event_id, %reason, "offline event refused");
+                    out.refused.push(RefusedEvent {
+                        event_id: e.event_id,
+                        reason,
+                        detail,
+                    });
+                    continue;
                 }
                 let n = exec(tx,
-                    "INSERT OR IGNORE INTO sync_events(event_id, kiosk_id, kind, project_id, user_id,
-                       occurred_at, payload, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT OR IGNORE INTO sync_events(kiosk_id, event_id, kind, project_id,
+                       user_id, occurred_at, payload, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     rusqlite::params![
+                        kiosk_id,
                         e.event_id,
-                        req.kiosk_id,
                         e.kind,
                         e.project_id,
                         e.user_id,
@@ -138,11 +216,34 @@ pub async fn events(
                         now
                     ],
                 )?;
-                if n == 1 { accepted.push(e.event_id) } else { duplicates.push(e.event_id) }
+                if n == 0 {
+                    out.duplicates.push(e.event_id);
+                    continue;
+                }
+                if e.kind == "sign_in" {
+                    webhooks::enqueue(
+                        tx,
+                        &e.project_id,
+                        "",
+                        WebhookEventType::KioskOfflineSignIn,
+                        json!({
+                            "kiosk_id": kiosk_id,
+                            "event_id": e.event_id,
+                            "user_id": e.user_id,
+                            "occurred_at": e.occurred_at,
+                            "payload": e.payload,
+                        }),
+                        now,
+                    )?;
+                }
+                out.accepted.push(e.event_id);
             }
-            Ok(SyncEventsResponse { accepted, duplicates })
+            Ok(out)
         })
         .await?;
+    if !res.accepted.is_empty() {
+        st.webhook_wake.notify_one();
+    }
     Ok(ok(res, ""))
 }
 

@@ -50,7 +50,7 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
     let foreign = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
     assert_ne!(foreign.public_key().as_ref(), public.as_slice());
 
-    let good = t.kiosk.clone();
+    let good = t.kiosk();
     let parts: Vec<&str> = good.split('.').collect();
     let claims = api_claims("access-api", now_s() + 600, "admin");
 
@@ -159,7 +159,7 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
     t.clock.advance_ms(-2 * 3600 * 1000);
 
     // Kiosk scope: login endpoints yes, setup no.
-    let (s, v) = t.post("/projects", &t.kiosk, json!({"name": "x"})).await;
+    let (s, v) = t.post("/projects", &t.kiosk(), json!({"name": "x"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(code_of(&v), "FORBIDDEN");
     for path in [
@@ -169,7 +169,7 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
         "/users?project_id=x",
     ] {
         assert_eq!(
-            t.get(path, &t.kiosk).await.0,
+            t.get(path, &t.kiosk()).await.0,
             StatusCode::FORBIDDEN,
             "{path}"
         );
@@ -188,7 +188,11 @@ async fn bad_input_gets_the_error_envelope() {
         .project_with_flow(json!({"email": true, "face": true}))
         .await;
     let raw = |path: &str, body: Vec<u8>, ctype: Option<&str>| {
-        let mut rb = t.client.post(t.url(path)).bearer_auth(&t.kiosk).body(body);
+        let mut rb = t
+            .client
+            .post(t.url(path))
+            .bearer_auth(&t.kiosk())
+            .body(body);
         if let Some(c) = ctype {
             rb = rb.header("content-type", c);
         }
@@ -263,7 +267,7 @@ async fn bad_input_gets_the_error_envelope() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "not-an-email", "project_id": pid}),
         )
         .await;
@@ -278,7 +282,7 @@ async fn bad_input_gets_the_error_envelope() {
     let (s, v) = t
         .post(
             "/biometric/register-face",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"user_id": "u", "project_id": pid, "face_image": "%%%not base64%%%"}),
         )
         .await;
@@ -291,7 +295,7 @@ async fn bad_input_gets_the_error_envelope() {
     let (s, v) = t
         .post(
             "/biometric/register-face",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"user_id": "u", "project_id": pid, "face_image": big}),
         )
         .await;
@@ -300,7 +304,7 @@ async fn bad_input_gets_the_error_envelope() {
     let (s, v) = t
         .post(
             "/biometric/register-face",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"user_id": "u", "project_id": pid, "face_image": huge}),
         )
         .await;
@@ -312,7 +316,7 @@ async fn bad_input_gets_the_error_envelope() {
     let (s, v) = t
         .post(
             "/biometric/register-face",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"user_id": "u", "project_id": pid, "face_image": ""}),
         )
         .await;
@@ -323,15 +327,15 @@ async fn bad_input_gets_the_error_envelope() {
     );
 
     // Unknown endpoint / wrong method.
-    let (s, v) = t.get("/nope", &t.kiosk).await;
+    let (s, v) = t.get("/nope", &t.kiosk()).await;
     assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "NOT_FOUND"));
-    let (s, v) = t.get("/email/send-otp", &t.kiosk).await;
+    let (s, v) = t.get("/email/send-otp", &t.kiosk()).await;
     assert_eq!(
         (s, code_of(&v)),
         (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
     );
     // Query errors.
-    let (s, v) = t.get("/sync/templates", &t.kiosk).await;
+    let (s, v) = t.get("/sync/templates", &t.kiosk()).await;
     assert_eq!(
         (s, code_of(&v)),
         (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
@@ -340,7 +344,7 @@ async fn bad_input_gets_the_error_envelope() {
     let (s, v) = t
         .get(
             &format!("/sync/templates?project_id={pid}&cursor=-5"),
-            &t.kiosk,
+            &t.kiosk(),
         )
         .await;
     assert_eq!(

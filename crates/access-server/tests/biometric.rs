@@ -30,7 +30,7 @@ async fn enrol_verify_one_to_one_and_one_to_n() {
     let (pid, fid) = t
         .project_with_flow(json!({"face": true, "liveness_required": false}))
         .await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
 
     // Enrol Obama.
     let (s, v) = t
@@ -222,7 +222,7 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
     let (pid, _) = t
         .project_with_flow(json!({"face": true, "liveness_required": true}))
         .await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     // Collect webhook event types (all events subscribed).
     let types = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let ty2 = types.clone();
@@ -422,7 +422,7 @@ async fn missing_models_mean_503_not_a_crash() {
     let (s, v) = t
         .post(
             "/biometric/register-face",
-            &t.kiosk.clone(),
+            &t.kiosk(),
             json!({"user_id": "u", "project_id": pid, "face_image": photo("face_api_js/amy/amy1.png")}),
         )
         .await;
@@ -435,7 +435,7 @@ async fn missing_models_mean_503_not_a_crash() {
     let (s, _) = t
         .post(
             "/email/send-otp",
-            &t.kiosk.clone(),
+            &t.kiosk(),
             json!({"email": "a@b.co", "project_id": pid}),
         )
         .await;
@@ -456,7 +456,7 @@ async fn a_retried_enrolment_with_the_same_idempotency_key_enrols_once() {
     let send = |key: &'static str| {
         t.client
             .post(t.url("/biometric/register-face"))
-            .bearer_auth(&t.kiosk)
+            .bearer_auth(&t.kiosk())
             .header("idempotency-key", key)
             .json(&body)
             .send()
@@ -481,7 +481,7 @@ async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold(
     let (pid, _) = t
         .project_with_flow(json!({"face": true, "liveness_required": false}))
         .await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     let (s, v) = t
         .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": case_b64("photo_with_trailer_after_eoi.jpg")}))
         .await;
@@ -527,7 +527,8 @@ async fn photos_with_trailers_and_whole_camera_buffers_are_the_photos_they_hold(
 #[tokio::test]
 async fn a_template_of_another_model_never_matches() {
     let t = vision_server().await;
-    let k = t.kiosk.clone();
+    // Three projects: the administrator's token works on all of them.
+    let k = t.admin.clone();
     let obama = |n: &str| photo(&format!("face_recognition_examples/obama/{n}"));
     // A real embedding of Obama, enrolled in one project.
     let (donor, _) = t.project_with_flow(json!({"face": true})).await;
@@ -629,7 +630,7 @@ async fn an_idempotency_key_reused_with_another_body_is_refused() {
                           "face_image": photo(image)}))
             .send()
     };
-    let kiosk = t.kiosk.clone();
+    let kiosk = t.kiosk();
     let first = send(&kiosk, "obama", "face_recognition_examples/obama/obama.jpg")
         .await
         .unwrap();
@@ -659,7 +660,7 @@ async fn one_to_n_probes_are_limited_and_misses_say_no_score() {
     let (pid, _) = t
         .project_with_flow(json!({"face": true, "liveness_required": false}))
         .await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     let (s, v) = t
         .post("/biometric/register-face", &k, json!({"user_id": "obama", "project_id": pid, "face_image": photo("face_recognition_examples/obama/obama.jpg")}))
         .await;

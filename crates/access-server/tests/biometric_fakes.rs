@@ -35,7 +35,7 @@ async fn enrol_verify_one_to_one_and_one_to_n() {
     let (pid, fid) = t
         .project_with_flow(json!({"face": true, "liveness_required": false}))
         .await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     let register = |user: &str, image: String| {
         t.post(
             "/biometric/register-face",
@@ -178,7 +178,7 @@ async fn liveness_gates_the_login() {
     let (pid, _) = t
         .project_with_flow(json!({"face": true, "liveness_required": true}))
         .await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     let v = t
         .post_ok(
             "/biometric/register-face",

@@ -93,6 +93,20 @@ async fn token_command_and_serve_with_config_file() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+    // Kiosk tokens come from pairing only; an admin token lives at most 30 days (config).
+    for args in [
+        ["--scope", "kiosk", "--ttl", "1h"],
+        ["--scope", "admin", "--ttl", "36500d"],
+        ["--scope", "admin", "--ttl", "31d"],
+    ] {
+        let out = Command::new(BIN)
+            .args(["token", "--db", db.to_str().unwrap(), "--subject", "x"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(out.stdout.is_empty(), "{args:?} printed a token");
+    }
 
     let cfg = dir.join("server.toml");
     std::fs::write(
@@ -218,7 +232,7 @@ async fn serve_reads_env_vars() {
         .unwrap();
     let addr = listening_addr(&mut child);
     let out = Command::new(BIN)
-        .args(["token", "--subject", "e", "--scope", "kiosk"])
+        .args(["token", "--subject", "e"])
         .env("ACCESS_DB", &db)
         .output()
         .unwrap();
@@ -478,8 +492,6 @@ fn stalled_clients_are_closed_and_the_connection_cap_holds() {
             dir.join("edges.db").to_str().unwrap(),
             "--subject",
             "k",
-            "--scope",
-            "kiosk",
         ])
         .output()
         .unwrap();

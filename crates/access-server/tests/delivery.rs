@@ -109,7 +109,7 @@ async fn email_otp_goes_through_a_real_smtp_conversation() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "mail@example.com", "project_id": pid}),
         )
         .await;
@@ -129,7 +129,7 @@ async fn email_otp_goes_through_a_real_smtp_conversation() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "mail@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -157,7 +157,7 @@ async fn email_otp_goes_through_a_real_smtp_conversation() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "mail@example.com", "project_id": pid}),
         )
         .await;
@@ -238,7 +238,7 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let (s, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+1 (415) 555-0199", "project_id": pid}),
         )
         .await;
@@ -246,7 +246,7 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let (s, v2) = t
         .post(
             "/phone/send-whatsapp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+14155550199", "project_id": pid}),
         )
         .await;
@@ -260,7 +260,7 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
         let (s, v) = t
             .post(
                 "/phone/send-sms",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"phone": bad, "project_id": pid}),
             )
             .await;
@@ -280,7 +280,7 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let (s, r) = t
         .post(
             "/phone/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+14155550199", "otp": code, "validation_id": v["data"]["validation_id"]}),
         )
         .await;

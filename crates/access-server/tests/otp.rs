@@ -17,7 +17,7 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "Ada@Example.com", "project_id": pid}),
         )
         .await;
@@ -34,7 +34,7 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "ada@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -65,7 +65,7 @@ async fn email_login_returns_verifiable_token_and_code_is_single_use() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "ada@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -82,7 +82,7 @@ async fn three_wrong_codes_fail_the_validation() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "bob@example.com", "project_id": pid}),
         )
         .await;
@@ -91,14 +91,14 @@ async fn three_wrong_codes_fail_the_validation() {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let body = json!({"email": "bob@example.com", "otp": wrong, "validation_id": vid});
 
-    let (s, v) = t.post("/email/verify-otp", &t.kiosk, body.clone()).await;
+    let (s, v) = t.post("/email/verify-otp", &t.kiosk(), body.clone()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(code_of(&v), "INVALID_OTP");
     assert_eq!(v["details"]["attempts_remaining"], 2);
-    let (s, v) = t.post("/email/verify-otp", &t.kiosk, body.clone()).await;
+    let (s, v) = t.post("/email/verify-otp", &t.kiosk(), body.clone()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["details"]["attempts_remaining"], 1);
-    let (s, v) = t.post("/email/verify-otp", &t.kiosk, body.clone()).await;
+    let (s, v) = t.post("/email/verify-otp", &t.kiosk(), body.clone()).await;
     assert_eq!(s, StatusCode::GONE, "{v}");
     assert_eq!(code_of(&v), "MAX_ATTEMPTS_EXCEEDED");
 
@@ -106,7 +106,7 @@ async fn three_wrong_codes_fail_the_validation() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "bob@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -122,7 +122,7 @@ async fn late_code_is_expired_via_injected_clock() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "c@example.com", "project_id": pid}),
         )
         .await;
@@ -133,7 +133,7 @@ async fn late_code_is_expired_via_injected_clock() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "c@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -143,7 +143,7 @@ async fn late_code_is_expired_via_injected_clock() {
     let (_, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "c@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -156,13 +156,13 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
     let t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(email_flow()).await;
     let body = json!({"email": "d@example.com", "project_id": pid});
-    let (s, first) = t.post("/email/send-otp", &t.kiosk, body.clone()).await;
+    let (s, first) = t.post("/email/send-otp", &t.kiosk(), body.clone()).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(first["data"]["resent"], false);
     let vid = first["data"]["validation_id"].as_str().unwrap().to_string();
     let first_code = t.outbox_code("d@example.com").await;
     for _ in 0..4 {
-        let (s, v) = t.post("/email/send-otp", &t.kiosk, body.clone()).await;
+        let (s, v) = t.post("/email/send-otp", &t.kiosk(), body.clone()).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["data"]["resent"], true);
         assert_eq!(
@@ -175,7 +175,7 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
     let resp = t
         .client
         .post(t.url("/email/send-otp"))
-        .bearer_auth(&t.kiosk)
+        .bearer_auth(&t.kiosk())
         .json(&body)
         .send()
         .await
@@ -194,14 +194,14 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
     let (s, _) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "e@example.com", "project_id": pid}),
         )
         .await;
     assert_eq!(s, StatusCode::OK);
     // After the window the address may send again.
     t.clock.advance_ms(61_000);
-    let (s, _) = t.post("/email/send-otp", &t.kiosk, body.clone()).await;
+    let (s, _) = t.post("/email/send-otp", &t.kiosk(), body.clone()).await;
     assert_eq!(s, StatusCode::OK);
     let newest = t.outbox_code("d@example.com").await;
 
@@ -210,7 +210,7 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
         let (s, v) = t
             .post(
                 "/email/verify-otp",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"email": "d@example.com", "otp": first_code, "validation_id": vid}),
             )
             .await;
@@ -219,7 +219,7 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "d@example.com", "otp": newest, "validation_id": vid}),
         )
         .await;
@@ -233,21 +233,26 @@ async fn phone_rate_limit_is_three_per_minute_across_channels() {
     let (pid, _) = t.project_with_flow(email_flow()).await;
     let body = json!({"phone": "+14155550100", "project_id": pid});
     for path in ["/phone/send-sms", "/phone/send-whatsapp", "/phone/send-sms"] {
-        let (s, v) = t.post(path, &t.kiosk, body.clone()).await;
+        let (s, v) = t.post(path, &t.kiosk(), body.clone()).await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
-    let (s, v) = t.post("/phone/send-whatsapp", &t.kiosk, body.clone()).await;
+    let (s, v) = t
+        .post("/phone/send-whatsapp", &t.kiosk(), body.clone())
+        .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert_eq!(code_of(&v), "RATE_LIMITED");
     // The phone OTP verifies through /phone/verify-otp.
-    let (_, v) = t.get("/dev/outbox?to=%2B14155550100", &t.kiosk).await;
+    // The outbox holds everyone's codes: a kiosk token may not read it.
+    let (s, v) = t.get("/dev/outbox?to=%2B14155550100", &t.kiosk()).await;
+    assert_eq!((s, code_of(&v)), (StatusCode::FORBIDDEN, "FORBIDDEN"));
+    let (_, v) = t.get("/dev/outbox?to=%2B14155550100", &t.admin).await;
     let msgs = v["data"]["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 3);
     assert_eq!(msgs[0]["channel"], "sms");
     assert_eq!(msgs[1]["channel"], "whatsapp");
     let code = msgs[0]["code"].as_str().unwrap();
     assert!(msgs[0]["body"].as_str().unwrap().contains(code));
-    let (_, list) = t.get("/dev/outbox?to=%2B14155550100", &t.kiosk).await;
+    let (_, list) = t.get("/dev/outbox?to=%2B14155550100", &t.admin).await;
     assert_eq!(list["data"]["messages"][0]["to"], "+14155550100");
     t.stop().await;
 }
@@ -259,7 +264,7 @@ async fn phone_verify_and_wrong_identifier() {
     let (_, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+4915112345678", "project_id": pid}),
         )
         .await;
@@ -269,7 +274,7 @@ async fn phone_verify_and_wrong_identifier() {
     let (s, v) = t
         .post(
             "/phone/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+4915100000000", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -279,7 +284,7 @@ async fn phone_verify_and_wrong_identifier() {
     let (s, _) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "x@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -287,7 +292,7 @@ async fn phone_verify_and_wrong_identifier() {
     let (s, v) = t
         .post(
             "/phone/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+4915112345678", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -297,7 +302,7 @@ async fn phone_verify_and_wrong_identifier() {
     let (s, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "0151 1234", "project_id": pid}),
         )
         .await;
@@ -316,7 +321,7 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (s, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+14155550101", "project_id": pid}),
         )
         .await;
@@ -328,7 +333,7 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "p@example.com", "project_id": pid}),
         )
         .await;
@@ -347,7 +352,7 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "p@example.com", "project_id": pid}),
         )
         .await;
@@ -356,7 +361,7 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "p@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -373,13 +378,13 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "p@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
-    // Draft flow and no flow at all.
+    // Another project than the kiosk's: refused before anything else is looked at.
     let (_, p2) = t
         .post("/projects", &t.admin, json!({"name": "Empty"}))
         .await;
@@ -387,7 +392,20 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
+            json!({"email": "q@example.com", "project_id": p2}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::FORBIDDEN, "PROJECT_FORBIDDEN")
+    );
+
+    // Draft flow and no flow at all (an administrator's token: any project).
+    let (s, v) = t
+        .post(
+            "/email/send-otp",
+            &t.admin,
             json!({"email": "q@example.com", "project_id": p2}),
         )
         .await;
@@ -402,7 +420,7 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.admin,
             json!({"email": "q@example.com", "project_id": p2}),
         )
         .await;
@@ -410,7 +428,7 @@ async fn flow_state_and_methods_give_clear_codes() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.admin,
             json!({"email": "q@example.com", "project_id": "prj_nope"}),
         )
         .await;
@@ -438,7 +456,7 @@ async fn security_lists_and_customer_url() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "no@example.com", "project_id": pid}),
         )
         .await;
@@ -447,7 +465,7 @@ async fn security_lists_and_customer_url() {
     let (s, _) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "OK@example.com", "project_id": pid}),
         )
         .await;
@@ -457,7 +475,7 @@ async fn security_lists_and_customer_url() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "bad@example.com", "project_id": pid}),
         )
         .await;
@@ -482,7 +500,7 @@ async fn security_lists_and_customer_url() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "a@example.org", "project_id": pid}),
         )
         .await;
@@ -490,7 +508,7 @@ async fn security_lists_and_customer_url() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "a@example.com", "project_id": pid}),
         )
         .await;
@@ -498,7 +516,7 @@ async fn security_lists_and_customer_url() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "slow@example.org", "project_id": pid}),
         )
         .await;
@@ -514,7 +532,7 @@ async fn state_survives_restart() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "r@example.com", "project_id": pid}),
         )
         .await;
@@ -525,7 +543,7 @@ async fn state_survives_restart() {
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "r@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -563,7 +581,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
     let (s, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+44 (0)20 7946 0958", "project_id": pid}),
         )
         .await;
@@ -573,7 +591,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
     let (s, v) = t
         .post(
             "/phone/send-whatsapp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "0044 20 7946 0958", "project_id": pid}),
         )
         .await;
@@ -585,7 +603,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
     let (s, r) = t
         .post(
             "/phone/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+44 20 7946 0958", "otp": full_width(&code), "validation_id": vid}),
         )
         .await;
@@ -606,7 +624,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
     ] {
         for path in ["/phone/send-sms", "/phone/send-whatsapp"] {
             let (s, v) = t
-                .post(path, &t.kiosk, json!({"phone": bad, "project_id": pid}))
+                .post(path, &t.kiosk(), json!({"phone": bad, "project_id": pid}))
                 .await;
             assert_eq!(
                 (s, code_of(&v)),
@@ -618,7 +636,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
         let (s, v) = t
             .post(
                 "/phone/verify-otp",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"phone": bad, "otp": "123456", "validation_id": vid}),
             )
             .await;
@@ -637,7 +655,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
         let (s, v) = t
             .post(
                 "/phone/send-sms",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"phone": typed, "project_id": pid}),
             )
             .await;
@@ -646,7 +664,7 @@ async fn phone_numbers_follow_the_numbering_plan_and_a_bad_one_sends_nothing() {
     let (s, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+14155550199", "project_id": pid}),
         )
         .await;
@@ -674,7 +692,7 @@ async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
         let (s, v) = t
             .post(
                 "/email/send-otp",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"email": typed, "project_id": pid}),
             )
             .await;
@@ -689,7 +707,7 @@ async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "Ana.Lopez@EXAMPLE.com", "project_id": pid}),
         )
         .await;
@@ -702,7 +720,7 @@ async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
     let (s, r) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "ANA.lopez@EXAMPLE.com ", "otp": format!("{} {}", &code[..3], &code[3..]), "validation_id": vid}),
         )
         .await;
@@ -725,7 +743,7 @@ async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
         let (s, v) = t
             .post(
                 "/email/send-otp",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"email": bad, "project_id": pid}),
             )
             .await;
@@ -737,7 +755,7 @@ async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
         let (s, v) = t
             .post(
                 "/email/verify-otp",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"email": bad, "otp": "123456", "validation_id": vid}),
             )
             .await;
@@ -755,10 +773,11 @@ async fn emails_are_normalised_one_way_for_send_verify_and_rate_limit() {
 async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_attempt() {
     let t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(email_flow()).await;
+    let kiosk = t.kiosk();
     let send = || {
         t.post(
             "/email/send-otp",
-            &t.kiosk,
+            &kiosk,
             json!({"email": "kim@example.com", "project_id": pid}),
         )
     };
@@ -779,7 +798,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
         let (s, v) = t
             .post(
                 "/email/verify-otp",
-                &t.kiosk,
+                &t.kiosk(),
                 json!({"email": "kim@example.com", "otp": bad, "validation_id": vid}),
             )
             .await;
@@ -801,7 +820,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "kim@example.com", "otp": wrong, "validation_id": vid}),
         )
         .await;
@@ -811,7 +830,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
     let (s, v) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "kim@example.com", "otp": format!("{}-{}", &code[..3], &code[3..]), "validation_id": vid}),
         )
         .await;
@@ -821,7 +840,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
     let (s, v) = t
         .post(
             "/phone/send-sms",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+57 301 234 5678", "project_id": pid}),
         )
         .await;
@@ -830,7 +849,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
     let (s, v) = t
         .post(
             "/phone/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+573012345678", "otp": "12 34", "validation_id": pvid}),
         )
         .await;
@@ -845,7 +864,7 @@ async fn a_code_typed_another_way_is_the_same_code_and_a_malformed_one_costs_no_
     let (s, v) = t
         .post(
             "/phone/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"phone": "+57 301 234 5678", "otp": spaced, "validation_id": pvid}),
         )
         .await;
@@ -862,7 +881,7 @@ async fn send(
     value: &str,
 ) -> (StatusCode, String) {
     let (s, v) = t
-        .post(path, &t.kiosk, json!({field: value, "project_id": pid}))
+        .post(path, &t.kiosk(), json!({field: value, "project_id": pid}))
         .await;
     (s, code_of(&v).to_string())
 }
@@ -1042,7 +1061,7 @@ async fn security_list_entries_are_normalised_when_saved_and_bad_ones_refused() 
 async fn twelve_wrong_codes_across_four_validations_lock_the_identifier() {
     let t = TestServer::start().await;
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     let who = "guess@example.com";
     let mut wrong = 0;
     let mut locked_at = None;

@@ -257,7 +257,7 @@ async fn webhook_signed_retried_delivered_once_and_logged() {
     let (_, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "w@example.com", "project_id": pid}),
         )
         .await;
@@ -266,7 +266,7 @@ async fn webhook_signed_retried_delivered_once_and_logged() {
     let (s, _) = t
         .post(
             "/email/verify-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "w@example.com", "otp": code, "validation_id": vid}),
         )
         .await;
@@ -303,7 +303,7 @@ async fn webhook_signed_retried_delivered_once_and_logged() {
         .collect();
     assert_eq!(codes, vec![500, 503, 200]);
     assert_eq!(
-        t.get(&format!("/webhooks/{hid}/deliveries"), &t.kiosk)
+        t.get(&format!("/webhooks/{hid}/deliveries"), &t.kiosk())
             .await
             .0,
         StatusCode::FORBIDDEN
@@ -326,7 +326,7 @@ async fn webhook_410_disables_the_endpoint() {
     let hid = h["data"]["id"].as_str().unwrap().to_string();
     t.post(
         "/email/send-otp",
-        &t.kiosk,
+        &t.kiosk(),
         json!({"email": "g@example.com", "project_id": pid}),
     )
     .await;
@@ -343,7 +343,7 @@ async fn webhook_410_disables_the_endpoint() {
     // Further events are not queued for it.
     t.post(
         "/email/send-otp",
-        &t.kiosk,
+        &t.kiosk(),
         json!({"email": "h@example.com", "project_id": pid}),
     )
     .await;
@@ -399,7 +399,7 @@ async fn sync_templates_feed_and_idempotent_events() {
         })
         .await
         .unwrap();
-    let k = t.kiosk.clone();
+    let k = t.kiosk();
     let (s, v) = t
         .get(&format!("/sync/templates?project_id={pid}&limit=2"), &k)
         .await;
@@ -452,19 +452,34 @@ async fn sync_templates_feed_and_idempotent_events() {
     assert_eq!(items[0]["user_id"], "u2");
     assert!(items[0].get("embedding").is_none());
 
-    // Offline events: a retried batch is not duplicated.
-    let batch = json!({"kiosk_id": "k1", "events": [
-        {"event_id": "e1", "kind": "sign_in", "project_id": pid, "occurred_at": "2026-01-01T10:00:00Z", "user_id": "u1"},
-        {"event_id": "e2", "kind": "enrolment", "project_id": pid, "occurred_at": "2026-01-01T10:01:00Z", "payload": {"x": 1}}
+    // Offline events, signed by the test kiosk's device key: a retried batch is not
+    // duplicated; one dated "yesterday" (not RFC 3339) is refused alone, with its reason.
+    let now = access_server::clock::rfc3339(t.clock.now_ms());
+    let ev = |id: &str, kind: &str, user: Option<&str>, payload: Value, at: &str| {
+        let e = access_types::OfflineEvent {
+            event_id: id.into(),
+            kind: kind.into(),
+            project_id: pid.clone(),
+            occurred_at: at.into(),
+            user_id: user.map(Into::into),
+            payload,
+            signature: None,
+        };
+        serde_json::to_value(t.device.sign_event("ksk_test", e)).unwrap()
+    };
+    let batch = json!({"events": [
+        ev("e1", "sign_in", Some("u1"), Value::Null, &now),
+        ev("e2", "enrolment", None, json!({"x": 1}), &now),
     ]});
     let (s, v) = t.post("/sync/events", &k, batch.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["accepted"], json!(["e1", "e2"]));
     assert_eq!(v["data"]["duplicates"], json!([]));
     let mut batch2 = batch.clone();
-    batch2["events"].as_array_mut().unwrap().push(
-        json!({"event_id": "e3", "kind": "sign_in", "project_id": pid, "occurred_at": "2026-01-01T10:02:00Z"}),
-    );
+    batch2["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(ev("e3", "sign_in", None, Value::Null, &now));
     let (_, v) = t.post("/sync/events", &k, batch2).await;
     assert_eq!(v["data"]["accepted"], json!(["e3"]));
     assert_eq!(v["data"]["duplicates"], json!(["e1", "e2"]));
@@ -477,12 +492,16 @@ async fn sync_templates_feed_and_idempotent_events() {
         .unwrap();
     assert_eq!(n, 3);
     let (s, v) = t
-        .post("/sync/events", &k, json!({"events": [{"event_id": "e9", "kind": "x", "project_id": pid, "occurred_at": "yesterday"}]}))
+        .post(
+            "/sync/events",
+            &k,
+            json!({"events": [ev("e9", "x", None, Value::Null, "yesterday")]}),
+        )
         .await;
-    assert_eq!(
-        (s, code_of(&v)),
-        (StatusCode::BAD_REQUEST, "INVALID_REQUEST")
-    );
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["refused"][0]["event_id"], "e9");
+    assert_eq!(v["data"]["refused"][0]["reason"], "malformed");
+    assert_eq!(t.count("SELECT COUNT(*) FROM sync_events"), 3);
     t.stop().await;
 }
 
@@ -542,14 +561,14 @@ async fn openapi_health_and_outbox_switch() {
         .configure(|cfg| cfg.dev_outbox = false)
         .start()
         .await;
-    let (s, v) = t.get("/dev/outbox?to=a%40b.co", &t.kiosk.clone()).await;
+    let (s, v) = t.get("/dev/outbox?to=a%40b.co", &t.kiosk()).await;
     assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "NOT_FOUND"));
     // And with no provider either, sending says so.
     let (pid, _) = t.project_with_flow(json!({"email": true})).await;
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "a@b.co", "project_id": pid}),
         )
         .await;
@@ -575,7 +594,7 @@ async fn webhook_queue_survives_restart() {
     let hid = h["data"]["id"].as_str().unwrap().to_string();
     t.post(
         "/email/send-otp",
-        &t.kiosk,
+        &t.kiosk(),
         json!({"email": "s@example.com", "project_id": pid}),
     )
     .await;
@@ -661,7 +680,7 @@ async fn webhook_retry_honours_retry_after() {
     .await;
     t.post(
         "/email/send-otp",
-        &t.kiosk,
+        &t.kiosk(),
         json!({"email": "ra@example.com", "project_id": pid}),
     )
     .await;
@@ -711,7 +730,7 @@ async fn a_slow_receiver_only_delays_its_own_queue() {
     // The slow project's event first, then (once its delivery is under way) the fast one's.
     t.post(
         "/email/send-otp",
-        &t.kiosk,
+        &t.kiosk(),
         json!({"email": "s@example.com", "project_id": slow_pid}),
     )
     .await;
@@ -719,7 +738,7 @@ async fn a_slow_receiver_only_delays_its_own_queue() {
     let sent = std::time::Instant::now();
     t.post(
         "/email/send-otp",
-        &t.kiosk,
+        &t.kiosk(),
         json!({"email": "f@example.com", "project_id": fast_pid}),
     )
     .await;
@@ -810,7 +829,7 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
     let (s, v) = t
         .post(
             "/email/send-otp",
-            &t.kiosk,
+            &t.kiosk(),
             json!({"email": "a@example.com", "project_id": pid}),
         )
         .await;
@@ -838,7 +857,7 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
     let (s, v) = t2
         .post(
             "/email/send-otp",
-            &t2.kiosk,
+            &t2.kiosk(),
             json!({"email": "a@example.com", "project_id": pid2}),
         )
         .await;

@@ -60,6 +60,21 @@ error_codes! {
     Unauthorized = "UNAUTHORIZED" => 401,
     /// The token's scope does not allow this call.
     Forbidden = "FORBIDDEN" => 403,
+    /// The token is bound to another project than the one the call names.
+    ProjectForbidden = "PROJECT_FORBIDDEN" => 403,
+    /// The kiosk was revoked by an administrator: its tokens and events are refused.
+    KioskRevoked = "KIOSK_REVOKED" => 401,
+    /// The pairing code is unknown, used or expired (10 minutes, single use).
+    PairingCodeInvalid = "PAIRING_CODE_INVALID" => 401,
+    /// The kiosk's signed token request (client assertion) is malformed, wrongly signed,
+    /// outside its time window, or replayed.
+    AssertionInvalid = "ASSERTION_INVALID" => 401,
+    /// A new sample for an existing person does not match that person's enrolled samples
+    /// (only an admin token may add a different-looking sample).
+    SampleMismatch = "SAMPLE_MISMATCH" => 409,
+    /// The face of a new person already matches someone enrolled in the project (who is not
+    /// said).
+    DuplicateFace = "DUPLICATE_FACE" => 409,
     NotFound = "NOT_FOUND" => 404,
     MethodNotAllowed = "METHOD_NOT_ALLOWED" => 405,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,

@@ -11,6 +11,7 @@ mod error_code;
 pub use error_code::ErrorCode;
 
 pub mod identifiers;
+pub mod kiosk_identity;
 pub use identifiers::{Email, IdentifierError, ListEntry, OtpCode, PhoneE164, UserId};
 
 /// Base path every endpoint lives under.
@@ -109,6 +110,13 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// Why the server refused an offline event.
+    EventRefusal, ts "EventRefusal" {
+        Unsigned, BadSignature, OtherProject, TooLarge, ImplausibleTime, Malformed
+    }
+);
+
+wire_enum!(
     /// Scope of an API bearer token.
     ApiScope, ts "ApiScope" {
         /// Login endpoints and kiosk sync.
@@ -134,6 +142,44 @@ pub struct ApiTokenClaims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// The one project a kiosk-scope token may act on (every kiosk token has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// The paired kiosk a kiosk-scope token was issued to (from its device key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kiosk_id: Option<String>,
+}
+
+/// `POST /tokens` (admin): a recorded admin token for an integration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiTokenRequest {
+    /// Who or what holds it, e.g. `payroll-sync`.
+    pub subject: String,
+    /// Lifetime in seconds; at most the server's `admin_token_max_ttl_s` (default 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+}
+
+/// A recorded admin token (never the token itself).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ApiTokenInfo {
+    /// The token's `jti`: what revocation names.
+    pub id: String,
+    pub subject: String,
+    pub scope: ApiScope,
+    pub created_at: String,
+    pub expires_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// A new token: the only time it is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct CreatedApiToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: ApiTokenInfo,
 }
 
 /// Claims of the end-user access token a validated login returns (`token_use = "access"`).
@@ -602,6 +648,11 @@ pub enum WebhookEventType {
     #[serde(rename = "biometric_validation.liveness_failed")]
     #[strum(serialize = "biometric_validation.liveness_failed")]
     BiometricValidationLivenessFailed,
+    /// A paired kiosk let someone in while it could not reach the server (its signed offline
+    /// event arrived and verified).
+    #[serde(rename = "kiosk.offline_sign_in")]
+    #[strum(serialize = "kiosk.offline_sign_in")]
+    KioskOfflineSignIn,
 }
 wire_names!(WebhookEventType);
 
@@ -783,6 +834,10 @@ pub struct OfflineEvent {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    /// Base64url Ed25519 signature by the kiosk's device key over
+    /// [`OfflineEvent::signing_input`]; events without a valid one are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -799,6 +854,18 @@ pub struct SyncEventsResponse {
     pub accepted: Vec<String>,
     /// Ids the server already had (a retried upload); not stored again.
     pub duplicates: Vec<String>,
+    /// Events not stored, each with why: sending them again cannot help.
+    #[serde(default)]
+    pub refused: Vec<RefusedEvent>,
+}
+
+/// An offline event the server will never store, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct RefusedEvent {
+    pub event_id: String,
+    pub reason: EventRefusal,
+    /// The reason in words.
+    pub detail: String,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -41,6 +41,13 @@ pub enum KioskCommand {
         #[arg(long, default_value_t = 10)]
         interval: u64,
     },
+    /// Pair this kiosk with the Access API (--api-url) using a one-time code an administrator
+    /// made (`access-server kiosks pair`): it registers the kiosk's device key, and from then
+    /// on the kiosk gets its own short-lived tokens. No token is ever copied onto a kiosk.
+    Pair {
+        #[arg(long)]
+        code: String,
+    },
     /// Connectivity, queue and cache.
     Status {
         #[arg(long)]
@@ -138,6 +145,20 @@ fn open(cfg: &Settings, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
     Ok(Kiosk::open(k)?)
 }
 
+/// [`open`], then pairs with the configured one-time code if this kiosk is not paired yet
+/// (`KIOSK_PAIRING_CODE`): what the commands that talk to the API use. A server that cannot
+/// be reached is the command's own business (it decides offline, or says so).
+async fn open_online(cfg: &Settings, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
+    let k = open(cfg, vision)?;
+    match k.ensure_paired().await {
+        Err(kiosk_core::KioskError::Api(e)) if e.is_unreachable() => {
+            errln!("not paired yet: {e}");
+        }
+        other => other?,
+    }
+    Ok(k)
+}
+
 fn pin(cfg: &Settings) -> anyhow::Result<&str> {
     cfg.admin_pin
         .as_deref()
@@ -159,7 +180,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
     rt.block_on(async move {
         match cmd {
             KioskCommand::Enroll { user, name, images } => {
-                let k = open(&cfg, vision)?;
+                let k = open_online(&cfg, vision).await?;
                 let frames = images
                     .iter()
                     .map(|p| load_frame(p))
@@ -171,7 +192,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 Ok(0)
             }
             KioskCommand::SignIn(a) => {
-                let k = open(&cfg, vision)?;
+                let k = open_online(&cfg, vision).await?;
                 let frames = match (&a.camera, a.face.is_empty()) {
                     (Some(spec), _) => camera_frames(spec, a.frames)?,
                     (None, false) => a
@@ -190,7 +211,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 })
             }
             KioskCommand::Otp(OtpCommand::Send { channel, to }) => {
-                let k = open(&cfg, vision)?;
+                let k = open_online(&cfg, vision).await?;
                 print(&serde_json::to_value(k.otp_send(channel, &to).await?)?)?;
                 Ok(0)
             }
@@ -200,13 +221,13 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 code,
                 validation_id,
             }) => {
-                let k = open(&cfg, vision)?;
+                let k = open_online(&cfg, vision).await?;
                 let v = k.otp_verify(channel, &to, &code, &validation_id).await?;
                 print(&serde_json::to_value(v)?)?;
                 Ok(0)
             }
             KioskCommand::Sync { once, interval } => {
-                let k = Arc::new(open(&cfg, vision)?);
+                let k = Arc::new(open_online(&cfg, vision).await?);
                 if once {
                     let r = k.sync_once().await?;
                     print(&serde_json::to_value(&r)?)?;
@@ -222,8 +243,17 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                     }
                 }
             }
-            KioskCommand::Status { json } => {
+            KioskCommand::Pair { code } => {
                 let k = open(&cfg, vision)?;
+                let Some(url) = cfg.api_url.as_deref() else {
+                    bail!("pairing needs the API's address: --api-url or KIOSK_API_URL");
+                };
+                let paired = k.pair(url, &code).await?;
+                print(&serde_json::to_value(paired)?)?;
+                Ok(0)
+            }
+            KioskCommand::Status { json } => {
+                let k = open_online(&cfg, vision).await?;
                 let online = k.check_online().await;
                 let s = k.status().borrow().clone();
                 let v = json!({
@@ -232,7 +262,8 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                     "templates": s.templates,
                     "last_sync": s.last_sync,
                     "api_url": cfg.api_url,
-                    "project": cfg.project,
+                    "project": k.settings().project_id,
+                    "kiosk_id": k.paired_kiosk_id(),
                     "data_dir": cfg.data_dir,
                 });
                 if json {

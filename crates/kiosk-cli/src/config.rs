@@ -18,9 +18,13 @@ pub struct KioskArgs {
     /// Access API root, e.g. http://127.0.0.1:8787/v2/access [env: KIOSK_API_URL].
     #[arg(long, global = true)]
     pub api_url: Option<String>,
-    /// Bearer token (kiosk scope) for the Access API [env: KIOSK_TOKEN].
+    /// A bearer token used as given [env: KIOSK_TOKEN]; a paired kiosk needs none.
     #[arg(long, global = true)]
     pub token: Option<String>,
+    /// One-time pairing code: an unpaired kiosk pairs with it before it first talks to the
+    /// API [env: KIOSK_PAIRING_CODE].
+    #[arg(long, global = true)]
+    pub pairing_code: Option<String>,
     /// [env: KIOSK_PROJECT]
     #[arg(long, global = true)]
     pub project: Option<String>,
@@ -48,6 +52,7 @@ impl KioskArgs {
             flags: Partial {
                 api_url: self.api_url.clone(),
                 token: self.token.clone(),
+                pairing_code: self.pairing_code.clone(),
                 project: self.project.clone(),
                 data_dir: self.data_dir.clone(),
                 admin_pin: self.admin_pin.clone(),

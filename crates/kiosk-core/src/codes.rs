@@ -17,7 +17,7 @@ impl Kiosk {
     ) -> Result<access_types::OtpValidation> {
         // Refused here, with the server's code, before the API is called (or found offline).
         let to = channel.identifier(to)?;
-        let (client, project) = self.online_parts().ok_or(KioskError::NotConfigured)?;
+        let (client, project) = self.api().await.ok_or(KioskError::NotConfigured)?;
         let r = match channel {
             OtpChannel::Email => client.send_email_otp(&to, &project).await,
             OtpChannel::Sms => client.send_phone_otp(&to, &project, false).await,
@@ -40,7 +40,7 @@ impl Kiosk {
         // is not 6 digits is refused here and costs no attempt on the server.
         let to = channel.identifier(to)?;
         let code = access_types::OtpCode::parse(code)?;
-        let (client, _) = self.online_parts().ok_or(KioskError::NotConfigured)?;
+        let (client, _) = self.api().await.ok_or(KioskError::NotConfigured)?;
         let r = match channel {
             OtpChannel::Email => {
                 client

@@ -38,6 +38,7 @@ use crate::{KioskConfig, KioskError};
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("KIOSK_API_URL", "api_url"),
     ("KIOSK_TOKEN", "token"),
+    ("KIOSK_PAIRING_CODE", "pairing_code"),
     ("KIOSK_PROJECT", "project"),
     ("KIOSK_DATA_DIR", "data_dir"),
     ("KIOSK_ADMIN_PIN", "admin_pin"),
@@ -62,7 +63,12 @@ pub const DEFAULT_IDLE_RESET_S: u64 = 60;
 #[serde(deny_unknown_fields)]
 pub struct Partial {
     pub api_url: Option<String>,
+    /// A bearer token used as given (an administrator's, for tools); a paired kiosk needs
+    /// none: it renews its own from its device key.
     pub token: Option<String>,
+    /// A one-time pairing code (`access-server kiosks pair`): an unpaired kiosk pairs itself
+    /// with it at its first sync (provisioning without a person at the screen).
+    pub pairing_code: Option<String>,
     pub project: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub admin_pin: Option<String>,
@@ -99,6 +105,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub api_url: Option<String>,
     pub token: Option<String>,
+    pub pairing_code: Option<String>,
     pub project: Option<String>,
     pub admin_pin: Option<String>,
     pub kiosk_id: String,
@@ -120,6 +127,7 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("api_url", &self.api_url)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("pairing_code", &self.pairing_code.as_ref().map(|_| "<set>"))
             .field("project", &self.project)
             .field("admin_pin", &self.admin_pin.as_ref().map(|_| "<set>"))
             .field("kiosk_id", &self.kiosk_id)
@@ -279,6 +287,7 @@ impl Settings {
         s.file = file;
         s.api_url = text(s.api_url);
         s.token = text(s.token);
+        s.pairing_code = text(s.pairing_code);
         s.project = text(s.project);
         s.admin_pin = text(s.admin_pin);
         Ok(s)
@@ -289,6 +298,7 @@ impl Settings {
         let mut k = KioskConfig::new(&self.data_dir);
         k.api_url = self.api_url.clone();
         k.token = self.token.clone();
+        k.pairing_code = self.pairing_code.clone();
         k.project_id = self.project.clone();
         k.kiosk_id = self.kiosk_id.clone();
         k.match_threshold = self.match_threshold;

@@ -112,24 +112,39 @@ impl Kiosk {
         }
         {
             let gallery = self.gallery.read().unwrap_or_else(|e| e.into_inner());
+            let threshold = self.live().settings.match_threshold;
             for e in &embeddings {
-                if let Some((other, score)) = gallery.best_other(e, user_id)?
-                    && score >= self.live().settings.match_threshold
-                {
-                    drop(gallery);
-                    let mut a = self.entry(
-                        AuditMethod::Enrolment,
-                        AuditDecision::RefusedDuplicate,
-                        Mode::Offline,
-                    );
-                    a.user_id = Some(user_id.into());
-                    a.score = Some(score);
-                    a.detail = Some(format!("already enrolled as {other}"));
-                    self.audit(a);
-                    return Err(KioskError::AlreadyEnrolled {
-                        other_user: other,
-                        score,
-                    });
+                match gallery.admit(e, user_id, threshold)? {
+                    vision::Admission::New | vision::Admission::SamePerson { .. } => {}
+                    vision::Admission::Mismatch { score } => {
+                        drop(gallery);
+                        let mut a = self.entry(
+                            AuditMethod::Enrolment,
+                            AuditDecision::Refused,
+                            Mode::Offline,
+                        );
+                        a.user_id = Some(user_id.into());
+                        a.score = Some(score);
+                        a.detail = Some("not the enrolled person's face".into());
+                        self.audit(a);
+                        return Err(KioskError::SampleMismatch { score });
+                    }
+                    vision::Admission::Duplicate(m) => {
+                        drop(gallery);
+                        let mut a = self.entry(
+                            AuditMethod::Enrolment,
+                            AuditDecision::RefusedDuplicate,
+                            Mode::Offline,
+                        );
+                        a.user_id = Some(user_id.into());
+                        a.score = Some(m.score);
+                        a.detail = Some(format!("already enrolled as {}", m.person));
+                        self.audit(a);
+                        return Err(KioskError::AlreadyEnrolled {
+                            other_user: m.person,
+                            score: m.score,
+                        });
+                    }
                 }
             }
         }

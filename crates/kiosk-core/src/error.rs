@@ -48,6 +48,10 @@ pub enum KioskError {
     EnrolInconsistent { min_score: f32 },
     #[error("this face is already enrolled as {other_user} (similarity {score:.2})")]
     AlreadyEnrolled { other_user: String, score: f32 },
+    /// More samples for an enrolled person must be that person's face (the server refuses
+    /// the same with `SAMPLE_MISMATCH`).
+    #[error("this face does not match the person's enrolled samples (similarity {score:.2})")]
+    SampleMismatch { score: f32 },
     #[error("invalid user id {0:?}: use 1 to 128 bytes of printable characters")]
     InvalidUserId(String),
     #[error("no frames to analyse")]
@@ -114,6 +118,7 @@ impl KioskError {
             Self::EnrolLiveness { .. } => C::LivenessFailed,
             Self::EnrolInconsistent { .. } => C::EnrolInconsistent,
             Self::AlreadyEnrolled { .. } => C::AlreadyEnrolled,
+            Self::SampleMismatch { .. } => C::SampleMismatch,
             Self::InvalidUserId(_) => C::InvalidUserId,
             Self::NoFrames => C::NoFrames,
             Self::EngineStopped => C::EngineStopped,

@@ -48,6 +48,7 @@ kiosk_codes! {
     LivenessFailed = "LIVENESS_FAILED",
     EnrolInconsistent = "ENROL_INCONSISTENT",
     AlreadyEnrolled = "ALREADY_ENROLLED",
+    SampleMismatch = "SAMPLE_MISMATCH",
     InvalidUserId = "INVALID_USER_ID",
     NoFrames = "NO_FRAMES",
     EngineStopped = "ENGINE_STOPPED",

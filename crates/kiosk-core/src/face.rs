@@ -8,7 +8,6 @@ use std::time::Duration;
 use access_client::{AccessClient, ClientError};
 use access_types::{ErrorCode, LivenessCheckRequest, VerifyFaceRequest};
 use base64::Engine as _;
-use ring::signature::KeyPair;
 use serde::Serialize;
 use vision::{Frame, MultiFace, QualityIssue};
 
@@ -162,7 +161,7 @@ impl Kiosk {
             .unwrap_or_else(|e| e.into_inner())
             .best(embedding.as_slice(), user_id)?;
 
-        let server = match self.online_parts() {
+        let server = match self.api().await {
             None => ServerAnswer::NotAsked,
             Some((client, project)) => match self
                 .verify_online(&client, &project, &best_frame, user_id)
@@ -298,7 +297,6 @@ impl Kiosk {
             "score": out.score,
             "liveness": out.liveness,
             "reason": out.reason,
-            "kiosk_id": self.cfg.kiosk_id,
         });
         let occurred_at = kiosk_store::now_rfc3339();
         let kind = if out.decision == Decision::Accepted {
@@ -306,22 +304,40 @@ impl Kiosk {
         } else {
             "sign_in_failed"
         };
-        let signed =
-            SignedEvent::signed_text(kind, &project, &occurred_at, out.user_id.as_deref(), &body);
-        let sig = self.device_key.sign(signed.as_bytes());
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let item = Queued::Event(SignedEvent {
+        let kiosk_id = self.kiosk_id();
+        let mut wire = access_types::OfflineEvent {
+            event_id: format!("evt_{}", uuid_like()),
             kind: kind.to_string(),
             project_id: project,
             occurred_at,
             user_id: out.user_id.clone(),
-            body,
-            signature: b64.encode(sig.as_ref()),
-            device_public_key: b64.encode(self.device_key.public_key().as_ref()),
+            payload: body,
+            signature: None,
+        };
+        wire.sign(&kiosk_id, |m| {
+            access_client::DeviceSigner::sign(&*self.device_key, m)
+        });
+        let item = Queued::Event(SignedEvent {
+            event_id: Some(wire.event_id),
+            kiosk_id: Some(kiosk_id),
+            kind: wire.kind,
+            project_id: wire.project_id,
+            occurred_at: wire.occurred_at,
+            user_id: wire.user_id,
+            body: wire.payload,
+            signature: wire.signature.unwrap_or_default(),
+            device_public_key: String::new(),
         });
         self.enqueue(&item)?;
         Ok(())
     }
+}
+
+/// 128 random bits in hex: an event id no other event of this kiosk has.
+fn uuid_like() -> String {
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap_or_default();
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl FaceSignIn {

@@ -46,4 +46,12 @@ impl Gallery {
             .best_other(query, except)?
             .map(|m| (m.person, m.score)))
     }
+
+    /// The enrolment rule, the server's too (`vision::Gallery::admit`).
+    pub fn admit(&self, query: &[f32], user: &str, threshold: f32) -> Result<vision::Admission> {
+        let Some(index) = &self.index else {
+            return Ok(vision::Admission::New);
+        };
+        Ok(index.admit(query, user, threshold)?)
+    }
 }

@@ -14,6 +14,7 @@ mod face;
 mod gallery;
 pub mod live;
 pub mod outbox;
+mod pairing;
 pub mod session;
 pub mod settings_file;
 mod sync;
@@ -46,8 +47,12 @@ pub use vision::VisionWorker;
 pub struct KioskConfig {
     pub data_dir: PathBuf,
     pub api_url: Option<String>,
+    /// A bearer token used as given; a paired kiosk needs none (see `pairing_code`).
     pub token: Option<String>,
+    /// A one-time pairing code: an unpaired kiosk pairs with it at its first sync.
+    pub pairing_code: Option<String>,
     pub project_id: Option<String>,
+    /// This kiosk's name in the audit until it is paired (then the server's kiosk id).
     pub kiosk_id: String,
     pub match_threshold: f32,
     pub liveness_threshold: f32,
@@ -67,6 +72,7 @@ impl KioskConfig {
             data_dir: data_dir.into(),
             api_url: None,
             token: None,
+            pairing_code: None,
             project_id: None,
             kiosk_id: "kiosk".into(),
             match_threshold: vision::DEFAULT_MATCH_THRESHOLD,
@@ -151,17 +157,54 @@ fn is_http_url(u: &str) -> bool {
 struct Live {
     settings: LiveSettings,
     client: Option<AccessClient>,
+    /// The kiosk id the server gave at pairing (kept in the store).
+    paired: Option<String>,
 }
 
+/// The kiosk's Ed25519 device key: signs its offline events and its token requests.
+pub(crate) struct DeviceKey(Ed25519KeyPair);
+
+impl access_client::DeviceSigner for DeviceKey {
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.0.sign(msg).as_ref().to_vec()
+    }
+    fn public_key(&self) -> Vec<u8> {
+        use ring::signature::KeyPair;
+        self.0.public_key().as_ref().to_vec()
+    }
+}
+
+/// The store setting that holds the kiosk id this kiosk was paired as.
+const PAIRED_KIOSK_KEY: &str = "paired_kiosk_id";
+/// The API URL it was paired with: another server does not know this kiosk.
+const PAIRED_URL_KEY: &str = "paired_api_url";
+
+/// The client for these settings: a paired kiosk's device credentials (for the server it was
+/// paired with), else a configured bearer token, else none.
 fn build_client(
     settings: &LiveSettings,
+    paired: Option<&str>,
+    device: &std::sync::Arc<DeviceKey>,
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<Option<AccessClient>> {
-    Ok(match (&settings.api_url, token) {
-        (Some(url), Some(token)) => Some(AccessClient::new(url, token, timeout)?),
-        _ => None,
-    })
+    let Some(url) = &settings.api_url else {
+        return Ok(None);
+    };
+    let credentials = match (paired, token) {
+        (Some(kiosk_id), _) => access_client::Credentials::Device {
+            kiosk_id: kiosk_id.to_string(),
+            signer: device.clone(),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        },
+        (None, Some(t)) => access_client::Credentials::Bearer(t.to_string()),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(AccessClient::with_credentials(
+        url,
+        credentials,
+        timeout,
+    )?))
 }
 
 /// Where the vision thread's pipeline comes from.
@@ -181,7 +224,7 @@ pub struct Kiosk {
     model_id: &'static str,
     /// What an administrator may change while the kiosk runs, and the client built from it.
     live: RwLock<Live>,
-    device_key: Ed25519KeyPair,
+    device_key: std::sync::Arc<DeviceKey>,
     status: tokio::sync::watch::Sender<SyncStatus>,
     /// One sync at a time, even when the loop and a command both ask.
     sync_lock: tokio::sync::Mutex<()>,
@@ -190,6 +233,19 @@ pub struct Kiosk {
     /// The last sync round was refused for a reason other than the network (a bad token, an
     /// unknown project): a healthy server alone does not make this kiosk online then.
     sync_refused: std::sync::atomic::AtomicBool,
+}
+
+/// The kiosk id this kiosk was paired as, when it was paired with `api_url`.
+fn paired_for(store: &Store, api_url: Option<&str>) -> Result<Option<String>> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    match (
+        store.setting(PAIRED_KIOSK_KEY)?,
+        store.setting(PAIRED_URL_KEY)?,
+        api_url,
+    ) {
+        (Some(id), Some(paired_url), Some(url)) if same(&paired_url, url) => Ok(Some(id)),
+        _ => Ok(None),
+    }
 }
 
 fn now_unix() -> i64 {
@@ -235,11 +291,19 @@ impl Kiosk {
         })?;
         let key = StoreKey::load_or_create(&cfg.data_dir.join("store.key"))?;
         let store = Store::open(&cfg.data_dir.join("kiosk.db"), &key)?;
-        let device_key = device_key(&cfg.data_dir.join("device.key"))?;
+        let device_key =
+            std::sync::Arc::new(DeviceKey(device_key(&cfg.data_dir.join("device.key"))?));
         let gallery = Gallery::rebuild(&store, model_id)?;
         let settings = LiveSettings::of(&cfg);
         settings.validate()?;
-        let client = build_client(&settings, cfg.token.as_deref(), cfg.api_timeout)?;
+        let paired = paired_for(&store, settings.api_url.as_deref())?;
+        let client = build_client(
+            &settings,
+            paired.as_deref(),
+            &device_key,
+            cfg.token.as_deref(),
+            cfg.api_timeout,
+        )?;
         let status = SyncStatus {
             online: false,
             pending_events: store.pending_count()?,
@@ -254,7 +318,11 @@ impl Kiosk {
             vision: OnceLock::new(),
             vision_source: Mutex::new(Some(source)),
             model_id,
-            live: RwLock::new(Live { settings, client }),
+            live: RwLock::new(Live {
+                settings,
+                client,
+                paired,
+            }),
             device_key,
             status: tokio::sync::watch::channel(status).0,
             sync_lock: tokio::sync::Mutex::new(()),
@@ -311,11 +379,19 @@ impl Kiosk {
     /// call the new address. A new project starts its template feed from the beginning.
     pub fn apply_settings(&self, new: LiveSettings) -> Result<()> {
         new.validate()?;
-        let client = build_client(&new, self.cfg.token.as_deref(), self.cfg.api_timeout)?;
+        let paired = paired_for(&self.store(), new.api_url.as_deref())?;
+        let client = build_client(
+            &new,
+            paired.as_deref(),
+            &self.device_key,
+            self.cfg.token.as_deref(),
+            self.cfg.api_timeout,
+        )?;
         let old = {
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             let old = std::mem::replace(&mut live.settings, new.clone());
             live.client = client;
+            live.paired = paired;
             old
         };
         if old.project_id != new.project_id {
@@ -342,9 +418,21 @@ impl Kiosk {
         live::LiveCamera::start(spec, self.vision()?, self.cfg.vision.quality)
     }
 
-    /// Whether the configured API offers code sign-in at all (it may still be offline).
+    /// Whether the configured API offers code sign-in at all (it may still be offline, or
+    /// this kiosk not yet paired with its code).
     pub fn codes_configured(&self) -> bool {
         self.online_parts().is_some()
+            || (self.cfg.pairing_code.is_some() && self.live().settings.api_url.is_some())
+    }
+
+    /// The client and project to ask the API with: pairs first with the configured one-time
+    /// code when this kiosk is not paired yet (a pairing that fails leaves it unpaired: the
+    /// call then goes as without an API, and the next one tries again).
+    async fn api(&self) -> Option<(AccessClient, String)> {
+        if let Err(e) = self.ensure_paired().await {
+            tracing::warn!(code = e.code(), error = %e, "pairing with the configured code failed");
+        }
+        self.online_parts()
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {

@@ -5,36 +5,49 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An offline decision, signed with the kiosk's Ed25519 device key over [`SignedEvent::signed_text`].
+/// An offline decision, signed with the kiosk's Ed25519 device key as
+/// `access_types::OfflineEvent::signing_input` says (the one owner of that format: the server
+/// verifies with the same function).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignedEvent {
+    /// The event's id, signed with it (items queued before ids were signed have none: the
+    /// server refuses those as wrongly signed, and they are dropped with an audit entry).
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// The kiosk id it was signed as.
+    #[serde(default)]
+    pub kiosk_id: Option<String>,
     /// `sign_in` or `sign_in_failed`.
     pub kind: String,
     pub project_id: String,
     /// RFC 3339, when the decision was made (not when it is sent).
     pub occurred_at: String,
     pub user_id: Option<String>,
-    /// The decision's details (decision, score, liveness, reason, kiosk_id).
+    /// The decision's details (decision, score, liveness, reason): the event's payload.
     pub body: serde_json::Value,
-    /// Base64 Ed25519 signature of `signed_text()`.
+    /// Base64url Ed25519 signature.
     pub signature: String,
-    /// Base64 raw Ed25519 public key of the kiosk that signed.
+    /// Base64 raw Ed25519 public key (kept for items queued by older kiosks; the server uses
+    /// the key registered at pairing, never this).
+    #[serde(default)]
     pub device_public_key: String,
 }
 
 impl SignedEvent {
-    /// The exact text the signature covers: `kind|project|occurred_at|user|body-json`.
-    pub fn signed_text(
-        kind: &str,
-        project_id: &str,
-        occurred_at: &str,
-        user_id: Option<&str>,
-        body: &serde_json::Value,
-    ) -> String {
-        format!(
-            "{kind}|{project_id}|{occurred_at}|{}|{body}",
-            user_id.unwrap_or("")
-        )
+    /// The wire event, as signed.
+    pub fn to_wire(&self, fallback_id: &str) -> access_types::OfflineEvent {
+        access_types::OfflineEvent {
+            event_id: self
+                .event_id
+                .clone()
+                .unwrap_or_else(|| fallback_id.to_string()),
+            kind: self.kind.clone(),
+            project_id: self.project_id.clone(),
+            occurred_at: self.occurred_at.clone(),
+            user_id: self.user_id.clone(),
+            payload: self.body.clone(),
+            signature: Some(self.signature.clone()),
+        }
     }
 }
 

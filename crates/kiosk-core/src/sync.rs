@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use access_types::{OfflineEvent, RegisterFaceRequest, SyncEventsRequest, TemplateOp};
+use access_types::{ErrorCode, OfflineEvent, RegisterFaceRequest, SyncEventsRequest, TemplateOp};
 use kiosk_store::ServerChange;
 use serde::Serialize;
 
@@ -44,6 +44,8 @@ pub struct SyncReport {
     pub online: bool,
     pub events_sent: usize,
     pub events_already_known: usize,
+    /// Events the server refused for good (unsigned, wrongly signed, another project...).
+    pub events_refused: usize,
     pub enrolments_sent: usize,
     pub enrolments_refused: usize,
     pub templates_pulled: usize,
@@ -56,9 +58,12 @@ impl Kiosk {
     pub async fn sync_once(&self) -> Result<SyncReport> {
         let _one_at_a_time = self.sync_lock.lock().await;
         let mut report = SyncReport::default();
-        let result = match self.online_parts() {
-            None => Err(KioskError::NotConfigured),
-            Some((client, project)) => self.push_and_pull(&client, &project, &mut report).await,
+        let result = match self.ensure_paired().await {
+            Err(e) => Err(e),
+            Ok(()) => match self.online_parts() {
+                None => Err(KioskError::NotConfigured),
+                Some((client, project)) => self.push_and_pull(&client, &project, &mut report).await,
+            },
         };
         report.pending = self.store().pending_count()?;
         let last_error = match result {
@@ -196,6 +201,16 @@ impl Kiosk {
             }
             Err(e) if !refuses_the_item(&e) => return Err(e.into()),
             Err(e) => {
+                // Not this person's face, or someone else's already: the server's refusal
+                // stands here too, the sample leaves this kiosk's gallery.
+                if matches!(
+                    e.api_code(),
+                    Some(ErrorCode::SampleMismatch | ErrorCode::DuplicateFace)
+                ) && let Some(local) = upload.local_template_id
+                {
+                    self.store().delete_template(local)?;
+                    self.refresh_gallery()?;
+                }
                 // The server refused the sample for good (its own quality gate, an unknown
                 // project): keep the local enrolment, record why, move on.
                 let mut a = self.entry(
@@ -244,31 +259,43 @@ impl Kiosk {
                     let events: Vec<OfflineEvent> = items
                         .iter()
                         .map_while(|i| match Queued::read(&i.kind, &i.payload) {
-                            Ok(Queued::Event(e)) => Some(OfflineEvent {
-                                event_id: i.client_id.clone(),
-                                kind: e.kind,
-                                project_id: e.project_id,
-                                occurred_at: e.occurred_at,
-                                user_id: e.user_id,
-                                payload: serde_json::json!({
-                                    "body": e.body,
-                                    "signature": e.signature,
-                                    "device_public_key": e.device_public_key,
-                                }),
-                            }),
+                            Ok(Queued::Event(e)) => Some(e.to_wire(&i.client_id)),
                             _ => None,
                         })
                         .collect();
+                    // Item ids by event id: older items carry no event id of their own.
+                    let item_of: std::collections::HashMap<String, String> = events
+                        .iter()
+                        .zip(&items)
+                        .map(|(e, i)| (e.event_id.clone(), i.client_id.clone()))
+                        .collect();
                     let resp = client
                         .sync_events(&SyncEventsRequest {
-                            kiosk_id: Some(self.cfg.kiosk_id.clone()),
+                            kiosk_id: None,
                             events,
                         })
                         .await?;
                     report.events_sent += resp.accepted.len();
                     report.events_already_known += resp.duplicates.len();
-                    let acked: Vec<String> =
-                        resp.accepted.into_iter().chain(resp.duplicates).collect();
+                    // Refused for good (unsigned, bad signature, another project...): sending
+                    // again cannot help; the audit keeps why.
+                    for r in &resp.refused {
+                        let mut a = self.entry(
+                            AuditMethod::Face,
+                            AuditDecision::EventRefused,
+                            Mode::Online,
+                        );
+                        a.detail = Some(format!("{} {}: {}", r.event_id, r.reason, r.detail));
+                        self.audit(a);
+                    }
+                    report.events_refused += resp.refused.len();
+                    let acked: Vec<String> = resp
+                        .accepted
+                        .into_iter()
+                        .chain(resp.duplicates)
+                        .chain(resp.refused.into_iter().map(|r| r.event_id))
+                        .filter_map(|id| item_of.get(&id).cloned())
+                        .collect();
                     if acked.is_empty() {
                         // The server took none of them: stop rather than loop.
                         break;
@@ -323,6 +350,17 @@ impl Kiosk {
             }
         }
         self.refresh_gallery()?;
+        // What administrators see in the kiosk list; a failure here is no failed round.
+        if self.paired_kiosk_id().is_some() {
+            let pending = self.store().pending_count()?;
+            let status = access_types::kiosk_identity::KioskStatusReport {
+                version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                pending_events: pending,
+            };
+            if let Err(e) = client.report_status(&status).await {
+                tracing::debug!(error = %e, "status report not taken");
+            }
+        }
         Ok(())
     }
 }

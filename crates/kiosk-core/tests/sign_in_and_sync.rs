@@ -57,7 +57,7 @@ async fn online_enrolment_then_sign_in_with_a_valid_token_and_a_stranger_refused
     // The token verifies against the server's published keys.
     let client = access_client::AccessClient::new(
         &server.base_url(),
-        &server.kiosk,
+        &server.kiosk(),
         std::time::Duration::from_secs(5),
     )
     .unwrap();
@@ -363,7 +363,8 @@ async fn bad_networks_and_tokens_lose_nothing() {
     let server = TestServer::for_kiosks().await;
     let other = TestServer::for_kiosks().await;
     let mut cfg = kiosk_config(&server, &dir);
-    cfg.token = Some(other.kiosk.clone());
+    cfg.pairing_code = None;
+    cfg.token = Some(other.kiosk());
     let k = Kiosk::open(cfg).unwrap();
     let err = k.sync_once().await.unwrap_err();
     assert_eq!(err.code(), "UNAUTHORIZED", "{err}");

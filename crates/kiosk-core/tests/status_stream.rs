@@ -92,6 +92,7 @@ async fn a_kiosk_refused_by_the_server_is_not_online_because_the_server_is_healt
         .start()
         .await;
     let mut cfg = kiosk_config(&server, &temp_dir("status-refused"));
+    cfg.pairing_code = None;
     cfg.token = Some("not-a-token".into());
     let k = Arc::new(kiosk(cfg));
     let mut rx = k.status();

@@ -178,6 +178,10 @@ audit_enum!(
         SettingsChanged,
         UserDeleted,
         NoSuchUser,
+        // Paired: with the Access API (the kiosk id in the detail). EventRefused: a queued
+        // offline event the server refused for good (its reason in the detail).
+        Paired,
+        EventRefused,
     }
 );
 audit_enum!(
@@ -421,6 +425,14 @@ impl Store {
             )
             .optional()?
             .flatten())
+    }
+
+    /// Drops one local template (a sample the server refused for good); false when absent.
+    pub fn delete_template(&mut self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM templates WHERE id = ?1", [id])?
+            > 0)
     }
 
     /// Deletes the user and their templates; false when there was no such user.

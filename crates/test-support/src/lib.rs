@@ -23,7 +23,7 @@ pub use photos::{
     photo_b64, photo_bytes,
 };
 #[cfg(feature = "server")]
-pub use server::{TestServer, Vision, code_of, every_method, request};
+pub use server::{DeviceKey, TestServer, Vision, code_of, every_method, request};
 
 use std::process::{Command, Stdio};
 

@@ -1,5 +1,6 @@
-//! The Access API server in-process on loopback, with a temp SQLite database, an admin and a
-//! kiosk token, and the HTTP helpers the suites call it with.
+//! The Access API server in-process on loopback, with a temp SQLite database, an admin token
+//! and a paired test kiosk ([`TestServer::kiosk`]), and the HTTP helpers the suites call it
+//! with.
 //!
 //! ```ignore
 //! let t = TestServer::start().await; // no vision, no project
@@ -131,8 +132,25 @@ impl ServerBuilder {
         let admin = keys
             .issue_api_token("test-admin", ApiScope::Admin, 3600, now)
             .expect("an admin token");
+        let device = DeviceKey::generate();
+        // Until a project exists the test kiosk is registered for none: its token passes
+        // authentication, and any call naming a project is refused (403).
+        let kiosk_id = "ksk_test".to_string();
+        let public_key = device.public_key();
+        running
+            .state
+            .db
+            .blocking_tx(|c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO kiosks(id, project_id, name, public_key, created_at)
+                     VALUES (?1, 'prj_none', 'Test kiosk', ?2, ?3)",
+                    rusqlite::params![kiosk_id, public_key, now],
+                )?;
+                Ok(())
+            })
+            .expect("the test kiosk is registered");
         let kiosk = keys
-            .issue_api_token("test-kiosk", ApiScope::Kiosk, 3600, now)
+            .issue_kiosk_token(&kiosk_id, "prj_none", 3600, now)
             .expect("a kiosk token");
         let mut t = TestServer {
             running: Some(running),
@@ -141,7 +159,8 @@ impl ServerBuilder {
             clock,
             client: Client::new(),
             admin,
-            kiosk,
+            kiosk: std::sync::Mutex::new(kiosk),
+            device,
             dir,
             owns_dir,
             project: None,
@@ -166,9 +185,12 @@ pub struct TestServer {
     /// The server's clock: `advance_ms` to expire codes and validations.
     pub clock: Arc<OffsetClock>,
     pub client: Client,
-    /// Admin-scope and kiosk-scope API tokens (valid after a restart: same signing key).
+    /// An admin-scope API token (valid after a restart: same signing key).
     pub admin: String,
-    pub kiosk: String,
+    /// The test kiosk's token, for the newest project ([`TestServer::kiosk`]).
+    kiosk: std::sync::Mutex<String>,
+    /// The test kiosk's device key.
+    pub device: DeviceKey,
     pub dir: PathBuf,
     owns_dir: bool,
     project: Option<String>,
@@ -198,6 +220,74 @@ impl TestServer {
     /// The running server (its state: keys, database). Panics while it is shut down.
     pub fn server(&self) -> &RunningServer {
         self.running.as_ref().expect("the test server is running")
+    }
+
+    /// A kiosk-scope token of the test kiosk, paired (through the API) to the newest project
+    /// [`TestServer::project_with_flow`] made; before any project, bound to none.
+    pub fn kiosk(&self) -> String {
+        self.kiosk.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A one-time pairing code for `project` (`POST /kiosks/pairings`, admin).
+    pub async fn pairing_code(&self, project: &str) -> String {
+        let v = self
+            .post_ok(
+                "/kiosks/pairings",
+                &self.admin,
+                json!({"project_id": project, "name": "Test kiosk"}),
+            )
+            .await;
+        v["data"]["code"]
+            .as_str()
+            .expect("a pairing code")
+            .to_string()
+    }
+
+    /// A one-time pairing code for `project`, made on the store as `access-server kiosks
+    /// pair` makes it (no await: for the fixtures that build a kiosk's configuration).
+    pub fn new_pairing_code(&self, project: &str) -> String {
+        let req = access_types::kiosk_identity::CreatePairingRequest {
+            project_id: project.to_string(),
+            name: Some("Test kiosk".into()),
+        };
+        let now = self.clock.now_ms();
+        self.server()
+            .state
+            .db
+            .blocking_tx(|c| access_server::kiosks::create_pairing(c, &req, now))
+            .expect("a pairing code")
+            .code
+    }
+
+    /// Pairs `device` to `project` with a fresh code and trades a signed assertion for its
+    /// token, as a kiosk does: (kiosk_id, token).
+    pub async fn pair_device(&self, device: &DeviceKey, project: &str) -> (String, String) {
+        let code = self.pairing_code(project).await;
+        let v = self
+            .post_ok("/kiosks/pair", "", device.pair_request(&code))
+            .await;
+        let kiosk_id = v["data"]["kiosk_id"]
+            .as_str()
+            .expect("kiosk id")
+            .to_string();
+        let token = self.device_token(device, &kiosk_id).await;
+        (kiosk_id, token)
+    }
+
+    /// A kiosk token for a paired `device` (`POST /kiosks/token`).
+    pub async fn device_token(&self, device: &DeviceKey, kiosk_id: &str) -> String {
+        let now_s = self.clock.now_ms() / 1000;
+        let v = self
+            .post_ok(
+                "/kiosks/token",
+                "",
+                json!({"client_assertion": device.assertion(kiosk_id, now_s)}),
+            )
+            .await;
+        v["data"]["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_string()
     }
 
     /// The project made by [`ServerBuilder::login_flow`].
@@ -264,6 +354,9 @@ impl TestServer {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{f}");
+        // The test kiosk moves to the new project (pairing its key again keeps its id).
+        let (_, token) = self.pair_device(&self.device, &pid).await;
+        *self.kiosk.lock().unwrap_or_else(|p| p.into_inner()) = token;
         (pid, f["data"]["id"].as_str().expect("flow id").to_string())
     }
 
@@ -275,7 +368,7 @@ impl TestServer {
             &self.client,
             Method::GET,
             url.as_str(),
-            Some(&self.kiosk),
+            Some(&self.admin),
             None,
         )
         .await;
@@ -348,24 +441,26 @@ impl TestServer {
     }
 
     /// The app's environment for a kiosk keeping its data in `data`, pointed at this server
-    /// and its project, with camera `camera` (`replay:DIR@10`, `v4l:0`).
+    /// with a one-time pairing code for its project (the kiosk pairs itself at its first
+    /// sync), and camera `camera` (`replay:DIR@10`, `v4l:0`).
     pub fn kiosk_env(&self, data: &Path, camera: &str) -> Vec<(&'static str, String)> {
         vec![
             ("KIOSK_DATA_DIR", data.display().to_string()),
             ("KIOSK_API_URL", self.base_url()),
-            ("KIOSK_TOKEN", self.kiosk.clone()),
+            ("KIOSK_PAIRING_CODE", self.new_pairing_code(self.project())),
             ("KIOSK_PROJECT", self.project().to_string()),
             ("KIOSK_CAMERA", camera.to_string()),
         ]
     }
 
-    /// The `kiosk` binary's flags for this server and its project.
+    /// The `kiosk` binary's flags for this server and its project, with a one-time pairing
+    /// code (used by the first command that talks to the API; a paired data dir ignores it).
     pub fn kiosk_flags(&self) -> Vec<String> {
         vec![
             "--api-url".into(),
             self.base_url(),
-            "--token".into(),
-            self.kiosk.clone(),
+            "--pairing-code".into(),
+            self.new_pairing_code(self.project()),
             "--project".into(),
             self.project().to_string(),
         ]
@@ -424,4 +519,56 @@ pub async fn request(
 /// The error code of an API answer (`<none>` when it has none).
 pub fn code_of(v: &Value) -> &str {
     v["code"].as_str().unwrap_or("<none>")
+}
+
+/// A kiosk's Ed25519 device key, for tests that act as a kiosk over HTTP: pairing requests,
+/// client assertions and signed offline events, built by `access_types::kiosk_identity`.
+pub struct DeviceKey(ring::signature::Ed25519KeyPair);
+
+impl DeviceKey {
+    pub fn generate() -> Self {
+        let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .expect("an Ed25519 key");
+        Self(ring::signature::Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("a key pair"))
+    }
+
+    /// The raw public key, 32 bytes.
+    pub fn public_key(&self) -> Vec<u8> {
+        use ring::signature::KeyPair;
+        self.0.public_key().as_ref().to_vec()
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.0.sign(msg).as_ref().to_vec()
+    }
+
+    /// The body of `POST /kiosks/pair` for `code`.
+    pub fn pair_request(&self, code: &str) -> Value {
+        use access_types::kiosk_identity as ki;
+        let pk = ki::b64(&self.public_key());
+        let proof = ki::b64(&self.sign(ki::pairing_proof_text(code, &pk).as_bytes()));
+        json!({"code": code, "public_key": pk, "proof": proof})
+    }
+
+    /// A fresh client assertion (new `jti`) for `kiosk_id` at `now_s`.
+    pub fn assertion(&self, kiosk_id: &str, now_s: i64) -> String {
+        let jti = format!("{:x}", rand_u64());
+        access_types::kiosk_identity::client_assertion(kiosk_id, now_s, 120, &jti, |m| self.sign(m))
+    }
+
+    /// `event` signed as `kiosk_id`'s.
+    pub fn sign_event(
+        &self,
+        kiosk_id: &str,
+        mut event: access_types::OfflineEvent,
+    ) -> access_types::OfflineEvent {
+        event.sign(kiosk_id, |m| self.sign(m));
+        event
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("random");
+    u64::from_le_bytes(b)
 }

@@ -27,7 +27,8 @@ pub use error::{Result, VisionError};
 pub use frame::{DecodeLimits, Frame, PixelFormat, decode_image};
 pub use liveness::{LivenessModel, MiniFasNet};
 pub use matcher::{
-    DEFAULT_MATCH_THRESHOLD, Gallery, Match, PersonMatch, TemplateIndex, cosine, try_cosine,
+    Admission, DEFAULT_MATCH_THRESHOLD, Gallery, Match, PersonMatch, TemplateIndex, cosine,
+    try_cosine,
 };
 pub use pipeline::{
     DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, FrameAnalysis, MultiFace,

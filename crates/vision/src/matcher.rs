@@ -244,6 +244,19 @@ impl TemplateIndex {
     }
 }
 
+/// What [`Gallery::admit`] decided about a new enrolment sample.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// A person not enrolled yet, whose face matches nobody else.
+    New,
+    /// Another sample of an enrolled person: it matches their samples (`score`, cosine).
+    SamePerson { score: f32 },
+    /// Said to be an enrolled person, but it does not match their samples (best `score`).
+    Mismatch { score: f32 },
+    /// A new person whose face is already someone else's.
+    Duplicate(PersonMatch),
+}
+
 /// A person's best match in a [`Gallery`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonMatch {
@@ -366,6 +379,28 @@ impl Gallery {
             .find(|m| m.person != except))
     }
 
+    /// Whether a new sample `query` may be added as `person`'s, at `threshold` (the flow's
+    /// match score): the one enrolment rule the server and the kiosk both apply. A sample of
+    /// a known person must match that person (else [`Admission::Mismatch`]: a different face
+    /// would let its owner sign in as them); a new person's face must match nobody else
+    /// ([`Admission::Duplicate`]: one face, one identity).
+    pub fn admit(&self, query: &[f32], person: &str, threshold: f32) -> Result<Admission> {
+        if self.contains(person) {
+            let own = self
+                .best(query, Some(person))?
+                .map_or(f32::MIN, |m| m.score);
+            return Ok(if own >= threshold {
+                Admission::SamePerson { score: own }
+            } else {
+                Admission::Mismatch { score: own }
+            });
+        }
+        Ok(match self.best_other(query, person)? {
+            Some(m) if m.score >= threshold => Admission::Duplicate(m),
+            _ => Admission::New,
+        })
+    }
+
     fn person_match(&self, m: Match) -> PersonMatch {
         PersonMatch {
             person: self.owner.get(&m.key).cloned().unwrap_or_default(),
@@ -395,6 +430,29 @@ mod tests {
                 v.into_iter().map(|x| x / n).collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn admission_refuses_a_takeover_and_a_second_identity() {
+        let v = unit_vectors(3, 64, 11);
+        let mut g = Gallery::new("m", 64);
+        g.insert(1, "ada", "m", &v[0]);
+        g.insert(2, "bob", "m", &v[1]);
+        // Ada again: allowed. Bob's face as Ada: a mismatch. Ada's face as a new person: a
+        // duplicate (of Ada). A face nobody has, as a new person: new.
+        assert!(matches!(
+            g.admit(&v[0], "ada", 0.5).unwrap(),
+            Admission::SamePerson { .. }
+        ));
+        assert!(matches!(
+            g.admit(&v[1], "ada", 0.5).unwrap(),
+            Admission::Mismatch { .. }
+        ));
+        match g.admit(&v[0], "eve", 0.5).unwrap() {
+            Admission::Duplicate(m) => assert_eq!(m.person, "ada"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.admit(&v[2], "eve", 0.5).unwrap(), Admission::New);
     }
 
     #[test]

@@ -11,11 +11,12 @@ use kiosk_core::{Kiosk, KioskConfig};
 /// The administrator PIN [`kiosk`] and [`fake_kiosk`] set.
 pub const PIN: &str = "2468";
 
-/// A kiosk keeping its data in `dir`, pointed at `server` and its project.
+/// A kiosk keeping its data in `dir`, pointed at `server` and its project, with a one-time
+/// pairing code (it pairs itself at its first sync, as a provisioned kiosk does).
 pub fn kiosk_config(server: &TestServer, dir: &Path) -> KioskConfig {
     let mut cfg = KioskConfig::new(dir);
     cfg.api_url = Some(server.base_url());
-    cfg.token = Some(server.kiosk.clone());
+    cfg.pairing_code = Some(server.new_pairing_code(server.project()));
     cfg.project_id = Some(server.project().to_string());
     cfg.api_timeout = std::time::Duration::from_secs(5);
     cfg

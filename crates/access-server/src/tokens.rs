@@ -1,0 +1,142 @@
+//! Admin tokens operators mint (`access-server token`, `POST /tokens`): recorded so they can
+//! be listed and revoked by id, their lifetime capped by `admin_token_max_ttl_s`. Kiosk tokens
+//! are not minted here: they come from the device-key exchange (`kiosks.rs`).
+
+use access_types::{ApiScope, ApiTokenInfo, CreateApiTokenRequest, CreatedApiToken, ErrorCode};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde_json::json;
+
+use crate::auth::Keys;
+use crate::clock::rfc3339;
+use crate::db::exec;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AdminAuth, ApiJson};
+use crate::revocation::Revocations;
+use crate::state::AppState;
+use crate::{created, ok};
+
+/// Signs and records an admin token for `subject`, valid `ttl_s` (at most `max_ttl_s`).
+pub fn mint_admin(
+    c: &Connection,
+    keys: &Keys,
+    subject: &str,
+    ttl_s: u64,
+    max_ttl_s: u64,
+    now: i64,
+) -> ApiResult<CreatedApiToken> {
+    if subject.trim().is_empty() || subject.len() > 128 {
+        return Err(ApiError::bad_request("subject must be 1 to 128 characters"));
+    }
+    if ttl_s == 0 || ttl_s > max_ttl_s {
+        return Err(ApiError::bad_request(format!(
+            "an admin token lives at most {max_ttl_s} s (admin_token_max_ttl_s)"
+        ))
+        .with_details(json!({ "max_ttl_s": max_ttl_s })));
+    }
+    let claims = keys.api_claims(subject, ApiScope::Admin, ttl_s, now);
+    let token = keys
+        .sign_api_token(&claims)
+        .map_err(|_| ApiError::internal())?;
+    exec(
+        c,
+        "INSERT INTO api_tokens(jti, subject, scope, created_at, expires_at)
+         VALUES (?1, ?2, 'admin', ?3, ?4)",
+        rusqlite::params![claims.jti, subject, now, claims.exp.saturating_mul(1000)],
+    )?;
+    Ok(CreatedApiToken {
+        token,
+        info: ApiTokenInfo {
+            id: claims.jti,
+            subject: subject.to_string(),
+            scope: ApiScope::Admin,
+            created_at: rfc3339(now),
+            expires_at: rfc3339(claims.exp.saturating_mul(1000)),
+            revoked_at: None,
+        },
+    })
+}
+
+fn info_from_row(r: &Row<'_>) -> rusqlite::Result<ApiTokenInfo> {
+    Ok(ApiTokenInfo {
+        id: r.get(0)?,
+        subject: r.get(1)?,
+        scope: ApiScope::Admin,
+        created_at: rfc3339(r.get(2)?),
+        expires_at: rfc3339(r.get(3)?),
+        revoked_at: r.get::<_, Option<i64>>(4)?.map(rfc3339),
+    })
+}
+
+const COLUMNS: &str = "jti, subject, created_at, expires_at, revoked_at";
+
+/// Recorded tokens not yet expired, newest first.
+pub fn list(c: &Connection, now: i64) -> rusqlite::Result<Vec<ApiTokenInfo>> {
+    let mut s = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM api_tokens WHERE expires_at > ?1 ORDER BY created_at DESC"
+    ))?;
+    s.query_map([now], info_from_row)?.collect()
+}
+
+/// Revokes a recorded token by id.
+pub fn revoke(c: &Connection, id: &str, now: i64) -> ApiResult<ApiTokenInfo> {
+    exec(
+        c,
+        "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?1) WHERE jti = ?2",
+        rusqlite::params![now, id],
+    )?;
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM api_tokens WHERE jti = ?1"),
+        [id],
+        info_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "unknown token id"))
+}
+
+pub async fn create_handler(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    ApiJson(req): ApiJson<CreateApiTokenRequest>,
+) -> ApiResult<Response> {
+    let now = st.clock.now_ms();
+    let max = st.cfg.admin_token_max_ttl_s;
+    let ttl = req.ttl_s.unwrap_or(max);
+    let s = st.clone();
+    let t = st
+        .db
+        .tx(move |tx| mint_admin(tx, &s.keys, &req.subject, ttl, max, now))
+        .await?;
+    Ok(created(t, "token created; it is shown only now"))
+}
+
+pub async fn list_handler(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
+    let now = st.clock.now_ms();
+    let tokens = st.db.call(move |c| Ok(list(c, now)?)).await?;
+    Ok(ok(json!({ "tokens": tokens }), ""))
+}
+
+pub async fn revoke_handler(
+    State(st): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.clock.now_ms();
+    let i = id.clone();
+    let info = st.db.tx(move |tx| revoke(tx, &i, now)).await?;
+    st.revocations.set(&Revocations::token(&id), true, now);
+    Ok(ok(info, "token revoked"))
+}
+
+/// `POST /keys/rotate` (admin): a new signing key at once; the old one verifies until the
+/// longest token it could have signed has expired.
+pub async fn rotate_keys_handler(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
+    let now = st.clock.now_ms();
+    let keep_ms = st.cfg.longest_token_ttl_s().saturating_mul(1000) as i64;
+    let kid = Keys::rotate(&st.db, now, keep_ms).map_err(|_| ApiError::internal())?;
+    st.keys
+        .reload(&st.db, now)
+        .map_err(|_| ApiError::internal())?;
+    Ok(ok(json!({ "kid": kid }), "signing key rotated"))
+}

@@ -454,7 +454,7 @@ async fn sync_templates_feed_and_idempotent_events() {
 
     // Offline events, signed by the test kiosk's device key: a retried batch is not
     // duplicated; one dated "yesterday" (not RFC 3339) is refused alone, with its reason.
-    let now = access_server::clock::rfc3339(t.clock.now_ms());
+    let now = access_server::clock::rfc3339(access_server::Clock::now_ms(&*t.clock));
     let ev = |id: &str, kind: &str, user: Option<&str>, payload: Value, at: &str| {
         let e = access_types::OfflineEvent {
             event_id: id.into(),

@@ -287,6 +287,30 @@ pub fn verify_client_assertion(
     Ok(claims)
 }
 
+/// Compact JSON with every object's keys sorted, recursively: the same text whichever map
+/// type a build of serde_json uses (`preserve_order` keeps insertion order, and is on in some
+/// binaries and not others). Scalars as serde_json writes them. The idea of RFC 8785 (JCS),
+/// without its number rules: both sides format numbers with the same serde_json.
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&m[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(canonical_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
 impl OfflineEvent {
     /// The exact bytes an offline event's signature covers: a domain tag, the kiosk that
     /// made it, then every stored field (the payload as compact JSON). A signed event cannot
@@ -299,7 +323,7 @@ impl OfflineEvent {
             self.project_id,
             self.occurred_at,
             self.user_id.as_deref().unwrap_or(""),
-            self.payload
+            canonical_json(&self.payload)
         )
         .into_bytes()
     }
@@ -400,6 +424,18 @@ mod tests {
             change(&mut t);
             assert_eq!(t.verify("ksk_1", &pk), Err(ProofError::BadSignature));
         }
+    }
+
+    #[test]
+    fn canonical_json_ignores_key_order_and_keeps_floats() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b":[1,{"y":2,"x":0.09540386497974396}],"a":null}"#).unwrap();
+        let b = serde_json::json!({"a": null, "b": [1, {"x": 0.095403865_f32, "y": 2}]});
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":null,"b":[1,{"x":0.09540386497974396,"y":2}]}"#
+        );
     }
 
     #[test]

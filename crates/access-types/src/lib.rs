@@ -917,7 +917,8 @@ mod tests {
         names_agree::<ApiScope>();
         names_agree::<FlowStatus>();
         names_agree::<WebhookEventType>();
-        assert_eq!(webhook_event_types().len(), 17);
+        names_agree::<EventRefusal>();
+        assert_eq!(webhook_event_types().len(), 18);
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
         assert_eq!(Channel::parse("WhatsApp"), None);
     }

@@ -127,6 +127,13 @@ kiosk_codes! {
     PayloadTooLarge = "PAYLOAD_TOO_LARGE",
     RequestTimeout = "REQUEST_TIMEOUT",
     ProjectNotFound = "PROJECT_NOT_FOUND",
+    /// This kiosk's token is for another project (re-pair it for this one).
+    ProjectForbidden = "PROJECT_FORBIDDEN",
+    /// This kiosk was revoked by an administrator: pair it again.
+    KioskRevoked = "KIOSK_REVOKED",
+    PairingCodeInvalid = "PAIRING_CODE_INVALID",
+    AssertionInvalid = "ASSERTION_INVALID",
+    DuplicateFace = "DUPLICATE_FACE",
     FlowNotFound = "FLOW_NOT_FOUND",
     WebhookNotFound = "WEBHOOK_NOT_FOUND",
     UserNotFound = "USER_NOT_FOUND",

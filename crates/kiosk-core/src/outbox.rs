@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct SignedEvent {
     /// The event's id, signed with it (items queued before ids were signed have none: the
     /// server refuses those as wrongly signed, and they are dropped with an audit entry).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// The kiosk id it was signed as.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kiosk_id: Option<String>,
     /// `sign_in` or `sign_in_failed`.
     pub kind: String,

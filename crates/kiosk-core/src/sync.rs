@@ -259,7 +259,7 @@ impl Kiosk {
                     let events: Vec<OfflineEvent> = items
                         .iter()
                         .map_while(|i| match Queued::read(&i.kind, &i.payload) {
-                            Ok(Queued::Event(e)) => Some(e.to_wire(&i.client_id)),
+                            Ok(Queued::Event(e)) => Some(self.signed_as_paired(&e, &i.client_id)),
                             _ => None,
                         })
                         .collect();
@@ -362,6 +362,22 @@ impl Kiosk {
             }
         }
         Ok(())
+    }
+}
+
+impl Kiosk {
+    /// The wire event, signed as the kiosk id this kiosk has now: an event decided before
+    /// the kiosk was paired (signed under its configured name) is signed again by the same
+    /// device key, for the id the server knows the key by.
+    fn signed_as_paired(&self, e: &crate::outbox::SignedEvent, client_id: &str) -> OfflineEvent {
+        let mut wire = e.to_wire(client_id);
+        let now_id = self.kiosk_id();
+        if e.kiosk_id.as_deref() != Some(now_id.as_str()) {
+            wire.sign(&now_id, |m| {
+                access_client::DeviceSigner::sign(&*self.device_key, m)
+            });
+        }
+        wire
     }
 }
 

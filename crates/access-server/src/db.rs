@@ -119,6 +119,14 @@ CREATE TABLE identifier_locks (
     locks INTEGER NOT NULL, locked_until INTEGER NOT NULL,
     PRIMARY KEY (project_id, identifier));
 "#,
+    // Who erased whose face samples, and when (erasure.rs).
+    r#"
+CREATE TABLE erasures (
+    id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    templates_deleted INTEGER NOT NULL, actor TEXT NOT NULL, scope TEXT NOT NULL,
+    erased_at INTEGER NOT NULL);
+CREATE INDEX erasures_project ON erasures(project_id, erased_at);
+"#,
 ];
 
 impl Db {

@@ -266,14 +266,14 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
     // The kiosk's administrator PIN, set the way `kiosk admin set-pin` does.
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut app = App::launch(
         "admin_enrols_then_sign_in",
         &server.kiosk_env(&data, &replay("face_recognition_examples/alex_lacamoire")),
     )
     .await?;
     app.click("admin-open").await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.screenshot("pin").await?;
     app.click("admin-login").await?;
     app.wait("screen-admin", WAIT).await?;
@@ -307,7 +307,7 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     // first asks for confirmation).
     app.click("result-done").await?;
     app.click("admin-open").await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.click("admin-login").await?;
     app.click("admin-users").await?;
     app.wait("user-row-alex", WAIT).await?;
@@ -348,7 +348,7 @@ async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<(
     let dir = temp("both-languages");
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/alex_lacamoire"));
     // Full screen, as deployed (the harness asks for a window otherwise).
     env.push(("KIOSK_WINDOWED", String::new()));
@@ -485,7 +485,7 @@ async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<(
     // happens next in the state the engine answered (online: registered).
     app.click("admin-open").await?;
     app.wait("screen-admin-login", WAIT).await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.click("admin-login").await?;
     app.wait("enroll", WAIT).await?;
     app.wait("enroll-preview", WAIT).await?;
@@ -583,7 +583,7 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     let mut env = obama_camera_env(&server, &dir);
     env.push(("KIOSK_WINDOWED", String::new()));
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(dir.join("kiosk")))?
-        .set_admin_pin(None, "2468")?;
+        .set_admin_pin(None, "246810")?;
     let mut app = App::launch_on("1024x768", "offline_then_sync", &env).await?;
     app.wait("method-email", WAIT).await?;
     // The templates reach the kiosk's cache on its first sync round.
@@ -614,7 +614,7 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     // rounds back off while offline), and none is needed.
     app.click("result-done").await?;
     app.click("admin-open").await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.click("admin-login").await?;
     app.wait("screen-admin", WAIT).await?;
     let counted = until_page(
@@ -815,7 +815,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     let dir = temp("spanish");
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
     env.push(("KIOSK_LOCALE", "es".into()));
     // Full screen, as deployed (the harness asks for a window otherwise).
@@ -876,7 +876,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     fits(&mut app, "success").await?;
     app.click("result-done").await?;
 
-    visit_every_screen(&mut app, "2468").await?;
+    visit_every_screen(&mut app, "246810").await?;
     app.quit().await;
     Ok(())
 }
@@ -889,14 +889,14 @@ async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Res
     let dir = temp("fullhd");
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
     env.push(("KIOSK_WINDOWED", String::new()));
     let mut app = App::launch_on("1920x1080", "every_screen_1920x1080", &env).await?;
     app.wait("method-email", WAIT).await?;
     let size = app.execute("return [innerWidth, innerHeight]").await?;
     assert_eq!(size, serde_json::json!([1920, 1080]), "not full screen");
-    visit_every_screen(&mut app, "2468").await?;
+    visit_every_screen(&mut app, "246810").await?;
 
     // Still on the settings tab: clear the project and save.
     app.click("settings-project-id").await?;

@@ -109,7 +109,7 @@ export function installMock(params: URLSearchParams): void {
         if (args.code !== '123456') return reject('INVALID_OTP', 'invalid code', { attempts_remaining: 4 });
         return { validation_id: args.validation_id, status: 'validated' };
       case 'admin_login':
-        return args.pin === '1234' ? null : reject('ADMIN_REFUSED', 'wrong PIN');
+        return args.pin === '246810' ? null : reject('ADMIN_REFUSED', 'wrong PIN');
       case 'admin_logout':
         samples = 0;
         return null;

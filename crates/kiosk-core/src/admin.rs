@@ -179,4 +179,59 @@ mod tests {
         assert_eq!(delays, [0, 0, 0, 0, 30, 60, 120, 240]);
         assert_eq!(pin_delay_s(40), 86_400);
     }
+
+    #[test]
+    fn the_delay_is_kept_in_the_store_and_holds_even_the_right_pin() {
+        let dir = std::env::temp_dir().join(format!("kiosk-pin-delay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = || Kiosk::open(crate::KioskConfig::new(&dir)).unwrap();
+        let k = open();
+        assert_eq!(
+            k.set_admin_pin(None, "12345").unwrap_err().code(),
+            "ADMIN_PIN_INVALID"
+        );
+        k.set_admin_pin(None, "246810").unwrap();
+        let t0 = 1_000_000;
+        let wrong = |k: &Kiosk, at| k.check_admin_at(AdminAuth::Pin("000000"), at).unwrap_err();
+        for _ in 0..4 {
+            assert_eq!(wrong(&k, t0).code(), "ADMIN_REFUSED");
+        }
+        let fifth = wrong(&k, t0);
+        assert_eq!(fifth.code(), "ADMIN_PIN_LOCKED");
+        assert_eq!(fifth.details().unwrap()["retry_after_s"], 30);
+        drop(k);
+        // A restart forgets nothing; during the delay the right PIN is refused too.
+        let k = open();
+        let held = k
+            .check_admin_at(AdminAuth::Pin("246810"), t0 + 29)
+            .unwrap_err();
+        assert_eq!(
+            (
+                held.code(),
+                held.details().unwrap()["retry_after_s"].as_u64()
+            ),
+            ("ADMIN_PIN_LOCKED", Some(1))
+        );
+        // After it, the sixth wrong PIN doubles the delay.
+        let sixth = wrong(&k, t0 + 30);
+        assert_eq!(sixth.details().unwrap()["retry_after_s"], 60);
+        k.check_admin_at(AdminAuth::Pin("246810"), t0 + 90).unwrap();
+        // The right PIN starts the count again.
+        assert_eq!(wrong(&k, t0 + 91).code(), "ADMIN_REFUSED");
+        let audit = k.audit_log(50).unwrap();
+        let count = |d| {
+            audit
+                .iter()
+                .filter(|e| e.method == AuditMethod::AdminPin && e.decision == d)
+                .count()
+        };
+        assert_eq!(
+            (
+                count(AuditDecision::Refused),
+                count(AuditDecision::LockedOut)
+            ),
+            (7, 1)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

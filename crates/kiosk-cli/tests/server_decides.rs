@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use test_support::{TestServer, Vision, face_path, temp_dir};
+use test_support::{TestServer, face_path, temp_dir};
 
 const PIN: &str = "246810";
 

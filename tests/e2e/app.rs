@@ -342,6 +342,61 @@ const PRESS_SIGN_IN: &str = "const b = document.querySelector('[data-testid=face
 /// success screen's masked address and countdown home, the face screen's words, a refusal
 /// offering a code and staff first, the enrolment screen (a third of the width for the camera)
 /// and its confirmation, the staff header's details, and the greeting by name.
+/// Five wrong PINs cost a delay that the PIN screen counts down with the button off; the engine
+/// keeps it, so after the app closes even the right PIN still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_pins_impose_a_delay_the_screen_counts_down() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("pin-delay");
+    let server = TestServer::builder()
+        .login_flow(test_support::every_method())
+        .start()
+        .await;
+    let data = dir.join("kiosk");
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
+    let mut app = App::launch("pin_delay", &server.kiosk_env(&data, "v4l:99")).await?;
+    app.click("admin-open").await?;
+    let pin_value = "return document.querySelector('[data-testid=admin-pin-input]').value";
+    for _ in 0..5 {
+        app.type_into("admin-pin-input", "000000").await?;
+        app.click("admin-login").await?;
+        // The screen empties the field when the engine has answered.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app.execute(pin_value).await?.as_str() != Some("") {
+            anyhow::ensure!(Instant::now() < deadline, "no answer to a wrong PIN");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let seconds = |t: &str| -> Option<u64> {
+        t.split("Try again in ")
+            .nth(1)?
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let first = app.text("admin-error").await?;
+    let s1 = seconds(&first).with_context(|| format!("no countdown in {first:?}"))?;
+    assert!((28..=30).contains(&s1), "{first}");
+    app.type_into("admin-pin-input", "246810").await?;
+    let disabled = "return document.querySelector('[data-testid=admin-login]').disabled";
+    assert_eq!(app.execute(disabled).await?, serde_json::json!(true));
+    app.screenshot("pin-countdown").await?;
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let later = app.text("admin-error").await?;
+    let s2 = seconds(&later).with_context(|| format!("no countdown in {later:?}"))?;
+    assert!(s2 < s1 && s2 + 4 >= s1, "{first} then {later}");
+    assert!(app.exists("screen-admin-login").await);
+    app.quit().await;
+    let k = kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?;
+    let held = k
+        .check_admin(kiosk_core::AdminAuth::Pin("246810"))
+        .expect_err("the delay outlives the app");
+    assert_eq!(held.code(), "ADMIN_PIN_LOCKED");
+    server.stop().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;

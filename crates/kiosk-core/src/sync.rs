@@ -392,12 +392,15 @@ impl Kiosk {
         Ok(())
     }
 
-    /// The policy the API last gave, if any.
+    /// The policy the API last gave for the kiosk's project now, if any (one saved for a
+    /// project the kiosk has since left says nothing).
     pub(crate) fn offline_policy(&self) -> Result<Option<KioskPolicy>> {
+        let project = self.live().settings.project_id.clone();
         Ok(self
             .store()
             .setting(POLICY_KEY)?
-            .and_then(|j| serde_json::from_str(&j).ok()))
+            .and_then(|j| serde_json::from_str::<KioskPolicy>(&j).ok())
+            .filter(|p| Some(&p.project_id) == project.as_ref()))
     }
 
     /// Refuses a face decided from the cache when the last good sync (or, before the first,

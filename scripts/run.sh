@@ -4,7 +4,7 @@
 # the kiosk app pointed at it, with the camera if one is attached, else a replay of the shared
 # sample photos. Ctrl+C (or closing the app) stops both.
 #
-# Demo data lives in .local/demo (delete it to start over). Administrator PIN: 1234.
+# Demo data lives in .local/demo (delete it to start over). Administrator PIN: 246810.
 # Codes sent by email/SMS/WhatsApp land in the dev outbox:
 #   curl -H "Authorization: Bearer $(cat .local/demo/kiosk.token)" \
 #     "http://127.0.0.1:8787/v2/access/dev/outbox?to=you@example.com"
@@ -57,14 +57,14 @@ project=$(cat "$demo/project.id")
 chmod 600 "$demo/kiosk.token"
 
 # The administrator PIN (only the first time; later runs keep what was set).
-"$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin --new-pin 1234 >/dev/null 2>&1 || true
+"$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin --new-pin 246810 >/dev/null 2>&1 || true
 
 if ls /dev/video* >/dev/null 2>&1; then
   camera="${KIOSK_CAMERA:-v4l:0}"
 else
   camera="${KIOSK_CAMERA:-replay:$faces/face_recognition_examples/obama@5}"
 fi
-echo "== Access Kiosk: API $api, project $project, camera $camera, admin PIN 1234" >&2
+echo "== Access Kiosk: API $api, project $project, camera $camera, admin PIN 246810" >&2
 export KIOSK_DATA_DIR="$demo/kiosk" KIOSK_API_URL="$api" KIOSK_PROJECT="$project" KIOSK_CAMERA="$camera"
 KIOSK_TOKEN="$(cat "$demo/kiosk.token")"
 export KIOSK_TOKEN

@@ -266,14 +266,14 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
     // The kiosk's administrator PIN, set the way `kiosk admin set-pin` does.
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut app = App::launch(
         "admin_enrols_then_sign_in",
         &server.kiosk_env(&data, &replay("face_recognition_examples/alex_lacamoire")),
     )
     .await?;
     app.click("admin-open").await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.screenshot("pin").await?;
     app.click("admin-login").await?;
     app.wait("screen-admin", WAIT).await?;
@@ -307,7 +307,7 @@ async fn an_administrator_enrols_a_new_person_who_then_signs_in() -> anyhow::Res
     // first asks for confirmation).
     app.click("result-done").await?;
     app.click("admin-open").await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.click("admin-login").await?;
     app.click("admin-users").await?;
     app.wait("user-row-alex", WAIT).await?;
@@ -342,13 +342,68 @@ const PRESS_SIGN_IN: &str = "const b = document.querySelector('[data-testid=face
 /// success screen's masked address and countdown home, the face screen's words, a refusal
 /// offering a code and staff first, the enrolment screen (a third of the width for the camera)
 /// and its confirmation, the staff header's details, and the greeting by name.
+/// Five wrong PINs cost a delay that the PIN screen counts down with the button off; the engine
+/// keeps it, so after the app closes even the right PIN still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_admin_pins_impose_a_delay_the_screen_counts_down() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("pin-delay");
+    let server = TestServer::builder()
+        .login_flow(test_support::every_method())
+        .start()
+        .await;
+    let data = dir.join("kiosk");
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
+    let mut app = App::launch("pin_delay", &server.kiosk_env(&data, "v4l:99")).await?;
+    app.click("admin-open").await?;
+    let pin_value = "return document.querySelector('[data-testid=admin-pin-input]').value";
+    for _ in 0..5 {
+        app.type_into("admin-pin-input", "000000").await?;
+        app.click("admin-login").await?;
+        // The screen empties the field when the engine has answered.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while app.execute(pin_value).await?.as_str() != Some("") {
+            anyhow::ensure!(Instant::now() < deadline, "no answer to a wrong PIN");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let seconds = |t: &str| -> Option<u64> {
+        t.split("Try again in ")
+            .nth(1)?
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let first = app.text("admin-error").await?;
+    let s1 = seconds(&first).with_context(|| format!("no countdown in {first:?}"))?;
+    assert!((28..=30).contains(&s1), "{first}");
+    app.type_into("admin-pin-input", "246810").await?;
+    let disabled = "return document.querySelector('[data-testid=admin-login]').disabled";
+    assert_eq!(app.execute(disabled).await?, serde_json::json!(true));
+    app.screenshot("pin-countdown").await?;
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let later = app.text("admin-error").await?;
+    let s2 = seconds(&later).with_context(|| format!("no countdown in {later:?}"))?;
+    assert!(s2 < s1 && s2 + 4 >= s1, "{first} then {later}");
+    assert!(app.exists("screen-admin-login").await);
+    app.quit().await;
+    let k = kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?;
+    let held = k
+        .check_admin(kiosk_core::AdminAuth::Pin("246810"))
+        .expect_err("the delay outlives the app");
+    assert_eq!(held.code(), "ADMIN_PIN_LOCKED");
+    server.stop().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
     let dir = temp("both-languages");
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/alex_lacamoire"));
     // Full screen, as deployed (the harness asks for a window otherwise).
     env.push(("KIOSK_WINDOWED", String::new()));
@@ -485,7 +540,7 @@ async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<(
     // happens next in the state the engine answered (online: registered).
     app.click("admin-open").await?;
     app.wait("screen-admin-login", WAIT).await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.click("admin-login").await?;
     app.wait("enroll", WAIT).await?;
     app.wait("enroll-preview", WAIT).await?;
@@ -583,7 +638,7 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     let mut env = obama_camera_env(&server, &dir);
     env.push(("KIOSK_WINDOWED", String::new()));
     kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(dir.join("kiosk")))?
-        .set_admin_pin(None, "2468")?;
+        .set_admin_pin(None, "246810")?;
     let mut app = App::launch_on("1024x768", "offline_then_sync", &env).await?;
     app.wait("method-email", WAIT).await?;
     // The templates reach the kiosk's cache on its first sync round.
@@ -614,7 +669,7 @@ async fn server_down_shows_offline_face_still_works_and_the_event_syncs_later() 
     // rounds back off while offline), and none is needed.
     app.click("result-done").await?;
     app.click("admin-open").await?;
-    app.type_into("admin-pin-input", "2468").await?;
+    app.type_into("admin-pin-input", "246810").await?;
     app.click("admin-login").await?;
     app.wait("screen-admin", WAIT).await?;
     let counted = until_page(
@@ -815,7 +870,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     let dir = temp("spanish");
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
     env.push(("KIOSK_LOCALE", "es".into()));
     // Full screen, as deployed (the harness asks for a window otherwise).
@@ -876,7 +931,7 @@ async fn spanish_at_1024x768_by_keyboard_and_on_screen_keys() -> anyhow::Result<
     fits(&mut app, "success").await?;
     app.click("result-done").await?;
 
-    visit_every_screen(&mut app, "2468").await?;
+    visit_every_screen(&mut app, "246810").await?;
     app.quit().await;
     Ok(())
 }
@@ -889,14 +944,14 @@ async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Res
     let dir = temp("fullhd");
     let server = TestServer::for_kiosks().await;
     let data = dir.join("kiosk");
-    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "2468")?;
+    kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?.set_admin_pin(None, "246810")?;
     let mut env = server.kiosk_env(&data, &replay("face_recognition_examples/obama"));
     env.push(("KIOSK_WINDOWED", String::new()));
     let mut app = App::launch_on("1920x1080", "every_screen_1920x1080", &env).await?;
     app.wait("method-email", WAIT).await?;
     let size = app.execute("return [innerWidth, innerHeight]").await?;
     assert_eq!(size, serde_json::json!([1920, 1080]), "not full screen");
-    visit_every_screen(&mut app, "2468").await?;
+    visit_every_screen(&mut app, "246810").await?;
 
     // Still on the settings tab: clear the project and save.
     app.click("settings-project-id").await?;

@@ -489,6 +489,25 @@ impl AccessClient {
         self.get(&path).await
     }
 
+    /// What the kiosk needs to decide faces offline (`GET /sync/policy`, an addition to the
+    /// contract: a server without it answers `NOT_FOUND`).
+    pub async fn sync_policy(&self, project_id: &str) -> Result<KioskPolicy> {
+        self.get(&format!("/sync/policy?project_id={}", encode(project_id)))
+            .await
+    }
+
+    /// Erases a person's face samples in a project (`DELETE /biometric/users/{user_id}`).
+    /// Idempotent (erasing nobody erases nothing), so it is retried like a read.
+    pub async fn erase_user(&self, project_id: &str, user_id: &str) -> Result<DeletedUser> {
+        let path = format!(
+            "/biometric/users/{}?project_id={}",
+            encode(user_id),
+            encode(project_id)
+        );
+        self.call::<(), DeletedUser>(Method::DELETE, &path, None, Safety::Repeatable, None)
+            .await
+    }
+
     /// Idempotent by event id, so it is retried like a read.
     pub async fn sync_events(&self, req: &SyncEventsRequest) -> Result<SyncEventsResponse> {
         self.post("/sync/events", req, Safety::Repeatable).await

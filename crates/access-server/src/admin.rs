@@ -1,9 +1,8 @@
 //! Setup endpoints (admin scope): projects, project flows, enrolled users.
 
 use access_types::{
-    CreateProjectFlowRequest, CreateProjectRequest, DeletedUser, EnrolledUser, ErrorCode,
-    FlowStatus, Project, ProjectFlow, SecurityMode, SecuritySettings, UpdateProjectFlowRequest,
-    UpdateProjectRequest,
+    CreateProjectFlowRequest, CreateProjectRequest, EnrolledUser, ErrorCode, FlowStatus, Project,
+    ProjectFlow, SecurityMode, SecuritySettings, UpdateProjectFlowRequest, UpdateProjectRequest,
 };
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -12,7 +11,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock::rfc3339;
-use crate::db::next_counter;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, ApiJson, ApiQuery};
 use crate::flows::{FLOW_COLUMNS, flow_from_row, load_flow, project_exists};
@@ -388,7 +386,7 @@ pub async fn list_users(
 /// through the sync feed; the embedding itself is wiped.
 pub async fn delete_user(
     State(st): State<AppState>,
-    _a: AdminAuth,
+    AdminAuth(claims): AdminAuth,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<RequiredProject>,
 ) -> ApiResult<Response> {
@@ -396,23 +394,14 @@ pub async fn delete_user(
     let d = st
         .db
         .tx(move |tx| {
-            let ids_: Vec<String> = {
-                let mut s = tx.prepare(
-                    "SELECT id FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
-                )?;
-                s.query_map([&q.project_id, &user_id], |r| r.get(0))?.collect::<Result<_, _>>()?
-            };
-            if ids_.is_empty() {
-                return Err(ApiError::new(ErrorCode::UserNotFound, "no enrolled user with that id"));
+            let d = crate::erasure::erase(tx, &q.project_id, &user_id, &claims, now)?;
+            if d.templates_deleted == 0 {
+                return Err(ApiError::new(
+                    ErrorCode::UserNotFound,
+                    "no enrolled user with that id",
+                ));
             }
-            for id in &ids_ {
-                let rev = next_counter(tx, "template_rev")?;
-                tx.execute(
-                    "UPDATE templates SET deleted_at = ?1, rev = ?2, embedding = x'' WHERE id = ?3",
-                    rusqlite::params![now, rev, id],
-                )?;
-            }
-            Ok(DeletedUser { user_id, project_id: q.project_id, templates_deleted: ids_.len() as u32 })
+            Ok(d)
         })
         .await?;
     st.templates.invalidate(&d.project_id);

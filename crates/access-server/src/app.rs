@@ -24,7 +24,9 @@ use crate::delivery::{Delivery, DeliveryError, OutboxSender};
 use crate::error::ApiError;
 use crate::face::FaceService;
 use crate::state::{AppState, Inner};
-use crate::{admin, biometric, kiosks, misc, openapi, otp, sync, tokens, webhooks};
+use crate::{
+    admin, biometric, erasure, kiosks, misc, openapi, otp, policy, sync, tokens, webhooks,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -114,6 +116,11 @@ pub fn router(st: AppState) -> Router {
         .route("/keys/rotate", post(tokens::rotate_keys_handler))
         .route("/sync/templates", get(sync::templates))
         .route("/sync/events", post(sync::events))
+        .route("/sync/policy", get(policy::policy))
+        .route(
+            "/biometric/users/{user_id}",
+            axum::routing::delete(erasure::delete_biometric_user),
+        )
         .route("/.well-known/jwks.json", get(misc::jwks))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(misc::healthz))

@@ -146,6 +146,14 @@ INSERT INTO sync_events_v2 SELECT COALESCE(kiosk_id, ''), event_id, kind, projec
 DROP TABLE sync_events;
 ALTER TABLE sync_events_v2 RENAME TO sync_events;
 "#,
+    // Who erased whose face samples, and when (erasure.rs).
+    r#"
+CREATE TABLE erasures (
+    id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    templates_deleted INTEGER NOT NULL, actor TEXT NOT NULL, scope TEXT NOT NULL,
+    erased_at INTEGER NOT NULL);
+CREATE INDEX erasures_project ON erasures(project_id, erased_at);
+"#,
 ];
 
 impl Db {

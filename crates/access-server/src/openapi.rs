@@ -120,6 +120,26 @@ const ROUTES: &[Route] = &[
         &["project_id", "cursor", "limit"],
     ),
     (
+        HttpMethod::Get,
+        "/sync/policy",
+        None,
+        "KioskPolicy",
+        false,
+        "kiosk",
+        "What a kiosk needs to decide faces offline: the login flow's state, methods and lists",
+        &["project_id"],
+    ),
+    (
+        HttpMethod::Delete,
+        "/biometric/users/{user_id}",
+        None,
+        "DeletedUser",
+        false,
+        "kiosk",
+        "Erase a person's face samples (tombstones in the template feed; 0 when none)",
+        &["project_id"],
+    ),
+    (
         HttpMethod::Post,
         "/sync/events",
         Some("SyncEventsRequest"),
@@ -368,6 +388,8 @@ fn build() -> OpenApi {
     c = add::<t::EnrolledUser>(c);
     c = add::<t::DeletedUser>(c);
     c = add::<t::TemplatePage>(c);
+    c = add::<t::KioskPolicy>(c);
+    c = add::<t::KioskFlowPolicy>(c);
     c = add::<t::SyncEventsRequest>(c);
     c = add::<t::SyncEventsResponse>(c);
     c = add::<t::OutboxList>(c);

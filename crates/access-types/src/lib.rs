@@ -818,6 +818,64 @@ pub struct TemplateSyncQuery {
     pub limit: Option<u32>,
 }
 
+/// What a kiosk needs to decide a face on its own while the API cannot be reached, from
+/// `GET /sync/policy?project_id=` (an addition to the contract): the state and methods of the
+/// flow a login goes through now and its white or black list. Deleted people need no entry:
+/// their templates leave the cache through the template feed's tombstones.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct KioskPolicy {
+    pub project_id: String,
+    /// The project's login flow (its active one, else the paused or draft one that explains
+    /// why none is active); absent when the project has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<KioskFlowPolicy>,
+    /// When the server answered (RFC 3339).
+    pub generated_at: String,
+}
+
+/// A login flow as a kiosk sees it: no customer URL, no secrets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct KioskFlowPolicy {
+    pub id: String,
+    pub status: FlowStatus,
+    pub login: LoginSettings,
+    pub security_mode: SecurityMode,
+    /// The white or black list's entries (normal form); empty for the other modes.
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+}
+
+impl KioskPolicy {
+    /// The code the server would refuse a face login of `user_id` with, judged offline from
+    /// this policy (None: allowed). `user_id` None asks about the flow alone. A flow that asks
+    /// the customer's URL cannot be judged without the network, so it is refused as the
+    /// server refuses a URL it cannot reach (`SECURITY_CHECK_UNAVAILABLE`).
+    pub fn offline_face_refusal(&self, user_id: Option<&str>) -> Option<ErrorCode> {
+        let Some(flow) = &self.flow else {
+            return Some(ErrorCode::NoLoginFlow);
+        };
+        match flow.status {
+            FlowStatus::Active => {}
+            FlowStatus::Paused => return Some(ErrorCode::FlowPaused),
+            FlowStatus::Draft => return Some(ErrorCode::FlowNotActive),
+        }
+        if !flow.login.face {
+            return Some(ErrorCode::MethodDisabled);
+        }
+        let user = user_id?;
+        let listed = || identifiers::list_contains(&flow.identifiers, user);
+        match flow.security_mode {
+            SecurityMode::None => None,
+            SecurityMode::Whitelist if listed() => None,
+            SecurityMode::Blacklist if !listed() => None,
+            SecurityMode::Whitelist | SecurityMode::Blacklist => {
+                Some(ErrorCode::IdentifierNotAllowed)
+            }
+            SecurityMode::Url => Some(ErrorCode::SecurityCheckUnavailable),
+        }
+    }
+}
+
 /// Something that happened on a kiosk while offline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -960,5 +1018,60 @@ mod tests {
             ApiResponse::Err(e) => assert_eq!(e.code, ErrorCode::OtpExpired),
             ApiResponse::Ok(_) => panic!("parsed an error as success"),
         }
+    }
+
+    #[test]
+    fn an_offline_face_is_judged_by_the_flow_and_its_lists() {
+        let flow = |status, face, mode, ids: &[&str]| KioskPolicy {
+            project_id: "p".into(),
+            flow: Some(KioskFlowPolicy {
+                id: "f".into(),
+                status,
+                login: LoginSettings {
+                    face,
+                    ..LoginSettings::default()
+                },
+                security_mode: mode,
+                identifiers: ids.iter().map(|s| s.to_string()).collect(),
+            }),
+            generated_at: String::new(),
+        };
+        use FlowStatus::*;
+        use SecurityMode as M;
+        let open = flow(Active, true, M::None, &[]);
+        assert_eq!(open.offline_face_refusal(Some("ada")), None);
+        assert_eq!(open.offline_face_refusal(None), None);
+        for (p, code) in [
+            (flow(Paused, true, M::None, &[]), ErrorCode::FlowPaused),
+            (flow(Draft, true, M::None, &[]), ErrorCode::FlowNotActive),
+            (flow(Active, false, M::None, &[]), ErrorCode::MethodDisabled),
+        ] {
+            assert_eq!(p.offline_face_refusal(Some("ada")), Some(code));
+            assert_eq!(p.offline_face_refusal(None), Some(code));
+        }
+        let none = KioskPolicy {
+            flow: None,
+            ..open.clone()
+        };
+        assert_eq!(
+            none.offline_face_refusal(None),
+            Some(ErrorCode::NoLoginFlow)
+        );
+        let black = flow(Active, true, M::Blacklist, &["ada"]);
+        assert_eq!(
+            black.offline_face_refusal(Some("ADA")),
+            Some(ErrorCode::IdentifierNotAllowed)
+        );
+        assert_eq!(black.offline_face_refusal(Some("bob")), None);
+        let white = flow(Active, true, M::Whitelist, &["ada"]);
+        assert_eq!(white.offline_face_refusal(Some("ada")), None);
+        assert_eq!(
+            white.offline_face_refusal(Some("bob")),
+            Some(ErrorCode::IdentifierNotAllowed)
+        );
+        assert_eq!(
+            flow(Active, true, M::Url, &[]).offline_face_refusal(Some("ada")),
+            Some(ErrorCode::SecurityCheckUnavailable)
+        );
     }
 }

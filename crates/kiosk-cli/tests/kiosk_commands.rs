@@ -27,7 +27,7 @@ fn kiosk(data: &Path, args: &[&str]) -> Command {
         .env_remove("KIOSK_TOKEN")
         .env_remove("KIOSK_PROJECT")
         .env("XDG_CONFIG_HOME", data.join("no-config"))
-        .env("KIOSK_ADMIN_PIN", "2468")
+        .env("KIOSK_ADMIN_PIN", "246810")
         .arg("--data-dir")
         .arg(data)
         .args(args);
@@ -65,7 +65,7 @@ fn enrol_obama(data: &Path, extra: &[&str]) -> Output {
 fn enrol_sign_in_status_users_and_config_work_without_a_server() {
     let data = temp_dir("kiosk-cli-offline");
     assert!(
-        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+        run(&data, &["admin", "set-pin", "--new-pin", "246810"])
             .status
             .success()
     );
@@ -154,7 +154,7 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
     let flags = server.kiosk_flags();
     let f: Vec<&str> = flags.iter().map(String::as_str).collect();
     assert!(
-        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+        run(&data, &["admin", "set-pin", "--new-pin", "246810"])
             .status
             .success()
     );
@@ -246,7 +246,7 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
 fn photos_with_trailers_and_whole_camera_buffers_enrol_and_sign_in() {
     let data = temp_dir("kiosk-cli-device-inputs");
     assert!(
-        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+        run(&data, &["admin", "set-pin", "--new-pin", "246810"])
             .status
             .success()
     );
@@ -393,7 +393,7 @@ fn set_mode(p: &Path, m: u32) {
 fn the_kiosks_secrets_on_disk_are_private() {
     let data = temp_dir("kiosk-cli-modes");
     assert!(
-        run(&data, &["admin", "set-pin", "--new-pin", "2468"])
+        run(&data, &["admin", "set-pin", "--new-pin", "246810"])
             .status
             .success()
     );
@@ -434,7 +434,7 @@ fn commands_that_need_no_face_run_without_models() {
             .unwrap()
     };
     for args in [
-        &["admin", "set-pin", "--new-pin", "2468"][..],
+        &["admin", "set-pin", "--new-pin", "246810"][..],
         &["users", "list"],
         &["status", "--json"],
         &["admin", "audit"],

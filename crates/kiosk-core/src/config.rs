@@ -15,7 +15,7 @@
 //!    saved empty clears the file's value (no API, no project);
 //! 4. **the environment**: `KIOSK_API_URL`, `KIOSK_TOKEN`, `KIOSK_PROJECT`, `KIOSK_DATA_DIR`,
 //!    `KIOSK_ADMIN_PIN`, `KIOSK_ID`, `KIOSK_CAMERA`, `KIOSK_LOCALE`, `KIOSK_IDLE_RESET_S`,
-//!    `KIOSK_WEBKIT_DMABUF` ([`ENV_VARS`]); a variable set empty counts as unset;
+//!    `KIOSK_OFFLINE_MAX_HOURS`, `KIOSK_WEBKIT_DMABUF` ([`ENV_VARS`]); a variable set empty counts as unset;
 //! 5. **flags** (the CLI's `--api-url`, `--project`, `--match-threshold`, ...; the app has
 //!    none). A flag given empty (`--project ""`) clears.
 //!
@@ -46,6 +46,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KIOSK_CAMERA", "camera"),
     ("KIOSK_LOCALE", "locale"),
     ("KIOSK_IDLE_RESET_S", "idle_reset_s"),
+    ("KIOSK_OFFLINE_MAX_HOURS", "offline_max_hours"),
     ("KIOSK_WEBKIT_DMABUF", "webkit_dmabuf"),
 ];
 
@@ -81,6 +82,9 @@ pub struct Partial {
     pub locale: Option<String>,
     /// Seconds without a touch before the app goes back home.
     pub idle_reset_s: Option<u64>,
+    /// Hours since the last good sync during which the kiosk may still decide a face from
+    /// its cache when the API cannot be reached (default 72; 0: never).
+    pub offline_max_hours: Option<f64>,
     /// Let WebKitGTK use its DMABUF renderer (default false: it gives a blank window on some
     /// GPU drivers and virtual machines, and a kiosk screen gains nothing from it).
     pub webkit_dmabuf: Option<bool>,
@@ -114,6 +118,7 @@ pub struct Settings {
     pub camera: String,
     pub locale: String,
     pub idle_reset_s: u64,
+    pub offline_max_hours: f64,
     pub webkit_dmabuf: bool,
     /// The config file that was read, if any.
     #[serde(skip)]
@@ -136,6 +141,7 @@ impl std::fmt::Debug for Settings {
             .field("camera", &self.camera)
             .field("locale", &self.locale)
             .field("idle_reset_s", &self.idle_reset_s)
+            .field("offline_max_hours", &self.offline_max_hours)
             .field("webkit_dmabuf", &self.webkit_dmabuf)
             .field("file", &self.file)
             .finish()
@@ -230,6 +236,7 @@ fn defaults() -> Partial {
         camera: Some(DEFAULT_CAMERA.into()),
         locale: Some(DEFAULT_LOCALE.into()),
         idle_reset_s: Some(DEFAULT_IDLE_RESET_S),
+        offline_max_hours: Some(k.offline_max_hours),
         webkit_dmabuf: Some(false),
         ..Partial::default()
     }
@@ -303,6 +310,7 @@ impl Settings {
         k.kiosk_id = self.kiosk_id.clone();
         k.match_threshold = self.match_threshold;
         k.liveness_threshold = self.liveness_threshold;
+        k.offline_max_hours = self.offline_max_hours;
         k
     }
 }

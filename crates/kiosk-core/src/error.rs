@@ -28,8 +28,16 @@ pub enum KioskError {
     AdminRequired,
     #[error("no administrator PIN is set: run `kiosk admin set-pin` first")]
     AdminPinNotSet,
-    #[error("the PIN must be 4 to 12 digits")]
+    #[error("the PIN must be 6 to 12 digits")]
     AdminPinInvalid,
+    /// Too many wrong PINs in a row: no PIN is checked until the delay has passed.
+    #[error("too many wrong PINs: try again in {retry_after_s} s")]
+    AdminPinLocked { retry_after_s: u64 },
+    /// Face sign-in from the cache only: the last good sync is older than the kiosk allows.
+    #[error(
+        "face sign-in is unavailable: this kiosk has been offline for more than {max_hours} h (last sync {last_sync})"
+    )]
+    OfflineTooLong { max_hours: f64, last_sync: String },
     #[error("enrolment needs {min} to {max} samples, got {got}")]
     EnrolSampleCount { min: usize, max: usize, got: usize },
     #[error("sample {sample}: {source}")]
@@ -113,6 +121,8 @@ impl KioskError {
             Self::AdminRequired => C::AdminRequired,
             Self::AdminPinNotSet => C::AdminPinNotSet,
             Self::AdminPinInvalid => C::AdminPinInvalid,
+            Self::AdminPinLocked { .. } => C::AdminPinLocked,
+            Self::OfflineTooLong { .. } => C::OfflineTooLong,
             Self::EnrolSampleCount { .. } => C::EnrolSampleCount,
             Self::EnrolQuality { .. } | Self::SampleRefused { .. } => C::FaceQuality,
             Self::EnrolLiveness { .. } => C::LivenessFailed,
@@ -144,9 +154,13 @@ impl KioskError {
             Self::Api(access_client::ClientError::Api { details, .. }) if !details.is_null() => {
                 Some(details.clone())
             }
-            Self::LockedOut { retry_after_s } => {
+            Self::LockedOut { retry_after_s } | Self::AdminPinLocked { retry_after_s } => {
                 Some(serde_json::json!({ "retry_after_s": retry_after_s }))
             }
+            Self::OfflineTooLong {
+                max_hours,
+                last_sync,
+            } => Some(serde_json::json!({ "max_hours": max_hours, "last_sync": last_sync })),
             Self::SampleRefused { quality, guidance } => {
                 Some(serde_json::json!({ "quality": quality, "guidance": guidance }))
             }

@@ -43,6 +43,12 @@ kiosk_codes! {
     AdminRequired = "ADMIN_REQUIRED",
     AdminPinNotSet = "ADMIN_PIN_NOT_SET",
     AdminPinInvalid = "ADMIN_PIN_INVALID",
+    /// Too many wrong PINs in a row; `details.retry_after_s` until a PIN is checked again.
+    AdminPinLocked = "ADMIN_PIN_LOCKED",
+    /// Offline longer than `offline_max_hours` since the last good sync: the cache no longer
+    /// decides faces (`details.max_hours`, `details.last_sync`); codes and staff still work
+    /// once the API is back.
+    OfflineTooLong = "OFFLINE_TOO_LONG",
     EnrolSampleCount = "ENROL_SAMPLE_COUNT",
     FaceQuality = "FACE_QUALITY",
     LivenessFailed = "LIVENESS_FAILED",

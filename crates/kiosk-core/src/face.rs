@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use access_client::{AccessClient, ClientError};
-use access_types::{ErrorCode, LivenessCheckRequest, VerifyFaceRequest};
+use access_types::{ErrorCode, KioskPolicy, LivenessCheckRequest, VerifyFaceRequest};
 use base64::Engine as _;
 use serde::Serialize;
 use vision::{Frame, MultiFace, QualityIssue};
@@ -191,7 +191,22 @@ impl Kiosk {
                 liveness: live.settings.liveness_threshold,
             }
         };
-        let mut out = decide(server, local, liveness, &thresholds, n);
+        // From the cache alone: only within the offline window, and by the flow's state,
+        // methods and lists as the last sync knew them.
+        let policy = if matches!(server, ServerAnswer::Unreachable) {
+            if let Err(e) = self.check_offline_window(now_unix()) {
+                let mut a = self.entry(AuditMethod::Face, AuditDecision::Rejected, Mode::Offline);
+                a.user_id = user_id.map(str::to_string);
+                a.liveness = Some(liveness);
+                a.detail = Some(e.code().to_string());
+                self.audit(a);
+                return Err(e);
+            }
+            self.offline_policy()?
+        } else {
+            None
+        };
+        let mut out = decide(server, local, liveness, &thresholds, n, policy.as_ref());
         if out.mode == Mode::Offline {
             self.queue_signed_event(&out)?;
         }
@@ -463,6 +478,7 @@ pub fn decide(
     liveness: f32,
     t: &Thresholds,
     frames: usize,
+    policy: Option<&KioskPolicy>,
 ) -> FaceSignIn {
     match server {
         ServerAnswer::Decided(mut o) => {
@@ -490,12 +506,23 @@ pub fn decide(
     let live = liveness >= t.liveness;
     let (user, score) = local.clone().unzip();
     let matched = score.is_some_and(|s| s >= t.match_score);
-    let decision = if matched && live {
+    // What the server would refuse offline too: the flow (paused, face off) for anyone, its
+    // lists for the person the cache recognised.
+    let refusal = policy.and_then(|p| {
+        p.offline_face_refusal(None).or_else(|| {
+            user.as_deref()
+                .filter(|_| matched && live)
+                .and_then(|u| p.offline_face_refusal(Some(u)))
+        })
+    });
+    let decision = if matched && live && refusal.is_none() {
         Decision::Accepted
     } else {
         Decision::Rejected
     };
-    let reason = if !live {
+    let reason = if let Some(code) = refusal {
+        Some(code.as_str())
+    } else if !live {
         Some("LIVENESS_FAILED")
     } else if local.is_none() {
         Some("NOT_ENROLLED")
@@ -578,15 +605,15 @@ mod tests {
     #[test]
     fn the_cache_decides_only_when_the_server_did_not() {
         let obama = Some(("obama".to_string(), 0.8));
-        let yes = decide(ServerAnswer::Unreachable, obama.clone(), 0.9, &T, 3);
+        let yes = decide(ServerAnswer::Unreachable, obama.clone(), 0.9, &T, 3, None);
         assert_eq!(
             (yes.decision, yes.user_id.as_deref(), yes.mode),
             (Decision::Accepted, Some("obama"), Mode::Offline)
         );
-        let yes = decide(ServerAnswer::NotAsked, obama.clone(), 0.9, &T, 3);
+        let yes = decide(ServerAnswer::NotAsked, obama.clone(), 0.9, &T, 3, None);
         assert_eq!(yes.decision, Decision::Accepted);
         // A spoof: refused, and the cache does not say whom it resembled.
-        let spoof = decide(ServerAnswer::Unreachable, obama.clone(), 0.2, &T, 3);
+        let spoof = decide(ServerAnswer::Unreachable, obama.clone(), 0.2, &T, 3, None);
         assert_eq!(
             (spoof.decision, spoof.user_id, spoof.reason.as_deref()),
             (Decision::Rejected, None, Some("LIVENESS_FAILED"))
@@ -597,6 +624,7 @@ mod tests {
             0.9,
             &T,
             3,
+            None,
         );
         assert_eq!(
             (
@@ -606,7 +634,7 @@ mod tests {
             ),
             (Decision::Rejected, None, Some("NO_MATCH"))
         );
-        let nobody = decide(ServerAnswer::Unreachable, None, 0.9, &T, 3);
+        let nobody = decide(ServerAnswer::Unreachable, None, 0.9, &T, 3, None);
         assert_eq!(nobody.reason.as_deref(), Some("NOT_ENROLLED"));
         // The server's refusal stands, whatever the cache says.
         let refused = FaceSignIn {
@@ -622,7 +650,14 @@ mod tests {
             frames: 0,
             failures: 0,
         };
-        let out = decide(ServerAnswer::Decided(refused), obama.clone(), 0.95, &T, 3);
+        let out = decide(
+            ServerAnswer::Decided(refused),
+            obama.clone(),
+            0.95,
+            &T,
+            3,
+            None,
+        );
         assert_eq!(
             (out.decision, out.mode, out.liveness, out.frames),
             (Decision::Rejected, Mode::Online, Some(0.95), 3)
@@ -634,11 +669,75 @@ mod tests {
             ErrorCode::SecurityCheckUnavailable,
             ErrorCode::FlowPaused,
         ] {
-            let out = decide(ServerAnswer::Refused(code), obama.clone(), 0.95, &T, 3);
+            let out = decide(
+                ServerAnswer::Refused(code),
+                obama.clone(),
+                0.95,
+                &T,
+                3,
+                None,
+            );
             assert_eq!(
                 (out.decision, out.mode, out.user_id, out.reason.as_deref()),
                 (Decision::Rejected, Mode::Online, None, Some(code.as_str()))
             );
         }
+    }
+
+    #[test]
+    fn offline_the_last_policy_refuses_what_the_server_would() {
+        use access_types::{FlowStatus, KioskFlowPolicy, LoginSettings, SecurityMode};
+        let obama = Some(("obama".to_string(), 0.8));
+        let policy = |status, mode, ids: &[&str]| KioskPolicy {
+            project_id: "p".into(),
+            flow: Some(KioskFlowPolicy {
+                id: "f".into(),
+                status,
+                login: LoginSettings {
+                    face: true,
+                    ..LoginSettings::default()
+                },
+                security_mode: mode,
+                identifiers: ids.iter().map(|s| s.to_string()).collect(),
+            }),
+            generated_at: String::new(),
+        };
+        let open = policy(FlowStatus::Active, SecurityMode::None, &[]);
+        let yes = decide(
+            ServerAnswer::Unreachable,
+            obama.clone(),
+            0.9,
+            &T,
+            3,
+            Some(&open),
+        );
+        assert_eq!(yes.decision, Decision::Accepted);
+        for (p, code) in [
+            (
+                policy(FlowStatus::Paused, SecurityMode::None, &[]),
+                "FLOW_PAUSED",
+            ),
+            (
+                policy(FlowStatus::Active, SecurityMode::Blacklist, &["obama"]),
+                "IDENTIFIER_NOT_ALLOWED",
+            ),
+        ] {
+            let out = decide(
+                ServerAnswer::Unreachable,
+                obama.clone(),
+                0.9,
+                &T,
+                3,
+                Some(&p),
+            );
+            assert_eq!(
+                (out.decision, out.user_id, out.reason.as_deref(), out.mode),
+                (Decision::Rejected, None, Some(code), Mode::Offline)
+            );
+        }
+        // Someone else on a blacklist does not stop this face.
+        let other = policy(FlowStatus::Active, SecurityMode::Blacklist, &["ada"]);
+        let yes = decide(ServerAnswer::Unreachable, obama, 0.9, &T, 3, Some(&other));
+        assert_eq!(yes.decision, Decision::Accepted);
     }
 }

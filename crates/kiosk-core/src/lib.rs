@@ -42,6 +42,9 @@ pub use settings_file::SettingsFile;
 pub use sync::{SyncReport, SyncStatus, spawn_sync_loop};
 pub use vision::VisionWorker;
 
+/// How long a kiosk may decide faces on its own since its last good sync, by default.
+pub const DEFAULT_OFFLINE_MAX_HOURS: f64 = 72.0;
+
 /// Everything the engine needs to know; the CLI and the app build it from file, env and flags.
 #[derive(Debug, Clone)]
 pub struct KioskConfig {
@@ -64,6 +67,10 @@ pub struct KioskConfig {
     pub lockout_base_s: i64,
     pub api_timeout: Duration,
     pub vision: PipelineConfig,
+    /// Hours since the last good sync (or, before the first, since this kiosk's store was
+    /// made) during which a face may still be decided from the cache while the API cannot be
+    /// reached; past that, face sign-in is refused with `OFFLINE_TOO_LONG`.
+    pub offline_max_hours: f64,
 }
 
 impl KioskConfig {
@@ -82,6 +89,7 @@ impl KioskConfig {
             lockout_base_s: 30,
             api_timeout: Duration::from_secs(10),
             vision: PipelineConfig::default(),
+            offline_max_hours: DEFAULT_OFFLINE_MAX_HOURS,
         }
     }
 
@@ -290,10 +298,14 @@ impl Kiosk {
             reason: e.to_string(),
         })?;
         let key = StoreKey::load_or_create(&cfg.data_dir.join("store.key"))?;
-        let store = Store::open(&cfg.data_dir.join("kiosk.db"), &key)?;
+        let mut store = Store::open(&cfg.data_dir.join("kiosk.db"), &key)?;
         let device_key =
             std::sync::Arc::new(DeviceKey(device_key(&cfg.data_dir.join("device.key"))?));
         let gallery = Gallery::rebuild(&store, model_id)?;
+        // Before its first good sync, a kiosk's offline window counts from here.
+        if store.setting(sync::FIRST_OPENED_KEY)?.is_none() {
+            store.set_setting(sync::FIRST_OPENED_KEY, &kiosk_store::now_rfc3339())?;
+        }
         let settings = LiveSettings::of(&cfg);
         settings.validate()?;
         let paired = paired_for(&store, settings.api_url.as_deref())?;

@@ -62,11 +62,21 @@ pub struct FaceUpload {
     pub local_template_id: Option<i64>,
 }
 
+/// A person erased at this kiosk, for `DELETE /biometric/users/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Erasure {
+    pub user_id: String,
+    pub project_id: String,
+    /// RFC 3339, when the administrator erased them here.
+    pub erased_at: String,
+}
+
 /// An outbox item: its kind is the store's `kind` column, its body the sealed payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Queued {
     Event(SignedEvent),
     RegisterFace(FaceUpload),
+    EraseUser(Erasure),
 }
 
 /// Why a stored item could not be read back (a newer kiosk's kind, or damage).
@@ -85,12 +95,14 @@ pub enum UnreadableItem {
 impl Queued {
     pub const EVENT: &'static str = "event";
     pub const REGISTER_FACE: &'static str = "register_face";
+    pub const ERASE_USER: &'static str = "erase_user";
 
     /// The store's `kind` column for this item.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Event(_) => Self::EVENT,
             Self::RegisterFace(_) => Self::REGISTER_FACE,
+            Self::EraseUser(_) => Self::ERASE_USER,
         }
     }
 
@@ -99,6 +111,7 @@ impl Queued {
         match self {
             Self::Event(e) => serde_json::to_value(e),
             Self::RegisterFace(u) => serde_json::to_value(u),
+            Self::EraseUser(e) => serde_json::to_value(e),
         }
         // Plain structs of strings, numbers and JSON values always serialise.
         .unwrap_or_default()
@@ -114,6 +127,9 @@ impl Queued {
             Self::REGISTER_FACE => serde_json::from_value(payload.clone())
                 .map(Self::RegisterFace)
                 .map_err(malformed(Self::REGISTER_FACE)),
+            Self::ERASE_USER => serde_json::from_value(payload.clone())
+                .map(Self::EraseUser)
+                .map_err(malformed(Self::ERASE_USER)),
             other => Err(UnreadableItem::UnknownKind(other.to_string())),
         }
     }

@@ -151,10 +151,10 @@ mod tests {
     fn each_action_keeps_it_open_and_idleness_ends_it() {
         let (clock, now) = manual_clock();
         let s = AdminSession::with_clock(Duration::from_secs(300), clock);
-        s.open("2468");
+        s.open("246810");
         advance(&now, 299);
         let a = s.admin().unwrap();
-        assert!(matches!(a.auth(), AdminAuth::Pin("2468")));
+        assert!(matches!(a.auth(), AdminAuth::Pin("246810")));
         // 598 s since login, but only 299 s since the last action.
         advance(&now, 299);
         assert_eq!(code(s.admin()), "OK");
@@ -170,7 +170,7 @@ mod tests {
     fn is_open_does_not_count_as_an_action() {
         let (clock, now) = manual_clock();
         let s = AdminSession::with_clock(Duration::from_secs(10), clock);
-        s.open("2468");
+        s.open("246810");
         advance(&now, 6);
         assert!(s.is_open());
         advance(&now, 6);
@@ -180,13 +180,13 @@ mod tests {
     #[test]
     fn the_draft_ends_with_the_session() {
         let s = AdminSession::default();
-        s.open("2468");
+        s.open("246810");
         let a = s.admin().unwrap();
         a.draft().push(crate::draft::tests::frame()).unwrap();
         assert_eq!(s.admin().unwrap().draft().len(), 1);
         s.logout();
         assert_eq!(code(s.admin()), "ADMIN_REQUIRED");
-        s.open("2468");
+        s.open("246810");
         assert_eq!(s.admin().unwrap().draft().len(), 0);
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use access_types::{ErrorCode, OfflineEvent, RegisterFaceRequest, SyncEventsRequest, TemplateOp};
+use access_types::{
+    ErrorCode, KioskPolicy, OfflineEvent, RegisterFaceRequest, SyncEventsRequest, TemplateOp,
+};
 use kiosk_store::ServerChange;
 use serde::Serialize;
 
@@ -18,6 +20,11 @@ use kiosk_store::{AuditDecision, AuditMethod};
 
 pub(crate) const LAST_SYNC_KEY: &str = "last_sync";
 pub(crate) const CURSOR_KEY: &str = "template_cursor";
+/// When this kiosk's store was first opened: its offline window counts from there until a
+/// first good sync.
+pub(crate) const FIRST_OPENED_KEY: &str = "first_opened";
+/// The last [`KioskPolicy`] the API gave (JSON), for decisions made offline.
+pub(crate) const POLICY_KEY: &str = "offline_policy";
 const BATCH: usize = 100;
 
 /// Between sync rounds the loop asks the API's health check every 1 to 2 s, online or not, the
@@ -50,6 +57,9 @@ pub struct SyncReport {
     pub enrolments_refused: usize,
     pub templates_pulled: usize,
     pub templates_deleted: usize,
+    pub erasures_sent: usize,
+    /// Whether the API gave an offline policy (a server without `/sync/policy` does not).
+    pub policy: bool,
     pub pending: u64,
 }
 
@@ -307,6 +317,10 @@ impl Kiosk {
                     self.push_upload(client, &first.client_id, upload, report)
                         .await?
                 }
+                Queued::EraseUser(erasure) => {
+                    self.push_erasure(client, &first.client_id, erasure, report)
+                        .await?
+                }
             }
         }
 
@@ -350,6 +364,21 @@ impl Kiosk {
             }
         }
         self.refresh_gallery()?;
+
+        // ---- the offline policy (flow state, methods, lists)
+        match client.sync_policy(project).await {
+            Ok(policy) => {
+                let json = serde_json::to_string(&policy).unwrap_or_default();
+                self.store().set_setting(POLICY_KEY, &json)?;
+                report.policy = true;
+            }
+            // A server that predates the endpoint: nothing to cache, the sync is still good.
+            Err(access_client::ClientError::Api {
+                code: ErrorCode::NotFound,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
         // What administrators see in the kiosk list; a failure here is no failed round.
         if self.paired_kiosk_id().is_some() {
             let pending = self.store().pending_count()?;
@@ -363,6 +392,87 @@ impl Kiosk {
         }
         Ok(())
     }
+
+    /// Sends one queued erasure. Acknowledged (however many samples the server had), it is
+    /// done; a definite refusal (an unknown project) is audited and dropped; anything else
+    /// keeps it queued, and blocks what follows (so nothing of the person is uploaded or
+    /// pulled back before the server has erased them).
+    async fn push_erasure(
+        &self,
+        client: &access_client::AccessClient,
+        client_id: &str,
+        erasure: crate::outbox::Erasure,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let result = client
+            .erase_user(&erasure.project_id, &erasure.user_id)
+            .await;
+        let mut a = self.entry(AuditMethod::Admin, AuditDecision::UserDeleted, Mode::Online);
+        a.user_id = Some(erasure.user_id.clone());
+        match result {
+            Ok(d) => {
+                a.detail = Some(format!(
+                    "erased on the server: {} samples",
+                    d.templates_deleted
+                ));
+                report.erasures_sent += 1;
+            }
+            Err(e) if !refuses_the_item(&e) => return Err(e.into()),
+            Err(e) => {
+                a.decision = AuditDecision::UploadRefused;
+                a.detail = Some(format!("erasure refused: {}: {e}", e.code()));
+                self.store().mark_attempt_failed(client_id, e.code())?;
+            }
+        }
+        self.audit(a);
+        self.store().mark_sent(&[client_id.to_string()])?;
+        self.publish_counts();
+        Ok(())
+    }
+
+    /// The policy the API last gave for the kiosk's project now, if any (one saved for a
+    /// project the kiosk has since left says nothing).
+    pub(crate) fn offline_policy(&self) -> Result<Option<KioskPolicy>> {
+        let project = self.live().settings.project_id.clone();
+        Ok(self
+            .store()
+            .setting(POLICY_KEY)?
+            .and_then(|j| serde_json::from_str::<KioskPolicy>(&j).ok())
+            .filter(|p| Some(&p.project_id) == project.as_ref()))
+    }
+
+    /// Refuses a face decided from the cache when the last good sync (or, before the first,
+    /// the store's creation) is more than `offline_max_hours` ago.
+    pub(crate) fn check_offline_window(&self, now_unix: i64) -> Result<()> {
+        let store = self.store();
+        let since = match store.setting(LAST_SYNC_KEY)? {
+            Some(t) => Some(t),
+            None => store.setting(FIRST_OPENED_KEY)?,
+        };
+        drop(store);
+        let since_unix = since.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| t.unix_timestamp())
+        });
+        if offline_window_open(since_unix, now_unix, self.cfg.offline_max_hours) {
+            return Ok(());
+        }
+        Err(KioskError::OfflineTooLong {
+            max_hours: self.cfg.offline_max_hours.max(0.0),
+            last_sync: since.unwrap_or_else(|| "never".into()),
+        })
+    }
+}
+
+/// Whether a kiosk whose last good sync was at `since_unix` may still decide faces on its own
+/// at `now_unix`: less than `max_hours` ago. An unknown time, or 0 hours, never.
+pub(crate) fn offline_window_open(since_unix: Option<i64>, now_unix: i64, max_hours: f64) -> bool {
+    let Some(since) = since_unix else {
+        return false;
+    };
+    let elapsed_s = (now_unix - since).max(0) as f64;
+    max_hours > 0.0 && elapsed_s < max_hours * 3600.0
 }
 
 impl Kiosk {
@@ -435,4 +545,24 @@ pub fn spawn_sync_loop(kiosk: Arc<Kiosk>, interval: Duration) -> tokio::task::Jo
 fn probe_delay() -> Duration {
     use rand::Rng as _;
     Duration::from_millis(rand::rng().random_range(PROBE_EVERY_MS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offline_window_closes_after_max_hours() {
+        let t0 = 1_000_000;
+        assert!(offline_window_open(Some(t0), t0, 72.0));
+        assert!(offline_window_open(Some(t0), t0 + 72 * 3600 - 1, 72.0));
+        assert!(!offline_window_open(Some(t0), t0 + 72 * 3600, 72.0));
+        // A clock set back counts as no time gone; 0 hours and an unknown time never open it.
+        assert!(offline_window_open(Some(t0), t0 - 10, 72.0));
+        assert!(!offline_window_open(Some(t0), t0, 0.0));
+        assert!(!offline_window_open(None, t0, 72.0));
+        // Fractions of an hour count.
+        assert!(offline_window_open(Some(t0), t0 + 3, 0.001));
+        assert!(!offline_window_open(Some(t0), t0 + 4, 0.001));
+    }
 }

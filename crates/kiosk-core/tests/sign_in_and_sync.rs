@@ -225,10 +225,12 @@ async fn wrong_admin_pin_is_refused_and_audited() {
     );
     assert!(k.users().unwrap().is_empty());
     assert_eq!(
-        k.set_admin_pin(Some("1111"), "5555").unwrap_err().code(),
+        k.set_admin_pin(Some("111111"), "555555")
+            .unwrap_err()
+            .code(),
         "ADMIN_REFUSED"
     );
-    k.set_admin_pin(Some("2468"), "5555").unwrap();
+    k.set_admin_pin(Some("246810"), "555555").unwrap();
     assert_eq!(
         k.set_admin_pin(None, "12").unwrap_err().code(),
         "ADMIN_PIN_INVALID"

@@ -444,6 +444,47 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Erases a person from this kiosk in one transaction: their templates and user row, the
+    /// unsent outbox items `discard` names (their queued uploads), and, when given, queues
+    /// `(kind, payload)` (the erasure for the server). A crash leaves all of it or none.
+    /// False when the person had no user row here.
+    pub fn erase_user(
+        &mut self,
+        user_id: &str,
+        discard: &[String],
+        queue: Option<(&str, &serde_json::Value)>,
+    ) -> Result<bool> {
+        let queued = match queue {
+            Some((kind, payload)) => {
+                let client_id = uuid::Uuid::new_v4().to_string();
+                let json =
+                    serde_json::to_vec(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let sealed = self
+                    .sealer
+                    .seal(&json, format!("outbox|{client_id}").as_bytes());
+                Some((client_id, kind, sealed))
+            }
+            None => None,
+        };
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM templates WHERE user_id = ?1", [user_id])?;
+        let n = tx.execute("DELETE FROM users WHERE user_id = ?1", [user_id])?;
+        for id in discard {
+            tx.execute(
+                "DELETE FROM outbox WHERE client_id = ?1 AND sent_at IS NULL",
+                [id],
+            )?;
+        }
+        if let Some((client_id, kind, sealed)) = queued {
+            tx.execute(
+                "INSERT INTO outbox(client_id, kind, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![client_id, kind, sealed, now_rfc3339()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     pub fn template_count(&self) -> Result<u64> {
         Ok(self
             .conn

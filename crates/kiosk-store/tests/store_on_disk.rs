@@ -203,3 +203,46 @@ fn lockouts_count_and_clear_and_audit_is_newest_first() {
     assert_eq!(log[0].decision, AuditDecision::Rejected);
     assert_eq!(log.len(), 2);
 }
+
+#[test]
+fn erasing_a_person_drops_their_templates_and_named_uploads_and_queues_one_item() {
+    let db = temp_db("erase");
+    let key = StoreKey::generate();
+    let mut s = Store::open(&db, &key).unwrap();
+    s.enroll("ada", Some("Ada"), "m1", &[embedding(1.0), embedding(2.0)])
+        .unwrap();
+    s.enroll("bob", None, "m1", &[embedding(3.0)]).unwrap();
+    let ada1 = s
+        .enqueue("register_face", &serde_json::json!({"user_id": "ada"}))
+        .unwrap();
+    let bob1 = s
+        .enqueue("register_face", &serde_json::json!({"user_id": "bob"}))
+        .unwrap();
+    let ada2 = s
+        .enqueue("register_face", &serde_json::json!({"user_id": "ada"}))
+        .unwrap();
+    let erasure = serde_json::json!({"user_id": "ada", "project_id": "p"});
+    assert!(
+        s.erase_user(
+            "ada",
+            &[ada1.client_id.clone(), ada2.client_id.clone()],
+            Some(("erase_user", &erasure))
+        )
+        .unwrap()
+    );
+    drop(s);
+    // Reopened: what the transaction wrote is on disk.
+    let s = Store::open(&db, &key).unwrap();
+    let users: Vec<String> = s.users().unwrap().into_iter().map(|u| u.user_id).collect();
+    assert_eq!(users, ["bob"]);
+    assert_eq!(s.template_count().unwrap(), 1);
+    let pending = s.pending(10).unwrap();
+    let kinds: Vec<(&str, &str)> = pending
+        .iter()
+        .map(|i| (i.client_id.as_str(), i.kind.as_str()))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0], (bob1.client_id.as_str(), "register_face"));
+    assert_eq!(kinds[1].1, "erase_user");
+    assert_eq!(pending[1].payload, erasure);
+}

@@ -46,6 +46,12 @@ describe('error messages', () => {
     expect(errorMessage('LIVENESS_FAILED', 'en')).not.toMatch(/liveness/i);
   });
 
+  it('counts the admin PIN delay down in both languages', () => {
+    expect(errorMessage(e('ADMIN_PIN_LOCKED', 'x', { retry_after_s: 30 }), 'en')).toBe('Too many wrong PINs. Try again in 30\u00a0s.');
+    expect(errorMessage(e('ADMIN_PIN_LOCKED', 'x', { retry_after_s: 7 }), 'es')).toMatch(/en 7\u00a0s/);
+    expect(errorMessage(e('OFFLINE_TOO_LONG', 'x'), 'en')).toMatch(/offline too long.*staff/);
+  });
+
   it('puts the seconds into LOCKED_OUT and RATE_LIMITED', () => {
     expect(errorMessage(e('LOCKED_OUT', 'too many failed attempts: try again in 27 s, or use a code instead'), 'en')).toBe(
       'Too many failed attempts. Try again in 27\u00a0s, or use a code instead.',

@@ -178,7 +178,12 @@ const en = {
   'err.CAMERA_FORMAT_UNSUPPORTED': 'This camera sends a picture format the kiosk cannot read. Sign in with a code instead.',
   'err.CAMERA_PERMISSION': 'The camera is not allowed.',
   'err.ADMIN_REFUSED': 'Wrong PIN.',
-  'err.ADMIN_PIN_INVALID': 'Wrong PIN.',
+  'err.ADMIN_PIN_INVALID': 'The PIN must be 6 to 12 digits.',
+  'err.ADMIN_PIN_LOCKED': 'Too many wrong PINs. Try again in {s} s.',
+  'err.ADMIN_PIN_LOCKED.nos': 'Too many wrong PINs. Try again later.',
+  'err.OFFLINE_TOO_LONG': 'This kiosk has been offline too long to check faces. Ask a member of staff, or use a code once the kiosk is online again.',
+  'err.FLOW_PAUSED': 'Sign-in is paused here. Ask a member of staff.',
+  'err.SECURITY_CHECK_UNAVAILABLE': 'We could not check that you may sign in here. Ask a member of staff.',
   'err.ADMIN_PIN_NOT_SET': 'No staff PIN is set on this kiosk.',
   'err.ADMIN_REQUIRED': 'Staff login required.',
   'err.ALREADY_ENROLLED': 'This face is already enrolled: {message}',
@@ -367,7 +372,12 @@ const es: Record<MessageKey, string> = {
   'err.CAMERA_FORMAT_UNSUPPORTED': 'Esta cámara envía un formato de imagen que el quiosco no puede leer. Usa un código.',
   'err.CAMERA_PERMISSION': 'No hay permiso para usar la cámara.',
   'err.ADMIN_REFUSED': 'PIN incorrecto.',
-  'err.ADMIN_PIN_INVALID': 'PIN incorrecto.',
+  'err.ADMIN_PIN_INVALID': 'El PIN debe tener de 6 a 12 dígitos.',
+  'err.ADMIN_PIN_LOCKED': 'Demasiados PIN incorrectos. Inténtalo en {s} s.',
+  'err.ADMIN_PIN_LOCKED.nos': 'Demasiados PIN incorrectos. Inténtalo más tarde.',
+  'err.OFFLINE_TOO_LONG': 'Este quiosco lleva demasiado tiempo sin conexión para comprobar caras. Pide ayuda al personal o usa un código cuando vuelva la conexión.',
+  'err.FLOW_PAUSED': 'El acceso está en pausa aquí. Pide ayuda al personal.',
+  'err.SECURITY_CHECK_UNAVAILABLE': 'No pudimos comprobar que puedes acceder aquí. Pide ayuda al personal.',
   'err.ADMIN_PIN_NOT_SET': 'Este quiosco no tiene PIN de personal.',
   'err.ADMIN_REQUIRED': 'Hace falta el PIN del personal.',
   'err.ALREADY_ENROLLED': 'Este rostro ya está registrado: {message}',
@@ -430,7 +440,8 @@ export function errorMessage(err: Pick<ApiError, 'code' | 'message' | 'details'>
   const e = typeof err === 'string' ? { code: err, message: '', details: undefined } : err;
   switch (e.code) {
     case 'RATE_LIMITED':
-    case 'LOCKED_OUT': {
+    case 'LOCKED_OUT':
+    case 'ADMIN_PIN_LOCKED': {
       const s = retryAfterSeconds(e);
       return s === null ? t(lang, `err.${e.code}.nos`) : t(lang, `err.${e.code}`, { s });
     }

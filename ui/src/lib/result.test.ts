@@ -7,6 +7,12 @@ describe('face refusal', () => {
     expect(failureActions('NOT_ENROLLED', true, true)).toEqual(['code', 'staff', 'retry']);
   });
 
+  it('offers what still works when the kiosk was offline too long, or the flow refuses', () => {
+    expect(failureActions('OFFLINE_TOO_LONG', false, true)).toEqual(['staff', 'retry', 'code']);
+    expect(failureActions('OFFLINE_TOO_LONG', true, true)).toEqual(['code', 'staff', 'retry']);
+    expect(failureActions('FLOW_PAUSED', true, true)).toEqual(['code', 'staff', 'retry']);
+  });
+
   it('puts staff first when a code cannot be used now, the code last', () => {
     expect(failureActions('NO_MATCH', false, true)).toEqual(['staff', 'retry', 'code']);
     expect(failureActions('NO_MATCH', false, false)).toEqual(['staff', 'retry']);

@@ -1,7 +1,19 @@
 // The result screens' choices: what a person refused by the face check is offered, in order.
 
-/** Refusals that mean the kiosk does not know this face: trying again will not help. */
-const NOT_KNOWN = ['NO_MATCH', 'NOT_ENROLLED'];
+/**
+ * Refusals another try will not change: the kiosk does not know this face, the flow or its
+ * lists refuse it, or the kiosk has been offline too long to check faces at all.
+ */
+const NOT_KNOWN = [
+  'NO_MATCH',
+  'NOT_ENROLLED',
+  'OFFLINE_TOO_LONG',
+  'FLOW_PAUSED',
+  'FLOW_NOT_ACTIVE',
+  'METHOD_DISABLED',
+  'IDENTIFIER_NOT_ALLOWED',
+  'SECURITY_CHECK_UNAVAILABLE',
+];
 
 export type FailureAction = 'code' | 'staff' | 'retry';
 

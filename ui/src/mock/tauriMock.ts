@@ -109,7 +109,11 @@ export function installMock(params: URLSearchParams): void {
         if (args.code !== '123456') return reject('INVALID_OTP', 'invalid code', { attempts_remaining: 4 });
         return { validation_id: args.validation_id, status: 'validated' };
       case 'admin_login':
-        return args.pin === '1234' ? null : reject('ADMIN_REFUSED', 'wrong PIN');
+        if (args.pin === '246810') return null;
+        // `?pin=locked`: the sixth wrong PIN, with its delay.
+        return params.get('pin') === 'locked'
+          ? reject('ADMIN_PIN_LOCKED', 'too many wrong PINs: try again in 30 s', { retry_after_s: 30 })
+          : reject('ADMIN_REFUSED', 'wrong PIN');
       case 'admin_logout':
         samples = 0;
         return null;

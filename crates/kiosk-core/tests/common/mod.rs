@@ -9,7 +9,7 @@ pub use test_support::*;
 use kiosk_core::{Kiosk, KioskConfig};
 
 /// The administrator PIN [`kiosk`] and [`fake_kiosk`] set.
-pub const PIN: &str = "2468";
+pub const PIN: &str = "246810";
 
 /// A kiosk keeping its data in `dir`, pointed at `server` and its project, with a one-time
 /// pairing code (it pairs itself at its first sync, as a provisioned kiosk does).

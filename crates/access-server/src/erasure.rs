@@ -1,0 +1,105 @@
+//! Erasure of a person's face samples in a project, from an administrator or from a kiosk of
+//! that project (after its admin PIN): the templates become tombstones in the template feed
+//! (`rev` moves on, the embedding bytes are cleared), so every kiosk drops its copies at its
+//! next sync, and the erasure is recorded in `erasures` (who, when, how many samples).
+//! `DELETE /biometric/users/{user_id}` (an addition to the contract) and the admin's
+//! `DELETE /users/{user_id}` both go through [`erase`].
+
+use access_types::{ApiTokenClaims, DeletedUser, ErrorCode, UserId};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use rusqlite::Connection;
+
+use crate::admin::RequiredProject;
+use crate::db::{exec, next_counter};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiQuery, Auth};
+use crate::flows::project_exists;
+use crate::ok;
+use crate::state::AppState;
+
+/// Whether the caller may erase `project_id`'s people: an admin token any project's, a paired
+/// kiosk's token only its own project's (403 `PROJECT_FORBIDDEN`); the kiosk asked for its
+/// admin PIN first.
+pub fn may_manage_people(auth: &Auth, project_id: &str) -> ApiResult<()> {
+    auth.allow_project(project_id)
+}
+
+/// Tombstones every live template of `user_id` in `project_id` and records the erasure, in
+/// the caller's transaction. Erasing someone with no samples erases nothing (and records
+/// that). The caller invalidates the project's template cache after the commit.
+pub fn erase(
+    tx: &Connection,
+    project_id: &str,
+    user_id: &str,
+    actor: &ApiTokenClaims,
+    now_ms: i64,
+) -> ApiResult<DeletedUser> {
+    if !project_exists(tx, project_id)? {
+        return Err(ApiError::new(
+            ErrorCode::ProjectNotFound,
+            "unknown project_id",
+        ));
+    }
+    let ids: Vec<String> = {
+        let mut s = tx.prepare_cached(
+            "SELECT id FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
+        )?;
+        s.query_map([project_id, user_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for id in &ids {
+        let rev = next_counter(tx, "template_rev")?;
+        exec(
+            tx,
+            "UPDATE templates SET deleted_at = ?1, rev = ?2, embedding = x'' WHERE id = ?3",
+            rusqlite::params![now_ms, rev, id],
+        )?;
+    }
+    exec(
+        tx,
+        "INSERT INTO erasures(project_id, user_id, templates_deleted, actor, scope, erased_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            project_id,
+            user_id,
+            ids.len() as i64,
+            actor.sub,
+            actor.scope.as_str(),
+            now_ms
+        ],
+    )?;
+    Ok(DeletedUser {
+        user_id: user_id.to_string(),
+        project_id: project_id.to_string(),
+        templates_deleted: ids.len() as u32,
+    })
+}
+
+/// `DELETE /biometric/users/{user_id}?project_id=`: erases the person's samples (200 with
+/// how many, 0 when there were none: a kiosk's retried erasure is not an error).
+pub async fn delete_biometric_user(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<RequiredProject>,
+) -> ApiResult<Response> {
+    let user_id = UserId::parse(&user_id)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .to_string();
+    may_manage_people(&auth, &q.project_id)?;
+    let claims = auth.0;
+    let now = st.clock.now_ms();
+    let project = q.project_id.clone();
+    let d = st
+        .db
+        .tx(move |tx| erase(tx, &project, &user_id, &claims, now))
+        .await?;
+    st.templates.invalidate(&d.project_id);
+    tracing::info!(
+        project = %d.project_id,
+        templates = d.templates_deleted,
+        "person's face samples erased"
+    );
+    Ok(ok(d, "face samples erased"))
+}

@@ -1,0 +1,213 @@
+//! Erasure (`DELETE /biometric/users/{user_id}`, and the admin's `DELETE /users/{user_id}`)
+//! and the kiosk's offline policy (`GET /sync/policy`), over HTTP on loopback with a real
+//! SQLite file; faces on the fake engines.
+
+mod common;
+
+use common::fakes::face_jpeg;
+use common::{FakeFaces, TestServer, Vision, b64, code_of};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn fake_server() -> TestServer {
+    let t = TestServer::builder()
+        .vision(Vision::Fake(FakeFaces::new()))
+        .login_flow(json!({"face": true, "liveness_required": false}))
+        .start()
+        .await;
+    assert_eq!(t.vision_loaded().await, "ready");
+    t
+}
+
+async fn feed(t: &TestServer, cursor: &str) -> Value {
+    let (s, v) = t
+        .get(
+            &format!("/sync/templates?project_id={}&cursor={cursor}", t.project()),
+            &t.kiosk(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["data"].clone()
+}
+
+#[tokio::test]
+async fn a_kiosk_erases_a_person_and_the_feed_carries_tombstones() {
+    let t = fake_server().await;
+    t.enrol_images("ada", &[face_jpeg(1, 1), face_jpeg(1, 2)])
+        .await;
+    t.enrol_images("bob", &[face_jpeg(2, 1)]).await;
+    let before = feed(&t, "0").await;
+    let cursor = before["next_cursor"].as_str().unwrap().to_string();
+    assert_eq!(before["items"].as_array().unwrap().len(), 3);
+
+    let erase = |user: &'static str, token: String, project: String| {
+        let t = &t;
+        async move {
+            t.call(
+                Method::DELETE,
+                &format!("/biometric/users/{user}?project_id={project}"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    // A kiosk token may erase (until tokens carry their project: issue 11).
+    let (s, v) = erase("ada", t.kiosk(), t.project().into()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["templates_deleted"], 2);
+    // Her samples are gone from the server; bob's are not.
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 'ada' AND deleted_at IS NULL"),
+        0
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 'ada' AND length(embedding) > 0"),
+        0,
+        "the embedding bytes are cleared"
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 'bob' AND deleted_at IS NULL"),
+        1
+    );
+    // The feed after the kiosk's cursor: two tombstones for her, nothing else.
+    let after = feed(&t, &cursor).await;
+    let items = after["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{after}");
+    for i in items {
+        assert_eq!(
+            (i["op"].as_str(), i["user_id"].as_str()),
+            (Some("delete"), Some("ada"))
+        );
+        assert!(i.get("embedding").is_none());
+    }
+    // 1:N no longer finds her.
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &t.kiosk(),
+            json!({"project_id": t.project(), "face_image": b64(&face_jpeg(1, 3))}),
+        )
+        .await;
+    assert!(
+        v["data"]["matched"] == false || code_of(&v) == "NOT_ENROLLED",
+        "{s} {v}"
+    );
+
+    // A retried erasure is not an error; erasing nobody erases nothing.
+    let (s, v) = erase("ada", t.kiosk(), t.project().into()).await;
+    assert_eq!(
+        (s, v["data"]["templates_deleted"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    // Audited: who, which scope, how many.
+    assert_eq!(
+        t.count(
+            "SELECT COUNT(*) FROM erasures WHERE user_id = 'ada' AND scope = 'kiosk' AND actor = 'test-kiosk'"
+        ),
+        2
+    );
+    assert_eq!(
+        t.count("SELECT templates_deleted FROM erasures WHERE user_id = 'ada' ORDER BY id LIMIT 1"),
+        2
+    );
+    // An unknown project, no token: refused with their codes.
+    let (s, v) = erase("bob", t.kiosk(), "prj_nope".into()).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND")
+    );
+    let (s, v) = t
+        .call(
+            Method::DELETE,
+            &format!("/biometric/users/bob?project_id={}", t.project()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, code_of(&v)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+
+    // The admin's delete goes the same way (and keeps its 404 for nobody).
+    let (s, _) = t
+        .call(
+            Method::DELETE,
+            &format!("/users/bob?project_id={}", t.project()),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM erasures WHERE user_id = 'bob' AND scope = 'admin'"),
+        1
+    );
+    let (s, v) = t
+        .call(
+            Method::DELETE,
+            &format!("/users/bob?project_id={}", t.project()),
+            Some(&t.admin),
+            None,
+        )
+        .await;
+    assert_eq!((s, code_of(&v)), (StatusCode::NOT_FOUND, "USER_NOT_FOUND"));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_policy_says_the_flows_state_methods_and_lists_but_no_url() {
+    let t = fake_server().await;
+    let policy = || async {
+        let (s, v) = t
+            .get(
+                &format!("/sync/policy?project_id={}", t.project()),
+                &t.kiosk(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["data"].clone()
+    };
+    let p = policy().await;
+    assert_eq!(p["project_id"], t.project());
+    assert_eq!(p["flow"]["id"], t.flow());
+    assert_eq!(p["flow"]["status"], "active");
+    assert_eq!(p["flow"]["login"]["face"], true);
+    assert_eq!(p["flow"]["security_mode"], "none");
+
+    let patch = |body: Value| async {
+        let (s, v) = t
+            .call(
+                Method::PATCH,
+                &format!("/project-flows/{}", t.flow()),
+                Some(&t.admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    };
+    patch(json!({"status": "paused",
+                 "security": {"mode": "blacklist", "identifiers": ["ada"]}}))
+    .await;
+    let p = policy().await;
+    assert_eq!(
+        (
+            p["flow"]["status"].as_str(),
+            p["flow"]["security_mode"].as_str(),
+            p["flow"]["identifiers"].clone()
+        ),
+        (Some("paused"), Some("blacklist"), json!(["ada"]))
+    );
+    // A customer URL is the server's to call: the kiosk learns the mode, never the address.
+    patch(json!({"status": "active",
+                 "security": {"mode": "url", "url": "http://127.0.0.1:9/check"}}))
+    .await;
+    let p = policy().await;
+    assert_eq!(p["flow"]["security_mode"], "url");
+    assert!(!p.to_string().contains("127.0.0.1:9"), "{p}");
+
+    let (s, v) = t.get("/sync/policy?project_id=prj_nope", &t.kiosk()).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND")
+    );
+    t.stop().await;
+}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Sets up (idempotently) and runs the whole system on this machine: the Access API server on
-# loopback (dev outbox, a seeded demo project with an active login flow, a kiosk token), then
+# loopback (dev outbox, a seeded demo project with an active login flow, a paired kiosk), then
 # the kiosk app pointed at it, with the camera if one is attached, else a replay of the shared
 # sample photos. Ctrl+C (or closing the app) stops both.
 #
 # Demo data lives in .local/demo (delete it to start over). Administrator PIN: 246810.
 # Codes sent by email/SMS/WhatsApp land in the dev outbox:
-#   curl -H "Authorization: Bearer $(cat .local/demo/kiosk.token)" \
+#   curl -H "Authorization: Bearer $(cat .local/demo/admin.token)" \
 #     "http://127.0.0.1:8787/v2/access/dev/outbox?to=you@example.com"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +36,7 @@ for _ in $(seq 100); do
 done
 api="http://127.0.0.1:$port/v2/access"
 
-admin=$("$bin/access-server" token --db "$demo/access.db" --subject demo-admin --scope admin --ttl 1h)
+admin=$("$bin/access-server" token --db "$demo/access.db" --subject demo-admin --ttl 1h)
 # The body comes on stdin: a face image is too long for a command line.
 post() { curl -fsS -X POST "$api$1" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' --data-binary @-; }
 if [ ! -s "$demo/project.id" ]; then
@@ -53,8 +53,11 @@ if [ ! -s "$demo/project.id" ]; then
   echo "$project" >"$demo/project.id"
 fi
 project=$(cat "$demo/project.id")
-"$bin/access-server" token --db "$demo/access.db" --subject demo-kiosk --scope kiosk --ttl 30d >"$demo/kiosk.token"
-chmod 600 "$demo/kiosk.token"
+# The kiosk pairs itself (once) with a one-time code: it registers its device key and then
+# renews its own short-lived tokens. No kiosk token is minted or stored here.
+"$bin/kiosk" --data-dir "$demo/kiosk" --api-url "$api" \
+  --pairing-code "$("$bin/access-server" kiosks pair --db "$demo/access.db" --project "$project" --name "Demo kiosk" 2>/dev/null)" \
+  status --json >/dev/null
 
 # The administrator PIN (only the first time; later runs keep what was set).
 "$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin --new-pin 246810 >/dev/null 2>&1 || true
@@ -66,8 +69,8 @@ else
 fi
 echo "== Access Kiosk: API $api, project $project, camera $camera, admin PIN 246810" >&2
 export KIOSK_DATA_DIR="$demo/kiosk" KIOSK_API_URL="$api" KIOSK_PROJECT="$project" KIOSK_CAMERA="$camera"
-KIOSK_TOKEN="$(cat "$demo/kiosk.token")"
-export KIOSK_TOKEN
+echo "== codes sent land in the dev outbox (admin token, 1 h): .local/demo/admin.token" >&2
+(umask 077; "$bin/access-server" token --db "$demo/access.db" --subject demo-outbox --ttl 1h >"$demo/admin.token")
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   "$bin/access-kiosk"
 else

@@ -52,7 +52,7 @@ async fn a_kiosk_erases_a_person_and_the_feed_carries_tombstones() {
             .await
         }
     };
-    // A kiosk token may erase (until tokens carry their project: issue 11).
+    // A paired kiosk may erase in its own project.
     let (s, v) = erase("ada", t.kiosk(), t.project().into()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["templates_deleted"], 2);
@@ -103,7 +103,7 @@ async fn a_kiosk_erases_a_person_and_the_feed_carries_tombstones() {
     // Audited: who, which scope, how many.
     assert_eq!(
         t.count(
-            "SELECT COUNT(*) FROM erasures WHERE user_id = 'ada' AND scope = 'kiosk' AND actor = 'test-kiosk'"
+            "SELECT COUNT(*) FROM erasures WHERE user_id = 'ada' AND scope = 'kiosk' AND actor = 'ksk_test'"
         ),
         2
     );
@@ -111,8 +111,14 @@ async fn a_kiosk_erases_a_person_and_the_feed_carries_tombstones() {
         t.count("SELECT templates_deleted FROM erasures WHERE user_id = 'ada' ORDER BY id LIMIT 1"),
         2
     );
-    // An unknown project, no token: refused with their codes.
+    // Another project than the kiosk's, an unknown project, no token: refused with their
+    // codes.
     let (s, v) = erase("bob", t.kiosk(), "prj_nope".into()).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::FORBIDDEN, "PROJECT_FORBIDDEN")
+    );
+    let (s, v) = erase("bob", t.admin.clone(), "prj_nope".into()).await;
     assert_eq!(
         (s, code_of(&v)),
         (StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND")
@@ -205,6 +211,11 @@ async fn the_policy_says_the_flows_state_methods_and_lists_but_no_url() {
     assert!(!p.to_string().contains("127.0.0.1:9"), "{p}");
 
     let (s, v) = t.get("/sync/policy?project_id=prj_nope", &t.kiosk()).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::FORBIDDEN, "PROJECT_FORBIDDEN")
+    );
+    let (s, v) = t.get("/sync/policy?project_id=prj_nope", &t.admin).await;
     assert_eq!(
         (s, code_of(&v)),
         (StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND")

@@ -116,16 +116,17 @@ async fn patch_flow(server: &TestServer, body: Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_at_one_kiosk_reaches_the_server_and_the_other_kiosk() {
     let mut server = TestServer::for_kiosks().await;
-    let f = server.kiosk_flags();
+    // Two kiosks, each paired with its own one-time code.
+    let (f, fb) = (server.kiosk_flags(), server.kiosk_flags());
     let (a, b) = (temp_dir("kiosk-erase-a"), temp_dir("kiosk-erase-b"));
     set_pin(&a);
 
     // Enrolled at A, online: on the server, and B pulls the samples.
     assert_eq!(enrol(&a, &f, "obama")["state"], "registered");
-    assert_eq!(sync(&b, &f)["templates_pulled"], 3);
+    assert_eq!(sync(&b, &fb)["templates_pulled"], 3);
     // Offline, B's cache knows him (so what follows can fail).
     server.shutdown().await;
-    assert_eq!(sign_in(&b, &f), ("accepted".into(), "offline".into(), None));
+    assert_eq!(sign_in(&b, &fb), ("accepted".into(), "offline".into(), None));
     server.restart().await;
 
     // Erased at A: queued, then sent by A's sync.
@@ -158,15 +159,15 @@ async fn an_erasure_at_one_kiosk_reaches_the_server_and_the_other_kiosk() {
     assert!(deletions.contains(&"offline") && deletions.contains(&"online"));
 
     // B has not synced yet and its cache still has him: online, the server's refusal stands.
-    assert_eq!(status(&b, &f)["templates"], 3);
-    let (decision, mode, _) = sign_in(&b, &f);
+    assert_eq!(status(&b, &fb)["templates"], 3);
+    let (decision, mode, _) = sign_in(&b, &fb);
     assert_eq!((decision.as_str(), mode.as_str()), ("rejected", "online"));
     // B's sync drops his samples; offline now, its cache does not know him either.
-    assert_eq!(sync(&b, &f)["templates_deleted"], 3);
-    assert_eq!(status(&b, &f)["templates"], 0);
+    assert_eq!(sync(&b, &fb)["templates_deleted"], 3);
+    assert_eq!(status(&b, &fb)["templates"], 0);
     server.shutdown().await;
     assert_eq!(
-        sign_in(&b, &f),
+        sign_in(&b, &fb),
         ("rejected".into(), "offline".into(), some("NOT_ENROLLED"))
     );
     server.stop().await;

@@ -126,7 +126,10 @@ async fn an_erasure_at_one_kiosk_reaches_the_server_and_the_other_kiosk() {
     assert_eq!(sync(&b, &fb)["templates_pulled"], 3);
     // Offline, B's cache knows him (so what follows can fail).
     server.shutdown().await;
-    assert_eq!(sign_in(&b, &fb), ("accepted".into(), "offline".into(), None));
+    assert_eq!(
+        sign_in(&b, &fb),
+        ("accepted".into(), "offline".into(), None)
+    );
     server.restart().await;
 
     // Erased at A: queued, then sent by A's sync.

@@ -141,6 +141,25 @@ pub struct UserRow {
     pub created_at: String,
 }
 
+/// This kiosk after pairing: who the server knows it as.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Paired {
+    pub kiosk_id: String,
+    pub project_id: String,
+    pub name: String,
+}
+
+impl From<access_types::kiosk_identity::PairedKiosk> for Paired {
+    fn from(p: access_types::kiosk_identity::PairedKiosk) -> Self {
+        Self {
+            kiosk_id: p.kiosk_id,
+            project_id: p.project_id,
+            name: p.name,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Deleted {
@@ -179,6 +198,7 @@ mod bindings {
             EnrolSaved::export_all,
             UserRow::export_all,
             Deleted::export_all,
+            Paired::export_all,
             UiError::export_all,
             kiosk_core::live::PreviewFrame::export_all,
             kiosk_core::SyncStatus::export_all,

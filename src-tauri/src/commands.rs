@@ -9,7 +9,8 @@ use tauri::State;
 use tauri::ipc::Channel;
 
 use crate::boundary::{
-    Deleted, EnrolSaved, FaceResult, Methods, OtpChannel, OtpSent, OtpVerified, UiConfig, UserRow,
+    Deleted, EnrolSaved, FaceResult, Methods, OtpChannel, OtpSent, OtpVerified, Paired, UiConfig,
+    UserRow,
 };
 use crate::error::UiResult;
 use crate::state::AppState;
@@ -207,6 +208,19 @@ pub fn settings_get(state: State<'_, AppState>) -> UiResult<LiveSettings> {
 pub fn settings_set(state: State<'_, AppState>, change: SettingsFile) -> UiResult<LiveSettings> {
     state.admin.admin()?;
     Ok(settings_file::update(&state.kiosk, change)?)
+}
+
+/// Pairs this kiosk with the Access API at `api_url` using a one-time code an administrator
+/// made (staff only): the API address and project become its settings, and from then on it
+/// gets its own tokens from its device key.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn kiosk_pair(
+    state: State<'_, AppState>,
+    api_url: String,
+    code: String,
+) -> UiResult<Paired> {
+    state.admin.admin()?;
+    Ok(state.kiosk.pair(&api_url, &code).await?.into())
 }
 
 /// A visitor touched the screen: the engine probes the API now, so a kiosk that was offline

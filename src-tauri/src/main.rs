@@ -296,6 +296,7 @@ fn run() -> anyhow::Result<()> {
             commands::visitor_active,
             commands::settings_get,
             commands::settings_set,
+            commands::kiosk_pair,
         ])
         .run(context)
         .context("running the window")?;

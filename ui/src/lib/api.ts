@@ -15,6 +15,7 @@ import type { LiveSettings } from './bindings/LiveSettings';
 import type { OtpChannel } from './bindings/OtpChannel';
 import type { OtpSent } from './bindings/OtpSent';
 import type { OtpVerified } from './bindings/OtpVerified';
+import type { Paired } from './bindings/Paired';
 import type { PreviewFrame } from './bindings/PreviewFrame';
 import type { SettingsFile } from './bindings/SettingsFile';
 import type { SyncStatus } from './bindings/SyncStatus';
@@ -23,7 +24,7 @@ import type { UiError } from './bindings/UiError';
 import type { UserRow } from './bindings/UserRow';
 
 export type { CapturedSample, Deleted, EnrolSaved, FaceResult, LiveSettings, OtpChannel, OtpSent, OtpVerified };
-export type { PreviewFrame, SettingsFile, SyncStatus, UiConfig, UiError, UserRow };
+export type { Paired, PreviewFrame, SettingsFile, SyncStatus, UiConfig, UiError, UserRow };
 export type { Decision } from './bindings/Decision';
 export type { EnrolmentState } from './bindings/EnrolmentState';
 export type { FaceBox } from './bindings/FaceBox';
@@ -125,6 +126,8 @@ export const api = {
   settingsGet: () => call<LiveSettings>('settings_get'),
   /** Fields left out (or null) keep their value; an empty text clears one. */
   settingsSet: (change: SettingsFile) => call<LiveSettings>('settings_set', { change }),
+  /** Pairs the kiosk with the API at `apiUrl` using an administrator's one-time code. */
+  kioskPair: (apiUrl: string, code: string) => call<Paired>('kiosk_pair', { api_url: apiUrl, code }),
 };
 
 export type Api = typeof api;

@@ -144,6 +144,10 @@ export function installMock(params: URLSearchParams): void {
         settings = { ...settings, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null && v !== undefined)) };
         return settings;
       }
+      case 'kiosk_pair':
+        if (String(args.code).replace(/[-\s]/g, '').length !== 12) return reject('PAIRING_CODE_INVALID', 'unknown pairing code');
+        settings = { ...settings, api_url: String(args.api_url), project_id: 'prj_mock' };
+        return { kiosk_id: 'ksk_mock', project_id: 'prj_mock', name: 'Mock kiosk' };
       default:
         return reject('UNKNOWN_COMMAND', `mock has no ${cmd}`);
     }

@@ -15,6 +15,7 @@ pub mod imgproc;
 pub mod jpeg;
 pub mod liveness;
 pub mod matcher;
+pub mod metrics;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;

@@ -39,7 +39,7 @@ fn accepted(desc: &[f32], t: f32) -> usize {
 /// FMR and FNMR at one threshold. Either list may be empty (its rate is then NaN).
 pub fn rates_at(genuine: &[f32], impostor: &[f32], threshold: f32) -> OperatingPoint {
     let fm = impostor.iter().filter(|&&s| s >= threshold).count();
-    let fnm = genuine.iter().filter(|&&s| !(s >= threshold)).count();
+    let fnm = genuine.iter().filter(|&&s| s < threshold || s.is_nan()).count();
     OperatingPoint {
         threshold,
         fmr: ratio(fm, impostor.len()),
@@ -48,7 +48,11 @@ pub fn rates_at(genuine: &[f32], impostor: &[f32], threshold: f32) -> OperatingP
 }
 
 fn ratio(k: usize, n: usize) -> f64 {
-    if n == 0 { f64::NAN } else { k as f64 / n as f64 }
+    if n == 0 {
+        f64::NAN
+    } else {
+        k as f64 / n as f64
+    }
 }
 
 /// The ROC (and DET) curve: one operating point per distinct score, thresholds from high to
@@ -150,6 +154,14 @@ pub enum FnmrAtFmr {
 }
 
 impl FnmrAtFmr {
+    pub fn target_fmr(&self) -> f64 {
+        match self {
+            Self::Measured { target_fmr, .. } | Self::NotMeasurable { target_fmr, .. } => {
+                *target_fmr
+            }
+        }
+    }
+
     /// `"0.0106"`, or `"not measurable on 791 impostor pairs"`.
     pub fn describe(&self) -> String {
         match self {
@@ -249,7 +261,7 @@ pub fn propose_threshold(positive: &[f32], negative: &[f32], target: f64) -> Thr
     };
     let p = rates_at(positive, negative, threshold);
     let fa = neg.iter().filter(|&&s| s >= threshold).count();
-    let fr = positive.iter().filter(|&&s| !(s >= threshold)).count();
+    let fr = positive.iter().filter(|&&s| s < threshold || s.is_nan()).count();
     ThresholdProposal {
         target,
         threshold,
@@ -385,7 +397,10 @@ mod tests {
         // At 0.5: impostor 0.5 accepted (1/4), genuine 0.4 rejected (1/3).
         let at = r.iter().find(|p| p.threshold == 0.5).unwrap();
         assert_eq!((at.fmr, at.fnmr), (0.25, 1.0 / 3.0));
-        assert!(r.windows(2).all(|w| w[1].fmr >= w[0].fmr && w[1].fnmr <= w[0].fnmr));
+        assert!(
+            r.windows(2)
+                .all(|w| w[1].fmr >= w[0].fmr && w[1].fnmr <= w[0].fnmr)
+        );
         assert!(roc(&g, &[]).is_empty());
     }
 
@@ -441,7 +456,10 @@ mod tests {
     fn wilson_interval_matches_published_values() {
         // Newcombe 1998, table I: 81/263 -> 0.2553 .. 0.3662; 0/10 -> 0 .. 0.2775.
         let (lo, hi) = wilson_interval(81, 263);
-        assert!((lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4,
+            "{lo} {hi}"
+        );
         let (lo, hi) = wilson_interval(0, 10);
         assert!(lo == 0.0 && (hi - 0.2775).abs() < 5e-4, "{hi}");
     }
@@ -456,7 +474,10 @@ mod tests {
         let (lo, hi) = (p.lower.unwrap(), p.upper.unwrap());
         assert!(lo < p.threshold && p.threshold < hi, "{p:?}");
         // rank 50 ± 1.96·sqrt(47.5) = 50 ± 13.5: scores near 0.936 and 0.964.
-        assert!((lo - 0.936).abs() < 0.002 && (hi - 0.964).abs() < 0.002, "{p:?}");
+        assert!(
+            (lo - 0.936).abs() < 0.002 && (hi - 0.964).abs() < 0.002,
+            "{p:?}"
+        );
         assert!(p.false_accept_interval.0 < 0.05 && 0.05 < p.false_accept_interval.1);
         // Too few negatives for 1e-4: no upper bound, flagged.
         let q = propose_threshold(&pos, &neg, 1e-4);

@@ -39,7 +39,10 @@ fn accepted(desc: &[f32], t: f32) -> usize {
 /// FMR and FNMR at one threshold. Either list may be empty (its rate is then NaN).
 pub fn rates_at(genuine: &[f32], impostor: &[f32], threshold: f32) -> OperatingPoint {
     let fm = impostor.iter().filter(|&&s| s >= threshold).count();
-    let fnm = genuine.iter().filter(|&&s| s < threshold || s.is_nan()).count();
+    let fnm = genuine
+        .iter()
+        .filter(|&&s| s < threshold || s.is_nan())
+        .count();
     OperatingPoint {
         threshold,
         fmr: ratio(fm, impostor.len()),
@@ -261,7 +264,10 @@ pub fn propose_threshold(positive: &[f32], negative: &[f32], target: f64) -> Thr
     };
     let p = rates_at(positive, negative, threshold);
     let fa = neg.iter().filter(|&&s| s >= threshold).count();
-    let fr = positive.iter().filter(|&&s| s < threshold || s.is_nan()).count();
+    let fr = positive
+        .iter()
+        .filter(|&&s| s < threshold || s.is_nan())
+        .count();
     ThresholdProposal {
         target,
         threshold,

@@ -21,8 +21,9 @@ as_root() {
 
 # --- Debian packages -------------------------------------------------------------------------
 # The build (gcc, clang for the camera's V4L2 bindings), the app (WebKitGTK) and its tests
-# (Xvfb, WebKitWebDriver).
-packages=(build-essential pkg-config python3 python3-pip ca-certificates clang libclang-dev linux-libc-dev
+# (Xvfb, WebKitWebDriver; libopencv-dev for the test-only crates/opencv-parity, which also needs
+# clang and libclang-dev to generate its bindings; nothing shipped links OpenCV).
+packages=(build-essential pkg-config python3 python3-pip ca-certificates clang libclang-dev linux-libc-dev libopencv-dev
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   xvfb xauth webkit2gtk-driver imagemagick)
 missing=()

@@ -1,18 +1,18 @@
 //! `kiosk eval …`: accuracy of verification, liveness and detection on labelled data.
 
-use cli_output::{errln, outln};
+use cli_output::outln;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use vision::{DecodeLimits, FacePipeline, Frame, MultiFace, VisionError};
+use vision::{DecodeLimits, FacePipeline, Frame, MultiFace, VisionError, metrics};
 
 use crate::VisionArgs;
-use crate::stats::auc;
+use crate::report;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -27,6 +27,38 @@ pub enum EvalCommand {
         threshold: f32,
         #[arg(long)]
         json: bool,
+        /// Write an HTML report here (DET curve, score histograms, worst pairs with thumbnails).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Calibrate on an operator's own photos (a folder per person): pairs formed within and
+    /// across people, the figures of `verify`, and a proposed match threshold with its 95%
+    /// bounds; with `--labels`, the same for liveness (APCER/BPCER, ISO/IEC 30107-3).
+    Calibrate {
+        /// A folder holding one folder per person, each with that person's photos.
+        #[arg(long)]
+        people: PathBuf,
+        /// The false match rate the proposed threshold is for.
+        #[arg(long, default_value_t = 1e-4)]
+        target_fmr: f64,
+        /// The match threshold whose figures are reported beside the proposal.
+        #[arg(long, default_value_t = vision::DEFAULT_MATCH_THRESHOLD)]
+        threshold: f32,
+        /// Liveness labels, `image,label[,attack_type]` (label real|spoof).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Folder the labels' paths are relative to (default: the CSV's folder).
+        #[arg(long, requires = "labels")]
+        images: Option<PathBuf>,
+        /// The attack presentation classification error rate the liveness threshold is for.
+        #[arg(long, default_value_t = 1e-2)]
+        target_apcer: f64,
+        #[arg(long, default_value_t = vision::DEFAULT_LIVENESS_THRESHOLD)]
+        liveness_threshold: f32,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Presentation-attack detection over `image,label[,attack_type]` (label real|spoof).
     Liveness {
@@ -60,10 +92,77 @@ pub fn run(cmd: EvalCommand, args: &VisionArgs) -> anyhow::Result<()> {
             images,
             threshold,
             json,
+            report: report_dir,
         } => {
             let dir = images.unwrap_or_else(|| parent(&pairs));
-            let report = verify(&mut args.pipeline()?, &pairs, &dir, threshold)?;
-            print(&report, json, print_verify)
+            let (r, embedded, pairs_scored) =
+                verify(&mut args.pipeline()?, &pairs, &dir, threshold)?;
+            if let Some(out) = report_dir {
+                report::write(
+                    &out,
+                    &report::Page {
+                        title: format!("Verification on {}", pairs.display()),
+                        figures: &r.all,
+                        subsets: &r.subsets,
+                        proposal: None,
+                        liveness: None,
+                        worst: &r.worst,
+                        pairs: &pairs_scored,
+                        images: &dir,
+                        embedded: &embedded,
+                    },
+                )?;
+            }
+            print(&r, json, print_verify)
+        }
+        EvalCommand::Calibrate {
+            people,
+            target_fmr,
+            threshold,
+            labels,
+            images,
+            target_apcer,
+            liveness_threshold,
+            json,
+            report: report_dir,
+        } => {
+            for (name, v) in [
+                ("--target-fmr", target_fmr),
+                ("--target-apcer", target_apcer),
+            ] {
+                if !(v > 0.0 && v < 1.0) {
+                    bail!("{name} must be between 0 and 1 (exclusive), got {v}");
+                }
+            }
+            let (r, embedded, pairs_scored) = calibrate(
+                &mut args.pipeline()?,
+                &CalibrateArgs {
+                    people: &people,
+                    threshold,
+                    target_fmr,
+                    labels: labels.as_deref(),
+                    label_images: images.as_deref(),
+                    liveness_threshold,
+                    target_apcer,
+                },
+            )?;
+            if let Some(out) = report_dir {
+                report::write(
+                    &out,
+                    &report::Page {
+                        title: format!("Calibration on {}", people.display()),
+                        figures: &r.figures,
+                        subsets: &BTreeMap::new(),
+                        proposal: Some(&r.proposal),
+                        liveness: r.liveness.as_ref(),
+                        worst: &r.worst,
+                        pairs: &pairs_scored,
+                        images: &people,
+                        embedded: &embedded,
+                    },
+                )?;
+            }
+            print(&r, json, print_calibrate)
         }
         EvalCommand::Liveness {
             labels,
@@ -118,24 +217,138 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<csv::StringRecord>> {
         .with_context(|| format!("parsing {}", path.display()))
 }
 
-fn progress(done: usize, total: usize, what: &str) {
-    if done.is_multiple_of(10) || done == total {
-        let _ = write!(std::io::stderr(), "\r{what}: {done}/{total}");
-        if done == total {
-            errln!();
-        }
+/// A progress bar on stderr when it is a terminal; hidden (draws nothing) on a pipe or file.
+pub fn progress_bar(total: usize, what: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} {eta}") {
+        bar.set_style(style);
     }
+    bar.set_message(what);
+    bar
 }
 
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Serialize, Default)]
-pub struct SubsetReport {
+/// FMR targets reported by `eval verify` and `eval calibrate` (ISO/IEC 19795-1 style operating
+/// points; 1e-4 is the target a kiosk's match threshold is usually set for).
+pub const FMR_TARGETS: [f64; 3] = [1e-2, 1e-3, 1e-4];
+
+/// The verification figures of one set of comparisons (all pairs, or one subset).
+#[derive(Serialize)]
+pub struct Figures {
     pub pairs: usize,
     pub same: usize,
     pub different: usize,
     pub auc: f64,
+    /// `None` without both genuine and impostor pairs.
+    pub eer: Option<metrics::Eer>,
+    /// FMR, FNMR and accuracy at the threshold in use.
+    pub at_threshold: metrics::OperatingPoint,
     pub accuracy: f64,
+    /// One entry per [`FMR_TARGETS`].
+    pub fnmr_at_fmr: Vec<metrics::FnmrAtFmr>,
+    /// ROC points (the DET curve plots the same points on probit axes), threshold high to low.
+    pub roc: Vec<metrics::OperatingPoint>,
+}
+
+impl Figures {
+    pub fn of(genuine: &[f32], impostor: &[f32], threshold: f32) -> Self {
+        let at = metrics::rates_at(genuine, impostor, threshold);
+        let errors = at.fmr * impostor.len() as f64 + at.fnmr * genuine.len() as f64;
+        let total = (genuine.len() + impostor.len()).max(1) as f64;
+        Self {
+            pairs: genuine.len() + impostor.len(),
+            same: genuine.len(),
+            different: impostor.len(),
+            auc: metrics::auc(genuine, impostor),
+            eer: metrics::eer(genuine, impostor),
+            accuracy: 1.0 - errors.max(0.0) / total,
+            at_threshold: at,
+            fnmr_at_fmr: FMR_TARGETS
+                .iter()
+                .map(|&t| metrics::fnmr_at_fmr(genuine, impostor, t))
+                .collect(),
+            roc: metrics::roc(genuine, impostor),
+        }
+    }
+}
+
+/// One compared pair, for the report's worst pairs.
+#[derive(Serialize, Clone)]
+pub struct ScoredPair {
+    pub image_a: String,
+    pub image_b: String,
+    pub same: bool,
+    pub subset: String,
+    /// Cosine similarity; -1 when a photo had no face.
+    pub score: f32,
+}
+
+/// Each image embedded once (pairs only compare): the face found, or `None` (no face).
+pub struct Embedded {
+    pub faces: HashMap<String, Option<(vision::Face, vision::Embedding)>>,
+    pub undetected: Vec<String>,
+    pub ms_per_image: f64,
+}
+
+pub fn embed_images(
+    pipeline: &mut FacePipeline,
+    dir: &Path,
+    names: &[String],
+) -> anyhow::Result<Embedded> {
+    let mut faces = HashMap::new();
+    let mut undetected = Vec::new();
+    let bar = progress_bar(names.len(), "images");
+    let started = Instant::now();
+    for name in names {
+        let frame = load_frame(&dir.join(name))?;
+        let e = match pipeline.embed_frame(&frame, MultiFace::Largest) {
+            Ok(fe) => Some(fe),
+            Err(VisionError::NoFace) => {
+                undetected.push(name.clone());
+                None
+            }
+            Err(e) => return Err(e).with_context(|| format!("embedding {name}")),
+        };
+        faces.insert(name.clone(), e);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(Embedded {
+        faces,
+        undetected,
+        ms_per_image: started.elapsed().as_secs_f64() * 1000.0 / names.len().max(1) as f64,
+    })
+}
+
+impl Embedded {
+    /// Cosine of the two images' faces; an undetected image cannot match: -1.
+    pub fn score(&self, a: &str, b: &str) -> f32 {
+        match (self.faces.get(a), self.faces.get(b)) {
+            (Some(Some((_, x))), Some(Some((_, y)))) => vision::cosine(x.as_slice(), y.as_slice()),
+            _ => -1.0,
+        }
+    }
+}
+
+fn split(pairs: &[ScoredPair]) -> (Vec<f32>, Vec<f32>) {
+    let genuine = pairs.iter().filter(|p| p.same).map(|p| p.score).collect();
+    let impostor = pairs.iter().filter(|p| !p.same).map(|p| p.score).collect();
+    (genuine, impostor)
+}
+
+/// The `n` lowest-scoring genuine pairs and the `n` highest-scoring impostor pairs.
+pub fn worst_pairs(pairs: &[ScoredPair], n: usize) -> Vec<ScoredPair> {
+    let mut genuine: Vec<&ScoredPair> = pairs.iter().filter(|p| p.same).collect();
+    genuine.sort_by(|a, b| a.score.total_cmp(&b.score));
+    let mut impostor: Vec<&ScoredPair> = pairs.iter().filter(|p| !p.same).collect();
+    impostor.sort_by(|a, b| b.score.total_cmp(&a.score));
+    genuine
+        .into_iter()
+        .take(n)
+        .chain(impostor.into_iter().take(n))
+        .cloned()
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -148,13 +361,19 @@ pub struct VerifyReport {
     pub fnmr: f64,
     pub accuracy: f64,
     pub auc: f64,
+    pub eer: Option<metrics::Eer>,
+    pub fnmr_at_fmr: Vec<metrics::FnmrAtFmr>,
     pub images: usize,
     pub undetected: usize,
     pub undetected_images: Vec<String>,
     pub ms_per_image: f64,
     pub genuine_min: f32,
     pub impostor_max: f32,
-    pub subsets: BTreeMap<String, SubsetReport>,
+    /// All pairs' figures, ROC points included.
+    pub all: Figures,
+    pub subsets: BTreeMap<String, Figures>,
+    /// The lowest genuine and highest impostor pairs.
+    pub worst: Vec<ScoredPair>,
 }
 
 pub fn verify(
@@ -162,7 +381,7 @@ pub fn verify(
     pairs: &Path,
     dir: &Path,
     threshold: f32,
-) -> anyhow::Result<VerifyReport> {
+) -> anyhow::Result<(VerifyReport, Embedded, Vec<ScoredPair>)> {
     let rows = read_csv(pairs)?;
     let mut parsed = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
@@ -185,93 +404,81 @@ pub fn verify(
         let subset = r.get(3).unwrap_or("all").to_string();
         parsed.push((a.to_string(), b.to_string(), same, subset));
     }
-    let mut names: Vec<&str> = parsed
+    let mut names: Vec<String> = parsed
         .iter()
-        .flat_map(|(a, b, ..)| [a.as_str(), b.as_str()])
+        .flat_map(|(a, b, ..)| [a.clone(), b.clone()])
         .collect();
     names.sort_unstable();
     names.dedup();
-
-    // Each image is embedded once; pairs only compare.
-    let mut embeddings: HashMap<&str, Option<vision::Embedding>> = HashMap::new();
-    let mut undetected_images = Vec::new();
-    let started = Instant::now();
-    for (i, name) in names.iter().enumerate() {
-        let frame = load_frame(&dir.join(name))?;
-        let e = match pipeline.embed_frame(&frame, MultiFace::Largest) {
-            Ok((_, e)) => Some(e),
-            Err(VisionError::NoFace) => {
-                undetected_images.push(name.to_string());
-                None
-            }
-            Err(e) => return Err(e).with_context(|| format!("embedding {name}")),
-        };
-        embeddings.insert(name, e);
-        progress(i + 1, names.len(), "images");
-    }
-    let ms_per_image = started.elapsed().as_secs_f64() * 1000.0 / names.len().max(1) as f64;
-
-    // An undetected image cannot match: its pairs score -1.
-    let mut all = (Vec::new(), Vec::new());
-    let mut by_subset: BTreeMap<String, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
-    for (a, b, same, subset) in &parsed {
-        let score = match (&embeddings[a.as_str()], &embeddings[b.as_str()]) {
-            (Some(x), Some(y)) => vision::cosine(x.as_slice(), y.as_slice()),
-            _ => -1.0,
-        };
-        let entry = by_subset.entry(subset.clone()).or_default();
-        if *same {
-            all.0.push(score);
-            entry.0.push(score);
-        } else {
-            all.1.push(score);
-            entry.1.push(score);
-        }
-    }
-    let rates = |g: &[f32], i: &[f32]| {
-        let fnm = g.iter().filter(|&&s| s < threshold).count();
-        let fm = i.iter().filter(|&&s| s >= threshold).count();
-        let total = (g.len() + i.len()).max(1) as f64;
-        (
-            fm as f64 / i.len().max(1) as f64,
-            fnm as f64 / g.len().max(1) as f64,
-            1.0 - (fm + fnm) as f64 / total,
-        )
-    };
-    let (fmr, fnmr, accuracy) = rates(&all.0, &all.1);
-    let subsets = by_subset
-        .iter()
-        .map(|(k, (g, i))| {
-            let (_, _, acc) = rates(g, i);
-            (
-                k.clone(),
-                SubsetReport {
-                    pairs: g.len() + i.len(),
-                    same: g.len(),
-                    different: i.len(),
-                    auc: auc(g, i),
-                    accuracy: acc,
-                },
-            )
+    let embedded = embed_images(pipeline, dir, &names)?;
+    let scored: Vec<ScoredPair> = parsed
+        .into_iter()
+        .map(|(a, b, same, subset)| ScoredPair {
+            score: embedded.score(&a, &b),
+            image_a: a,
+            image_b: b,
+            same,
+            subset,
         })
         .collect();
-    Ok(VerifyReport {
-        pairs: parsed.len(),
-        same: all.0.len(),
-        different: all.1.len(),
+    let mut by_subset: BTreeMap<String, Vec<ScoredPair>> = BTreeMap::new();
+    for p in &scored {
+        by_subset
+            .entry(p.subset.clone())
+            .or_default()
+            .push(p.clone());
+    }
+    let subsets = by_subset
+        .iter()
+        .map(|(k, ps)| {
+            let (g, i) = split(ps);
+            (k.clone(), Figures::of(&g, &i, threshold))
+        })
+        .collect();
+    let (genuine, impostor) = split(&scored);
+    let all = Figures::of(&genuine, &impostor, threshold);
+    let report = VerifyReport {
+        pairs: scored.len(),
+        same: genuine.len(),
+        different: impostor.len(),
         threshold,
-        fmr,
-        fnmr,
-        accuracy,
-        auc: auc(&all.0, &all.1),
+        fmr: all.at_threshold.fmr,
+        fnmr: all.at_threshold.fnmr,
+        accuracy: all.accuracy,
+        auc: all.auc,
+        eer: all.eer,
+        fnmr_at_fmr: all.fnmr_at_fmr.clone(),
         images: names.len(),
-        undetected: undetected_images.len(),
-        undetected_images,
-        ms_per_image,
-        genuine_min: all.0.iter().copied().fold(f32::INFINITY, f32::min),
-        impostor_max: all.1.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        undetected: embedded.undetected.len(),
+        undetected_images: embedded.undetected.clone(),
+        ms_per_image: embedded.ms_per_image,
+        genuine_min: genuine.iter().copied().fold(f32::INFINITY, f32::min),
+        impostor_max: impostor.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        worst: worst_pairs(&scored, WORST_PAIRS),
+        all,
         subsets,
+    };
+    Ok((report, embedded, scored))
+}
+
+/// How many of the lowest genuine and of the highest impostor pairs a report shows.
+pub const WORST_PAIRS: usize = 5;
+
+fn fmt_eer(e: &Option<metrics::Eer>) -> String {
+    e.map_or("-".into(), |e| {
+        format!("{:.4} (threshold {:.3})", e.rate, e.threshold)
     })
+}
+
+fn print_figures_line(name: &str, f: &Figures) {
+    let at: Vec<String> = f.fnmr_at_fmr.iter().map(|x| x.describe()).collect();
+    outln!(
+        "  {name:<28} {:>4} pairs  AUC {:.5}  EER {}  FNMR@FMR 1e-2/1e-3/1e-4: {}",
+        f.pairs,
+        f.auc,
+        fmt_eer(&f.eer),
+        at.join(" / ")
+    );
 }
 
 fn print_verify(r: &VerifyReport) {
@@ -286,6 +493,10 @@ fn print_verify(r: &VerifyReport) {
     outln!("FNMR         {:.4}", r.fnmr);
     outln!("accuracy     {:.4}", r.accuracy);
     outln!("AUC          {:.5}", r.auc);
+    outln!("EER          {}", fmt_eer(&r.eer));
+    for f in &r.fnmr_at_fmr {
+        outln!("FNMR@FMR={:<6e} {}", f.target_fmr(), f.describe());
+    }
     outln!(
         "genuine min  {:.3}   impostor max {:.3}",
         r.genuine_min,
@@ -293,13 +504,237 @@ fn print_verify(r: &VerifyReport) {
     );
     outln!("undetected   {} of {} images", r.undetected, r.images);
     outln!("ms/image     {:.1}", r.ms_per_image);
-    for (name, s) in &r.subsets {
-        outln!(
-            "  {name:<28} {:>4} pairs  AUC {:.5}  accuracy {:.4}",
-            s.pairs,
-            s.auc,
-            s.accuracy
+    for (name, f) in &r.subsets {
+        print_figures_line(name, f);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The images of a folder per person: `(person, path relative to the root)`, sorted. Files
+/// ending in .jpg, .jpeg or .png (any case) directly inside each person's folder.
+pub fn people_images(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))?;
+    for person in entries {
+        let person = person?;
+        if !person.path().is_dir() {
+            continue;
+        }
+        let name = person.file_name().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(person.path())? {
+            let file = file?;
+            let fname = file.file_name().to_string_lossy().into_owned();
+            let ext = Path::new(&fname)
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase());
+            if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) && file.path().is_file() {
+                out.push((name.clone(), format!("{name}/{fname}")));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Liveness figures of `eval calibrate --labels`.
+#[derive(Serialize)]
+pub struct LivenessCalibration {
+    pub samples: usize,
+    /// Samples in which no face was found (left out of the rates).
+    pub no_face: usize,
+    pub threshold: f32,
+    /// All attack species pooled.
+    pub pooled: metrics::PadRates,
+    /// Per presentation-attack instrument species (`attack_type`, or `unnamed`).
+    pub species: BTreeMap<String, metrics::PadRates>,
+    /// ISO/IEC 30107-3: the system's APCER is its worst species'.
+    pub apcer_max: f64,
+    /// The threshold for the target APCER, its bounds, and BPCER there.
+    pub proposal: metrics::ThresholdProposal,
+}
+
+#[derive(Serialize)]
+pub struct CalibrateReport {
+    pub people: usize,
+    pub images: usize,
+    pub undetected: usize,
+    pub undetected_images: Vec<String>,
+    /// Figures at the threshold in use ([`vision::DEFAULT_MATCH_THRESHOLD`] unless given).
+    pub figures: Figures,
+    /// The proposed match threshold for the target FMR.
+    pub proposal: metrics::ThresholdProposal,
+    pub worst: Vec<ScoredPair>,
+    pub liveness: Option<LivenessCalibration>,
+}
+
+pub struct CalibrateArgs<'a> {
+    pub people: &'a Path,
+    pub threshold: f32,
+    pub target_fmr: f64,
+    pub labels: Option<&'a Path>,
+    pub label_images: Option<&'a Path>,
+    pub liveness_threshold: f32,
+    pub target_apcer: f64,
+}
+
+pub fn calibrate(
+    pipeline: &mut FacePipeline,
+    args: &CalibrateArgs<'_>,
+) -> anyhow::Result<(CalibrateReport, Embedded, Vec<ScoredPair>)> {
+    let images = people_images(args.people)?;
+    let people: std::collections::BTreeSet<&str> = images.iter().map(|(p, _)| p.as_str()).collect();
+    if people.len() < 2 {
+        bail!(
+            "{}: need a folder per person, at least two people with photos (found {})",
+            args.people.display(),
+            people.len()
         );
+    }
+    let names: Vec<String> = images.iter().map(|(_, f)| f.clone()).collect();
+    let embedded = embed_images(pipeline, args.people, &names)?;
+    let mut scored = Vec::new();
+    for (i, (pa, a)) in images.iter().enumerate() {
+        for (pb, b) in &images[i + 1..] {
+            scored.push(ScoredPair {
+                image_a: a.clone(),
+                image_b: b.clone(),
+                same: pa == pb,
+                subset: "all".into(),
+                score: embedded.score(a, b),
+            });
+        }
+    }
+    let (genuine, impostor) = split(&scored);
+    if genuine.is_empty() {
+        bail!(
+            "{}: no person has two photos, so there is no genuine pair",
+            args.people.display()
+        );
+    }
+    let liveness = match args.labels {
+        Some(labels) => {
+            let dir = args
+                .label_images
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| parent(labels));
+            let r = liveness(pipeline, labels, &dir, args.liveness_threshold)?;
+            Some(liveness_calibration(&r, args.target_apcer))
+        }
+        None => None,
+    };
+    Ok((
+        CalibrateReport {
+            people: people.len(),
+            images: names.len(),
+            undetected: embedded.undetected.len(),
+            undetected_images: embedded.undetected.clone(),
+            figures: Figures::of(&genuine, &impostor, args.threshold),
+            proposal: metrics::propose_threshold(&genuine, &impostor, args.target_fmr),
+            worst: worst_pairs(&scored, WORST_PAIRS),
+            liveness,
+        },
+        embedded,
+        scored,
+    ))
+}
+
+pub fn liveness_calibration(r: &LivenessReport, target_apcer: f64) -> LivenessCalibration {
+    let scored = r.results.iter().filter_map(|s| s.score.map(|v| (s, v)));
+    let bona_fide: Vec<f32> = scored
+        .clone()
+        .filter(|(s, _)| s.label == "real")
+        .map(|(_, v)| v)
+        .collect();
+    let mut by_species: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    for (s, v) in scored.filter(|(s, _)| s.label == "spoof") {
+        let species = s.attack_type.clone().unwrap_or_else(|| "unnamed".into());
+        by_species.entry(species).or_default().push(v);
+    }
+    let attacks: Vec<f32> = by_species.values().flatten().copied().collect();
+    let species: BTreeMap<String, metrics::PadRates> = by_species
+        .iter()
+        .map(|(k, v)| (k.clone(), metrics::pad_rates(&bona_fide, v, r.threshold)))
+        .collect();
+    LivenessCalibration {
+        samples: r.samples,
+        no_face: r.results.iter().filter(|s| s.score.is_none()).count(),
+        threshold: r.threshold,
+        pooled: metrics::pad_rates(&bona_fide, &attacks, r.threshold),
+        apcer_max: species.values().map(|p| p.apcer).fold(0.0, f64::max),
+        species,
+        proposal: metrics::propose_threshold(&bona_fide, &attacks, target_apcer),
+    }
+}
+
+fn fmt_bound(b: Option<f32>) -> String {
+    b.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+fn print_proposal(what: &str, rate: &str, other: &str, p: &metrics::ThresholdProposal) {
+    outln!(
+        "{what} threshold for {rate} {:e}: {:.3}  (95% bounds {} .. {}){}",
+        p.target,
+        p.threshold,
+        fmt_bound(p.lower),
+        fmt_bound(p.upper),
+        if p.measurable {
+            String::new()
+        } else {
+            format!(
+                "  not measurable: {} negatives, {} needed",
+                p.negatives,
+                metrics::trials_needed(p.target)
+            )
+        }
+    );
+    outln!(
+        "  there: {rate} {:.4} [{:.4}, {:.4}]  {other} {:.4} [{:.4}, {:.4}]",
+        p.false_accept_rate,
+        p.false_accept_interval.0,
+        p.false_accept_interval.1,
+        p.false_reject_rate,
+        p.false_reject_interval.0,
+        p.false_reject_interval.1
+    );
+}
+
+fn print_calibrate(r: &CalibrateReport) {
+    outln!(
+        "people       {} ({} images, {} without a face)",
+        r.people,
+        r.images,
+        r.undetected
+    );
+    let f = &r.figures;
+    outln!(
+        "pairs        {} ({} same, {} different)",
+        f.pairs,
+        f.same,
+        f.different
+    );
+    outln!(
+        "at {:.3}     FMR {:.4}  FNMR {:.4}",
+        f.at_threshold.threshold,
+        f.at_threshold.fmr,
+        f.at_threshold.fnmr
+    );
+    print_figures_line("all", f);
+    print_proposal("match", "FMR", "FNMR", &r.proposal);
+    if let Some(l) = &r.liveness {
+        outln!(
+            "liveness     {} samples ({} without a face), threshold {:.2}: APCER {:.4} (max over species {:.4})  BPCER {:.4}",
+            l.samples,
+            l.no_face,
+            l.threshold,
+            l.pooled.apcer,
+            l.apcer_max,
+            l.pooled.bpcer
+        );
+        for (k, p) in &l.species {
+            outln!("  {k:<28} APCER {:.4} ({} attacks)", p.apcer, p.attacks);
+        }
+        print_proposal("liveness", "APCER", "BPCER", &l.proposal);
     }
 }
 
@@ -336,6 +771,7 @@ pub fn liveness(
 ) -> anyhow::Result<LivenessReport> {
     let rows = read_csv(labels)?;
     let mut results = Vec::new();
+    let bar = progress_bar(rows.len(), "samples");
     for (i, r) in rows.iter().enumerate() {
         let (Some(image), Some(label)) = (r.get(0), r.get(1)) else {
             bail!("{} row {}: expected image,label", labels.display(), i + 2);
@@ -371,8 +807,9 @@ pub fn liveness(
             score,
             decision: decision.to_string(),
         });
-        progress(i + 1, rows.len(), "samples");
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let real = results.iter().filter(|r| r.label == "real").count();
     let spoof = results.len() - real;
     let accepted_spoofs = results
@@ -481,7 +918,8 @@ pub fn detect(
     let images = parse_voc(&xml)?;
     let (mut gt_total, mut det_total, mut matched) = (0, 0, 0);
     let started = Instant::now();
-    for (i, (file, truth)) in images.iter().enumerate() {
+    let bar = progress_bar(images.len(), "images");
+    for (file, truth) in &images {
         let frame = load_frame(&dir.join(file))?;
         let faces = pipeline.detect(&frame)?;
         gt_total += truth.len();
@@ -502,8 +940,9 @@ pub fn detect(
                 matched += 1;
             }
         }
-        progress(i + 1, images.len(), "images");
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(DetectReport {
         images: images.len(),
         ground_truth: gt_total,

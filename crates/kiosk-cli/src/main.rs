@@ -6,6 +6,7 @@ mod camera_cmd;
 mod commands;
 mod config;
 mod eval;
+mod report;
 mod stats;
 
 use cli_output::errln;

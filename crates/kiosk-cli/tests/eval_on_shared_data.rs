@@ -36,6 +36,28 @@ fn verification_on_the_shared_pairs_meets_the_accuracy_bar() {
     assert_eq!(r["fmr"].as_f64().unwrap(), 0.0, "{r}");
     assert!(r["fnmr"].as_f64().unwrap() <= 0.02, "{r}");
     assert!(r["ms_per_image"].as_f64().unwrap() > 0.0);
+    // The operator's figures: EER, FNMR at the FMR targets the pairs can measure, per subset.
+    assert!(r["eer"]["rate"].as_f64().unwrap() <= 0.02, "{r}");
+    let at = r["fnmr_at_fmr"].as_array().unwrap();
+    assert_eq!(at.len(), 3);
+    assert_eq!(at[0]["status"], "measured", "{r}");
+    assert!(at[0]["fmr"].as_f64().unwrap() <= 0.01);
+    assert!(at[0]["fnmr"].as_f64().unwrap() <= 0.02, "{r}");
+    // 791 impostor pairs cannot show an FMR of 1e-3 (3000 needed by the rule of three).
+    assert_eq!(at[1]["status"], "not_measurable");
+    assert_eq!(at[1]["impostors"], 791);
+    let roc = r["all"]["roc"].as_array().unwrap();
+    assert!(roc.len() > 100, "one point per distinct score");
+    assert_eq!(roc.last().unwrap()["fmr"].as_f64(), Some(1.0));
+    for subset in ["face_api_js", "face_recognition_examples"] {
+        let s = &r["subsets"][subset];
+        assert!(s["eer"]["rate"].as_f64().is_some(), "{subset}: {s}");
+        assert_eq!(s["fnmr_at_fmr"].as_array().unwrap().len(), 3);
+    }
+    assert_eq!(
+        r["subsets"]["face_recognition_examples"]["fnmr_at_fmr"][0]["status"], "not_measurable",
+        "91 impostor pairs cannot show 1e-2"
+    );
     // A threshold of 0 accepts everyone: the impostor rate must then be 1.
     let loose = json(&[
         "eval",
@@ -46,6 +68,131 @@ fn verification_on_the_shared_pairs_meets_the_accuracy_bar() {
         "--json",
     ]);
     assert_eq!(loose["fmr"].as_f64().unwrap(), 1.0);
+}
+
+#[test]
+fn verify_report_draws_the_det_curve_histograms_and_worst_pairs() {
+    let dir = test_support::temp_dir("kiosk-cli-report");
+    let out = kiosk(&[
+        "eval",
+        "verify",
+        "--pairs",
+        &path("pairs.csv"),
+        "--report",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // stderr is a pipe here: no progress bar is drawn.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    for want in [
+        "DET curve",
+        "det.svg",
+        "scores.svg",
+        "raj",
+        "not measurable on 791 impostor pairs",
+    ] {
+        assert!(html.contains(want), "{want} missing from the report");
+    }
+    for svg in ["det.svg", "scores.svg"] {
+        let text = std::fs::read_to_string(dir.join(svg)).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.contains("<polyline"),
+            "{svg}"
+        );
+    }
+    // Five worst genuine and five worst impostor pairs: every face shown once, as a PNG.
+    let thumbs: Vec<_> = std::fs::read_dir(dir.join("thumbs")).unwrap().collect();
+    assert!((5..=20).contains(&thumbs.len()), "{}", thumbs.len());
+    assert_eq!(html.matches("<td>genuine</td>").count(), 5);
+    assert_eq!(html.matches("<td>impostor</td>").count(), 5);
+    let png = std::fs::read(dir.join("thumbs/0.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+/// face_api_js minus its group photos: a folder per person, as an operator would lay out.
+fn people_dir() -> std::path::PathBuf {
+    let dir = test_support::temp_dir("kiosk-cli-people");
+    for person in [
+        "amy",
+        "bernadette",
+        "howard",
+        "leonard",
+        "penny",
+        "raj",
+        "sheldon",
+        "stuart",
+    ] {
+        std::os::unix::fs::symlink(
+            face_path(&format!("face_api_js/{person}")),
+            dir.join(person),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn calibrate_forms_the_pairs_and_proposes_thresholds() {
+    let people = people_dir();
+    let r = json(&[
+        "eval",
+        "calibrate",
+        "--people",
+        people.to_str().unwrap(),
+        "--labels",
+        &path("liveness_labels.csv"),
+        "--json",
+    ]);
+    assert_eq!(r["people"], 8);
+    // 40 photos: C(40,2) = 780 pairs, 8 people x C(5,2) = 80 of them genuine.
+    assert_eq!(r["figures"]["pairs"], 780);
+    assert_eq!(r["figures"]["same"], 80);
+    assert!(r["figures"]["auc"].as_f64().unwrap() >= 0.999, "{r}");
+    // 700 impostor pairs cannot measure 1e-4: said so, no upper bound.
+    let p = &r["proposal"];
+    assert_eq!(p["measurable"], false, "{p}");
+    assert!(p["upper"].is_null());
+    assert_eq!(p["false_accept_rate"].as_f64(), Some(0.0));
+    // The liveness part, per attack species.
+    let l = &r["liveness"];
+    assert_eq!(l["samples"], 3);
+    assert_eq!(l["species"].as_object().unwrap().len(), 2, "{l}");
+    assert_eq!(l["pooled"]["bpcer"].as_f64(), Some(0.0), "{l}");
+    assert!(l["proposal"]["threshold"].as_f64().is_some());
+
+    // A target the pairs can measure: the proposal holds it and has both bounds.
+    let r = json(&[
+        "eval",
+        "calibrate",
+        "--people",
+        people.to_str().unwrap(),
+        "--target-fmr",
+        "0.01",
+        "--json",
+    ]);
+    let p = &r["proposal"];
+    assert_eq!(p["measurable"], true, "{p}");
+    assert!(p["false_accept_rate"].as_f64().unwrap() <= 0.01);
+    let (lo, t, hi) = (
+        p["lower"].as_f64().unwrap(),
+        p["threshold"].as_f64().unwrap(),
+        p["upper"].as_f64().unwrap(),
+    );
+    assert!(lo <= t && t <= hi, "{p}");
+    assert!(r["liveness"].is_null());
+
+    let out = kiosk(&["eval", "calibrate", "--people", &path("face_api_js/amy")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a folder per person"));
 }
 
 #[test]

@@ -89,6 +89,13 @@ impl Kiosk {
                     issues: a.quality.issues,
                 });
             }
+            // Too small or cut off for a liveness score: ask for a nearer photo, not a spoof.
+            if let Some(issue) = a.quality.liveness_issue {
+                return Err(KioskError::EnrolQuality {
+                    sample,
+                    issues: vec![issue],
+                });
+            }
             if a.liveness < self.live().settings.liveness_threshold {
                 return Err(KioskError::EnrolLiveness {
                     sample,
@@ -211,12 +218,15 @@ impl Kiosk {
             .iter()
             .map(|i| i.code().to_string())
             .collect();
-        if !live {
+        let live_ready = a.quality.liveness_ready();
+        if let Some(issue) = a.quality.liveness_issue {
+            guidance.push(issue.code().to_string());
+        } else if !live {
             guidance.push("LIVENESS_FAILED".into());
         }
         Ok(SampleCheck {
             quality: a.quality.score(&qcfg),
-            accepted: a.quality.passed && live,
+            accepted: a.quality.passed && live_ready && live,
             guidance,
         })
     }

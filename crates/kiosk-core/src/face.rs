@@ -384,6 +384,9 @@ pub struct FrameView<'a> {
     pub quality_passed: bool,
     pub issues: &'a [QualityIssue],
     pub liveness: f32,
+    /// Why this frame's liveness score cannot be trusted (face too small or cut off):
+    /// [`vision::QualityReport::liveness_issue`]. Such a frame is never decided on.
+    pub liveness_issue: Option<QualityIssue>,
 }
 
 impl<'a> FrameView<'a> {
@@ -394,6 +397,7 @@ impl<'a> FrameView<'a> {
             quality_passed: a.quality.passed,
             issues: &a.quality.issues,
             liveness: a.liveness,
+            liveness_issue: a.quality.liveness_issue,
         }
     }
 }
@@ -411,8 +415,10 @@ pub enum Burst {
 }
 
 /// Judges a burst (`None`: no face in that frame). At least `min_frames` (or every frame, when
-/// there are fewer) must show a face; the best frame is the one whose quality passed with the
-/// highest quality × detector score; liveness is averaged over the frames with a face.
+/// there are fewer) must show a face; the best frame is the one whose quality passed, with a
+/// trustworthy liveness score (face big enough, not cut off), with the highest quality ×
+/// detector score; liveness is averaged over the frames whose score is trustworthy. A face
+/// too far for liveness is a `Retry` with "Move closer" (`FACE_TOO_SMALL`), never a spoof.
 pub fn assess_burst(frames: &[Option<FrameView<'_>>], min_frames: usize) -> Burst {
     let with_face: Vec<(usize, &FrameView<'_>)> = frames
         .iter()
@@ -421,7 +427,7 @@ pub fn assess_burst(frames: &[Option<FrameView<'_>>], min_frames: usize) -> Burs
         .collect();
     let mut issues: Vec<QualityIssue> = with_face
         .iter()
-        .flat_map(|(_, f)| f.issues.iter().copied())
+        .flat_map(|(_, f)| f.issues.iter().copied().chain(f.liveness_issue))
         .collect();
     if with_face.len() < min_frames.min(frames.len()).max(1) {
         return Burst::Retry {
@@ -429,10 +435,15 @@ pub fn assess_burst(frames: &[Option<FrameView<'_>>], min_frames: usize) -> Burs
             guidance: issues,
         };
     }
-    let liveness = with_face.iter().map(|(_, f)| f.liveness).sum::<f32>() / with_face.len() as f32;
+    let trusted: Vec<f32> = with_face
+        .iter()
+        .filter(|(_, f)| f.liveness_issue.is_none())
+        .map(|(_, f)| f.liveness)
+        .collect();
+    let liveness = trusted.iter().sum::<f32>() / trusted.len().max(1) as f32;
     let best = with_face
         .iter()
-        .filter(|(_, f)| f.quality_passed)
+        .filter(|(_, f)| f.quality_passed && f.liveness_issue.is_none())
         .max_by(|a, b| {
             (a.1.quality_score * a.1.face_score).total_cmp(&(b.1.quality_score * b.1.face_score))
         });
@@ -561,7 +572,32 @@ mod tests {
                 &[QualityIssue::FaceTooSmall]
             },
             liveness,
+            liveness_issue: None,
         })
+    }
+
+    #[test]
+    fn a_face_too_far_for_liveness_is_asked_closer_not_refused() {
+        let far = |liveness: f32| {
+            view(0.9, true, liveness).map(|mut v| {
+                v.liveness_issue = Some(QualityIssue::FaceTooSmall);
+                v
+            })
+        };
+        // Every frame too far: retry with the hint, whatever the (untrusted) scores.
+        match assess_burst(&[far(0.01), far(0.02), far(0.9)], 3) {
+            Burst::Retry { reason, guidance } => {
+                assert_eq!(reason, "FACE_TOO_SMALL");
+                assert_eq!(guidance, vec![QualityIssue::FaceTooSmall]);
+                assert_eq!(QualityIssue::FaceTooSmall.hint(), "Move closer");
+            }
+            other => panic!("{other:?}"),
+        }
+        // One near frame among far ones: it is chosen, and only its liveness counts.
+        match assess_burst(&[far(0.01), view(0.5, true, 0.9), far(0.02)], 3) {
+            Burst::Ready { best, liveness } => assert_eq!((best, liveness), (1, 0.9)),
+            other => panic!("{other:?}"),
+        }
     }
 
     const T: Thresholds = Thresholds {

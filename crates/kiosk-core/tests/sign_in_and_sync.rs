@@ -498,7 +498,9 @@ async fn the_live_camera_decides_on_the_frames_it_already_analysed() {
     assert_eq!(out.frames, 3);
     drop(camera);
 
-    let camera = k.start_camera(&replay("biden")).unwrap();
+    // A stranger near enough for liveness (biden.jpg framed at 640x480 is a face of 75 px:
+    // "Move closer", see the test below).
+    let camera = k.start_camera(&replay("rose_leslie")).unwrap();
     let out = k.sign_in_live(&camera, None).await.unwrap();
     assert_eq!(out.decision, Decision::Rejected, "{out:?}");
     assert_eq!(out.user_id, None);
@@ -609,4 +611,62 @@ async fn typed_identifiers_and_codes_follow_the_servers_rules_before_any_call() 
         .await
         .unwrap();
     assert_eq!(ok.status, access_types::ValidationStatus::Validated);
+}
+
+/// `photo` scaled by `scale` in the middle of a 640x480 frame whose edges continue the
+/// photo's own (no border the liveness models could take for a screen's): the same person
+/// standing farther from the camera.
+fn farther(photo: &str, scale: f32) -> vision::Frame {
+    let f = test_support::photo(photo);
+    let (w, h) = (
+        (f.width() as f32 * scale) as u32,
+        (f.height() as f32 * scale) as u32,
+    );
+    let small = f.fitted(w, h).unwrap();
+    let (sw, sh) = (small.width() as i64, small.height() as i64);
+    let (ox, oy) = ((640 - sw) / 2, (480 - sh) / 2);
+    let mut rgb = Vec::with_capacity(640 * 480 * 3);
+    for y in 0..480i64 {
+        for x in 0..640i64 {
+            let (sx, sy) = ((x - ox).clamp(0, sw - 1), (y - oy).clamp(0, sh - 1));
+            let i = ((sy * sw + sx) * 3) as usize;
+            rgb.extend_from_slice(&small.rgb()[i..i + 3]);
+        }
+    }
+    vision::Frame::from_raw(640, 480, vision::PixelFormat::Rgb8, &rgb).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_face_too_far_for_liveness_is_asked_closer_never_called_a_spoof() {
+    let dir = temp_dir("far");
+    let k = kiosk(KioskConfig::new(&dir));
+    k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    // The real sample (liveness 0.99 near) at 0.3x: a face of about 63 px.
+    let far = k
+        .sign_in_face(vec![farther("silent_face/image_T1.jpg", 0.3); 3], None)
+        .await
+        .unwrap();
+    assert_eq!(far.decision, Decision::Retry, "{far:?}");
+    assert_eq!(far.reason.as_deref(), Some("FACE_TOO_SMALL"), "{far:?}");
+    assert_eq!(far.guidance[0].hint(), "Move closer");
+    // Near, the same sample is live (it is not enrolled, so it is not let in either).
+    let near = k
+        .sign_in_face(vec![farther("silent_face/image_T1.jpg", 1.0); 3], None)
+        .await
+        .unwrap();
+    assert_ne!(near.reason.as_deref(), Some("FACE_TOO_SMALL"), "{near:?}");
+    assert_ne!(near.reason.as_deref(), Some("LIVENESS_FAILED"), "{near:?}");
+    assert!(near.liveness.unwrap() >= 0.6, "{near:?}");
+    // An enrolled person far away: neither let in on an untrusted score nor refused.
+    let obama = k
+        .sign_in_face(vec![farther(OBAMA_PROBE, 0.25); 3], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (obama.decision, obama.reason.as_deref()),
+        (Decision::Retry, Some("FACE_TOO_SMALL")),
+        "{obama:?}"
+    );
 }

@@ -8,8 +8,9 @@ use crate::imgproc::{Affine, warp_bgr_planar};
 /// Side of the embedder's input.
 pub const ALIGNED_SIZE: usize = 128;
 
-/// OMZ face-reidentification-retail-0095 template (normalised), same point order as YuNet.
-const TEMPLATE: [[f32; 2]; 5] = [
+/// OMZ face-reidentification-retail-0095 template (normalised 0..1 of the 128 px side), same
+/// point order as YuNet (MODELS.md §2).
+pub const TEMPLATE: [[f32; 2]; 5] = [
     [0.315_568_75, 0.461_574_1],
     [0.682_622_9, 0.461_574_1],
     [0.500_262_5, 0.640_505_4],
@@ -26,6 +27,12 @@ pub struct AlignedFace {
 impl AlignedFace {
     pub fn planar_bgr(&self) -> &[f32] {
         &self.bgr
+    }
+
+    /// An aligned face built elsewhere (another warp, a test): planar BGR f32 0..255 of
+    /// `3 x 128 x 128`; `None` for any other length.
+    pub fn from_planar_bgr(bgr: Vec<f32>) -> Option<Self> {
+        (bgr.len() == 3 * ALIGNED_SIZE * ALIGNED_SIZE).then_some(Self { bgr })
     }
 }
 

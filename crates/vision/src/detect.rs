@@ -96,22 +96,7 @@ impl YuNet {
 impl FaceDetector for YuNet {
     fn detect(&mut self, frame: &Frame) -> Result<Vec<Face>> {
         let (w, h) = (frame.width(), frame.height());
-        let scale = (self.config.max_side as f32 / w.max(h) as f32).min(1.0);
-        let rw = ((w as f32 * scale).round() as usize).max(1);
-        let rh = ((h as f32 * scale).round() as usize).max(1);
-        let pw = rw.div_ceil(32) * 32;
-        let ph = rh.div_ceil(32) * 32;
-        self.input.clear();
-        self.input.resize(3 * pw * ph, 0.0);
-        resample_bgr_planar(
-            frame,
-            Rect { x: 0, y: 0, w, h },
-            rw,
-            rh,
-            &mut self.input,
-            pw,
-            ph,
-        );
+        let Letterbox { rw, rh, pw, ph } = letterbox(frame, self.config.max_side, &mut self.input);
         let (sx, sy) = (w as f32 / rw as f32, h as f32 / rh as f32);
 
         let tensor = TensorRef::from_array_view(([1usize, 3, ph, pw], &self.input[..]))
@@ -173,6 +158,32 @@ impl FaceDetector for YuNet {
         }
         Ok(nms(faces, self.config.nms_iou))
     }
+}
+
+/// The detector's input geometry: the frame resized to `rw x rh`, padded to `pw x ph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Letterbox {
+    pub rw: usize,
+    pub rh: usize,
+    pub pw: usize,
+    pub ph: usize,
+}
+
+/// YuNet's input: the frame scaled down (never up) so its long side is at most `max_side`
+/// (bilinear, [`resample_bgr_planar`]), at the top-left of a zero canvas whose sides are
+/// multiples of 32 (OpenCV `FaceDetectorYN`'s padding); planar BGR f32 0..255 into `out`
+/// (`3 x ph x pw`, resized here).
+pub fn letterbox(frame: &Frame, max_side: u32, out: &mut Vec<f32>) -> Letterbox {
+    let (w, h) = (frame.width(), frame.height());
+    let scale = (max_side as f32 / w.max(h) as f32).min(1.0);
+    let rw = ((w as f32 * scale).round() as usize).max(1);
+    let rh = ((h as f32 * scale).round() as usize).max(1);
+    let pw = rw.div_ceil(32) * 32;
+    let ph = rh.div_ceil(32) * 32;
+    out.clear();
+    out.resize(3 * pw * ph, 0.0);
+    resample_bgr_planar(frame, Rect { x: 0, y: 0, w, h }, rw, rh, out, pw, ph);
+    Letterbox { rw, rh, pw, ph }
 }
 
 /// Greedy non-maximum suppression, best score first.

@@ -15,6 +15,7 @@ pub mod imgproc;
 pub mod jpeg;
 pub mod liveness;
 pub mod matcher;
+pub mod metrics;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;
@@ -34,6 +35,8 @@ pub use pipeline::{
     DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, FrameAnalysis, MultiFace,
     PipelineConfig,
 };
-pub use quality::{QualityConfig, QualityIssue, QualityMetrics, QualityReport};
+pub use quality::{
+    MIN_LIVENESS_FACE_SIDE, QualityConfig, QualityIssue, QualityMetrics, QualityReport,
+};
 pub use runtime::{ModelSpec, RuntimeConfig, manifest};
 pub use worker::{Readiness, VisionWorker, WorkerError};

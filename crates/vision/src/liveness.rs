@@ -10,7 +10,11 @@ use crate::frame::Frame;
 use crate::imgproc::{Rect, resample_bgr_planar};
 use crate::runtime::{RuntimeConfig, inference, load_session};
 
-const INPUT: usize = 80;
+/// Side of both models' input, px.
+pub const INPUT: usize = 80;
+
+/// The crop scales of MiniFASNetV2 and MiniFASNetV1SE, in that order (their file names).
+pub const SCALES: [f32; 2] = [2.7, 4.0];
 
 /// The liveness engine boundary.
 pub trait LivenessModel: Send {
@@ -90,32 +94,63 @@ pub fn crop_box(frame_w: u32, frame_h: u32, bbox: [f32; 4], scale: f32) -> Rect 
     }
 }
 
+/// One model's input: the adapted box ([`adapt_box`]) scaled by `scale` ([`crop_box`]),
+/// resampled bilinearly to 80x80, planar BGR f32 0..255 into `out` (`3 * 80 * 80`).
+pub fn model_input(frame: &Frame, face: &Face, scale: f32, out: &mut [f32]) {
+    let rect = crop_box(frame.width(), frame.height(), adapt_box(face), scale);
+    resample_bgr_planar(frame, rect, INPUT, INPUT, out, INPUT, INPUT);
+}
+
 fn softmax_real(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::MIN, f32::max);
     let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     exps[1] / exps.iter().sum::<f32>()
 }
 
+impl MiniFasNet {
+    /// The fused score of inputs built elsewhere (another resize, a test): `inputs[i]` is the
+    /// `3 x 80 x 80` planar BGR input of the model with crop scale [`SCALES`]`[i]`.
+    pub fn score_inputs(&mut self, inputs: [&[f32]; 2]) -> Result<f32> {
+        let mut total = 0.0;
+        for ((session, _, name), input) in self.models.iter_mut().zip(inputs) {
+            total += run_one(session, name, input)?;
+        }
+        Ok(total / 2.0)
+    }
+}
+
+fn run_one(session: &mut Session, name: &'static str, input: &[f32]) -> Result<f32> {
+    if input.len() != 3 * INPUT * INPUT {
+        return Err(VisionError::Inference {
+            model: name,
+            reason: format!(
+                "input of {} values, expected {}",
+                input.len(),
+                3 * INPUT * INPUT
+            ),
+        });
+    }
+    let tensor =
+        TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], input)).map_err(inference(name))?;
+    let outputs = session.run(ort::inputs![tensor]).map_err(inference(name))?;
+    let (_, logits) = outputs[0]
+        .try_extract_tensor::<f32>()
+        .map_err(inference(name))?;
+    if logits.len() != 3 {
+        return Err(VisionError::Inference {
+            model: name,
+            reason: format!("expected 3 logits, got {}", logits.len()),
+        });
+    }
+    Ok(softmax_real(logits))
+}
+
 impl LivenessModel for MiniFasNet {
     fn score(&mut self, frame: &Frame, face: &Face) -> Result<f32> {
-        let adapted = adapt_box(face);
         let mut total = 0.0;
         for (session, scale, name) in &mut self.models {
-            let rect = crop_box(frame.width(), frame.height(), adapted, *scale);
-            resample_bgr_planar(frame, rect, INPUT, INPUT, &mut self.input, INPUT, INPUT);
-            let tensor = TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], &self.input[..]))
-                .map_err(inference(name))?;
-            let outputs = session.run(ort::inputs![tensor]).map_err(inference(name))?;
-            let (_, logits) = outputs[0]
-                .try_extract_tensor::<f32>()
-                .map_err(inference(name))?;
-            if logits.len() != 3 {
-                return Err(VisionError::Inference {
-                    model: name,
-                    reason: format!("expected 3 logits, got {}", logits.len()),
-                });
-            }
-            total += softmax_real(logits);
+            model_input(frame, face, *scale, &mut self.input);
+            total += run_one(session, name, &self.input)?;
         }
         Ok(total / self.models.len() as f32)
     }

@@ -389,3 +389,99 @@ fn deep_images_are_decoded_within_the_memory_bound() {
         .unwrap();
     assert!(decode_image(&eight, &tight).is_ok());
 }
+
+/// `frame` scaled by `s` (bilinear, rounded to u8), in the middle of a frame of the original
+/// size whose edges continue the photo's own: the same scene farther from the camera.
+fn farther(frame: &Frame, s: f32) -> Frame {
+    let (w, h) = (frame.width(), frame.height());
+    let (sw, sh) = (
+        ((w as f32 * s) as usize).max(1),
+        ((h as f32 * s) as usize).max(1),
+    );
+    let mut planar = vec![0f32; 3 * sw * sh];
+    let full = vision::imgproc::Rect { x: 0, y: 0, w, h };
+    vision::imgproc::resample_bgr_planar(frame, full, sw, sh, &mut planar, sw, sh);
+    let n = sw * sh;
+    let (ox, oy) = ((w as i64 - sw as i64) / 2, (h as i64 - sh as i64) / 2);
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h as i64 {
+        for x in 0..w as i64 {
+            let sx = (x - ox).clamp(0, sw as i64 - 1) as usize;
+            let sy = (y - oy).clamp(0, sh as i64 - 1) as usize;
+            for c in [2, 1, 0] {
+                rgb.push(planar[c * n + sy * sw + sx].round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    Frame::from_raw(w, h, PixelFormat::Rgb8, &rgb).unwrap()
+}
+
+/// The measurement behind `vision::MIN_LIVENESS_FACE_SIDE` (a measurement, not a check: run
+/// with `--ignored --nocapture`). Every shared photo the liveness models call real at full size
+/// is moved farther from the camera step by step; the share of bona fide frames still called
+/// real is printed by face side.
+#[test]
+#[ignore]
+fn liveness_by_face_size() {
+    let csv = String::from_utf8(bytes("pairs.csv")).unwrap();
+    let mut names: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(',').take(2).map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    names.sort();
+    names.dedup();
+    names.push("silent_face/image_T1.jpg".into());
+    let edges = [
+        0.0f32,
+        40.0,
+        50.0,
+        60.0,
+        70.0,
+        80.0,
+        100.0,
+        130.0,
+        f32::INFINITY,
+    ];
+    let (mut real, mut seen) = ([0u32; 8], [0u32; 8]);
+    let mut bona_fide = 0;
+    let mut p = pipeline();
+    for name in &names {
+        let frame = photo(name).fitted(640, 480).unwrap();
+        match p.analyze_frame(&frame, MultiFace::Largest) {
+            Ok(a) if a.liveness >= DEFAULT_LIVENESS_THRESHOLD => bona_fide += 1,
+            _ => continue,
+        }
+        for s in [0.9f32, 0.75, 0.6, 0.5, 0.4, 0.33, 0.27, 0.22, 0.18] {
+            let far = farther(&frame, s);
+            let alone = {
+                let (w, h) = (frame.width() as f32 * s, frame.height() as f32 * s);
+                frame.fitted(w as u32, h as u32).unwrap()
+            };
+            for f in [far, alone] {
+                let Ok(a) = p.analyze_frame(&f, MultiFace::Largest) else {
+                    continue;
+                };
+                let side = a.quality.metrics.face_side;
+                let bin = edges.windows(2).position(|e| side >= e[0] && side < e[1]);
+                if let Some(b) = bin {
+                    seen[b] += 1;
+                    real[b] += u32::from(a.liveness >= DEFAULT_LIVENESS_THRESHOLD);
+                }
+            }
+        }
+    }
+    println!(
+        "{bona_fide} of {} photos are called real at full size",
+        names.len()
+    );
+    for b in 0..8 {
+        println!(
+            "face side {:>4}..{:<4} px: {:>3} of {:>3} bona fide frames called real",
+            edges[b],
+            edges[b + 1],
+            real[b],
+            seen[b]
+        );
+    }
+}

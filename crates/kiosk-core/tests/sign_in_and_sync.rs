@@ -670,3 +670,32 @@ async fn a_real_face_too_far_for_liveness_is_asked_closer_never_called_a_spoof()
         "{obama:?}"
     );
 }
+
+/// A kiosk whose token the server no longer takes when it comes back (here: the server's
+/// signing key was rotated out while the kiosk was offline, as after a token's hour ran out)
+/// gets a new one from its device key by itself; nobody re-pairs or re-mints anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_back_from_offline_renews_its_own_token() {
+    let mut server = TestServer::for_kiosks().await;
+    let dir = temp_dir("renew");
+    let k = kiosk(kiosk_config(&server, &dir));
+    k.enroll(PIN, "obama", None, frames(&OBAMA_ENROL))
+        .await
+        .unwrap();
+    assert!(k.sync_once().await.unwrap().online);
+    assert!(k.paired_kiosk_id().is_some());
+
+    server.shutdown().await;
+    server.rotate_keys_now();
+    server.restart().await;
+
+    let r = k.sync_once().await.unwrap();
+    assert!(r.online, "{r:?}");
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(
+        (out.decision, out.mode),
+        (Decision::Accepted, Mode::Online),
+        "{out:?}"
+    );
+    server.stop().await;
+}

@@ -484,6 +484,17 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// While shut down: a new signing key, as `access-server keys rotate` makes it, with every
+    /// older key retired at once (tokens they signed stop verifying at the next start).
+    pub fn rotate_keys_now(&self) {
+        assert!(
+            self.running.is_none(),
+            "rotate keys while the server is shut down"
+        );
+        let db = access_server::db::Db::open(&self.cfg.db).expect("the server's database");
+        access_server::auth::Keys::rotate(&db, self.clock.now_ms(), 0).expect("a new key");
+    }
+
     /// Shuts down and removes the temp dir it made.
     pub async fn stop(mut self) {
         self.shutdown().await;

@@ -223,6 +223,22 @@ pub async fn kiosk_pair(
     Ok(state.kiosk.pair(&api_url, &code).await?.into())
 }
 
+/// The first set-up of a kiosk with no staff PIN: pair it with an administrator's one-time
+/// code, then set the first PIN. Nobody walking up can set a PIN without such a code.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn admin_first_setup(
+    state: State<'_, AppState>,
+    api_url: String,
+    code: String,
+    new_pin: String,
+) -> UiResult<Paired> {
+    Ok(state
+        .kiosk
+        .first_setup(&api_url, &code, &new_pin)
+        .await?
+        .into())
+}
+
 /// A visitor touched the screen: the engine probes the API now, so a kiosk that was offline
 /// shows the code methods again within a probe.
 #[tauri::command]

@@ -297,6 +297,7 @@ fn run() -> anyhow::Result<()> {
             commands::settings_get,
             commands::settings_set,
             commands::kiosk_pair,
+            commands::admin_first_setup,
         ])
         .run(context)
         .context("running the window")?;

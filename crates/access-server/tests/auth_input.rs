@@ -188,11 +188,7 @@ async fn bad_input_gets_the_error_envelope() {
         .project_with_flow(json!({"email": true, "face": true}))
         .await;
     let raw = |path: &str, body: Vec<u8>, ctype: Option<&str>| {
-        let mut rb = t
-            .client
-            .post(t.url(path))
-            .bearer_auth(&t.kiosk())
-            .body(body);
+        let mut rb = t.client.post(t.url(path)).bearer_auth(t.kiosk()).body(body);
         if let Some(c) = ctype {
             rb = rb.header("content-type", c);
         }

@@ -456,7 +456,7 @@ async fn a_retried_enrolment_with_the_same_idempotency_key_enrols_once() {
     let send = |key: &'static str| {
         t.client
             .post(t.url("/biometric/register-face"))
-            .bearer_auth(&t.kiosk())
+            .bearer_auth(t.kiosk())
             .header("idempotency-key", key)
             .json(&body)
             .send()

@@ -175,7 +175,7 @@ async fn sixth_email_send_in_a_minute_is_rate_limited_and_resend_replaces_code()
     let resp = t
         .client
         .post(t.url("/email/send-otp"))
-        .bearer_auth(&t.kiosk())
+        .bearer_auth(t.kiosk())
         .json(&body)
         .send()
         .await

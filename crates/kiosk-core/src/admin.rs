@@ -85,11 +85,7 @@ impl Kiosk {
     /// Sets the administrator PIN (stored as an Argon2id hash). When a PIN exists already, the
     /// current one is required.
     pub fn set_admin_pin(&self, current: Option<&str>, new_pin: &str) -> Result<()> {
-        if !(MIN_PIN_DIGITS..=MAX_PIN_DIGITS).contains(&new_pin.len())
-            || !new_pin.chars().all(|c| c.is_ascii_digit())
-        {
-            return Err(KioskError::AdminPinInvalid);
-        }
+        check_pin_form(new_pin)?;
         if self.store().setting(ADMIN_PIN_KEY)?.is_some() {
             self.check_admin(AdminAuth::Pin(current.unwrap_or("")))?;
         }
@@ -102,6 +98,31 @@ impl Kiosk {
         self.store().set_setting(ADMIN_PIN_KEY, &hash)?;
         self.audit(self.entry(AuditMethod::AdminPin, AuditDecision::Changed, Mode::Offline));
         Ok(())
+    }
+
+    /// Whether a staff PIN is set on this kiosk.
+    pub fn admin_pin_set(&self) -> Result<bool> {
+        Ok(self.store().setting(ADMIN_PIN_KEY)?.is_some())
+    }
+
+    /// The first set-up of a kiosk that has no staff PIN yet: pairs it with the Access API
+    /// using a one-time code an administrator made (the code is the proof that whoever stands
+    /// here may set up this kiosk), then sets the first PIN. Never for a kiosk that has a PIN
+    /// (`ADMIN_REQUIRED`: change it from the staff screen), and a PIN of the wrong form is
+    /// refused before the code is used.
+    pub async fn first_setup(
+        &self,
+        api_url: &str,
+        code: &str,
+        new_pin: &str,
+    ) -> Result<access_types::kiosk_identity::PairedKiosk> {
+        if self.admin_pin_set()? {
+            return Err(KioskError::AdminRequired);
+        }
+        check_pin_form(new_pin)?;
+        let paired = self.pair(api_url, code).await?;
+        self.set_admin_pin(None, new_pin)?;
+        Ok(paired)
     }
 
     /// Checks an administrator; every refusal is audited. Wrong PINs are counted in the
@@ -167,6 +188,16 @@ pub fn pin_delay_s(failures: u32) -> i64 {
     }
     let doublings = (failures - PIN_FREE_ATTEMPTS).min(12);
     (PIN_FIRST_DELAY_S << doublings).min(86_400)
+}
+
+/// A PIN is 6 to 12 digits.
+fn check_pin_form(pin: &str) -> Result<()> {
+    if !(MIN_PIN_DIGITS..=MAX_PIN_DIGITS).contains(&pin.len())
+        || !pin.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(KioskError::AdminPinInvalid);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

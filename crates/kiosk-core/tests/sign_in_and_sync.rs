@@ -699,3 +699,42 @@ async fn a_kiosk_back_from_offline_renews_its_own_token() {
     );
     server.stop().await;
 }
+
+/// A kiosk with no staff PIN is set up only with an administrator's one-time pairing code:
+/// no code, no PIN; a PIN of the wrong form does not use the code up; once set, the set-up is
+/// closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_staff_pin_needs_a_pairing_code() {
+    let server = TestServer::for_kiosks().await;
+    let mut cfg = KioskConfig::new(temp_dir("first-setup"));
+    cfg.api_timeout = std::time::Duration::from_secs(5);
+    let k = Kiosk::open(cfg).unwrap();
+    let url = server.base_url();
+    assert_eq!(
+        k.check_admin(AdminAuth::Pin("135790")).unwrap_err().code(),
+        "ADMIN_PIN_NOT_SET"
+    );
+    let err = k
+        .first_setup(&url, "AAAA-BBBB-CCCC", "135790")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "PAIRING_CODE_INVALID");
+    assert!(!k.admin_pin_set().unwrap());
+    let code = server.new_pairing_code(server.project());
+    let err = k.first_setup(&url, &code, "1234").await.unwrap_err();
+    assert_eq!(err.code(), "ADMIN_PIN_INVALID");
+    let paired = k.first_setup(&url, &code, "135790").await.unwrap();
+    assert_eq!(paired.project_id, server.project());
+    assert_eq!(k.paired_kiosk_id(), Some(paired.kiosk_id));
+    k.check_admin(AdminAuth::Pin("135790")).unwrap();
+    let again = server.new_pairing_code(server.project());
+    assert_eq!(
+        k.first_setup(&url, &again, "246802")
+            .await
+            .unwrap_err()
+            .code(),
+        "ADMIN_REQUIRED"
+    );
+    assert!(k.sync_once().await.unwrap().online);
+    server.stop().await;
+}

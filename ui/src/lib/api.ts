@@ -128,6 +128,9 @@ export const api = {
   settingsSet: (change: SettingsFile) => call<LiveSettings>('settings_set', { change }),
   /** Pairs the kiosk with the API at `apiUrl` using an administrator's one-time code. */
   kioskPair: (apiUrl: string, code: string) => call<Paired>('kiosk_pair', { api_url: apiUrl, code }),
+  /** A kiosk without a staff PIN: pair with a one-time code, then set the first PIN. */
+  adminFirstSetup: (apiUrl: string, code: string, newPin: string) =>
+    call<Paired>('admin_first_setup', { api_url: apiUrl, code, new_pin: newPin }),
 };
 
 export type Api = typeof api;

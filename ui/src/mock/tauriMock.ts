@@ -144,6 +144,7 @@ export function installMock(params: URLSearchParams): void {
         settings = { ...settings, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null && v !== undefined)) };
         return settings;
       }
+      case 'admin_first_setup':
       case 'kiosk_pair':
         if (String(args.code).replace(/[-\s]/g, '').length !== 12) return reject('PAIRING_CODE_INVALID', 'unknown pairing code');
         settings = { ...settings, api_url: String(args.api_url), project_id: 'prj_mock' };

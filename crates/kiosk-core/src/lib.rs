@@ -433,8 +433,10 @@ impl Kiosk {
     /// Whether the configured API offers code sign-in at all (it may still be offline, or
     /// this kiosk not yet paired with its code).
     pub fn codes_configured(&self) -> bool {
-        self.online_parts().is_some()
-            || (self.cfg.pairing_code.is_some() && self.live().settings.api_url.is_some())
+        let live = self.live();
+        live.settings.project_id.is_some()
+            && live.settings.api_url.is_some()
+            && (live.client.is_some() || self.cfg.pairing_code.is_some())
     }
 
     /// The client and project to ask the API with: pairs first with the configured one-time

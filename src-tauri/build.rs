@@ -19,6 +19,8 @@ const COMMANDS: &[&str] = &[
     "visitor_active",
     "settings_get",
     "settings_set",
+    "kiosk_pair",
+    "admin_first_setup",
 ];
 
 fn main() {

@@ -398,6 +398,67 @@ async fn wrong_admin_pins_impose_a_delay_the_screen_counts_down() -> anyhow::Res
     Ok(())
 }
 
+/// A kiosk with no staff PIN: trying to unlock opens the set-up (API URL, an administrator's
+/// one-time pairing code, the new PIN); the kiosk pairs and the PIN is set, and the staff
+/// screen opens. Nobody could set a PIN there without the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_staff_pin_is_set_with_a_pairing_code() -> anyhow::Result<()> {
+    let _one = ONE_APP.lock().await;
+    let dir = temp("first-setup");
+    let server = TestServer::builder()
+        .login_flow(test_support::every_method())
+        .start()
+        .await;
+    let data = dir.join("kiosk");
+    let env: Vec<(&'static str, String)> = server
+        .kiosk_env(&data, "v4l:99")
+        .into_iter()
+        .filter(|(k, _)| *k != "KIOSK_PAIRING_CODE" && *k != "KIOSK_API_URL")
+        .collect();
+    let mut app = App::launch("first_setup", &env).await?;
+    app.click("admin-open").await?;
+    app.type_into("admin-pin-input", "000000").await?;
+    app.click("admin-login").await?;
+    app.wait("first-setup", WAIT).await?;
+    app.screenshot("first-setup").await?;
+    app.type_into("setup-api-url", &server.base_url()).await?;
+    app.type_into("setup-code", "AAAA-BBBB-CCCC").await?;
+    app.type_into("setup-new-pin", "135790").await?;
+    app.click("setup-submit").await?;
+    // A made-up code: refused in words, nothing set.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = app.text("admin-error").await?;
+        if t.contains("unknown, used or expired") {
+            break;
+        }
+        if Instant::now() > deadline {
+            app.screenshot("made-up-code").await?;
+            anyhow::bail!("no refusal of a made-up code: {t:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = server.new_pairing_code(server.project());
+    app.execute(
+        "const i = document.querySelector('[data-testid=setup-code]'); \
+         i.value = ''; i.dispatchEvent(new Event('input', {bubbles: true}));",
+    )
+    .await?;
+    app.type_into("setup-code", &code).await?;
+    app.click("setup-submit").await?;
+    app.wait("screen-admin", WAIT).await?;
+    app.quit().await;
+    let k = kiosk_core::Kiosk::open(kiosk_core::KioskConfig::new(&data))?;
+    k.check_admin(kiosk_core::AdminAuth::Pin("135790"))?;
+    // Paired: a kiosk besides the test server's own.
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM kiosks WHERE id != 'ksk_test'"),
+        1
+    );
+    server.stop().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_and_staff_in_both_languages_at_1024x768() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;

@@ -221,6 +221,13 @@ pub async fn register_face(
 ) -> ApiResult<Response> {
     check_user_id(&req.user_id)?;
     auth.allow_project(&req.project_id)?;
+    let captured_ms = match req.captured_at.as_deref() {
+        None => None,
+        Some(t) => Some(
+            crate::clock::parse_rfc3339(t)
+                .ok_or_else(|| ApiError::bad_request("captured_at must be RFC 3339"))?,
+        ),
+    };
     let idem_key = IdemKey::of(&headers, &auth.caller_key(), &req);
     if let Some(key) = idem_key.clone() {
         let known = st.db.call(move |c| stored_registration(c, &key)).await?;
@@ -271,6 +278,9 @@ pub async fn register_face(
                 return Ok(resp);
             }
             let flow = flows::resolve_login_flow(tx, &req.project_id, Some(&flow.id))?;
+            if let Some(at) = captured_ms {
+                crate::erasure::refuse_if_erased_since(tx, &req.project_id, &req.user_id, at)?;
+            }
             let template_id =
                 templates::insert(tx, &req.project_id, &req.user_id, &model_id, &a.embedding, now)?;
             let samples: u32 = row(tx,

@@ -28,6 +28,9 @@ pub fn may_manage_people(auth: &Auth, project_id: &str) -> ApiResult<()> {
 /// Tombstones every live template of `user_id` in `project_id` and records the erasure, in
 /// the caller's transaction. Erasing someone with no samples erases nothing (and records
 /// that). The caller invalidates the project's template cache after the commit.
+///
+/// (See also [`refuse_if_erased_since`]: a sample taken before an erasure never brings the
+/// person back.)
 pub fn erase(
     tx: &Connection,
     project_id: &str,
@@ -102,4 +105,27 @@ pub async fn delete_biometric_user(
         "person's face samples erased"
     );
     Ok(ok(d, "face samples erased"))
+}
+
+/// Refuses (409 `PERSON_ERASED`) a sample of `user_id` taken at `captured_ms`, before the
+/// person's latest erasure in the project: a kiosk that enrolled them offline, and syncs after
+/// someone erased them elsewhere, does not bring them back.
+pub fn refuse_if_erased_since(
+    tx: &Connection,
+    project_id: &str,
+    user_id: &str,
+    captured_ms: i64,
+) -> ApiResult<()> {
+    let erased: Option<i64> = tx.query_row(
+        "SELECT MAX(erased_at) FROM erasures WHERE project_id = ?1 AND user_id = ?2",
+        [project_id, user_id],
+        |r| r.get(0),
+    )?;
+    match erased {
+        Some(at) if at > captured_ms => Err(ApiError::new(
+            ErrorCode::PersonErased,
+            "this person was erased after the sample was taken",
+        )),
+        _ => Ok(()),
+    }
 }

@@ -75,6 +75,8 @@ error_codes! {
     /// The face of a new person already matches someone enrolled in the project (who is not
     /// said).
     DuplicateFace = "DUPLICATE_FACE" => 409,
+    /// The sample was taken before the person was erased in this project: the erasure stands.
+    PersonErased = "PERSON_ERASED" => 409,
     NotFound = "NOT_FOUND" => 404,
     MethodNotAllowed = "METHOD_NOT_ALLOWED" => 405,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,

@@ -314,6 +314,11 @@ pub struct RegisterFaceRequest {
     pub face_image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_flow_id: Option<String>,
+    /// RFC 3339: when the sample was taken (a kiosk uploading what it enrolled offline). A
+    /// sample taken before the person was erased in the project is refused (409
+    /// `PERSON_ERASED`): an erasure is not undone by a kiosk that was offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]

@@ -171,6 +171,7 @@ impl Kiosk {
                     project_id: project.clone(),
                     face_image: b64.encode(jpeg),
                     local_template_id: Some(*id),
+                    captured_at: Some(kiosk_store::now_rfc3339()),
                 });
                 self.enqueue(&item)?;
             }

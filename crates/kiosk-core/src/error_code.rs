@@ -140,6 +140,7 @@ kiosk_codes! {
     PairingCodeInvalid = "PAIRING_CODE_INVALID",
     AssertionInvalid = "ASSERTION_INVALID",
     DuplicateFace = "DUPLICATE_FACE",
+    PersonErased = "PERSON_ERASED",
     FlowNotFound = "FLOW_NOT_FOUND",
     WebhookNotFound = "WEBHOOK_NOT_FOUND",
     UserNotFound = "USER_NOT_FOUND",

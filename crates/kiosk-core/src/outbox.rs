@@ -60,6 +60,9 @@ pub struct FaceUpload {
     pub face_image: String,
     /// The local template this sample made, to link the server's id to it.
     pub local_template_id: Option<i64>,
+    /// RFC 3339, when the sample was taken (items queued by older kiosks have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<String>,
 }
 
 /// A person erased at this kiosk, for `DELETE /biometric/users/{user_id}`.

@@ -199,6 +199,7 @@ impl Kiosk {
             project_id: upload.project_id,
             face_image: upload.face_image,
             project_flow_id: None,
+            captured_at: upload.captured_at,
         };
         match client.register_face(&req, Some(client_id)).await {
             Ok(r) => {
@@ -215,10 +216,22 @@ impl Kiosk {
                 // stands here too, the sample leaves this kiosk's gallery.
                 if matches!(
                     e.api_code(),
-                    Some(ErrorCode::SampleMismatch | ErrorCode::DuplicateFace)
+                    Some(
+                        ErrorCode::SampleMismatch
+                            | ErrorCode::DuplicateFace
+                            | ErrorCode::PersonErased
+                    )
                 ) && let Some(local) = upload.local_template_id
                 {
-                    self.store().delete_template(local)?;
+                    let mut store = self.store();
+                    store.delete_template(local)?;
+                    // Erased elsewhere while this kiosk was offline: nothing of them stays.
+                    if e.api_code() == Some(ErrorCode::PersonErased)
+                        && !store.templates()?.iter().any(|t| t.user_id == req.user_id)
+                    {
+                        store.delete_user(&req.user_id)?;
+                    }
+                    drop(store);
                     self.refresh_gallery()?;
                 }
                 // The server refused the sample for good (its own quality gate, an unknown

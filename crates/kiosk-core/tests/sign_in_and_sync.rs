@@ -738,3 +738,46 @@ async fn the_first_staff_pin_needs_a_pairing_code() {
     assert!(k.sync_once().await.unwrap().online);
     server.stop().await;
 }
+
+/// Erased at the server while a kiosk that enrolled the person offline was away: when it comes
+/// back its queued samples are refused (`PERSON_ERASED`) and the person leaves it too; the
+/// erasure is not undone. Enrolled again after the erasure, they are welcome back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_is_not_undone_by_a_kiosk_that_enrolled_offline() {
+    let mut server = TestServer::for_kiosks().await;
+    let k = kiosk(kiosk_config(&server, &temp_dir("erased-offline")));
+    assert!(k.sync_once().await.unwrap().online);
+    server.shutdown().await;
+    let e = k
+        .enroll(PIN, "alex", None, frames(&ALEX_ENROL))
+        .await
+        .unwrap();
+    assert_eq!(e.state, EnrolmentState::Queued);
+    server.restart().await;
+    let url = server.url(&format!(
+        "/biometric/users/alex?project_id={}",
+        server.project()
+    ));
+    let r = server
+        .client
+        .delete(url)
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let report = k.sync_once().await.unwrap();
+    assert!(report.online);
+    assert_eq!(report.enrolments_refused, 3, "{report:?}");
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM templates WHERE user_id = 'alex'"),
+        0
+    );
+    assert!(k.users().unwrap().iter().all(|u| u.user_id != "alex"));
+    let again = k
+        .enroll(PIN, "alex", None, frames(&ALEX_ENROL))
+        .await
+        .unwrap();
+    assert_eq!(again.state, EnrolmentState::Registered);
+    server.stop().await;
+}

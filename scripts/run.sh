@@ -55,9 +55,10 @@ fi
 project=$(cat "$demo/project.id")
 # The kiosk pairs itself (once) with a one-time code: it registers its device key and then
 # renews its own short-lived tokens. No kiosk token is minted or stored here.
-"$bin/kiosk" --data-dir "$demo/kiosk" --api-url "$api" \
-  --pairing-code "$("$bin/access-server" kiosks pair --db "$demo/access.db" --project "$project" --name "Demo kiosk" 2>/dev/null)" \
-  status --json >/dev/null
+# The code goes through the environment, not the command line: other local users see every
+# process's arguments, and a code seen is a code someone else could pair with first.
+KIOSK_PAIRING_CODE="$("$bin/access-server" kiosks pair --db "$demo/access.db" --project "$project" --name "Demo kiosk" 2>/dev/null)" \
+  "$bin/kiosk" --data-dir "$demo/kiosk" --api-url "$api" status --json >/dev/null
 
 # The administrator PIN (only the first time; later runs keep what was set).
 "$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin --new-pin 246810 >/dev/null 2>&1 || true

@@ -58,9 +58,9 @@ impl Revocations {
 /// token must name its kiosk and project: only the token exchange issues those.
 pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
     let now = st.clock.now_ms();
-    let key = match claims.scope {
+    let (key, id) = match claims.scope {
         ApiScope::Kiosk => match (&claims.kiosk_id, &claims.project_id) {
-            (Some(k), Some(_)) => Revocations::kiosk(k),
+            (Some(k), Some(_)) => (Revocations::kiosk(k), k.clone()),
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::Unauthorized,
@@ -68,19 +68,15 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
                 ));
             }
         },
-        ApiScope::Admin => Revocations::token(&claims.jti),
+        ApiScope::Admin => (Revocations::token(&claims.jti), claims.jti.clone()),
     };
     let revoked = match st.revocations.cached(&key, now) {
         Some(r) => r,
         None => {
-            let (scope, id) = (claims.scope, key.clone());
+            let scope = claims.scope;
             let r = st
                 .db
                 .call(move |c| {
-                    let id = id
-                        .split_once(':')
-                        .map(|(_, v)| v.to_string())
-                        .unwrap_or_default();
                     Ok(match scope {
                         // An unknown kiosk is as good as revoked.
                         ApiScope::Kiosk => c

@@ -3,7 +3,7 @@
 //! was stored. The kiosk-side ones (a kiosk left offline renews its token by itself, events
 //! signed by the real `kiosk` binary) are in the kiosk crates' suites.
 
-mod common;
+use crate::common;
 
 use access_server::Clock;
 use common::fakes::face_jpeg;

@@ -1,7 +1,7 @@
 //! Face endpoints with the real vision pipeline and real photos (read in place from
 //! $FACE_DATA_DIR, default `<workspace>/../shared/data/faces`).
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

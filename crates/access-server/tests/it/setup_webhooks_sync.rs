@@ -1,6 +1,6 @@
 //! Projects, flows, webhooks (signed, retried, logged), kiosk sync, OpenAPI.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The replay source on the real shared photos: looping, frame size, sequence numbers,
 //! pacing (loose bounds only: speed is measured by benchmarks, not tests), videos, bad input.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

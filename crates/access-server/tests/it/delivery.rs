@@ -1,7 +1,7 @@
 //! Real transports: an SMTP conversation with a tiny in-test SMTP server, and SMS / WhatsApp
 //! through a local Twilio-shaped HTTP gateway that checks the request.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! Whole flows against the real access-server over loopback, real SQLite files and the real
 //! models on the shared photos.
 
-mod common;
+use crate::common;
 
 use common::*;
 use kiosk_core::{AdminAuth, Decision, EnrolmentState, Kiosk, KioskConfig, Mode, OtpChannel};

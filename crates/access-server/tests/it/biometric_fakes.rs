@@ -3,7 +3,7 @@
 //! 1:N, the liveness gate. No ONNX Runtime and no model files; the
 //! real-model flows are in `biometric.rs`.
 
-mod common;
+use crate::common;
 
 use common::fakes::{FAKE_MODEL_ID, LIVE, blank_frame, face_jpeg};
 use common::{FakeFaces, TestServer, Vision, b64, code_of};

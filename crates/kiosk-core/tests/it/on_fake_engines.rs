@@ -3,7 +3,7 @@
 //! server on the same fakes. No ONNX Runtime and no model files; the real-model flows are in
 //! `sign_in_and_sync.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

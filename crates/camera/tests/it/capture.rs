@@ -1,7 +1,7 @@
 //! The capture thread: keeps only the newest frame, reports how the source ended, and stops
 //! (releasing the source) on stop() and on drop. Plus: no camera is a status, not a crash.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! and the counts change when the engine changes them, not at the next sync round. Against the
 //! in-process server; faces on the fake engines.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,47 +5,17 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use test_support::{TestServer, Vision, case_path, face_path, faces_dir, temp_dir};
+use crate::common::{self, case, json, photo};
+use serde_json::json;
+use test_support::{TestServer, Vision, faces_dir, temp_dir};
 
-/// A shared photo below `face_recognition_examples`, as a command-line argument.
-fn photo(rel: &str) -> String {
-    face_path(&format!("face_recognition_examples/{rel}"))
-        .display()
-        .to_string()
-}
-
-/// A shared device-input case, as a command-line argument.
-fn case(name: &str) -> String {
-    case_path(name).display().to_string()
-}
-
-/// The kiosk binary with a private data dir and no config file from the user's home.
+/// The kiosk binary on `data` with no server flags.
 fn kiosk(data: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk"));
-    c.env_remove("KIOSK_API_URL")
-        .env_remove("KIOSK_TOKEN")
-        .env_remove("KIOSK_PROJECT")
-        .env("XDG_CONFIG_HOME", data.join("no-config"))
-        .env("KIOSK_ADMIN_PIN", "246810")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args);
-    c
+    common::kiosk(data, &[], args)
 }
 
 fn run(data: &Path, args: &[&str]) -> Output {
-    kiosk(data, args).output().expect("run kiosk")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "not JSON: {} / {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::run(data, &[], args)
 }
 
 fn enrol_obama(data: &Path, extra: &[&str]) -> Output {

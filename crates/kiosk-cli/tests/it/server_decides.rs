@@ -2,55 +2,12 @@
 //! binary on real data dirs, against the real access-server (real models) over loopback.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::common::{PIN, json, kiosk, photo, run, stderr};
 use reqwest::Method;
 use serde_json::{Value, json};
-use test_support::{TestServer, face_path, temp_dir};
-
-const PIN: &str = "246810";
-
-fn photo(rel: &str) -> String {
-    face_path(&format!("face_recognition_examples/{rel}"))
-        .display()
-        .to_string()
-}
-
-/// The kiosk binary on `data`, with `flags` (the server's) before the command, no config file
-/// from the user's home, the administrator PIN in its variable.
-fn kiosk(data: &Path, flags: &[String], args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk"));
-    c.env_remove("KIOSK_API_URL")
-        .env_remove("KIOSK_TOKEN")
-        .env_remove("KIOSK_PROJECT")
-        .env_remove("KIOSK_OFFLINE_MAX_HOURS")
-        .env("XDG_CONFIG_HOME", data.join("no-config"))
-        .env("KIOSK_ADMIN_PIN", PIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(flags)
-        .args(args);
-    c
-}
-
-fn run(data: &Path, flags: &[String], args: &[&str]) -> Output {
-    kiosk(data, flags, args).output().expect("run kiosk")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "not JSON: {} / {}",
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
-    })
-}
+use test_support::{TestServer, temp_dir};
 
 fn enrol(data: &Path, flags: &[String], user: &str) -> Value {
     let (a, b, c) = (

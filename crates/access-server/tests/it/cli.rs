@@ -1,7 +1,7 @@
 //! The `access-server` binary: `token` prints a usable JWT; `serve` reads a TOML config,
 //! answers on loopback and shuts down gracefully on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

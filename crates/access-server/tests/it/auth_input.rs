@@ -1,6 +1,6 @@
 //! Hostile tokens and hostile input: always an error envelope, never a panic.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -1,6 +1,6 @@
 //! OTP rules over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, code_of};
 use reqwest::StatusCode;

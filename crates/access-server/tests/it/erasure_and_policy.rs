@@ -2,7 +2,7 @@
 //! and the kiosk's offline policy (`GET /sync/policy`), over HTTP on loopback with a real
 //! SQLite file; faces on the fake engines.
 
-mod common;
+use crate::common;
 
 use common::fakes::face_jpeg;
 use common::{FakeFaces, TestServer, Vision, b64, code_of};

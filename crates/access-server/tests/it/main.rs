@@ -1,0 +1,13 @@
+//! The crate's integration tests, one binary: each test binary is a link of its own, and
+//! links are most of a cold test build. One module per former file.
+
+mod auth_input;
+mod biometric;
+mod biometric_fakes;
+mod cli;
+mod common;
+mod delivery;
+mod erasure_and_policy;
+mod hostile;
+mod otp;
+mod setup_webhooks_sync;

@@ -1,0 +1,6 @@
+//! The crate's integration tests, one binary: each test binary is a link of its own, and
+//! links are most of a cold test build. One module per former file.
+
+mod capture;
+mod common;
+mod replay;

@@ -1,0 +1,7 @@
+//! The crate's integration tests, one binary: each test binary is a link of its own, and
+//! links are most of a cold test build. One module per former file.
+
+mod common;
+mod on_fake_engines;
+mod sign_in_and_sync;
+mod status_stream;

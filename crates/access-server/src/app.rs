@@ -7,7 +7,7 @@ use std::time::Duration;
 use access_types::{BASE_PATH, ErrorCode};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, HeaderValue, Request};
 use axum::routing::{get, post};
 use rand::Rng;
 use tokio::sync::{Notify, watch};
@@ -43,6 +43,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot watch for SIGHUP (TLS reload): {0}")]
+    Signal(std::io::Error),
 }
 
 fn request_id_header() -> HeaderName {
@@ -124,6 +128,7 @@ pub fn router(st: AppState) -> Router {
         .route("/.well-known/jwks.json", get(misc::jwks))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(misc::healthz))
+        .route("/readyz", get(misc::readyz))
         .layer(small);
     if st.cfg.dev_outbox {
         api = api.route("/dev/outbox", get(misc::outbox));
@@ -143,6 +148,8 @@ pub fn router(st: AppState) -> Router {
     Router::new()
         .nest(BASE_PATH, api)
         .route("/healthz", get(misc::healthz))
+        .route("/readyz", get(misc::readyz))
+        .route("/metrics", get(crate::metrics::serve))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -153,6 +160,10 @@ pub fn router(st: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            crate::metrics::track,
         ))
         .with_state(st)
         .layer(CatchPanicLayer::custom(|_| {
@@ -167,6 +178,8 @@ pub fn router(st: AppState) -> Router {
 /// A running server.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Serving HTTPS (`[tls]` configured).
+    pub https: bool,
     pub state: AppState,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -187,9 +200,10 @@ impl RunningServer {
         .await;
     }
 
-    /// `http://ADDR/v2/access`.
+    /// `http://ADDR/v2/access` (`https://` with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.addr, BASE_PATH)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.addr, BASE_PATH)
     }
 }
 
@@ -249,6 +263,7 @@ pub async fn start(
         None if cfg.vision.enabled => crate::vision_engine::spawn(&cfg.vision),
         None => FaceService::disabled(),
     };
+    let tls = cfg.tls.as_ref().map(crate::tls::Tls::load).transpose()?;
     let addr = cfg.addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -271,19 +286,42 @@ pub async fn start(
         templates: Default::default(),
         revocations: Default::default(),
         security_answers: Default::default(),
+        metrics: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(webhooks::run_worker(st.clone(), stop_rx.clone()));
     tokio::spawn(reload_keys(st.clone(), stop_rx.clone()));
-    let app = router(st.clone());
+    let mut app = router(st.clone());
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_tls_on_sighup(
+            tls.clone(),
+            hangups().map_err(StartError::Signal)?,
+            stop_rx.clone(),
+        ));
+        if let Some(hsts) = tls.hsts().and_then(|v| HeaderValue::from_str(&v).ok()) {
+            app = app.layer(axum::middleware::map_response(
+                move |mut r: axum::response::Response| {
+                    let hsts = hsts.clone();
+                    async move {
+                        r.headers_mut()
+                            .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, hsts);
+                        r
+                    }
+                },
+            ));
+        }
+    }
     let limits = ConnLimits {
         header_timeout: Duration::from_millis(st.cfg.header_timeout_ms.max(1)),
         max_connections: st.cfg.max_connections.max(1),
     };
-    let server = tokio::spawn(serve(listener, app, limits, stop_rx));
-    tracing::info!(%addr, "access-server listening");
+    let https = tls.is_some();
+    let scheme = if https { "https" } else { "http" };
+    let server = tokio::spawn(serve(listener, app, tls, limits, stop_rx));
+    tracing::info!(%addr, scheme, "access-server listening");
     Ok(RunningServer {
         addr,
+        https,
         state: st,
         stop: stop_tx,
         server,
@@ -307,6 +345,30 @@ async fn reload_keys(st: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
+fn hangups() -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+/// SIGHUP re-reads the certificate and key (a renewal); a bad pair keeps the old one.
+async fn reload_tls_on_sighup(
+    tls: Arc<crate::tls::Tls>,
+    mut hup: tokio::signal::unix::Signal,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            got = hup.recv() => if got.is_none() { return },
+        }
+        match tls.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS certificate not reloaded; serving the old one")
+            }
+        }
+    }
+}
+
 struct ConnLimits {
     header_timeout: Duration,
     max_connections: usize,
@@ -319,6 +381,7 @@ struct ConnLimits {
 async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    tls: Option<Arc<crate::tls::Tls>>,
     limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -355,13 +418,32 @@ async fn serve(
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            // Errors here are a client's (reset, header timeout): nothing to report.
-            let _ = conn.await;
+            // Errors here are a client's (reset, header timeout, a failed handshake): nothing
+            // to report.
+            match acceptor {
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    // The handshake counts against the header timeout: a client that opens a
+                    // connection and says nothing is closed either way.
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
             drop(slot);
         });
     }

@@ -181,7 +181,7 @@ impl Keys {
         ))
     }
 
-    /// An admin-scope token (not recorded: [`crate::tokens::mint_admin`] records the ones
+    /// An admin-scope token (not recorded: [`crate::tokens::mint`] records the ones
     /// operators mint, so they can be listed and revoked by id).
     pub fn issue_api_token(
         &self,

@@ -6,7 +6,8 @@
 //! 3. **the environment** ([`ENV_VARS`]): `ACCESS_ADDR`, `ACCESS_DB`, `ACCESS_DEV_OUTBOX`,
 //!    `ACCESS_ISSUER`, `ACCESS_NO_VISION`, `ACCESS_OUTBOUND_ALLOW` (comma-separated; adds to
 //!    the file's list), `ACCESS_SMTP_PASSWORD` and `ACCESS_SMS_AUTH_TOKEN` (the secrets of a
-//!    gateway the file configures); empty counts as unset; booleans are `1`/`true`/`yes`/`on`
+//!    gateway the file configures), `ACCESS_TLS_CERT` and `ACCESS_TLS_KEY` (HTTPS),
+//!    `ACCESS_LOG_JSON`; empty counts as unset; booleans are `1`/`true`/`yes`/`on`
 //!    or `0`/`false`/`no`/`off` (`ACCESS_DEV_OUTBOX=0` turns the outbox off, even when the
 //!    file turns it on);
 //! 4. **flags** (`--addr`, `--db`, `--dev-outbox`, `--no-vision`).
@@ -32,6 +33,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ACCESS_OUTBOUND_ALLOW", "outbound_allow"),
     ("ACCESS_SMTP_PASSWORD", "smtp.password"),
     ("ACCESS_SMS_AUTH_TOKEN", "sms.auth_token"),
+    ("ACCESS_TLS_CERT", "tls.cert"),
+    ("ACCESS_TLS_KEY", "tls.key"),
+    ("ACCESS_LOG_JSON", "log_json"),
 ];
 
 /// `serve`'s flags (each also from the environment, read by the loader, and the file).
@@ -138,6 +142,28 @@ pub struct ServerConfig {
     pub security_answer_cache_s: u64,
     /// Offline events accepted no older than this (hours); kiosks sync far more often.
     pub offline_event_max_age_h: u64,
+    /// Serve HTTPS on `addr` (sites without a reverse proxy doing TLS).
+    pub tls: Option<TlsConfig>,
+    /// Log one JSON object a line (for a log collector) instead of text.
+    pub log_json: bool,
+}
+
+/// `[tls]`: PEM files, re-read when the process gets SIGHUP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first [env: ACCESS_TLS_CERT].
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1) [env: ACCESS_TLS_KEY].
+    pub key: PathBuf,
+    /// `Strict-Transport-Security: max-age=…` on every answer; 0 sends none. Default one
+    /// year (what browsers' preload lists ask for).
+    #[serde(default = "default_hsts_max_age_s")]
+    pub hsts_max_age_s: u64,
+}
+
+fn default_hsts_max_age_s() -> u64 {
+    365 * 86_400
 }
 
 impl ServerConfig {
@@ -186,6 +212,8 @@ impl Default for ServerConfig {
             paid_messages_per_day: 5000,
             security_answer_cache_s: 30,
             offline_event_max_age_h: 30 * 24,
+            tls: None,
+            log_json: false,
         }
     }
 }

@@ -73,6 +73,7 @@ impl IntoResponse for ApiError {
             details: self.details,
         };
         let mut resp = (status, axum::Json(body)).into_response();
+        crate::metrics::mark(&mut resp, self.code);
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {

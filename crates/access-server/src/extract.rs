@@ -76,6 +76,11 @@ impl Auth {
                 ErrorCode::ProjectForbidden,
                 "this kiosk token is for another project",
             )),
+            // Never built: `Auth` refuses a metrics token.
+            (ApiScope::Metrics, _) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "a metrics token reads /metrics only",
+            )),
         }
     }
 
@@ -114,14 +119,44 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
+/// A verified, unrevoked token of any scope: only for extractors to build on.
+async fn verified(parts: &Parts, state: &AppState) -> Result<ApiTokenClaims, ApiError> {
+    let token = bearer(parts)?;
+    let claims = state.keys.verify_api_token(token, state.clock.now_ms())?;
+    crate::revocation::check(state, &claims).await?;
+    Ok(claims)
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let claims = state.keys.verify_api_token(token, state.clock.now_ms())?;
-        crate::revocation::check(state, &claims).await?;
+        let claims = verified(parts, state).await?;
+        // Deny by default: a scraper's token works on `/metrics` and nowhere else.
+        if claims.scope == ApiScope::Metrics {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "a metrics token reads /metrics only",
+            ));
+        }
         Ok(Auth(claims))
+    }
+}
+
+/// A token that may read `/metrics`: `metrics` or `admin` scope.
+pub struct MetricsAuth;
+
+impl FromRequestParts<AppState> for MetricsAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match verified(parts, state).await?.scope {
+            ApiScope::Metrics | ApiScope::Admin => Ok(MetricsAuth),
+            ApiScope::Kiosk => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "reading metrics needs a metrics or admin token",
+            )),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use access_server::clock::{Clock, SystemClock};
 use access_server::config::{self, ServeFlags};
 use access_server::db::Db;
 use access_server::{ServerConfig, kiosks, start, tokens};
+use access_types::ApiScope;
 use access_types::kiosk_identity::CreatePairingRequest;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -53,15 +54,16 @@ impl Store {
 enum Cmd {
     /// Run the server.
     Serve(ServeFlags),
-    /// Print a new admin API token (recorded: `tokens list`, `tokens revoke`). Kiosks get
-    /// theirs by pairing (`kiosks pair`).
+    /// Print a new operator API token (recorded: `tokens list`, `tokens revoke`): `admin`, or
+    /// `metrics` for a Prometheus scraper (reads /metrics only). Kiosks get theirs by pairing
+    /// (`kiosks pair`).
     Token {
         #[command(flatten)]
         store: Store,
         #[arg(long)]
         subject: String,
-        /// Only `admin`: kiosk tokens come from pairing.
-        #[arg(long, default_value = "admin", value_parser = ["admin"])]
+        /// `admin` or `metrics`: kiosk tokens come from pairing.
+        #[arg(long, default_value = "admin", value_parser = ["admin", "metrics"])]
         scope: String,
         /// e.g. 30d, 12h, 15m; at most `admin_token_max_ttl_s` (default 30 days).
         #[arg(long, default_value = "1d")]
@@ -145,16 +147,17 @@ fn main() -> anyhow::Result<()> {
         Cmd::Token {
             store,
             subject,
-            scope: _,
+            scope,
             ttl,
         } => {
+            let scope = ApiScope::parse(&scope).context("--scope")?;
             let Some(ttl) = parse_ttl(&ttl) else {
                 bail!("invalid --ttl {ttl:?} (e.g. 30d, 12h)")
             };
             let (cfg, db) = store.open()?;
             let keys = Keys::load_or_create(&db, &cfg.issuer, now)?;
             let max = cfg.admin_token_max_ttl_s;
-            let t = db.blocking_tx(|c| tokens::mint_admin(c, &keys, &subject, ttl, max, now))?;
+            let t = db.blocking_tx(|c| tokens::mint(c, &keys, &subject, scope, ttl, max, now))?;
             outln!("{}", t.token);
             Ok(())
         }
@@ -208,14 +211,18 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Serve(flags) => {
-            tracing_subscriber::fmt()
+            let cfg = ServerConfig::load(&flags, &config::environment())?;
+            let logs = tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,tower_http=info".into()),
                 )
-                .with_writer(std::io::stderr)
-                .init();
-            let cfg = ServerConfig::load(&flags, &config::environment())?;
+                .with_writer(std::io::stderr);
+            if cfg.log_json {
+                logs.json().init();
+            } else {
+                logs.init();
+            }
             if cfg.dev_outbox {
                 tracing::warn!("dev outbox on: OTP codes are stored and readable over HTTP");
             }
@@ -223,13 +230,14 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(async move {
+                let stop = shutdown_signal()?;
                 let server = start(cfg, Arc::new(SystemClock), None).await?;
                 // A server keeps serving when nobody reads its stdout any more.
                 {
                     use std::io::Write as _;
                     let _ = writeln!(std::io::stdout().lock(), "listening on {}", server.addr);
                 }
-                shutdown_signal().await;
+                stop.await;
                 tracing::info!("shutting down");
                 if tokio::time::timeout(access_server::app::SHUTDOWN_GRACE, server.shutdown())
                     .await
@@ -243,20 +251,14 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+/// Resolves at SIGINT or SIGTERM. The handlers are installed when this is called, before the
+/// future is awaited: a supervisor that sends SIGTERM right after "listening" gets a graceful
+/// stop, not the default action.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    })
 }

@@ -1,26 +1,53 @@
 //! Health, JWKS and the dev outbox.
 
-use access_types::{Channel, Health, OutboxList, OutboxMessage};
+use access_types::{Channel, ErrorCode, Health, OutboxList, OutboxMessage};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::clock::rfc3339;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, ApiQuery};
 use crate::ok;
 use crate::state::AppState;
 
-pub async fn healthz(State(st): State<AppState>) -> ApiResult<Response> {
-    // Touch the store so a wedged database shows up as unhealthy.
-    st.db
-        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await?;
-    Ok(ok(
+/// Liveness: the process is up and answering. Touches nothing else, so a slow database does
+/// not get a healthy process restarted; `/readyz` is the one a load balancer asks.
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    ok(
         Health {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             vision: st.face.status().into(),
+        },
+        "",
+    )
+}
+
+/// How long readiness waits for the database before calling it not ready.
+const READY_DB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: the database answers and the face models are loaded (or face recognition is
+/// off). 503 `NOT_READY` with `details.database` / `details.vision` otherwise.
+pub async fn readyz(State(st): State<AppState>) -> ApiResult<Response> {
+    let probe = st
+        .db
+        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
+    let database = match tokio::time::timeout(READY_DB_WAIT, probe).await {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(_)) => "error",
+        Err(_) => "timeout",
+    };
+    let vision = st.face.status();
+    if database != "ok" || !matches!(vision, "ready" | "disabled") {
+        return Err(ApiError::new(ErrorCode::NotReady, "not ready to serve")
+            .with_details(serde_json::json!({ "database": database, "vision": vision })));
+    }
+    Ok(ok(
+        Health {
+            status: "ready".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            vision: vision.into(),
         },
         "",
     ))

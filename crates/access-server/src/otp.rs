@@ -254,6 +254,7 @@ async fn send(
             .with_details(json!({ "validation_id": validation.validation_id })));
         }
     }
+    st.metrics.code_sent(channel);
     Ok(ok(validation, "OTP sent"))
 }
 

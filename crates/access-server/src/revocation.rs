@@ -68,7 +68,9 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
                 ));
             }
         },
-        ApiScope::Admin => (Revocations::token(&claims.jti), claims.jti.clone()),
+        ApiScope::Admin | ApiScope::Metrics => {
+            (Revocations::token(&claims.jti), claims.jti.clone())
+        }
     };
     let revoked = match st.revocations.cached(&key, now) {
         Some(r) => r,
@@ -86,7 +88,7 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
                             .query_row([id], |r| r.get::<_, bool>(0))
                             .optional()?
                             .unwrap_or(true),
-                        ApiScope::Admin => c
+                        ApiScope::Admin | ApiScope::Metrics => c
                             .prepare_cached(
                                 "SELECT revoked_at IS NOT NULL FROM api_tokens WHERE jti = ?1",
                             )?
@@ -108,6 +110,8 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
             ErrorCode::KioskRevoked,
             "this kiosk was revoked; pair it again",
         ),
-        ApiScope::Admin => ApiError::new(ErrorCode::Unauthorized, "this token was revoked"),
+        ApiScope::Admin | ApiScope::Metrics => {
+            ApiError::new(ErrorCode::Unauthorized, "this token was revoked")
+        }
     })
 }

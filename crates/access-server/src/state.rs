@@ -38,6 +38,7 @@ pub struct Inner {
     pub revocations: crate::revocation::Revocations,
     /// Answers of customer security URLs, kept briefly (`flows::check_url`).
     pub security_answers: crate::flows::SecurityAnswers,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {

@@ -17,15 +17,23 @@ use crate::revocation::Revocations;
 use crate::state::AppState;
 use crate::{created, ok};
 
-/// Signs and records an admin token for `subject`, valid `ttl_s` (at most `max_ttl_s`).
-pub fn mint_admin(
+/// Signs and records an operator's token for `subject` with `scope` (`admin`, or `metrics` for
+/// a Prometheus scraper), valid `ttl_s` (at most `max_ttl_s`). A kiosk scope is refused: kiosk
+/// tokens come from pairing only.
+pub fn mint(
     c: &Connection,
     keys: &Keys,
     subject: &str,
+    scope: ApiScope,
     ttl_s: u64,
     max_ttl_s: u64,
     now: i64,
 ) -> ApiResult<CreatedApiToken> {
+    if scope == ApiScope::Kiosk {
+        return Err(ApiError::bad_request(
+            "kiosk tokens come from pairing a kiosk, not from here",
+        ));
+    }
     if subject.trim().is_empty() || subject.len() > 128 {
         return Err(ApiError::bad_request("subject must be 1 to 128 characters"));
     }
@@ -35,22 +43,28 @@ pub fn mint_admin(
         ))
         .with_details(json!({ "max_ttl_s": max_ttl_s })));
     }
-    let claims = keys.api_claims(subject, ApiScope::Admin, ttl_s, now);
+    let claims = keys.api_claims(subject, scope, ttl_s, now);
     let token = keys
         .sign_api_token(&claims)
         .map_err(|_| ApiError::internal())?;
     exec(
         c,
         "INSERT INTO api_tokens(jti, subject, scope, created_at, expires_at)
-         VALUES (?1, ?2, 'admin', ?3, ?4)",
-        rusqlite::params![claims.jti, subject, now, claims.exp.saturating_mul(1000)],
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![
+            claims.jti,
+            subject,
+            scope.as_str(),
+            now,
+            claims.exp.saturating_mul(1000)
+        ],
     )?;
     Ok(CreatedApiToken {
         token,
         info: ApiTokenInfo {
             id: claims.jti,
             subject: subject.to_string(),
-            scope: ApiScope::Admin,
+            scope,
             created_at: rfc3339(now),
             expires_at: rfc3339(claims.exp.saturating_mul(1000)),
             revoked_at: None,
@@ -62,14 +76,15 @@ fn info_from_row(r: &Row<'_>) -> rusqlite::Result<ApiTokenInfo> {
     Ok(ApiTokenInfo {
         id: r.get(0)?,
         subject: r.get(1)?,
-        scope: ApiScope::Admin,
-        created_at: rfc3339(r.get(2)?),
-        expires_at: rfc3339(r.get(3)?),
-        revoked_at: r.get::<_, Option<i64>>(4)?.map(rfc3339),
+        // Only admin and metrics tokens are recorded; an unknown spelling reads as the wider.
+        scope: ApiScope::parse(&r.get::<_, String>(2)?).unwrap_or(ApiScope::Admin),
+        created_at: rfc3339(r.get(3)?),
+        expires_at: rfc3339(r.get(4)?),
+        revoked_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
     })
 }
 
-const COLUMNS: &str = "jti, subject, created_at, expires_at, revoked_at";
+const COLUMNS: &str = "jti, subject, scope, created_at, expires_at, revoked_at";
 
 /// Recorded tokens not yet expired, newest first.
 pub fn list(c: &Connection, now: i64) -> rusqlite::Result<Vec<ApiTokenInfo>> {
@@ -106,7 +121,10 @@ pub async fn create_handler(
     let s = st.clone();
     let t = st
         .db
-        .tx(move |tx| mint_admin(tx, &s.keys, &req.subject, ttl, max, now))
+        .tx(move |tx| {
+            let scope = req.scope.unwrap_or(ApiScope::Admin);
+            mint(tx, &s.keys, &req.subject, scope, ttl, max, now)
+        })
         .await?;
     Ok(created(t, "token created; it is shown only now"))
 }

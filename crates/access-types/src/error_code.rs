@@ -124,6 +124,9 @@ error_codes! {
     NotEnrolled = "NOT_ENROLLED" => 404,
     /// Face models not loaded on this server.
     VisionUnavailable = "VISION_UNAVAILABLE" => 503,
+    /// The process is up but cannot serve yet (`/readyz`): `details.database` and
+    /// `details.vision` say which part is not ready.
+    NotReady = "NOT_READY" => 503,
     InternalError = "INTERNAL_ERROR" => 500,
 }
 

@@ -123,6 +123,8 @@ wire_enum!(
         Kiosk,
         /// Everything a kiosk may do, plus projects, flows, webhooks and users.
         Admin,
+        /// `GET /metrics` only (a Prometheus scraper's token): refused everywhere else.
+        Metrics,
     }
 );
 
@@ -159,6 +161,10 @@ pub struct CreateApiTokenRequest {
     /// Lifetime in seconds; at most the server's `admin_token_max_ttl_s` (default 30 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_s: Option<u64>,
+    /// `admin` (the default) or `metrics` (reads `/metrics` only). Kiosk tokens come from
+    /// pairing, never from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ApiScope>,
 }
 
 /// A recorded admin token (never the token itself).

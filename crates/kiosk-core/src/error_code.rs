@@ -158,6 +158,7 @@ kiosk_codes! {
     UrlNotAllowed = "URL_NOT_ALLOWED",
     NotEnrolled = "NOT_ENROLLED",
     VisionUnavailable = "VISION_UNAVAILABLE",
+    NotReady = "NOT_READY",
     InternalError = "INTERNAL_ERROR",
 }
 

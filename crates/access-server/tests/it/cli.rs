@@ -581,3 +581,108 @@ async fn sigterm_with_an_idle_keep_alive_exits_at_once_and_checkpoints() {
     );
     drop(s);
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM).
+fn self_signed() -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".into()])
+        .unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
+
+/// A client that trusts `cert_pem` alone and keeps no connection between requests.
+fn trusting(cert_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn https_serves_with_hsts_and_a_sighup_reloads_the_certificate() {
+    let dir = common::temp_dir();
+    let (cert_a, key_a) = self_signed();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &cert_a).unwrap();
+    std::fs::write(&key, &key_a).unwrap();
+    let (mut child, addr) = serve_with(
+        &dir,
+        &format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\nhsts_max_age_s = 600",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let url = format!("https://{addr}/readyz");
+    let r = trusting(&cert_a)
+        .get(&url)
+        .send()
+        .await
+        .expect("HTTPS with certificate A");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=600");
+    // Plain HTTP on the HTTPS port gets no answer.
+    assert!(reqwest::get(format!("http://{addr}/readyz")).await.is_err());
+
+    // A renewal: new files, then SIGHUP; new connections get certificate B.
+    let (cert_b, key_b) = self_signed();
+    std::fs::write(&cert, &cert_b).unwrap();
+    std::fs::write(&key, &key_b).unwrap();
+    let hup = |pid: u32| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    hup(child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while trusting(&cert_b).get(&url).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "certificate B never served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(trusting(&cert_a).get(&url).send().await.is_err());
+
+    // A broken renewal keeps the certificate being served, and the process.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    hup(child.id());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = trusting(&cert_b)
+        .get(&url)
+        .send()
+        .await
+        .expect("still certificate B");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_missing_certificate_stops_serve_with_its_path() {
+    let dir = common::temp_dir();
+    let cfg = dir.join("tls.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "addr = \"127.0.0.1:0\"\ndb = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n[vision]\nenabled = false\n",
+            dir.join("t.db").display(),
+            dir.join("nowhere.pem").display(),
+            dir.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere.pem"), "{err}");
+}

@@ -9,5 +9,6 @@ mod common;
 mod delivery;
 mod erasure_and_policy;
 mod hostile;
+mod ops;
 mod otp;
 mod setup_webhooks_sync;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use reqwest::{Method, StatusCode};
 
-const BIN: &str = env!("CARGO_BIN_EXE_access-server");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_access-server");
 
 /// POSTs `body` to `base` + `path` with `token`; the status and the JSON answer.
 async fn post_json(
@@ -29,7 +29,7 @@ async fn post_json(
 }
 
 /// The address a `serve` child prints on its first line of stdout.
-fn listening_addr(child: &mut std::process::Child) -> String {
+pub(crate) fn listening_addr(child: &mut std::process::Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

@@ -6,6 +6,7 @@ mod biometric;
 mod biometric_fakes;
 mod cli;
 mod common;
+mod deb;
 mod delivery;
 mod erasure_and_policy;
 mod hostile;

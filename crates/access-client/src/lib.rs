@@ -387,11 +387,19 @@ impl AccessClient {
 
     // ---- OTP ---------------------------------------------------------------------------
 
-    pub async fn send_email_otp(&self, email: &str, project_id: &str) -> Result<OtpValidation> {
+    /// `locale`: the language the person reads (BCP 47; the server falls back to the
+    /// project's default).
+    pub async fn send_email_otp(
+        &self,
+        email: &str,
+        project_id: &str,
+        locale: Option<&str>,
+    ) -> Result<OtpValidation> {
         let body = SendEmailOtpRequest {
             email: email.into(),
             project_id: project_id.into(),
             project_flow_id: None,
+            locale: locale.map(String::from),
         };
         self.post("/email/send-otp", &body, Safety::Once).await
     }
@@ -401,11 +409,13 @@ impl AccessClient {
         phone: &str,
         project_id: &str,
         whatsapp: bool,
+        locale: Option<&str>,
     ) -> Result<OtpValidation> {
         let body = SendPhoneOtpRequest {
             phone: phone.into(),
             project_id: project_id.into(),
             project_flow_id: None,
+            locale: locale.map(String::from),
         };
         let path = if whatsapp {
             "/phone/send-whatsapp"

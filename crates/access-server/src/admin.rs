@@ -2,7 +2,8 @@
 
 use access_types::{
     CreateProjectFlowRequest, CreateProjectRequest, EnrolledUser, ErrorCode, FlowStatus, Project,
-    ProjectFlow, SecurityMode, SecuritySettings, UpdateProjectFlowRequest, UpdateProjectRequest,
+    ProjectFlow, ProjectMessages, SecurityMode, SecuritySettings, UpdateProjectFlowRequest,
+    UpdateProjectRequest,
 };
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -18,6 +19,13 @@ use crate::outbound::OutboundGuard;
 use crate::state::AppState;
 use crate::{created, ids, ok};
 
+const PROJECT_COLUMNS: &str = "id, name, description, created_at, updated_at, messages";
+
+/// Stored as JSON; what a server of this version wrote it can read (validated at save).
+fn messages_from(text: &str) -> ProjectMessages {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
     Ok(Project {
         id: r.get(0)?,
@@ -25,17 +33,35 @@ fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
         description: r.get(2)?,
         created_at: rfc3339(r.get(3)?),
         updated_at: rfc3339(r.get(4)?),
+        messages: messages_from(&r.get::<_, String>(5)?),
     })
 }
 
 fn load_project(c: &Connection, id: &str) -> ApiResult<Project> {
     c.query_row(
-        "SELECT id, name, description, created_at, updated_at FROM projects WHERE id = ?1",
+        &format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?1"),
         [id],
         project_from_row,
     )
     .optional()?
     .ok_or_else(|| ApiError::new(ErrorCode::ProjectNotFound, "unknown project"))
+}
+
+/// How the project's code messages read (the defaults when it set nothing).
+pub fn project_messages(c: &Connection, project_id: &str) -> ApiResult<ProjectMessages> {
+    let text: Option<String> = c
+        .query_row(
+            "SELECT messages FROM projects WHERE id = ?1",
+            [project_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(text.as_deref().map(messages_from).unwrap_or_default())
+}
+
+fn messages_json(m: &ProjectMessages) -> ApiResult<String> {
+    crate::messages::validate(m)?;
+    serde_json::to_string(m).map_err(|_| ApiError::internal())
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
@@ -51,15 +77,16 @@ pub async fn create_project(
     ApiJson(req): ApiJson<CreateProjectRequest>,
 ) -> ApiResult<Response> {
     check_name(&req.name)?;
+    let messages = messages_json(&req.messages)?;
     let now = st.clock.now_ms();
     let p = st
         .db
         .tx(move |tx| {
             let id = ids::new_id("prj");
             tx.execute(
-                "INSERT INTO projects(id, name, description, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-                rusqlite::params![id, req.name.trim(), req.description, now],
+                "INSERT INTO projects(id, name, description, created_at, updated_at, messages)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+                rusqlite::params![id, req.name.trim(), req.description, now, messages],
             )?;
             load_project(tx, &id)
         })
@@ -71,10 +98,11 @@ pub async fn list_projects(State(st): State<AppState>, _a: AdminAuth) -> ApiResu
     let list = st
         .db
         .call(|c| {
-            let mut s = c.prepare(
-                "SELECT id, name, description, created_at, updated_at FROM projects ORDER BY created_at",
-            )?;
-            Ok(s.query_map([], project_from_row)?.collect::<Result<Vec<_>, _>>()?)
+            let mut s = c.prepare(&format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at"
+            ))?;
+            Ok(s.query_map([], project_from_row)?
+                .collect::<Result<Vec<_>, _>>()?)
         })
         .await?;
     Ok(ok(list, ""))
@@ -97,6 +125,7 @@ pub async fn update_project(
     if let Some(n) = &req.name {
         check_name(n)?;
     }
+    let messages = req.messages.as_ref().map(messages_json).transpose()?;
     let now = st.clock.now_ms();
     let p = st
         .db
@@ -109,8 +138,9 @@ pub async fn update_project(
                 p.description = d;
             }
             tx.execute(
-                "UPDATE projects SET name = ?1, description = ?2, updated_at = ?3 WHERE id = ?4",
-                rusqlite::params![p.name, p.description, now, id],
+                "UPDATE projects SET name = ?1, description = ?2, updated_at = ?3,
+                 messages = COALESCE(?5, messages) WHERE id = ?4",
+                rusqlite::params![p.name, p.description, now, id, messages],
             )?;
             load_project(tx, &id)
         })

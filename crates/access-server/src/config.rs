@@ -285,6 +285,11 @@ pub struct SmsGatewayConfig {
     /// Sender number for WhatsApp (without the `whatsapp:` prefix); WhatsApp is off without it.
     #[serde(default)]
     pub whatsapp_from: Option<String>,
+    /// Approved WhatsApp templates by language (`en = "HX…"`): sent with the code as variable
+    /// `1` (Twilio `ContentSid` / `ContentVariables`), as WhatsApp requires outside a 24-hour
+    /// session. A project's own template wins; without either the text is sent as is.
+    #[serde(default)]
+    pub whatsapp_templates: std::collections::HashMap<String, String>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }

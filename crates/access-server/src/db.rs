@@ -154,6 +154,10 @@ CREATE TABLE erasures (
     erased_at INTEGER NOT NULL);
 CREATE INDEX erasures_project ON erasures(project_id, erased_at);
 "#,
+    // How a project's code messages read (messages.rs): `ProjectMessages` as JSON.
+    r#"
+ALTER TABLE projects ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 impl Db {

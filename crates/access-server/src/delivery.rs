@@ -36,7 +36,12 @@ pub struct OtpMessage {
     pub channel: Channel,
     pub to: String,
     pub code: String,
+    /// The email's subject (`messages.rs`).
+    pub subject: String,
     pub body: String,
+    /// WhatsApp: the approved template to send with the code as variable `1`, instead of
+    /// `body`.
+    pub whatsapp_template: Option<String>,
 }
 
 impl std::fmt::Debug for OtpMessage {
@@ -95,7 +100,7 @@ impl OtpSender for SmtpSender {
             let email = Message::builder()
                 .from(self.from.clone())
                 .to(to)
-                .subject("Your sign-in code")
+                .subject(msg.subject.clone())
                 .header(ContentType::TEXT_PLAIN)
                 .body(msg.body.clone())?;
             self.transport.send(email).await?;
@@ -145,15 +150,23 @@ impl OtpSender for TwilioSender {
             } else {
                 (msg.to.clone(), self.from.clone())
             };
+            let mut form = vec![("To", to), ("From", from)];
+            match (&msg.whatsapp_template, self.whatsapp) {
+                // Twilio's Content API: the approved template and its variables as JSON.
+                (Some(sid), true) => {
+                    form.push(("ContentSid", sid.clone()));
+                    form.push((
+                        "ContentVariables",
+                        serde_json::json!({ "1": msg.code }).to_string(),
+                    ));
+                }
+                _ => form.push(("Body", msg.body.clone())),
+            }
             let resp = self
                 .client
                 .post(&self.url)
                 .basic_auth(&self.account_sid, Some(&self.auth_token))
-                .form(&[
-                    ("To", to.as_str()),
-                    ("From", from.as_str()),
-                    ("Body", msg.body.as_str()),
-                ])
+                .form(&form)
                 .send()
                 .await?;
             if !resp.status().is_success() {

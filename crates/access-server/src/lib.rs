@@ -18,6 +18,7 @@ pub mod flows;
 pub mod ids;
 pub mod kiosks;
 pub mod lockout;
+pub mod messages;
 pub mod metrics;
 pub mod misc;
 pub mod openapi;

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use sha2::Sha256;
 
+use crate::admin;
 use crate::clock::rfc3339;
 use crate::db::{exec, rate_limit, row};
 use crate::delivery::OtpMessage;
@@ -19,6 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::flows::{self, Method};
 use crate::lockout;
+use crate::messages::{self, Rendered};
 use crate::state::AppState;
 use crate::validation::{self, Attempt, Kind, Step, Validation};
 use crate::{ids, ok};
@@ -50,6 +52,7 @@ pub async fn send_email(
         email,
         req.project_id,
         req.project_flow_id,
+        req.locale,
     )
     .await
 }
@@ -69,6 +72,7 @@ pub async fn send_sms(
         phone,
         req.project_id,
         req.project_flow_id,
+        req.locale,
     )
     .await
 }
@@ -88,6 +92,7 @@ pub async fn send_whatsapp(
         phone,
         req.project_id,
         req.project_flow_id,
+        req.locale,
     )
     .await
 }
@@ -162,7 +167,11 @@ struct SendArgs {
     project_id: String,
     flow_id: Option<String>,
     code: String,
-    body: String,
+    /// The person's language (a BCP 47 tag), if the send named one.
+    locale: Option<String>,
+    /// The code's lifetime, for the message.
+    minutes: u64,
+    whatsapp_defaults: std::collections::HashMap<String, String>,
     now: i64,
     ttl_ms: i64,
     max_attempts: u32,
@@ -177,11 +186,13 @@ struct SendArgs {
 }
 
 enum SendOutcome {
-    Done(OtpValidation),
+    Done(OtpValidation, Rendered),
     /// The flow asks the customer's URL first; run again with `url_checked`.
     NeedsUrlCheck(ProjectFlow),
 }
 
+// The handlers' fields, one each: a struct for them would be built once and taken apart once.
+#[allow(clippy::too_many_arguments)]
 async fn send(
     st: &AppState,
     auth: &Auth,
@@ -190,6 +201,7 @@ async fn send(
     identifier: String,
     project_id: String,
     flow_id: Option<String>,
+    locale: Option<String>,
 ) -> ApiResult<Response> {
     let method = match channel {
         Channel::Email => Method::Email,
@@ -202,11 +214,15 @@ async fn send(
         kind,
         channel,
         method,
-        body: format!(
-            "Your sign-in code is {code}. It expires in {} minutes. Never share it.",
-            st.cfg.otp_ttl_s / 60
-        ),
         code,
+        locale,
+        minutes: st.cfg.otp_ttl_s / 60,
+        whatsapp_defaults: st
+            .cfg
+            .sms
+            .as_ref()
+            .map(|s| s.whatsapp_templates.clone())
+            .unwrap_or_default(),
         now: st.clock.now_ms(),
         ttl_ms: (st.cfg.otp_ttl_s as i64) * 1000,
         max_attempts: st.cfg.otp_max_attempts,
@@ -233,7 +249,7 @@ async fn send(
         let a = args.clone();
         outcome = st.db.tx(move |tx| send_tx(tx, &a, true)).await?;
     }
-    let SendOutcome::Done(validation) = outcome else {
+    let SendOutcome::Done(validation, text) = outcome else {
         return Err(ApiError::internal());
     };
     st.webhook_wake.notify_one();
@@ -242,7 +258,9 @@ async fn send(
         let msg = OtpMessage {
             channel,
             to: args.identifier,
-            body: args.body,
+            subject: text.subject,
+            body: text.body,
+            whatsapp_template: text.whatsapp_template,
             code: args.code,
         };
         if let Err(e) = st.delivery.send_external(&msg).await {
@@ -335,10 +353,18 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
             (v.id, 0, false)
         }
     };
+    let text = messages::render(
+        &admin::project_messages(tx, &a.project_id)?,
+        a.locale.as_deref(),
+        channel,
+        &a.code,
+        a.minutes,
+        &a.whatsapp_defaults,
+    );
     if a.outbox {
-        crate::delivery::outbox_insert(tx, channel, &a.identifier, &a.body, &a.code, now)?;
+        crate::delivery::outbox_insert(tx, channel, &a.identifier, &text.body, &a.code, now)?;
     }
-    Ok(SendOutcome::Done(OtpValidation {
+    let validation = OtpValidation {
         validation_id,
         status: ValidationStatus::Pending,
         expires_at: rfc3339(expires_at),
@@ -347,7 +373,8 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
         project_flow_id: flow.id,
         resent,
         attempts_remaining: a.max_attempts.saturating_sub(attempts),
-    }))
+    };
+    Ok(SendOutcome::Done(validation, text))
 }
 
 pub async fn verify_email(

@@ -117,6 +117,11 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// A language the messages people receive are written in (ISO 639-1).
+    Locale, ts "Locale" { En, Es }
+);
+
+wire_enum!(
     /// Scope of an API bearer token.
     ApiScope, ts "ApiScope" {
         /// Login endpoints and kiosk sync.
@@ -236,6 +241,11 @@ pub struct SendEmailOtpRequest {
     /// Optional: which login flow of the project; default is the project's login flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_flow_id: Option<String>,
+    /// Optional: the person's language as a BCP 47 tag (`es`, `es-MX`). Its language picks the
+    /// message's texts when the server has them (`en`, `es`); otherwise the project's
+    /// `messages.default_locale`, else English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -248,6 +258,9 @@ pub struct SendPhoneOtpRequest {
     pub project_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_flow_id: Option<String>,
+    /// Optional: the person's language, as for email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -420,8 +433,44 @@ pub struct Project {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// How the codes this project sends read.
+    #[serde(default)]
+    pub messages: ProjectMessages,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// How a project's one-time-code messages read: its default language and, per language, texts
+/// that replace the built-in ones (what is not given stays built in).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectMessages {
+    /// The language of a send that names none (or one the server has no texts for); English
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_locale: Option<Locale>,
+    /// Texts by language (`en`, `es`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub templates: std::collections::BTreeMap<String, MessageTemplates>,
+}
+
+/// One language's texts. `{code}` becomes the code and `{minutes}` its lifetime; every text
+/// must hold `{code}`, and is at most 1,000 characters (an SMS of 160 is cheapest).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageTemplates {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_body: Option<String>,
+    /// SMS, and WhatsApp inside a 24-hour session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+    /// WhatsApp's approved template (the gateway's content id, e.g. Twilio's `HX…`), sent with
+    /// the code as its variable `1`: gateways refuse free text outside a 24-hour session.
+    /// Without one, the server's `sms.whatsapp_templates` for the language, else the `sms` text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_template: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -430,6 +479,8 @@ pub struct CreateProjectRequest {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    #[serde(default)]
+    pub messages: ProjectMessages,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -439,6 +490,9 @@ pub struct UpdateProjectRequest {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Replaces the project's messages whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<ProjectMessages>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]

@@ -18,10 +18,13 @@ impl Kiosk {
         // Refused here, with the server's code, before the API is called (or found offline).
         let to = channel.identifier(to)?;
         let (client, project) = self.api().await.ok_or(KioskError::NotConfigured)?;
+        // The message is written in the kiosk's language (the server falls back to the
+        // project's default when it has no texts in it).
+        let locale = self.cfg.locale.as_deref();
         let r = match channel {
-            OtpChannel::Email => client.send_email_otp(&to, &project).await,
-            OtpChannel::Sms => client.send_phone_otp(&to, &project, false).await,
-            OtpChannel::Whatsapp => client.send_phone_otp(&to, &project, true).await,
+            OtpChannel::Email => client.send_email_otp(&to, &project, locale).await,
+            OtpChannel::Sms => client.send_phone_otp(&to, &project, false, locale).await,
+            OtpChannel::Whatsapp => client.send_phone_otp(&to, &project, true, locale).await,
         };
         self.observe(&r);
         let r = r.map_err(|e| self.offline_or(e, "Sign-in by code"))?;

@@ -311,6 +311,7 @@ impl Settings {
         k.match_threshold = self.match_threshold;
         k.liveness_threshold = self.liveness_threshold;
         k.offline_max_hours = self.offline_max_hours;
+        k.locale = Some(self.locale.clone());
         k
     }
 }

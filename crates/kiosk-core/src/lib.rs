@@ -71,6 +71,8 @@ pub struct KioskConfig {
     /// made) during which a face may still be decided from the cache while the API cannot be
     /// reached; past that, face sign-in is refused with `OFFLINE_TOO_LONG`.
     pub offline_max_hours: f64,
+    /// The language codes are sent in (BCP 47; the server falls back to the project's).
+    pub locale: Option<String>,
 }
 
 impl KioskConfig {
@@ -90,6 +92,7 @@ impl KioskConfig {
             api_timeout: Duration::from_secs(10),
             vision: PipelineConfig::default(),
             offline_max_hours: DEFAULT_OFFLINE_MAX_HOURS,
+            locale: None,
         }
     }
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode as AxStatus};
 use axum::routing::post;
 use base64::Engine;
 use common::{TestServer, code_of};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -226,6 +226,7 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
                 auth_token: "secret-token".into(),
                 sms_from: Some("+15005550006".into()),
                 whatsapp_from: Some("+14155238886".into()),
+                whatsapp_templates: Default::default(),
                 timeout_ms: 5_000,
             });
         })
@@ -287,4 +288,183 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["data"]["status"], "validated");
     t.stop().await;
+}
+
+#[tokio::test]
+async fn codes_are_written_in_the_persons_language_and_the_projects_own_words() {
+    let t = TestServer::builder()
+        .login_flow(common::every_method())
+        .start()
+        .await;
+    let send = |email: &'static str, locale: Option<&'static str>| {
+        let t = &t;
+        async move {
+            let mut body = json!({ "email": email, "project_id": t.project() });
+            if let Some(l) = locale {
+                body["locale"] = json!(l);
+            }
+            let (s, v) = t.post("/email/send-otp", &t.kiosk(), body).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let m = t.outbox(email).await;
+            m[0]["body"].as_str().unwrap().to_string()
+        }
+    };
+    // Built-in texts: the send's language when the server has it, else English.
+    assert!(
+        send("a@example.com", None)
+            .await
+            .starts_with("Your sign-in code is")
+    );
+    assert!(
+        send("b@example.com", Some("es-MX"))
+            .await
+            .starts_with("Tu código de acceso es")
+    );
+    assert!(
+        send("c@example.com", Some("fr"))
+            .await
+            .starts_with("Your sign-in code is")
+    );
+
+    // The project speaks Spanish by default, in its own words.
+    let path = format!("/projects/{}", t.project());
+    let messages = json!({
+        "default_locale": "es",
+        "templates": { "es": { "email_body": "Hola. Tu código: {code} (vale {minutes} min)." } }
+    });
+    let (s, v) = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&t.admin),
+            Some(json!({ "messages": messages })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["messages"]["default_locale"], "es");
+    let body = send("d@example.com", Some("fr")).await;
+    let code = t.outbox_code("d@example.com").await;
+    assert_eq!(body, format!("Hola. Tu código: {code} (vale 10 min)."));
+    assert!(
+        send("e@example.com", Some("en"))
+            .await
+            .starts_with("Your sign-in code is")
+    );
+
+    // Words that could not be sent are refused, and the project keeps its own.
+    for bad in [
+        json!({ "templates": { "es": { "sms": "sin código" } } }),
+        json!({ "templates": { "fr": { "sms": "{code}" } } }),
+        json!({ "default_locale": "fr" }),
+    ] {
+        let (s, v) = t
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t.admin),
+                Some(json!({ "messages": bad })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    }
+    assert!(
+        send("f@example.com", None)
+            .await
+            .starts_with("Hola. Tu código")
+    );
+}
+
+#[tokio::test]
+async fn whatsapp_outside_a_session_sends_the_approved_template_with_the_code() {
+    let gw = Gateway::default();
+    let g = gw.clone();
+    let app = Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Messages.json",
+        post(
+            move |Path(sid): Path<String>,
+                  Form(form): Form<std::collections::HashMap<String, String>>| {
+                let g = g.clone();
+                async move {
+                    g.got.lock().unwrap().push((sid, form));
+                    (AxStatus::CREATED, r#"{"sid":"SM1"}"#.to_string())
+                }
+            },
+        ),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let t = TestServer::builder()
+        .configure(move |cfg| {
+            cfg.sms = Some(SmsGatewayConfig {
+                base_url: format!("http://{addr}"),
+                account_sid: "AC123".into(),
+                auth_token: "secret-token".into(),
+                sms_from: Some("+15005550006".into()),
+                whatsapp_from: Some("+14155238886".into()),
+                whatsapp_templates: [("es".to_string(), "HXes0001".to_string())].into(),
+                timeout_ms: 5_000,
+            });
+        })
+        .start()
+        .await;
+    let (pid, _) = t
+        .project_with_flow(json!({"sms": true, "whatsapp": true}))
+        .await;
+    let send = |path: &'static str, phone: &'static str, locale: &'static str| {
+        let t = &t;
+        let pid = pid.clone();
+        async move {
+            let (s, v) = t
+                .post(
+                    path,
+                    &t.kiosk(),
+                    json!({"phone": phone, "project_id": pid, "locale": locale}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+    };
+    send("/phone/send-whatsapp", "+14155550101", "es").await;
+    send("/phone/send-whatsapp", "+14155550102", "en").await;
+    send("/phone/send-sms", "+14155550103", "es").await;
+    let got = gw.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3);
+    // Spanish has an approved template: its id and the code as variable 1, no free text.
+    let es = &got[0].1;
+    assert_eq!(es["ContentSid"], "HXes0001");
+    assert!(!es.contains_key("Body"));
+    let vars: serde_json::Value = serde_json::from_str(&es["ContentVariables"]).unwrap();
+    let code = vars["1"].as_str().unwrap();
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{vars}"
+    );
+    // English has none: the text, inside a session.
+    assert!(got[1].1["Body"].starts_with("Your sign-in code is"));
+    assert!(!got[1].1.contains_key("ContentSid"));
+    // SMS is always text, in the person's language.
+    assert!(got[2].1["Body"].starts_with("Tu código de acceso es"));
+    // The code in the template is the one that verifies.
+    let validation = t
+        .post_ok(
+            "/phone/send-whatsapp",
+            &t.kiosk(),
+            json!({"phone": "+14155550104", "project_id": pid, "locale": "es"}),
+        )
+        .await;
+    let form = gw.got.lock().unwrap().last().unwrap().1.clone();
+    let vars: serde_json::Value = serde_json::from_str(&form["ContentVariables"]).unwrap();
+    let (s, r) = t
+        .post(
+            "/phone/verify-otp",
+            &t.kiosk(),
+            json!({"phone": "+14155550104", "otp": vars["1"], "validation_id": validation["data"]["validation_id"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["data"]["status"].as_str()),
+        (StatusCode::OK, Some("validated")),
+        "{r}"
+    );
 }

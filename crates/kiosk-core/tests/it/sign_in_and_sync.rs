@@ -27,8 +27,31 @@ async fn canned_http(response: &'static [u8]) -> std::net::SocketAddr {
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut s, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
+            // The whole request first: answering while a large upload is still coming makes
+            // the close a reset, which the client rightly takes for a network failure.
+            let mut got = Vec::new();
+            let mut buf = [0u8; 16384];
+            loop {
+                let Ok(n) = s.read(&mut buf).await else { break };
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
             let _ = s.write_all(response).await;
         }
     });

@@ -176,8 +176,9 @@ struct Gateway {
     got: Arc<Mutex<Vec<(String, FormFields)>>>,
 }
 
-#[tokio::test]
-async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
+/// A Twilio-shaped gateway on loopback that checks the account and the credentials and
+/// records each message's form.
+async fn twilio_gateway() -> (std::net::SocketAddr, Gateway) {
     let gw = Gateway::default();
     let g = gw.clone();
     let app = Router::new().route(
@@ -216,19 +217,30 @@ async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, gw)
+}
+
+/// The gateway config for [`twilio_gateway`] at `addr`.
+fn gateway_config(addr: std::net::SocketAddr) -> SmsGatewayConfig {
+    SmsGatewayConfig {
+        base_url: format!("http://{addr}"),
+        account_sid: "AC123".into(),
+        auth_token: "secret-token".into(),
+        sms_from: Some("+15005550006".into()),
+        whatsapp_from: Some("+14155238886".into()),
+        whatsapp_templates: Default::default(),
+        timeout_ms: 5_000,
+    }
+}
+
+#[tokio::test]
+async fn sms_and_whatsapp_go_through_a_twilio_shaped_gateway() {
+    let (addr, gw) = twilio_gateway().await;
 
     let t = TestServer::builder()
         .configure(move |cfg| {
             cfg.dev_outbox = false;
-            cfg.sms = Some(SmsGatewayConfig {
-                base_url: format!("http://{addr}"),
-                account_sid: "AC123".into(),
-                auth_token: "secret-token".into(),
-                sms_from: Some("+15005550006".into()),
-                whatsapp_from: Some("+14155238886".into()),
-                whatsapp_templates: Default::default(),
-                timeout_ms: 5_000,
-            });
+            cfg.sms = Some(gateway_config(addr));
         })
         .start()
         .await;
@@ -376,34 +388,12 @@ async fn codes_are_written_in_the_persons_language_and_the_projects_own_words() 
 
 #[tokio::test]
 async fn whatsapp_outside_a_session_sends_the_approved_template_with_the_code() {
-    let gw = Gateway::default();
-    let g = gw.clone();
-    let app = Router::new().route(
-        "/2010-04-01/Accounts/{sid}/Messages.json",
-        post(
-            move |Path(sid): Path<String>,
-                  Form(form): Form<std::collections::HashMap<String, String>>| {
-                let g = g.clone();
-                async move {
-                    g.got.lock().unwrap().push((sid, form));
-                    (AxStatus::CREATED, r#"{"sid":"SM1"}"#.to_string())
-                }
-            },
-        ),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
+    let (addr, gw) = twilio_gateway().await;
     let t = TestServer::builder()
         .configure(move |cfg| {
             cfg.sms = Some(SmsGatewayConfig {
-                base_url: format!("http://{addr}"),
-                account_sid: "AC123".into(),
-                auth_token: "secret-token".into(),
-                sms_from: Some("+15005550006".into()),
-                whatsapp_from: Some("+14155238886".into()),
                 whatsapp_templates: [("es".to_string(), "HXes0001".to_string())].into(),
-                timeout_ms: 5_000,
+                ..gateway_config(addr)
             });
         })
         .start()

@@ -349,6 +349,16 @@ const ROUTES: &[Route] = &[
         "Health",
         &[],
     ),
+    (
+        HttpMethod::Get,
+        "/readyz",
+        None,
+        "Health",
+        false,
+        "none",
+        "Readiness: 503 NOT_READY until the database answers and the models are loaded",
+        &[],
+    ),
 ];
 
 fn add<T: ToSchema>(c: ComponentsBuilder) -> ComponentsBuilder {

@@ -864,3 +864,102 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(*hits.lock().unwrap(), 1);
 }
+
+/// Two servers on one database file, each with its own delivery worker: every event reaches
+/// its receivers exactly once (counted by webhook-id), whichever server queued it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database_deliver_each_webhook_once() {
+    let a = TestServer::start().await;
+    let (pid, _) = a.project_with_flow(json!({"email": true})).await;
+    let b = TestServer::builder().db(a.cfg.db.clone()).start().await;
+    let rx = Receiver::default();
+    let url = spawn_receiver(rx.clone()).await;
+    const HOOKS: usize = 6;
+    const EVENTS: usize = 20;
+    for _ in 0..HOOKS {
+        let (s, v) = a
+            .post(
+                "/webhooks",
+                &a.admin,
+                json!({"project_id": pid, "url": url, "events": ["email_validation.created"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let kiosk = a.kiosk();
+    for n in 0..EVENTS {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (s, v) = server
+            .post(
+                "/email/send-otp",
+                &kiosk,
+                json!({"email": format!("p{n}@example.com"), "project_id": pid}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let want = HOOKS * EVENTS;
+    for _ in 0..400 {
+        if rx.seen.lock().unwrap().len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // would a second copy come?
+    let seen = rx.seen.lock().unwrap().clone();
+    let mut ids: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    ids.sort_unstable();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!(
+        (ids.len(), total),
+        (want, want),
+        "each delivery once: {} distinct of {total} received",
+        ids.len()
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A worker that claimed a delivery and died holds it only until its lease runs out; then
+/// another worker delivers it, once.
+#[tokio::test]
+async fn a_dead_workers_lease_expires_and_the_job_is_retried() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let rx = Receiver::default();
+    let url = spawn_receiver(rx.clone()).await;
+    let (_, h) = t
+        .post(
+            "/webhooks",
+            &t.admin,
+            json!({"project_id": pid, "url": url}),
+        )
+        .await;
+    let hid = h["data"]["id"].as_str().unwrap().to_string();
+    let now = access_server::Clock::now_ms(&*t.clock);
+    // What a worker leaves behind when it is killed mid-delivery.
+    t.server()
+        .state
+        .db
+        .blocking_tx(|c| {
+            c.execute(
+                "INSERT INTO webhook_deliveries(id, webhook_id, event_type, payload, status,
+                   attempts, next_attempt_at, created_at, claimed_by, lease_until)
+                 VALUES ('msg_orphan', ?1, 'email_validation.created', '{}', 'pending', 0, ?2,
+                   ?2, 'wkr_dead', ?3)",
+                rusqlite::params![hid, now, now + 60_000],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(rx.seen.lock().unwrap().is_empty(), "the lease still holds");
+    t.clock.advance_ms(61_000);
+    wait_for(|| !rx.seen.lock().unwrap().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = rx.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "msg_orphan");
+    t.stop().await;
+}

@@ -963,3 +963,122 @@ async fn a_dead_workers_lease_expires_and_the_job_is_retried() {
     assert_eq!(seen[0].0, "msg_orphan");
     t.stop().await;
 }
+
+/// Stores one template per user straight into the store (no faces needed to page a feed).
+fn seed_templates(t: &TestServer, pid: &str, users: std::ops::Range<usize>) {
+    let (pid, now) = (pid.to_string(), access_server::Clock::now_ms(&*t.clock));
+    t.server()
+        .state
+        .db
+        .blocking_tx(move |c| {
+            for i in users {
+                let e = vision::Embedding::from_raw(vec![i as f32 + 1.0, 1.0]);
+                access_server::templates::insert(c, &pid, &format!("u{i}"), "m1", &e, now)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A kiosk reading the feed a page at a time while people are enrolled and erased between
+/// its pages: every change comes once, in order, and the pages applied in order leave exactly
+/// the server's live templates. At the head, `If-None-Match` with the feed's ETag is a 304
+/// with no body; after a change the same request is a page again.
+#[tokio::test]
+async fn the_feed_pages_every_change_once_and_answers_304_at_its_head() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    seed_templates(&t, &pid, 0..25);
+    let k = t.kiosk();
+    let feed = |cursor: &str, etag: Option<&str>| {
+        let mut r = t
+            .client
+            .get(format!(
+                "{}/sync/templates?project_id={pid}&limit=10&cursor={cursor}",
+                t.base_url()
+            ))
+            .bearer_auth(&k);
+        if let Some(e) = etag {
+            r = r.header("if-none-match", e);
+        }
+        r.send()
+    };
+    let mut cursor = "0".to_string();
+    let mut revs = Vec::new();
+    let mut upserts = std::collections::HashMap::<String, usize>::new();
+    let mut live = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    let etag = loop {
+        let r = feed(&cursor, None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let v: Value = r.json().await.unwrap();
+        for item in v["data"]["items"].as_array().unwrap() {
+            let id = item["template_id"].as_str().unwrap().to_string();
+            // One template per person here.
+            let user = item["user_id"].as_str().unwrap().to_string();
+            revs.push(item["rev"].as_u64().unwrap());
+            if item["op"] == "upsert" {
+                *upserts.entry(id).or_default() += 1;
+                live.insert(user);
+            } else {
+                live.remove(&user);
+            }
+        }
+        pages += 1;
+        if pages == 1 {
+            // Between pages: five more people, one erased already read, one not yet read.
+            seed_templates(&t, &pid, 25..30);
+            for u in ["u3", "u20"] {
+                let (s, v) = t
+                    .call(
+                        Method::DELETE,
+                        &format!("/users/{u}?project_id={pid}"),
+                        Some(&t.admin),
+                        None,
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+            }
+        }
+        cursor = v["data"]["next_cursor"].as_str().unwrap().to_string();
+        if v["data"]["has_more"] == false {
+            break etag;
+        }
+    };
+    // After the first page: 14 of the first 25 still unread, 5 new, 2 tombstones.
+    assert_eq!(pages, 4, "21 changes after the first page, in pages of 10");
+    assert!(
+        revs.windows(2).all(|w| w[0] < w[1]),
+        "each change once, in order: {revs:?}"
+    );
+    assert!(upserts.values().all(|n| *n == 1), "no template sent twice");
+    let want: std::collections::BTreeSet<String> = (0..30)
+        .filter(|i| ![3, 20].contains(i))
+        .map(|i| format!("u{i}"))
+        .collect();
+    assert_eq!(live, want, "the pages applied in order leave the live set");
+    assert_eq!(
+        t.count(&format!(
+            "SELECT COUNT(*) FROM templates WHERE project_id = '{pid}' AND deleted_at IS NULL"
+        )),
+        want.len() as i64
+    );
+    // At the head: the ETag is the cursor, and asking with it is a 304 with no body.
+    assert_eq!(etag, format!("\"{cursor}\""));
+    let r = feed(&cursor, Some(&etag)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+    // A client that does not ask conditionally still gets the (empty) page.
+    let r = feed(&cursor, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Something new: the same conditional request is a page with it.
+    seed_templates(&t, &pid, 30..31);
+    let r = feed(&cursor, Some(&etag)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"]["items"][0]["user_id"], "u30");
+    t.stop().await;
+}

@@ -177,6 +177,35 @@ fn rss_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU seconds (user + system) of each of this process's vision threads, by thread id and
+/// name (threads ONNX Runtime starts from one inherit its name): whether the face workers all
+/// worked, whatever else the machine was doing.
+fn vision_cpu() -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let name = name.trim().to_string();
+        if !name.starts_with("vision") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let tid = t.file_name().to_string_lossy().into_owned();
+        out.push((tid, name, (ticks(11) + ticks(12)) / 100.0));
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    out
+}
+
 fn photo_b64(rel: &str) -> anyhow::Result<String> {
     use base64::Engine as _;
     let dir = std::env::var_os("FACE_DATA_DIR")
@@ -266,8 +295,18 @@ async fn face_bench(args: &Args) -> anyhow::Result<()> {
             verify.clone(),
         )
         .await;
+        let before = vision_cpu();
         let mut phase = run_phase("verify-face", args.requests, &clients, limit, verify).await;
-        outln!("{n} connection(s):");
+        let busy: Vec<String> = vision_cpu()
+            .into_iter()
+            .filter_map(|(tid, name, s)| {
+                let was = before.iter().find(|b| b.0 == tid).map_or(0.0, |b| b.2);
+                let share = (s - was) / phase.elapsed.as_secs_f64() * 100.0;
+                // Idle helper threads say nothing.
+                (share >= 1.0).then(|| format!("{name} {share:.0} %"))
+            })
+            .collect();
+        outln!("{n} connection(s), face workers busy: {}", busy.join(", "));
         phase.report();
     }
     if let (Some(before), Some(after)) = (rss_before, rss_kb()) {

@@ -169,6 +169,7 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
     let mut last_sweep = Instant::now();
     loop {
         if *stop.borrow() {
+            release(&st, &worker, &tasks).await;
             return;
         }
         // Rate-limit hits are only pruned per key on use; drop the stale ones of keys that
@@ -208,6 +209,32 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
             }
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// On shutdown: stops the deliveries under way and gives their jobs back at once, so a
+/// restarted server (or another one) need not wait for the leases to run out. A receiver may
+/// have had one of them already: delivery is at least once, `webhook-id` tells it.
+async fn release(
+    st: &AppState,
+    worker: &Arc<str>,
+    tasks: &Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+) {
+    tasks.lock().await.shutdown().await;
+    let w = worker.clone();
+    let r = st
+        .db
+        .call(move |c| {
+            Ok(crate::db::exec(
+                c,
+                "UPDATE webhook_deliveries SET claimed_by = NULL, lease_until = NULL
+                 WHERE claimed_by = ?1",
+                [&*w],
+            )?)
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "webhook leases not released; they run out on their own");
     }
 }
 

@@ -964,6 +964,57 @@ async fn a_dead_workers_lease_expires_and_the_job_is_retried() {
     t.stop().await;
 }
 
+/// A server stopped mid-delivery gives the job back: restarted, it sends it again at once,
+/// not after the lease (the request timeout plus 30 s) has run out.
+#[tokio::test]
+async fn a_stopped_server_gives_its_deliveries_back() {
+    let mut t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+    let c2 = calls.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap| {
+            let calls = c2.clone();
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_string();
+                let first = {
+                    let mut c = calls.lock().unwrap();
+                    c.push(id);
+                    c.len() == 1
+                };
+                if first {
+                    // The first attempt hangs until the server is gone.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    t.post(
+        "/webhooks",
+        &t.admin,
+        json!({"project_id": pid, "url": url}),
+    )
+    .await;
+    t.post(
+        "/email/send-otp",
+        &t.kiosk(),
+        json!({"email": "r@example.com", "project_id": pid}),
+    )
+    .await;
+    wait_for(|| !calls.lock().unwrap().is_empty()).await;
+    t.shutdown().await;
+    t.restart().await;
+    wait_for(|| calls.lock().unwrap().len() >= 2).await;
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls[0], calls[1], "the same delivery, sent again");
+    t.stop().await;
+}
+
 /// Stores one template per user straight into the store (no faces needed to page a feed).
 fn seed_templates(t: &TestServer, pid: &str, users: std::ops::Range<usize>) {
     let (pid, now) = (pid.to_string(), access_server::Clock::now_ms(&*t.clock));

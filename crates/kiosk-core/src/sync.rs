@@ -390,7 +390,11 @@ impl Kiosk {
                 break;
             }
         }
-        self.refresh_gallery()?;
+        // Rebuilt (every template decrypted) only when the feed brought something: a 304
+        // round costs the kiosk nothing.
+        if report.feed_pages > 0 {
+            self.refresh_gallery()?;
+        }
 
         // ---- the offline policy (flow state, methods, lists)
         match client.sync_policy(project).await {

@@ -487,16 +487,27 @@ impl AccessClient {
 
     // ---- sync --------------------------------------------------------------------------
 
+    /// One page of the template feed after `cursor` (`limit` changes at most; the server's
+    /// default when `None`), asked conditionally: the cursor goes as `If-None-Match`
+    /// (`TemplatePage::etag`), so when it is the feed's head the server answers 304 without
+    /// reading a template, and this answers `None`: nothing new.
     pub async fn sync_templates(
         &self,
         project_id: &str,
         cursor: Option<&str>,
-    ) -> Result<TemplatePage> {
+        limit: Option<u32>,
+    ) -> Result<Option<TemplatePage>> {
         let mut path = format!("/sync/templates?project_id={}", encode(project_id));
         if let Some(c) = cursor {
             path.push_str(&format!("&cursor={}", encode(c)));
         }
-        self.get(&path).await
+        if let Some(l) = limit {
+            path.push_str(&format!("&limit={l}"));
+        }
+        let etag = cursor.map(TemplatePage::etag);
+        let header = etag.as_deref().map(|e| ("if-none-match", e));
+        self.call::<(), Option<TemplatePage>>(Method::GET, &path, None, Safety::Repeatable, header)
+            .await
     }
 
     /// What the kiosk needs to decide faces offline (`GET /sync/policy`, an addition to the
@@ -608,6 +619,11 @@ async fn parse<T: DeserializeOwned>(
             false,
         )
     };
+    // A conditional GET's 304 has no body: "nothing new", which a caller asking for an
+    // `Option` gets as `None` (any other caller did not ask conditionally).
+    if status == StatusCode::NOT_MODIFIED {
+        return serde_json::from_value(Value::Null).map_err(|_| protocol());
+    }
     let json: Value = serde_json::from_str(&text).map_err(|_| protocol())?;
     if status.is_success() && json.get("success") != Some(&Value::Bool(false)) {
         return unwrap_data(json).map_err(|_| protocol());

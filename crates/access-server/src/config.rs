@@ -4,7 +4,7 @@
 //! 1. **defaults** ([`ServerConfig::default`]);
 //! 2. **the TOML file**: `--config`, else `$ACCESS_CONFIG`, else none; unknown keys refused;
 //! 3. **the environment** ([`ENV_VARS`]): `ACCESS_ADDR`, `ACCESS_DB`, `ACCESS_DEV_OUTBOX`,
-//!    `ACCESS_ISSUER`, `ACCESS_NO_VISION`, `ACCESS_OUTBOUND_ALLOW` (comma-separated; adds to
+//!    `ACCESS_FACE_WORKERS`, `ACCESS_ISSUER`, `ACCESS_NO_VISION`, `ACCESS_OUTBOUND_ALLOW` (comma-separated; adds to
 //!    the file's list), `ACCESS_SMTP_PASSWORD` and `ACCESS_SMS_AUTH_TOKEN` (the secrets of a
 //!    gateway the file configures), `ACCESS_TLS_CERT` and `ACCESS_TLS_KEY` (HTTPS),
 //!    `ACCESS_LOG_JSON`; empty counts as unset; booleans are `1`/`true`/`yes`/`on`
@@ -27,6 +27,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ACCESS_ADDR", "addr"),
     ("ACCESS_DB", "db"),
     ("ACCESS_DEV_OUTBOX", "dev_outbox"),
+    ("ACCESS_FACE_WORKERS", "vision.face_workers"),
     ("ACCESS_ISSUER", "issuer"),
     // Inverted: `ACCESS_NO_VISION=1` is `vision.enabled = false`.
     ("ACCESS_NO_VISION", "vision.enabled"),
@@ -338,6 +339,18 @@ pub struct VisionConfig {
     pub models_dir: Option<PathBuf>,
     pub ort_library: Option<PathBuf>,
     pub intra_threads: usize,
+    /// Face pipelines working at once, each with its own ORT sessions (and its own copy of
+    /// the models in memory); unset: one per available core.
+    pub face_workers: Option<usize>,
+}
+
+impl VisionConfig {
+    /// `face_workers`, else the available cores (at least one).
+    pub fn workers(&self) -> usize {
+        self.face_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
 }
 
 impl Default for VisionConfig {
@@ -347,6 +360,7 @@ impl Default for VisionConfig {
             models_dir: None,
             ort_library: None,
             intra_threads: 1,
+            face_workers: None,
         }
     }
 }
@@ -472,6 +486,10 @@ mod tests {
             "addr = \"127.0.0.1:9001\"\ndb = \"/file.db\"\nissuer = \"file\"\n\
              outbound_allow = [\"hooks.lan\"]\n[vision]\nintra_threads = 2\n",
         );
+        let c = ServerConfig::load(&with_file(&f), &env(&[])).unwrap();
+        assert!(c.vision.face_workers.is_none() && c.vision.workers() >= 1);
+        let c = ServerConfig::load(&with_file(&f), &env(&[("ACCESS_FACE_WORKERS", "3")])).unwrap();
+        assert_eq!(c.vision.workers(), 3);
         let c = ServerConfig::load(&with_file(&f), &env(&[])).unwrap();
         assert_eq!(c.addr.port(), 9001);
         assert_eq!(c.db, PathBuf::from("/file.db"));

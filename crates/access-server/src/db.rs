@@ -154,6 +154,14 @@ CREATE TABLE erasures (
     erased_at INTEGER NOT NULL);
 CREATE INDEX erasures_project ON erasures(project_id, erased_at);
 "#,
+    // Webhook deliveries are claimed with a lease (webhooks.rs), so several workers, in one
+    // process or in several on this file, deliver each once; an expired lease is retried.
+    r#"
+ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
+CREATE INDEX deliveries_leased ON webhook_deliveries(webhook_id, lease_until)
+    WHERE status = 'pending';
+"#,
     // How a project's code messages read (messages.rs): `ProjectMessages` as JSON.
     r#"
 ALTER TABLE projects ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';

@@ -116,7 +116,7 @@ const ROUTES: &[Route] = &[
         "TemplatePage",
         false,
         "kiosk",
-        "Delta feed of enrolled templates",
+        "Delta feed of enrolled templates, paged (limit, cursor); ETag is the head revision, If-None-Match with it is 304",
         &["project_id", "cursor", "limit"],
     ),
     (

@@ -6,7 +6,9 @@ use access_types::{
     TemplateChange, TemplateOp, TemplatePage, TemplateSyncQuery, WebhookEventType,
 };
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header::{ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -20,14 +22,46 @@ use crate::{kiosks, ok, webhooks};
 const MAX_PAGE: u32 = 500;
 const MAX_EVENTS: usize = 1000;
 
-/// Changes with `rev > cursor`, oldest first. The cursor is the last `rev` seen; deleted
-/// templates come as `op: delete` tombstones.
+/// What the feed answers: a page, or "nothing new" when the caller's tag is the head.
+pub enum Feed {
+    Unchanged { etag: String },
+    Page { page: TemplatePage, etag: String },
+}
+
+/// Changes with `rev > cursor`, oldest first, `limit` at most (default 200, at most 500).
+/// The cursor is the last `rev` seen; deleted templates come as `op: delete` tombstones.
+/// Every answer carries the project's head revision as its `ETag` (`TemplatePage::etag`);
+/// `If-None-Match` with it is answered 304 after one index lookup, no template read.
 pub async fn templates(
     State(st): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<TemplateSyncQuery>,
 ) -> ApiResult<Response> {
     auth.allow_project(&q.project_id)?;
+    let if_none_match = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let feed = read_feed(&st, q, if_none_match).await?;
+    Ok(match feed {
+        Feed::Unchanged { etag } => (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response(),
+        Feed::Page { page, etag } => {
+            let mut r = ok(page, "");
+            if let Ok(v) = HeaderValue::from_str(&etag) {
+                r.headers_mut().insert(ETAG, v);
+            }
+            r
+        }
+    })
+}
+
+/// The template feed of `q.project_id` after `q.cursor`.
+pub async fn read_feed(
+    st: &AppState,
+    q: TemplateSyncQuery,
+    if_none_match: Option<String>,
+) -> ApiResult<Feed> {
     let after: i64 = match q.cursor.as_deref() {
         None | Some("") => 0,
         Some(c) => c
@@ -37,14 +71,27 @@ pub async fn templates(
             .ok_or_else(|| ApiError::bad_request("invalid cursor"))?,
     };
     let limit = q.limit.unwrap_or(200).clamp(1, MAX_PAGE);
-    let page = st
-        .db
+    st.db
         .call(move |c| {
             if !project_exists(c, &q.project_id)? {
                 return Err(ApiError::new(
                     ErrorCode::ProjectNotFound,
                     "unknown project_id",
                 ));
+            }
+            // The newest revision: the last entry of the (project_id, rev) index.
+            let head: i64 = crate::db::row(
+                c,
+                "SELECT COALESCE(MAX(rev), 0) FROM templates WHERE project_id = ?1",
+                [&q.project_id],
+                |r| r.get(0),
+            )?;
+            let etag = TemplatePage::etag(&head.to_string());
+            if if_none_match
+                .as_deref()
+                .is_some_and(|h| TemplatePage::etag_matches(h, &etag))
+            {
+                return Ok(Feed::Unchanged { etag });
             }
             let mut s = c.prepare_cached(
                 "SELECT id, user_id, model_id, embedding, created_at, deleted_at, rev FROM templates
@@ -78,14 +125,16 @@ pub async fn templates(
             let has_more = items.len() > limit as usize;
             items.truncate(limit as usize);
             let next = items.last().map(|i| i.rev as i64).unwrap_or(after);
-            Ok(TemplatePage {
-                items,
-                next_cursor: next.to_string(),
-                has_more,
+            Ok(Feed::Page {
+                page: TemplatePage {
+                    items,
+                    next_cursor: next.to_string(),
+                    has_more,
+                },
+                etag,
             })
         })
-        .await?;
-    Ok(ok(page, ""))
+        .await
 }
 
 /// Largest payload of one offline event, bytes of compact JSON.

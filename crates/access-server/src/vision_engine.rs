@@ -1,5 +1,6 @@
-//! The `FaceEngine` the server runs: `vision::VisionWorker` (the pipeline on its own thread,
-//! models loading in the background), with the pipeline's errors mapped to the API's.
+//! The `FaceEngine` the server runs: a `vision::VisionWorker` pool (`face_workers` pipeline
+//! threads, one per core by default, each with its own ORT sessions; models loading in the
+//! background), with the pipeline's errors mapped to the API's.
 
 use access_types::ErrorCode;
 use serde_json::json;
@@ -14,8 +15,8 @@ use crate::delivery::BoxFut;
 use crate::error::ApiError;
 use crate::face::{FaceAnalysis, FaceEngine, FaceService};
 
-/// Images waiting for the vision thread at most; further requests wait their turn here.
-const QUEUE: usize = 32;
+/// Images waiting per vision thread at most; further requests wait their turn here.
+const QUEUE_PER_THREAD: usize = 32;
 
 pub struct VisionEngine {
     worker: VisionWorker,
@@ -83,7 +84,8 @@ fn analyze_image(
     })
 }
 
-/// Start the vision thread; models load in the background (health says `loading`).
+/// Start the vision threads; models load in the background (health says `loading` until the
+/// first thread is ready).
 pub fn spawn(cfg: &VisionConfig) -> FaceService {
     let pc = PipelineConfig {
         models_dir: cfg.models_dir.clone(),
@@ -91,7 +93,9 @@ pub fn spawn(cfg: &VisionConfig) -> FaceService {
         intra_threads: cfg.intra_threads.max(1),
         ..Default::default()
     };
-    let worker = VisionWorker::spawn_with(vision::EMBEDDER_MODEL_ID, move || {
+    let threads = cfg.workers();
+    tracing::info!(face_workers = threads, "starting the face pipelines");
+    let worker = VisionWorker::spawn_pool(vision::EMBEDDER_MODEL_ID, threads, move || {
         let loaded = FacePipeline::load(&pc);
         match &loaded {
             Ok(_) => tracing::info!(model = vision::EMBEDDER_MODEL_ID, "face pipeline ready"),
@@ -108,10 +112,8 @@ pub fn start(pipeline: FacePipeline) -> FaceService {
 }
 
 fn service(worker: VisionWorker) -> FaceService {
-    FaceService::new(std::sync::Arc::new(VisionEngine {
-        worker,
-        queue: Semaphore::new(QUEUE),
-    }))
+    let queue = Semaphore::new(QUEUE_PER_THREAD * worker.threads());
+    FaceService::new(std::sync::Arc::new(VisionEngine { worker, queue }))
 }
 
 impl FaceEngine for VisionEngine {

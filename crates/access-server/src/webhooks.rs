@@ -1,7 +1,8 @@
 //! Webhooks: subscriptions, a durable delivery queue in the store, Standard Webhooks signing.
 //!
 //! Events are queued in the same transaction as the state change that caused them, so an
-//! event exists iff the change committed. One worker drains the queue.
+//! event exists iff the change committed. Workers (one per server process, any number of
+//! processes on one database) claim each delivery with a lease before sending it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -96,6 +97,57 @@ struct Due {
     attempts: u32,
 }
 
+/// How long a claim on a delivery holds: the request's timeout plus a margin for recording
+/// the attempt. A worker that died mid-delivery loses it then, and the job is retried.
+fn lease_ms(cfg: &crate::config::WebhookConfig) -> i64 {
+    cfg.timeout_ms as i64 + 30_000
+}
+
+/// Claims the oldest due delivery of an endpoint that has none under way anywhere (in this
+/// process or another on the same database): one statement, so two workers never get the
+/// same job. The lease marks the endpoint busy until the attempt is recorded.
+fn claim_one(c: &Connection, worker: &str, now: i64, lease_until: i64) -> ApiResult<Option<Due>> {
+    let claimed = crate::db::row(
+        c,
+        "UPDATE webhook_deliveries SET claimed_by = ?1, lease_until = ?2
+         WHERE id = (
+           SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+           WHERE d.status = 'pending' AND d.next_attempt_at <= ?3 AND w.enabled = 1
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
+                             WHERE o.webhook_id = d.webhook_id AND o.status = 'pending'
+                               AND o.lease_until > ?3)
+           ORDER BY d.next_attempt_at, d.rowid LIMIT 1)
+         RETURNING id, webhook_id, payload, attempts",
+        rusqlite::params![worker, lease_until, now],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+            ))
+        },
+    )
+    .optional()?;
+    let Some((id, webhook_id, payload, attempts)) = claimed else {
+        return Ok(None);
+    };
+    let (url, secret) = crate::db::row(
+        c,
+        "SELECT url, secret FROM webhooks WHERE id = ?1",
+        [&webhook_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Some(Due {
+        id,
+        webhook_id,
+        url,
+        secret,
+        payload,
+        attempts,
+    }))
+}
+
 /// The delivery worker. Runs until `stop` flips to true.
 pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
     let client = match st
@@ -109,11 +161,15 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
         }
     };
     let client = Arc::new(client);
-    let in_flight = Arc::new(InFlight::default());
+    // Names this worker's claims; unique per start, so a restarted process waits out the
+    // leases of its previous life like any other worker's.
+    let worker: Arc<str> = ids::new_id("wkr").into();
+    let tasks = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
     let poll = Duration::from_millis(st.cfg.webhooks.poll_ms.max(10));
     let mut last_sweep = Instant::now();
     loop {
         if *stop.borrow() {
+            release(&st, &worker, &tasks).await;
             return;
         }
         // Rate-limit hits are only pruned per key on use; drop the stale ones of keys that
@@ -132,7 +188,7 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
         let worked = if !st.hooks_exist.load(Ordering::Relaxed) {
             false
         } else {
-            match drain_once(&st, &client, &in_flight).await {
+            match drain_once(&st, &client, &worker, &tasks).await {
                 Ok(n) => n > 0,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook queue poll failed");
@@ -145,87 +201,91 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = st.webhook_wake.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep(poll) => {
+                // Another server on this database may have added the first webhook.
+                if !st.hooks_exist.load(Ordering::Relaxed) {
+                    refresh_hooks_flag(&st).await;
+                }
+            }
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// On shutdown: stops the deliveries under way and gives their jobs back at once, so a
+/// restarted server (or another one) need not wait for the leases to run out. A receiver may
+/// have had one of them already: delivery is at least once, `webhook-id` tells it.
+async fn release(
+    st: &AppState,
+    worker: &Arc<str>,
+    tasks: &Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+) {
+    tasks.lock().await.shutdown().await;
+    let w = worker.clone();
+    let r = st
+        .db
+        .call(move |c| {
+            Ok(crate::db::exec(
+                c,
+                "UPDATE webhook_deliveries SET claimed_by = NULL, lease_until = NULL
+                 WHERE claimed_by = ?1",
+                [&*w],
+            )?)
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "webhook leases not released; they run out on their own");
     }
 }
 
 /// Most deliveries in flight at once, across all endpoints.
 const MAX_IN_FLIGHT: usize = 64;
 
-/// Deliveries under way: one per endpoint at a time (its events stay in order), each on its
-/// own task, so a slow or dead receiver delays only its own queue.
-#[derive(Default)]
-struct InFlight {
-    hooks: std::sync::Mutex<std::collections::HashSet<String>>,
-    tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
-}
-
-/// Starts the deliveries due now whose endpoint has none under way. Returns how many started.
+/// Claims the deliveries due now whose endpoint has none under way, up to the in-flight
+/// bound, and starts each on its own task (one per endpoint at a time: its events stay in
+/// order; a slow or dead receiver delays only its own queue). Returns how many started.
 async fn drain_once(
     st: &AppState,
     client: &Arc<reqwest::Client>,
-    in_flight: &Arc<InFlight>,
+    worker: &Arc<str>,
+    tasks: &Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
 ) -> ApiResult<usize> {
+    let mut tasks = tasks.lock().await;
+    // Reap the finished ones.
+    while tasks.try_join_next().is_some() {}
+    let room = MAX_IN_FLIGHT.saturating_sub(tasks.len());
+    if room == 0 {
+        return Ok(0);
+    }
     let now = st.clock.now_ms();
+    let lease_until = now + lease_ms(&st.cfg.webhooks);
+    let w = worker.clone();
     let due: Vec<Due> = st
         .db
         .call(move |c| {
-            let mut s = c.prepare_cached(
-                "SELECT d.id, d.webhook_id, w.url, w.secret, d.payload, d.attempts
-                 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND w.enabled = 1
-                 ORDER BY d.next_attempt_at, d.rowid LIMIT 512",
-            )?;
-            let rows = s
-                .query_map([now], |r| {
-                    Ok(Due {
-                        id: r.get(0)?,
-                        webhook_id: r.get(1)?,
-                        url: r.get(2)?,
-                        secret: r.get(3)?,
-                        payload: r.get(4)?,
-                        attempts: r.get(5)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let mut out = Vec::new();
+            while out.len() < room {
+                match claim_one(c, &w, now, lease_until)? {
+                    Some(d) => out.push(d),
+                    None => break,
+                }
+            }
+            Ok(out)
         })
         .await?;
-    let mut tasks = in_flight.tasks.lock().await;
-    // Reap the finished ones.
-    while tasks.try_join_next().is_some() {}
-    let mut started = 0;
+    let started = due.len();
     for d in due {
-        if tasks.len() >= MAX_IN_FLIGHT {
-            break;
-        }
-        {
-            let mut hooks = in_flight.hooks.lock().unwrap_or_else(|e| e.into_inner());
-            // The oldest due delivery of each idle endpoint, and nothing more of it.
-            if !hooks.insert(d.webhook_id.clone()) {
-                continue;
-            }
-        }
-        let (st, client, in_flight) = (st.clone(), client.clone(), in_flight.clone());
+        let (st, client, worker) = (st.clone(), client.clone(), worker.clone());
         tasks.spawn(async move {
-            let hook = d.webhook_id.clone();
-            deliver(&st, &client, d).await;
-            in_flight
-                .hooks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&hook);
+            deliver(&st, &client, &worker, d).await;
             // That endpoint's next event may be due: look again now.
             st.webhook_wake.notify_one();
         });
-        started += 1;
     }
     Ok(started)
 }
 
-async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
+async fn deliver(st: &AppState, client: &reqwest::Client, worker: &str, d: Due) {
     let ts = st.clock.now_ms() / 1000;
     let started = Instant::now();
     // Checked again at every call: a URL saved before the check existed, or an IP literal.
@@ -269,9 +329,21 @@ async fn deliver(st: &AppState, client: &reqwest::Client, d: Due) {
     let cfg = st.cfg.webhooks.clone();
     let Due { id, webhook_id, .. } = d;
     let gone = matches!(result, Ok((410, _)));
+    let worker = worker.to_string();
     let r = st
         .db
         .tx(move |tx| {
+            // Our lease lapsed and another worker took the job: its outcome is the one to keep.
+            let ours = crate::db::exec(
+                tx,
+                "UPDATE webhook_deliveries SET claimed_by = NULL, lease_until = NULL
+                 WHERE id = ?1 AND claimed_by = ?2",
+                rusqlite::params![id, worker],
+            )?;
+            if ours == 0 {
+                tracing::warn!(delivery = %id, "webhook lease lapsed during delivery");
+                return Ok(());
+            }
             let (code, retry_after, err) = match &result {
                 Ok((c, ra)) => (Some(*c), *ra, None),
                 Err(e) => (None, None, Some(e.clone())),

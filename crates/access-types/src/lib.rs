@@ -873,6 +873,25 @@ pub struct TemplatePage {
     pub has_more: bool,
 }
 
+impl TemplatePage {
+    /// The feed's entity tag (`ETag` of every `GET /sync/templates` answer): the project's
+    /// newest revision, quoted, the same whatever the cursor. A kiosk that has read the feed
+    /// to its end holds that revision as its cursor, so it asks "anything new?" with
+    /// `If-None-Match: TemplatePage::etag(cursor)`; the server answers 304 without reading a
+    /// template when nothing changed.
+    pub fn etag(rev: &str) -> String {
+        format!("\"{rev}\"")
+    }
+
+    /// Whether an `If-None-Match` value names `etag` (a list and weak tags allowed).
+    pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+        if_none_match
+            .split(',')
+            .map(str::trim)
+            .any(|t| t.strip_prefix("W/").unwrap_or(t) == etag)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSyncQuery {
@@ -1018,6 +1037,17 @@ pub struct Health {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_feed_etag_is_the_quoted_revision_and_matches_lists() {
+        use super::TemplatePage;
+        let e = TemplatePage::etag("42");
+        assert_eq!(e, "\"42\"");
+        assert!(TemplatePage::etag_matches("\"42\"", &e));
+        assert!(TemplatePage::etag_matches("\"7\", W/\"42\"", &e));
+        assert!(!TemplatePage::etag_matches("\"4\"", &e));
+        assert!(!TemplatePage::etag_matches("42", &e));
+    }
+
     use super::*;
 
     /// strum's spelling (as_str, parse) and serde's agree for every wire enum.

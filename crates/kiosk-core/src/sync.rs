@@ -26,10 +26,15 @@ pub(crate) const FIRST_OPENED_KEY: &str = "first_opened";
 /// The last [`KioskPolicy`] the API gave (JSON), for decisions made offline.
 pub(crate) const POLICY_KEY: &str = "offline_policy";
 const BATCH: usize = 100;
+/// Template changes asked for per page of the feed.
+const FEED_PAGE: u32 = 200;
 
 /// Between sync rounds the loop asks the API's health check every 1 to 2 s, online or not, the
 /// delay drawn afresh each time so a hundred kiosks do not reconnect in lockstep.
 const PROBE_EVERY_MS: std::ops::RangeInclusive<u64> = 1000..=2000;
+/// Rounds fall within this fraction either side of their interval, drawn afresh each round, so
+/// a fleet that started together (power back on a site) does not keep syncing in lockstep.
+const ROUND_SPREAD: f64 = 0.2;
 /// How long a probe may take before the API counts as unreachable.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Visitor actions probe at once, but not more often than this.
@@ -57,6 +62,8 @@ pub struct SyncReport {
     pub enrolments_refused: usize,
     pub templates_pulled: usize,
     pub templates_deleted: usize,
+    /// Pages of the template feed read (0: the server said nothing changed).
+    pub feed_pages: usize,
     pub erasures_sent: usize,
     /// Whether the API gave an offline policy (a server without `/sync/policy` does not).
     pub policy: bool,
@@ -337,11 +344,18 @@ impl Kiosk {
             }
         }
 
-        // ---- pull the delta feed
+        // ---- pull the delta feed, a page at a time into the store (a kiosk joining a large
+        // project holds one page in memory, not the project); "nothing new" is a 304
         let model = self.model_id;
         let mut cursor = self.store().setting(CURSOR_KEY)?;
         loop {
-            let page = client.sync_templates(project, cursor.as_deref()).await?;
+            let Some(page) = client
+                .sync_templates(project, cursor.as_deref(), Some(FEED_PAGE))
+                .await?
+            else {
+                break;
+            };
+            report.feed_pages += 1;
             let changes: Vec<ServerChange> = page
                 .items
                 .iter()
@@ -376,7 +390,11 @@ impl Kiosk {
                 break;
             }
         }
-        self.refresh_gallery()?;
+        // Rebuilt (every template decrypted) only when the feed brought something: a 304
+        // round costs the kiosk nothing.
+        if report.feed_pages > 0 {
+            self.refresh_gallery()?;
+        }
 
         // ---- the offline policy (flow state, methods, lists)
         match client.sync_policy(project).await {
@@ -511,7 +529,7 @@ fn refuses_the_item(e: &access_client::ClientError) -> bool {
         if matches!(status, 400 | 404 | 409 | 410 | 413 | 415 | 422))
 }
 
-/// The background sync: a round every `interval` while online, backing off (doubling, up to a
+/// The background sync: a round every `interval` (±20 %) while online, backing off (doubling, up to a
 /// minute) while offline. Between rounds it probes the API's health check every 1 to 2 s
 /// (jittered) and at once when a visitor acts ([`Kiosk::visitor_active`]), so the status flips
 /// within a probe of the server going or coming back; coming back starts a round at once (what
@@ -532,7 +550,7 @@ pub fn spawn_sync_loop(kiosk: Arc<Kiosk>, interval: Duration) -> tokio::task::Jo
                         wait = (wait * 2).min(Duration::from_secs(60));
                     }
                 }
-                next_round = Instant::now() + wait;
+                next_round = Instant::now() + spread(wait, &mut rand::rng());
             }
             let nap = probe_delay().min(next_round.saturating_duration_since(Instant::now()));
             tokio::select! {
@@ -554,6 +572,11 @@ pub fn spawn_sync_loop(kiosk: Arc<Kiosk>, interval: Duration) -> tokio::task::Jo
     })
 }
 
+/// The delay to the next round: `base` spread by [`ROUND_SPREAD`].
+fn spread(base: Duration, rng: &mut impl rand::Rng) -> Duration {
+    base.mul_f64(rng.random_range(1.0 - ROUND_SPREAD..=1.0 + ROUND_SPREAD))
+}
+
 /// The next probe's delay, drawn from [`PROBE_EVERY_MS`].
 fn probe_delay() -> Duration {
     use rand::Rng as _;
@@ -563,6 +586,24 @@ fn probe_delay() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_intervals_spread_twenty_percent_either_side() {
+        use rand::SeedableRng as _;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+        let base = Duration::from_secs(10);
+        let ms: Vec<u128> = (0..1000)
+            .map(|_| spread(base, &mut rng).as_millis())
+            .collect();
+        let (lo, hi) = (*ms.iter().min().unwrap(), *ms.iter().max().unwrap());
+        assert!((8000..=12000).contains(&lo) && (8000..=12000).contains(&hi));
+        // Spread over the whole band, not bunched: both ends reached, every second filled.
+        assert!(lo < 8200 && hi > 11800, "{lo}..{hi}");
+        for s in 8..12u128 {
+            let n = ms.iter().filter(|m| **m / 1000 == s).count();
+            assert!((150..=350).contains(&n), "{n} rounds in second {s}");
+        }
+    }
 
     #[test]
     fn the_offline_window_closes_after_max_hours() {

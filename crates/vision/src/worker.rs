@@ -2,8 +2,8 @@
 //! server) use it. ORT sessions take `&mut self`, so exactly one thread owns the
 //! [`FacePipeline`] and callers send it closures through a channel.
 //!
-//! The queue is a `std::sync::mpsc` channel: the pipeline thread is a plain thread and needs no
-//! async runtime. Answers come back on a std channel for [`VisionWorker::run_blocking`] (camera
+//! The queue is a `crossbeam_channel` (std's receiver cannot be shared by a pool's threads):
+//! pipeline threads are plain threads and need no async runtime. Answers come back on a std channel for [`VisionWorker::run_blocking`] (camera
 //! threads), and on a `tokio::sync::oneshot` for the async [`VisionWorker::run`] (feature
 //! `async`): awaiting a std channel would block an executor thread, and polling one through
 //! `spawn_blocking` would hold a blocking thread per waiting request. tokio's `sync` module is
@@ -13,15 +13,23 @@
 //! [`VisionWorker::readiness`] says `loading`, `ready` or `unavailable` (a server's health
 //! check), and jobs sent meanwhile wait for the load. [`VisionWorker::load`] waits instead.
 //! A panic inside one job is that job's error ([`WorkerError::Panicked`]); the thread goes on.
+//!
+//! A pool ([`VisionWorker::spawn_pool`], the server) is several such threads taking jobs from
+//! one channel, each loading and owning its own pipeline (its own ORT sessions, so its own
+//! copy of the models in memory): a job goes to whichever thread is free. It is ready once one
+//! thread is, and unavailable only when every thread failed to load. The kiosk runs one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
+
+use crossbeam_channel as channel;
 
 use crate::embed::EMBEDDER_MODEL_ID;
 use crate::error::{Result, VisionError};
 use crate::pipeline::{FacePipeline, PipelineConfig};
 
 type Job = Box<dyn FnOnce(&mut FacePipeline) + Send>;
+type Loader = Box<dyn FnOnce() -> Result<FacePipeline> + Send>;
 
 /// Whether the pipeline can take work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +81,8 @@ impl WorkerError {
 struct Shared {
     readiness: Mutex<Readiness>,
     changed: Condvar,
+    /// Threads whose load has not failed yet; the last to fail makes the pool unavailable.
+    alive: Mutex<usize>,
 }
 
 impl Shared {
@@ -80,15 +90,59 @@ impl Shared {
         *self.readiness.lock().unwrap_or_else(|e| e.into_inner()) = r;
         self.changed.notify_all();
     }
+
+    /// The first thread ready makes the pool ready.
+    fn ready(&self) {
+        let mut r = self.readiness.lock().unwrap_or_else(|e| e.into_inner());
+        if *r == Readiness::Loading {
+            *r = Readiness::Ready;
+            self.changed.notify_all();
+        }
+    }
+
+    /// One thread could not load; the pool is unavailable once none is left.
+    fn failed(&self, code: &'static str, reason: String) {
+        let mut alive = self.alive.lock().unwrap_or_else(|e| e.into_inner());
+        *alive = alive.saturating_sub(1);
+        if *alive == 0 {
+            self.set(Readiness::Unavailable { code, reason });
+        }
+    }
 }
 
 /// A handle to the pipeline thread; clones share it. The thread ends when the last handle
 /// is dropped.
 #[derive(Clone)]
 pub struct VisionWorker {
-    tx: mpsc::Sender<Job>,
+    tx: channel::Sender<Job>,
     shared: Arc<Shared>,
     model_id: &'static str,
+    threads: usize,
+}
+
+/// One pipeline thread: load, then take jobs until every handle is dropped.
+fn run_thread(model_id: &'static str, load: Loader, sh: &Shared, rx: &channel::Receiver<Job>) {
+    let loaded = catch_unwind(AssertUnwindSafe(load)).unwrap_or_else(|_| {
+        Err(VisionError::Inference {
+            model: "pipeline",
+            reason: "loading panicked".into(),
+        })
+    });
+    let mut pipeline = match loaded {
+        Ok(p) if p.embedder_model_id() == model_id => p,
+        Ok(p) => {
+            let reason = format!(
+                "the pipeline embeds with {}, not {model_id}",
+                p.embedder_model_id()
+            );
+            return sh.failed("MODEL_MISMATCH", reason);
+        }
+        Err(e) => return sh.failed(e.code(), e.to_string()),
+    };
+    sh.ready();
+    while let Ok(job) = rx.recv() {
+        job(&mut pipeline);
+    }
 }
 
 impl VisionWorker {
@@ -115,58 +169,64 @@ impl VisionWorker {
     where
         L: FnOnce() -> Result<FacePipeline> + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel::<Job>();
+        Self::spawn_threads(model_id, vec![Box::new(load)])
+    }
+
+    /// Starts `threads` pipeline threads (at least one), each building its own pipeline with
+    /// `load` and taking jobs from one queue, so jobs run on as many cores. Memory grows with
+    /// each thread by one pipeline (its models and ORT sessions).
+    pub fn spawn_pool<L>(model_id: &'static str, threads: usize, load: L) -> Self
+    where
+        L: Fn() -> Result<FacePipeline> + Send + Sync + 'static,
+    {
+        let load = Arc::new(load);
+        let loaders = (0..threads.max(1))
+            .map(|_| {
+                let load = load.clone();
+                Box::new(move || load()) as Loader
+            })
+            .collect();
+        Self::spawn_threads(model_id, loaders)
+    }
+
+    /// How many pipeline threads serve this worker's queue.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn spawn_threads(model_id: &'static str, loaders: Vec<Loader>) -> Self {
+        let (tx, rx) = channel::unbounded::<Job>();
+        let threads = loaders.len();
         let shared = Arc::new(Shared {
             readiness: Mutex::new(Readiness::Loading),
             changed: Condvar::new(),
+            alive: Mutex::new(threads),
         });
-        let sh = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("vision".into())
-            .spawn(move || {
-                let loaded = catch_unwind(AssertUnwindSafe(load)).unwrap_or_else(|_| {
-                    Err(VisionError::Inference {
-                        model: "pipeline",
-                        reason: "loading panicked".into(),
-                    })
-                });
-                let mut pipeline = match loaded {
-                    Ok(p) if p.embedder_model_id() == model_id => p,
-                    Ok(p) => {
-                        let reason = format!(
-                            "the pipeline embeds with {}, not {model_id}",
-                            p.embedder_model_id()
-                        );
-                        sh.set(Readiness::Unavailable {
-                            code: "MODEL_MISMATCH",
-                            reason,
-                        });
-                        return;
-                    }
-                    Err(e) => {
-                        sh.set(Readiness::Unavailable {
-                            code: e.code(),
-                            reason: e.to_string(),
-                        });
-                        // Dropping `rx` fails every waiting and later job as `Unavailable`.
-                        return;
-                    }
-                };
-                sh.set(Readiness::Ready);
-                while let Ok(job) = rx.recv() {
-                    job(&mut pipeline);
-                }
-            });
-        if let Err(e) = spawned {
-            shared.set(Readiness::Unavailable {
-                code: "ENGINE_STOPPED",
-                reason: format!("cannot start the vision thread: {e}"),
-            });
+        for (i, load) in loaders.into_iter().enumerate() {
+            let (sh, rx) = (shared.clone(), rx.clone());
+            let name = if threads == 1 {
+                "vision".to_string()
+            } else {
+                format!("vision-{i}")
+            };
+            let spawned = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run_thread(model_id, load, &sh, &rx));
+            if let Err(e) = spawned {
+                shared.failed(
+                    "ENGINE_STOPPED",
+                    format!("cannot start the vision thread: {e}"),
+                );
+            }
         }
+        // Only the threads hold the receiver: when every one has ended (all loads failed),
+        // sending fails and each waiting job is answered `Unavailable`.
+        drop(rx);
         Self {
             tx,
             shared,
             model_id,
+            threads,
         }
     }
 
@@ -359,6 +419,60 @@ mod tests {
         assert!(VisionWorker::load(cfg.clone()).is_err());
         let w = VisionWorker::spawn(cfg);
         assert_eq!(w.wait_loaded().as_str(), "unavailable");
+    }
+
+    #[test]
+    fn a_pool_runs_jobs_on_several_threads_at_once() {
+        let w = VisionWorker::spawn_pool("fake", 2, || Ok(fake("fake")));
+        assert_eq!((w.wait_loaded(), w.threads()), (Readiness::Ready, 2));
+        // Two jobs that each wait for the other can only finish on two threads.
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let jobs: Vec<_> = (0..2)
+            .map(|_| {
+                let (w, b) = (w.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    w.run_blocking(move |_| {
+                        b.wait();
+                        std::thread::current().name().map(str::to_string)
+                    })
+                })
+            })
+            .collect();
+        let mut names: Vec<_> = jobs
+            .into_iter()
+            .map(|j| j.join().unwrap().unwrap().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["vision-0", "vision-1"]);
+    }
+
+    #[test]
+    fn a_pool_is_unavailable_only_when_every_thread_failed() {
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = VisionWorker::spawn_pool("fake", 2, move || {
+            // The first load fails, the second succeeds.
+            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Err(VisionError::ModelMissing {
+                    path: "nowhere.onnx".into(),
+                })
+            } else {
+                Ok(fake("fake"))
+            }
+        });
+        assert_eq!(w.wait_loaded(), Readiness::Ready);
+        assert_eq!(w.run_blocking(|_| 7), Ok(7));
+        let w = VisionWorker::spawn_pool("fake", 2, || Ok(fake("other")));
+        assert!(matches!(
+            w.wait_loaded(),
+            Readiness::Unavailable {
+                code: "MODEL_MISMATCH",
+                ..
+            }
+        ));
+        assert_eq!(
+            w.run_blocking(|_| ()).unwrap_err().code(),
+            "ENGINE_UNAVAILABLE"
+        );
     }
 
     #[cfg(feature = "async")]

@@ -4,6 +4,11 @@
 //! server started with `--dev-outbox` (codes are read back from the outbox). Without `--url` it
 //! starts a server in-process on 127.0.0.1:0 with a temporary database.
 //! Bounded: `--requests` per phase and `--max-seconds` per phase, whichever comes first.
+//!
+//! `access-loadgen --face --face-workers 2` measures verify-face instead (1:1 against one
+//! enrolled person, the shared photos from `$FACE_DATA_DIR` or `../shared/data/faces`) at each
+//! of `--face-connections`, on an in-process server with the real models and that many face
+//! workers; it reports the process's memory once the pipelines are loaded.
 
 use cli_output::outln;
 use std::sync::Arc;
@@ -33,6 +38,15 @@ struct Args {
     /// Time bound per phase.
     #[arg(long, default_value_t = 30)]
     max_seconds: u64,
+    /// Measure verify-face (in-process server only) instead of the OTP phases.
+    #[arg(long)]
+    face: bool,
+    /// The in-process server's face workers (`vision.face_workers`); default one per core.
+    #[arg(long)]
+    face_workers: Option<usize>,
+    /// Connection counts of the verify-face phases.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    face_connections: Vec<usize>,
 }
 
 struct Phase {
@@ -131,9 +145,191 @@ async fn post(c: &reqwest::Client, url: &str, token: &str, body: &Value) -> anyh
     Ok(v)
 }
 
+/// A project with an active login flow of `login`; its id.
+async fn project_with_flow(
+    c: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    login: Value,
+) -> anyhow::Result<String> {
+    let p = post(
+        c,
+        &format!("{base}/projects"),
+        admin,
+        &json!({"name": "loadgen"}),
+    )
+    .await?;
+    let pid = p["data"]["id"].as_str().context("project id")?.to_string();
+    post(
+        c,
+        &format!("{base}/project-flows"),
+        admin,
+        &json!({"project_id": pid, "type": "login", "status": "active", "login": login}),
+    )
+    .await?;
+    Ok(pid)
+}
+
+/// This process's resident memory (kB), from `/proc/self/status`.
+fn rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU seconds (user + system) of each of this process's vision threads, by thread id and
+/// name (threads ONNX Runtime starts from one inherit its name): whether the face workers all
+/// worked, whatever else the machine was doing.
+fn vision_cpu() -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let name = name.trim().to_string();
+        if !name.starts_with("vision") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let tid = t.file_name().to_string_lossy().into_owned();
+        out.push((tid, name, (ticks(11) + ticks(12)) / 100.0));
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+fn photo_b64(rel: &str) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let dir = std::env::var_os("FACE_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "../shared/data/faces".into());
+    let path = dir.join(rel);
+    let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// verify-face throughput and latency with the real models on `workers` face workers.
+async fn face_bench(args: &Args) -> anyhow::Result<()> {
+    let limit = Duration::from_secs(args.max_seconds);
+    let dir = std::env::temp_dir().join(format!("access-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut cfg = ServerConfig {
+        db: dir.join("load.db"),
+        ..Default::default()
+    };
+    cfg.addr = "127.0.0.1:0".parse()?;
+    cfg.vision.face_workers = args.face_workers;
+    // Throughput, not the per-person limit, is measured.
+    cfg.biometric_per_min = u32::MAX;
+    let workers = cfg.vision.workers();
+    let rss_before = rss_kb();
+    let s = start(cfg, Arc::new(SystemClock), None).await?;
+    let now = access_server::Clock::now_ms(&SystemClock);
+    let admin = s
+        .state
+        .keys
+        .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+    let base = s.base_url();
+    let c = reqwest::Client::new();
+    let loaded = Instant::now();
+    loop {
+        let h: Value = c
+            .get(format!("{base}/healthz"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        match h["data"]["vision"].as_str() {
+            Some("ready") => break,
+            Some("loading") if loaded.elapsed() < Duration::from_secs(120) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => bail!("vision is {other:?}: {h}"),
+        }
+    }
+    let pid = project_with_flow(&c, &base, &admin, json!({"face": true})).await?;
+    post(
+        &c,
+        &format!("{base}/biometric/register-face"),
+        &admin,
+        &json!({"user_id": "lg-person", "project_id": pid,
+                "face_image": photo_b64("face_recognition_examples/obama/obama.jpg")?}),
+    )
+    .await?;
+    // Every worker has loaded (and run once) by the end of the warm-up.
+    let body = Arc::new(json!({"user_id": "lg-person", "project_id": pid,
+        "face_image": photo_b64("face_recognition_examples/obama/obama3.jpg")?}));
+    outln!(
+        "verify-face, {workers} face worker(s), up to {} requests / {} s per phase",
+        args.requests,
+        args.max_seconds
+    );
+    for &n in &args.face_connections {
+        let clients: Vec<reqwest::Client> = (0..n.max(1))
+            .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build())
+            .collect::<Result<_, _>>()?;
+        let verify = {
+            let (b, t, body) = (base.clone(), admin.clone(), body.clone());
+            move |c: reqwest::Client, _| {
+                let (b, t, body) = (b.clone(), t.clone(), body.clone());
+                async move {
+                    post(&c, &format!("{b}/biometric/verify-face"), &t, &body)
+                        .await
+                        .is_ok_and(|v| v["data"]["matched"] == true)
+                }
+            }
+        };
+        run_phase(
+            "warm-up",
+            2 * workers.max(n),
+            &clients,
+            limit,
+            verify.clone(),
+        )
+        .await;
+        let before = vision_cpu();
+        let mut phase = run_phase("verify-face", args.requests, &clients, limit, verify).await;
+        let busy: Vec<String> = vision_cpu()
+            .into_iter()
+            .filter_map(|(tid, name, s)| {
+                let was = before.iter().find(|b| b.0 == tid).map_or(0.0, |b| b.2);
+                let share = (s - was) / phase.elapsed.as_secs_f64() * 100.0;
+                // Idle helper threads say nothing.
+                (share >= 1.0).then(|| format!("{name} {share:.0} %"))
+            })
+            .collect();
+        outln!("{n} connection(s), face workers busy: {}", busy.join(", "));
+        phase.report();
+    }
+    if let (Some(before), Some(after)) = (rss_before, rss_kb()) {
+        outln!(
+            "resident memory: {} MB before the server, {} MB with {workers} face worker(s) loaded",
+            before / 1024,
+            after / 1024
+        );
+    }
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.face {
+        if args.url.is_some() {
+            bail!("--face runs its own in-process server (no --url)");
+        }
+        return face_bench(&args).await;
+    }
     let limit = Duration::from_secs(args.max_seconds);
     let mut _server = None;
     let (base, admin) = match (&args.url, &args.admin_token) {
@@ -162,21 +358,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let c = reqwest::Client::new();
-    let p = post(
-        &c,
-        &format!("{base}/projects"),
-        &admin,
-        &json!({"name": "loadgen"}),
-    )
-    .await?;
-    let pid = p["data"]["id"].as_str().context("project id")?.to_string();
-    post(
-        &c,
-        &format!("{base}/project-flows"),
-        &admin,
-        &json!({"project_id": pid, "type": "login", "status": "active", "login": {"email": true}}),
-    )
-    .await?;
+    let pid = project_with_flow(&c, &base, &admin, json!({"email": true})).await?;
     let run = std::process::id();
     outln!(
         "{} connections, up to {} requests / {} s per phase",

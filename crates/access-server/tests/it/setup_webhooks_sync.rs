@@ -864,3 +864,272 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(*hits.lock().unwrap(), 1);
 }
+
+/// Two servers on one database file, each with its own delivery worker: every event reaches
+/// its receivers exactly once (counted by webhook-id), whichever server queued it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database_deliver_each_webhook_once() {
+    let a = TestServer::start().await;
+    let (pid, _) = a.project_with_flow(json!({"email": true})).await;
+    let b = TestServer::builder().db(a.cfg.db.clone()).start().await;
+    let rx = Receiver::default();
+    let url = spawn_receiver(rx.clone()).await;
+    const HOOKS: usize = 6;
+    const EVENTS: usize = 20;
+    for _ in 0..HOOKS {
+        let (s, v) = a
+            .post(
+                "/webhooks",
+                &a.admin,
+                json!({"project_id": pid, "url": url, "events": ["email_validation.created"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let kiosk = a.kiosk();
+    for n in 0..EVENTS {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (s, v) = server
+            .post(
+                "/email/send-otp",
+                &kiosk,
+                json!({"email": format!("p{n}@example.com"), "project_id": pid}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let want = HOOKS * EVENTS;
+    for _ in 0..400 {
+        if rx.seen.lock().unwrap().len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // would a second copy come?
+    let seen = rx.seen.lock().unwrap().clone();
+    let mut ids: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    ids.sort_unstable();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!(
+        (ids.len(), total),
+        (want, want),
+        "each delivery once: {} distinct of {total} received",
+        ids.len()
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+/// A worker that claimed a delivery and died holds it only until its lease runs out; then
+/// another worker delivers it, once.
+#[tokio::test]
+async fn a_dead_workers_lease_expires_and_the_job_is_retried() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let rx = Receiver::default();
+    let url = spawn_receiver(rx.clone()).await;
+    let (_, h) = t
+        .post(
+            "/webhooks",
+            &t.admin,
+            json!({"project_id": pid, "url": url}),
+        )
+        .await;
+    let hid = h["data"]["id"].as_str().unwrap().to_string();
+    let now = access_server::Clock::now_ms(&*t.clock);
+    // What a worker leaves behind when it is killed mid-delivery.
+    t.server()
+        .state
+        .db
+        .blocking_tx(|c| {
+            c.execute(
+                "INSERT INTO webhook_deliveries(id, webhook_id, event_type, payload, status,
+                   attempts, next_attempt_at, created_at, claimed_by, lease_until)
+                 VALUES ('msg_orphan', ?1, 'email_validation.created', '{}', 'pending', 0, ?2,
+                   ?2, 'wkr_dead', ?3)",
+                rusqlite::params![hid, now, now + 60_000],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(rx.seen.lock().unwrap().is_empty(), "the lease still holds");
+    t.clock.advance_ms(61_000);
+    wait_for(|| !rx.seen.lock().unwrap().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = rx.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "msg_orphan");
+    t.stop().await;
+}
+
+/// A server stopped mid-delivery gives the job back: restarted, it sends it again at once,
+/// not after the lease (the request timeout plus 30 s) has run out.
+#[tokio::test]
+async fn a_stopped_server_gives_its_deliveries_back() {
+    let mut t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+    let c2 = calls.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap| {
+            let calls = c2.clone();
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_string();
+                let first = {
+                    let mut c = calls.lock().unwrap();
+                    c.push(id);
+                    c.len() == 1
+                };
+                if first {
+                    // The first attempt hangs until the server is gone.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    t.post(
+        "/webhooks",
+        &t.admin,
+        json!({"project_id": pid, "url": url}),
+    )
+    .await;
+    t.post(
+        "/email/send-otp",
+        &t.kiosk(),
+        json!({"email": "r@example.com", "project_id": pid}),
+    )
+    .await;
+    wait_for(|| !calls.lock().unwrap().is_empty()).await;
+    t.shutdown().await;
+    t.restart().await;
+    wait_for(|| calls.lock().unwrap().len() >= 2).await;
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls[0], calls[1], "the same delivery, sent again");
+    t.stop().await;
+}
+
+/// Stores one template per user straight into the store (no faces needed to page a feed).
+fn seed_templates(t: &TestServer, pid: &str, users: std::ops::Range<usize>) {
+    let (pid, now) = (pid.to_string(), access_server::Clock::now_ms(&*t.clock));
+    t.server()
+        .state
+        .db
+        .blocking_tx(move |c| {
+            for i in users {
+                let e = vision::Embedding::from_raw(vec![i as f32 + 1.0, 1.0]);
+                access_server::templates::insert(c, &pid, &format!("u{i}"), "m1", &e, now)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A kiosk reading the feed a page at a time while people are enrolled and erased between
+/// its pages: every change comes once, in order, and the pages applied in order leave exactly
+/// the server's live templates. At the head, `If-None-Match` with the feed's ETag is a 304
+/// with no body; after a change the same request is a page again.
+#[tokio::test]
+async fn the_feed_pages_every_change_once_and_answers_304_at_its_head() {
+    let t = TestServer::start().await;
+    let (pid, _) = t.project_with_flow(json!({"email": true})).await;
+    seed_templates(&t, &pid, 0..25);
+    let k = t.kiosk();
+    let feed = |cursor: &str, etag: Option<&str>| {
+        let mut r = t
+            .client
+            .get(format!(
+                "{}/sync/templates?project_id={pid}&limit=10&cursor={cursor}",
+                t.base_url()
+            ))
+            .bearer_auth(&k);
+        if let Some(e) = etag {
+            r = r.header("if-none-match", e);
+        }
+        r.send()
+    };
+    let mut cursor = "0".to_string();
+    let mut revs = Vec::new();
+    let mut upserts = std::collections::HashMap::<String, usize>::new();
+    let mut live = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    let etag = loop {
+        let r = feed(&cursor, None).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let v: Value = r.json().await.unwrap();
+        for item in v["data"]["items"].as_array().unwrap() {
+            let id = item["template_id"].as_str().unwrap().to_string();
+            // One template per person here.
+            let user = item["user_id"].as_str().unwrap().to_string();
+            revs.push(item["rev"].as_u64().unwrap());
+            if item["op"] == "upsert" {
+                *upserts.entry(id).or_default() += 1;
+                live.insert(user);
+            } else {
+                live.remove(&user);
+            }
+        }
+        pages += 1;
+        if pages == 1 {
+            // Between pages: five more people, one erased already read, one not yet read.
+            seed_templates(&t, &pid, 25..30);
+            for u in ["u3", "u20"] {
+                let (s, v) = t
+                    .call(
+                        Method::DELETE,
+                        &format!("/users/{u}?project_id={pid}"),
+                        Some(&t.admin),
+                        None,
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+            }
+        }
+        cursor = v["data"]["next_cursor"].as_str().unwrap().to_string();
+        if v["data"]["has_more"] == false {
+            break etag;
+        }
+    };
+    // After the first page: 14 of the first 25 still unread, 5 new, 2 tombstones.
+    assert_eq!(pages, 4, "21 changes after the first page, in pages of 10");
+    assert!(
+        revs.windows(2).all(|w| w[0] < w[1]),
+        "each change once, in order: {revs:?}"
+    );
+    assert!(upserts.values().all(|n| *n == 1), "no template sent twice");
+    let want: std::collections::BTreeSet<String> = (0..30)
+        .filter(|i| ![3, 20].contains(i))
+        .map(|i| format!("u{i}"))
+        .collect();
+    assert_eq!(live, want, "the pages applied in order leave the live set");
+    assert_eq!(
+        t.count(&format!(
+            "SELECT COUNT(*) FROM templates WHERE project_id = '{pid}' AND deleted_at IS NULL"
+        )),
+        want.len() as i64
+    );
+    // At the head: the ETag is the cursor, and asking with it is a 304 with no body.
+    assert_eq!(etag, format!("\"{cursor}\""));
+    let r = feed(&cursor, Some(&etag)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+    // A client that does not ask conditionally still gets the (empty) page.
+    let r = feed(&cursor, None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Something new: the same conditional request is a page with it.
+    seed_templates(&t, &pid, 30..31);
+    let r = feed(&cursor, Some(&etag)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"]["items"][0]["user_id"], "u30");
+    t.stop().await;
+}

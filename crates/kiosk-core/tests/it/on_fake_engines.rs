@@ -260,3 +260,62 @@ async fn online_the_server_decides_on_the_same_fakes_and_offline_the_cache_does(
         "{g:?}"
     );
 }
+
+/// A kiosk joining a project of several pages of templates reads the feed a page at a time
+/// into its store; the next round learns "nothing new" from a 304 (no page read); a change
+/// after that arrives alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_kiosk_catches_up_page_by_page_then_asks_only_whats_new() {
+    let fakes = FakeFaces::new();
+    let server = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(every_method())
+        .start()
+        .await;
+    // 450 people enrolled elsewhere: three pages of the kiosk's 200.
+    let project = server.project().to_string();
+    server
+        .server()
+        .state
+        .db
+        .blocking_tx(|c| {
+            for i in 0..450usize {
+                c.execute(
+                    "INSERT INTO counters(name, value) VALUES ('template_rev', 1)
+                     ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                    [],
+                )?;
+                let mut v = vec![0.01f32; 256];
+                v[i % 256] = 1.0;
+                c.execute(
+                    "INSERT INTO templates(id, project_id, user_id, model_id, embedding,
+                       created_at, rev)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0,
+                       (SELECT value FROM counters WHERE name = 'template_rev'))",
+                    rusqlite::params![
+                        format!("tpl_{i}"),
+                        project,
+                        format!("p{i}"),
+                        FAKE_MODEL_ID,
+                        vision::Embedding::values_to_le_bytes(&v)
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-catch-up")), &fakes);
+    let r = k.sync_once().await.unwrap();
+    assert_eq!(
+        (r.online, r.templates_pulled, r.feed_pages),
+        (true, 450, 3),
+        "{r:?}"
+    );
+    assert_eq!(k.status().borrow().templates, 450);
+    let r = k.sync_once().await.unwrap();
+    assert_eq!((r.templates_pulled, r.feed_pages), (0, 0), "a 304: {r:?}");
+    server.enrol_images("grace", &[face_jpeg(3, 1)]).await;
+    let r = k.sync_once().await.unwrap();
+    assert_eq!((r.templates_pulled, r.feed_pages), (1, 1), "{r:?}");
+    assert_eq!(k.status().borrow().templates, 451);
+}

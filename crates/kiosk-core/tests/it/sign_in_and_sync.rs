@@ -31,8 +31,7 @@ async fn canned_http(response: &'static [u8]) -> std::net::SocketAddr {
             // the close a reset, which the client rightly takes for a network failure.
             let mut got = Vec::new();
             let mut buf = [0u8; 16384];
-            loop {
-                let Ok(n) = s.read(&mut buf).await else { break };
+            while let Ok(n) = s.read(&mut buf).await {
                 if n == 0 {
                     break;
                 }

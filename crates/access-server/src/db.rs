@@ -154,6 +154,10 @@ CREATE TABLE erasures (
     erased_at INTEGER NOT NULL);
 CREATE INDEX erasures_project ON erasures(project_id, erased_at);
 "#,
+    // Where each enrolment sample came from: `camera` or `file` (NULL: before this was kept).
+    r#"
+ALTER TABLE templates ADD COLUMN source TEXT;
+"#,
 ];
 
 impl Db {

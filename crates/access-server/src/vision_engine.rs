@@ -80,6 +80,8 @@ fn analyze_image(
             .iter()
             .map(|i| i.code().to_string())
             .collect(),
+        liveness_issue: a.quality.liveness_issue,
+        face_side: a.quality.metrics.face_side,
     })
 }
 

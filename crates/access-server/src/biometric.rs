@@ -1,7 +1,7 @@
 //! Face enrolment, 1:1 / 1:N verification and liveness.
 
 use access_types::{
-    ErrorCode, FaceQuality, LivenessCheckRequest, LivenessCheckResponse, ProjectFlow,
+    EnrolSource, ErrorCode, FaceQuality, LivenessCheckRequest, LivenessCheckResponse, ProjectFlow,
     RegisterFaceRequest, RegisterFaceResponse, ValidationStatus, VerifyFaceRequest,
     VerifyFaceResponse,
 };
@@ -180,6 +180,11 @@ impl IdemKey {
             h.update([0]);
         }
         h.update(req.project_flow_id.as_deref().unwrap_or("").as_bytes());
+        // Only when said, so a key stored before `source` existed still matches its body.
+        if let Some(source) = req.source {
+            h.update([0]);
+            h.update(source.as_str().as_bytes());
+        }
         Some(Self {
             key: format!(
                 "register-face|{}|{}|{}|{k}",
@@ -256,6 +261,8 @@ pub async fn register_face(
         )
         .with_details(json!({ "issues": a.issues })));
     }
+    let source = enrol_source(&auth, &req);
+    let liveness_score = camera_sample_is_live(&req, &flow, &a)?;
     admit(
         &st,
         &auth,
@@ -281,8 +288,17 @@ pub async fn register_face(
             if let Some(at) = captured_ms {
                 crate::erasure::refuse_if_erased_since(tx, &req.project_id, &req.user_id, at)?;
             }
-            let template_id =
-                templates::insert(tx, &req.project_id, &req.user_id, &model_id, &a.embedding, now)?;
+            let template_id = templates::insert(
+                tx,
+                &templates::NewTemplate {
+                    project_id: &req.project_id,
+                    user_id: &req.user_id,
+                    model_id: &model_id,
+                    embedding: &a.embedding,
+                    source,
+                },
+                now,
+            )?;
             let samples: u32 = row(tx,
                 "SELECT COUNT(*) FROM templates WHERE project_id = ?1 AND user_id = ?2 AND deleted_at IS NULL",
                 [&req.project_id, &req.user_id],
@@ -298,7 +314,13 @@ pub async fn register_face(
                 None,
             );
             v.insert(tx, now)?;
-            v.announce(tx, Step::Created, json!({ "template_id": template_id }), now)?;
+            v.announce(
+                tx,
+                Step::Created,
+                json!({ "template_id": template_id, "source": source.as_str() }),
+                now,
+            )?;
+            tracing::info!(project = %req.project_id, template = %template_id, source = source.as_str(), "face enrolled");
             let resp = RegisterFaceResponse {
                 validation_id: v.id,
                 status: ValidationStatus::Pending,
@@ -310,6 +332,8 @@ pub async fn register_face(
                 samples,
                 face_score: a.face_score,
                 quality: FaceQuality { passed: a.quality_passed, issues: a.issues },
+                source: Some(source),
+                liveness_score,
             };
             if let Some(key) = &idem_key {
                 exec(
@@ -332,19 +356,39 @@ pub async fn register_face(
     Ok(ok(resp, "face registered"))
 }
 
-/// Validated once the match holds and, if the flow wants it, liveness passed.
-fn complete_if_done(
-    tx: &Connection,
-    v: &mut Validation,
+/// Where a sample comes from: as the request says; unsaid, an admin token's upload is an
+/// operator's file, anything else a camera's (a kiosk that predates `source`).
+fn enrol_source(auth: &Auth, req: &RegisterFaceRequest) -> EnrolSource {
+    req.source.unwrap_or(if auth.is_admin() {
+        EnrolSource::File
+    } else {
+        EnrolSource::Camera
+    })
+}
+
+/// A sample declared a camera's must be live when the flow requires liveness (the kiosk
+/// judged the same frame; this is the server's own check of it): too small or cut off is
+/// `FACE_QUALITY` ("Move closer"), a spoof 422 `LIVENESS_FAILED`. A file, or a sample of a
+/// kiosk that does not say (older kiosks judged it themselves), is not asked. The score
+/// when judged.
+fn camera_sample_is_live(
+    req: &RegisterFaceRequest,
     flow: &ProjectFlow,
-    now: i64,
-) -> rusqlite::Result<bool> {
-    let live_ok = !flow.login.liveness_required || v.liveness_passed == Some(true);
-    if v.match_ok && live_ok && v.status == ValidationStatus::Pending {
-        v.validate(tx, now)?;
-        return Ok(true);
+    a: &FaceAnalysis,
+) -> ApiResult<Option<f32>> {
+    if req.source != Some(EnrolSource::Camera) || !flow.login.liveness_required {
+        return Ok(None);
     }
-    Ok(false)
+    a.require_liveness_ready()?;
+    let min = flow.login.liveness_min_score;
+    if a.liveness < min {
+        return Err(ApiError::new(
+            ErrorCode::LivenessFailed,
+            "this camera sample did not pass the liveness check",
+        )
+        .with_details(json!({ "liveness_score": a.liveness, "min_score": min })));
+    }
+    Ok(Some(a.liveness))
 }
 
 /// The access token of a validated face validation, else nothing.
@@ -442,7 +486,14 @@ pub async fn verify_face(
         None => one_to_n_check(&st, &project_id, &auth.caller_key()).await?,
     }
     let a = analyze(&st, image, false).await?;
+    // One upload, one pipeline pass: the flow's liveness is judged on this same image, so a
+    // face whose liveness score is not trusted is asked closer before anything is counted.
+    let liveness_required = flow.login.liveness_required;
+    if liveness_required {
+        a.require_liveness_ready()?;
+    }
     let threshold = flow.login.match_min_score;
+    let live_min = flow.login.liveness_min_score;
     if target.is_none() {
         // 1:N: the security settings apply to whoever the face turns out to be, before the
         // validation can succeed; from here on it is 1:1 against that user.
@@ -480,6 +531,7 @@ pub async fn verify_face(
     let now = st.clock.now_ms();
     let (ttl_ms, max_attempts) = (st.cfg.otp_ttl_s as i64 * 1000, st.cfg.otp_max_attempts);
     let flow2 = flow.clone();
+    let liveness = a.liveness;
     let (v, matched, score, user) = st
         .db
         .tx(move |tx| {
@@ -519,7 +571,13 @@ pub async fn verify_face(
                      updated_at = ?3 WHERE id = ?4",
                     rusqlite::params![v.identifier, score, now, v.id],
                 )?;
-                complete_if_done(tx, &mut v, &flow2, now)?;
+                if liveness_required {
+                    // The face that matched is the face judged live: no second image can
+                    // vouch for it.
+                    v.record_liveness(tx, liveness, live_min, liveness >= live_min, true, now)?;
+                } else {
+                    v.complete(tx, false, now)?;
+                }
             } else {
                 exec(tx,
                     "UPDATE validations SET match_score = ?1, updated_at = ?2 WHERE id = ?3",
@@ -548,15 +606,18 @@ pub async fn verify_face(
             None
         },
         attempts_remaining: v.max_attempts.saturating_sub(v.attempts),
-        liveness_required: flow.login.liveness_required,
+        liveness_required,
         liveness_passed: v.liveness_passed,
+        liveness_score: (matched && liveness_required).then_some(liveness),
+        liveness_min_score: (matched && liveness_required).then_some(live_min),
+        passed: v.status == ValidationStatus::Validated,
         access_token,
         expires_in,
     };
-    let msg = if matched {
-        "face matched"
-    } else {
-        "face did not match"
+    let msg = match (matched, v.liveness_passed) {
+        (false, _) => "face did not match",
+        (true, Some(false)) if liveness_required => "face matched; liveness failed",
+        (true, _) => "face matched",
     };
     Ok(ok(resp, msg))
 }
@@ -600,6 +661,7 @@ pub async fn liveness_check(
     flows::require_method(&flow, Method::Face)?;
     rate_check(&st, &v.project_id, &v.identifier).await?;
     let a = analyze(&st, image, false).await?;
+    a.require_liveness_ready()?;
     let min = flow.login.liveness_min_score;
     // The live face must be the person being validated, or a real face could vouch for a
     // photo shown to verify-face.
@@ -624,20 +686,15 @@ pub async fn liveness_check(
                 // Commit the expiry (and its event), then refuse.
                 return Ok(Err(refusal));
             }
-            let same_person = same_person;
             let passed = a.liveness >= min && same_person;
-            v.liveness_passed = Some(passed);
-            exec(tx,
-                "UPDATE validations SET liveness_score = ?1, liveness_passed = ?2, updated_at = ?3 WHERE id = ?4",
-                rusqlite::params![a.liveness, passed, now, v.id],
+            v.record_liveness(
+                tx,
+                a.liveness,
+                min,
+                passed,
+                flow2.login.liveness_required,
+                now,
             )?;
-            let step = if passed { Step::LivenessPassed } else { Step::LivenessFailed };
-            v.announce(tx, step, json!({ "liveness_score": a.liveness, "min_score": min }), now)?;
-            if passed {
-                complete_if_done(tx, &mut v, &flow2, now)?;
-            } else {
-                v.fail_attempt(tx, now)?;
-            }
             Ok(Ok((v, passed, same_person)))
         })
         .await??;

@@ -166,6 +166,10 @@ CREATE INDEX deliveries_leased ON webhook_deliveries(webhook_id, lease_until)
     r#"
 ALTER TABLE projects ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';
 "#,
+    // Where each enrolment sample came from: `camera` or `file` (NULL: before this was kept).
+    r#"
+ALTER TABLE templates ADD COLUMN source TEXT;
+"#,
 ];
 
 impl Db {

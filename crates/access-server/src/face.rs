@@ -17,6 +17,35 @@ pub struct FaceAnalysis {
     pub face_score: f32,
     pub quality_passed: bool,
     pub issues: Vec<String>,
+    /// Why `liveness` cannot be trusted for this face, if it cannot: too small or cut off by
+    /// the frame edge (`vision::QualityReport::liveness_issue`, the kiosk's rule too).
+    pub liveness_issue: Option<vision::QualityIssue>,
+    /// The side of the face box, px (what `vision::MIN_LIVENESS_FACE_SIDE` bounds).
+    pub face_side: f32,
+}
+
+impl FaceAnalysis {
+    /// Refuses a liveness verdict on a face whose score is not trusted: 422 `FACE_QUALITY`
+    /// with the issue (`FACE_TOO_SMALL`, `FACE_CUT_OFF`) and its hint ("Move closer"), never
+    /// `liveness_failed`; no attempt is used.
+    pub fn require_liveness_ready(&self) -> Result<(), ApiError> {
+        let Some(issue) = self.liveness_issue else {
+            return Ok(());
+        };
+        Err(ApiError::new(
+            ErrorCode::FaceQuality,
+            format!(
+                "no liveness verdict on this face: {}",
+                issue.hint().to_lowercase()
+            ),
+        )
+        .with_details(serde_json::json!({
+            "issues": [issue.code()],
+            "hint": issue.hint(),
+            "face_side": self.face_side.round(),
+            "min_face_side": vision::MIN_LIVENESS_FACE_SIDE,
+        })))
+    }
 }
 
 pub trait FaceEngine: Send + Sync {

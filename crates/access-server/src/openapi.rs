@@ -86,7 +86,7 @@ const ROUTES: &[Route] = &[
         "RegisterFaceResponse",
         false,
         "kiosk",
-        "Enrol a face sample and open a biometric validation",
+        "Enrol a face sample (source: camera, live when the flow requires it, or an operator's file) and open a biometric validation",
         &[],
     ),
     (
@@ -96,7 +96,7 @@ const ROUTES: &[Route] = &[
         "VerifyFaceResponse",
         false,
         "kiosk",
-        "1:1 (user_id) or 1:N face verification",
+        "1:1 (user_id) or 1:N face verification; liveness judged on the same image when the flow requires it (liveness_score, passed, the token)",
         &[],
     ),
     (
@@ -106,7 +106,7 @@ const ROUTES: &[Route] = &[
         "LivenessCheckResponse",
         false,
         "kiosk",
-        "Presentation-attack check",
+        "Presentation-attack check (the seed's second call; verify-face already judges liveness)",
         &[],
     ),
     (

@@ -21,28 +21,32 @@ const INLINE_MAX: usize = 1000;
 
 /// Stores one template of `user_id` made by `model_id`; returns its id. The caller
 /// invalidates the project's cache once the transaction has committed.
-pub fn insert(
-    tx: &Connection,
-    project_id: &str,
-    user_id: &str,
-    model_id: &str,
-    embedding: &Embedding,
-    now: i64,
-) -> rusqlite::Result<String> {
+/// A template to store, and where its sample came from.
+pub struct NewTemplate<'a> {
+    pub project_id: &'a str,
+    pub user_id: &'a str,
+    pub model_id: &'a str,
+    pub embedding: &'a Embedding,
+    pub source: access_types::EnrolSource,
+}
+
+pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> rusqlite::Result<String> {
     let id = crate::ids::new_id("tpl");
     let rev = next_counter(tx, "template_rev")?;
     exec(
         tx,
-        "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev,
+           source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         rusqlite::params![
             id,
-            project_id,
-            user_id,
-            model_id,
-            embedding.to_le_bytes(),
+            t.project_id,
+            t.user_id,
+            t.model_id,
+            t.embedding.to_le_bytes(),
             now,
-            rev
+            rev,
+            t.source.as_str()
         ],
     )?;
     Ok(id)

@@ -248,6 +248,59 @@ impl Validation {
         self.announce(tx, Step::Validated, json!({}), now)
     }
 
+    /// Records a liveness verdict (score and pass, its event); a pass then validates when the
+    /// match holds too (`complete`), a fail counts as a failed try. Both face routes
+    /// (`verify-face` in one pass, `liveness-check`) take this one step.
+    pub fn record_liveness(
+        &mut self,
+        tx: &Connection,
+        score: f32,
+        min_score: f32,
+        passed: bool,
+        liveness_required: bool,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        self.liveness_passed = Some(passed);
+        exec(
+            tx,
+            "UPDATE validations SET liveness_score = ?1, liveness_passed = ?2, updated_at = ?3
+             WHERE id = ?4",
+            rusqlite::params![score, passed, now, self.id],
+        )?;
+        let step = if passed {
+            Step::LivenessPassed
+        } else {
+            Step::LivenessFailed
+        };
+        self.announce(
+            tx,
+            step,
+            json!({ "liveness_score": score, "min_score": min_score }),
+            now,
+        )?;
+        if passed {
+            self.complete(tx, liveness_required, now)?;
+        } else {
+            self.fail_attempt(tx, now)?;
+        }
+        Ok(())
+    }
+
+    /// Validated once the match holds and liveness, when required, passed.
+    pub fn complete(
+        &mut self,
+        tx: &Connection,
+        liveness_required: bool,
+        now: i64,
+    ) -> rusqlite::Result<bool> {
+        let live_ok = !liveness_required || self.liveness_passed == Some(true);
+        if self.match_ok && live_ok && self.status == ValidationStatus::Pending {
+            self.validate(tx, now)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Counts a failed try; at the limit the validation is `failed` (its code unusable) and
     /// the event queued.
     pub fn fail_attempt(&mut self, tx: &Connection, now: i64) -> rusqlite::Result<Attempt> {

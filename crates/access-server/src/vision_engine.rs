@@ -81,6 +81,8 @@ fn analyze_image(
             .iter()
             .map(|i| i.code().to_string())
             .collect(),
+        liveness_issue: a.quality.liveness_issue,
+        face_side: a.quality.metrics.face_side,
     })
 }
 

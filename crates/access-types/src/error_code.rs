@@ -115,6 +115,9 @@ error_codes! {
     MultipleFaces = "MULTIPLE_FACES" => 422,
     /// Face found but too small, blurred, dark, turned...; `details.issues`.
     FaceQuality = "FACE_QUALITY" => 422,
+    /// A camera's enrolment sample judged not live (the flow requires liveness);
+    /// `details.liveness_score`, `details.min_score`.
+    LivenessFailed = "LIVENESS_FAILED" => 422,
     /// Not a decodable JPEG/PNG (or not base64).
     ImageCorrupt = "IMAGE_CORRUPT" => 422,
     ImageUnsupported = "IMAGE_UNSUPPORTED" => 415,

@@ -324,6 +324,25 @@ pub struct OtpVerification {
 // Biometric
 // ---------------------------------------------------------------------------------------------
 
+/// Where an enrolment sample comes from. A camera's sample must be live when the flow
+/// requires liveness; a trusted file (an operator's photo, `kiosk enroll --images`) is not
+/// asked for liveness. Recorded with the template and in the `created` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrolSource {
+    Camera,
+    File,
+}
+
+impl EnrolSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Camera => "camera",
+            Self::File => "file",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterFaceRequest {
@@ -338,6 +357,10 @@ pub struct RegisterFaceRequest {
     /// `PERSON_ERASED`): an erasure is not undone by a kiosk that was offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<String>,
+    /// Absent: a file when an admin token uploads it (an operator's photo), else a camera's
+    /// sample as before (not checked for liveness here: the kiosk did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EnrolSource>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -359,6 +382,12 @@ pub struct RegisterFaceResponse {
     pub samples: u32,
     pub face_score: f32,
     pub quality: FaceQuality,
+    /// Where the sample came from, as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<EnrolSource>,
+    /// The liveness score of a camera's sample, when it was judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_score: Option<f32>,
 }
 
 /// 1:1 when `user_id` is given, 1:N over the project's enrolled users otherwise.
@@ -395,6 +424,17 @@ pub struct VerifyFaceResponse {
     /// Present once a liveness check ran on this validation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_passed: Option<bool>,
+    /// When the flow requires liveness and the face matched, the liveness score of this same
+    /// image (one upload, one pipeline pass; `liveness-check` is then not needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_score: Option<f32>,
+    /// The flow's `liveness_min_score`, beside `liveness_score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_min_score: Option<f32>,
+    /// The sign-in passed in this call: matched and, when the flow requires it, live; the
+    /// validation is `validated` and `access_token` is here.
+    #[serde(default)]
+    pub passed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

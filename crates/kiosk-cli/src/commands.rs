@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use kiosk_core::config::Settings;
-use kiosk_core::{AdminAuth, Decision, Kiosk, OtpChannel};
+use kiosk_core::{AdminAuth, Decision, EnrolSource, Kiosk, OtpChannel};
 use serde_json::json;
 
 use crate::VisionArgs;
@@ -18,7 +18,8 @@ use crate::eval::load_frame;
 
 #[derive(Subcommand)]
 pub enum KioskCommand {
-    /// Enrol a person from 3 to 5 photos (administrator PIN required).
+    /// Enrol a person from 3 to 5 trusted photo files (administrator PIN required; recorded as
+    /// `source: file`, not asked for liveness).
     Enroll {
         #[arg(long)]
         user: String,
@@ -186,7 +187,13 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                     .map(|p| load_frame(p))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let e = k
-                    .enroll(AdminAuth::Pin(pin(&cfg)?), &user, name.as_deref(), frames)
+                    .enroll_from(
+                        AdminAuth::Pin(pin(&cfg)?),
+                        &user,
+                        name.as_deref(),
+                        frames,
+                        EnrolSource::File,
+                    )
                     .await?;
                 print(&serde_json::to_value(e)?)?;
                 Ok(0)

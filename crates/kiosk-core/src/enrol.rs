@@ -7,7 +7,7 @@ use vision::{Frame, MultiFace};
 
 use crate::error::{KioskError, Result};
 use crate::outbox::{FaceUpload, Queued};
-use crate::{AdminAuth, Kiosk, Mode};
+use crate::{AdminAuth, EnrolSource, Kiosk, Mode};
 use kiosk_store::{AuditDecision, AuditMethod};
 
 pub const MIN_ENROL_SAMPLES: usize = 3;
@@ -45,15 +45,30 @@ pub struct SampleCheck {
 impl Kiosk {
     // ---- enrolment ---------------------------------------------------------------------
 
-    /// Enrols a person from 3 to 5 photos: each quality-gated and liveness-checked, all of one
-    /// person, not anyone already enrolled. Stored here at once; registered with the API now
-    /// when online, else queued.
+    /// Enrols a person from 3 to 5 camera frames: each quality-gated and liveness-checked, all
+    /// of one person, not anyone already enrolled. Stored here at once; registered with the API
+    /// now when online, else queued.
     pub async fn enroll(
         &self,
         admin: AdminAuth<'_>,
         user_id: &str,
         name: Option<&str>,
         samples: Vec<Frame>,
+    ) -> Result<Enrolment> {
+        self.enroll_from(admin, user_id, name, samples, EnrolSource::Camera)
+            .await
+    }
+
+    /// [`Kiosk::enroll`] from `source`. Trusted files (an operator's photos, `kiosk enroll
+    /// --images`) are checked as camera frames are except for liveness (a good photo of a
+    /// person is what a print attack looks like); the audit and the upload say the source.
+    pub async fn enroll_from(
+        &self,
+        admin: AdminAuth<'_>,
+        user_id: &str,
+        name: Option<&str>,
+        samples: Vec<Frame>,
+        source: EnrolSource,
     ) -> Result<Enrolment> {
         self.check_admin(admin)?;
         // The server's rule (access_types::UserId), so an id one side takes the other takes.
@@ -88,6 +103,10 @@ impl Kiosk {
                     sample,
                     issues: a.quality.issues,
                 });
+            }
+            if source == EnrolSource::File {
+                good.push((frame, a));
+                continue;
             }
             // Too small or cut off for a liveness score: ask for a nearer photo, not a spoof.
             if let Some(issue) = a.quality.liveness_issue {
@@ -172,6 +191,7 @@ impl Kiosk {
                     face_image: b64.encode(jpeg),
                     local_template_id: Some(*id),
                     captured_at: Some(kiosk_store::now_rfc3339()),
+                    source: Some(source),
                 });
                 self.enqueue(&item)?;
             }
@@ -183,6 +203,7 @@ impl Kiosk {
             Mode::Offline,
         );
         a.user_id = Some(user_id.into());
+        a.detail = Some(format!("source: {}", source.as_str()));
         self.audit(a);
 
         // Try to deliver now; offline is fine, the sync loop will.

@@ -29,6 +29,7 @@ use ring::signature::Ed25519KeyPair;
 use serde::Serialize;
 use vision::PipelineConfig;
 
+pub use access_types::EnrolSource;
 pub use admin::AdminAuth;
 pub use codes::OtpChannel;
 pub use draft::{CapturedSample, EnrolmentDraft};

@@ -63,6 +63,9 @@ pub struct FaceUpload {
     /// RFC 3339, when the sample was taken (items queued by older kiosks have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<String>,
+    /// A camera's or a trusted file's (items queued by older kiosks say neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<access_types::EnrolSource>,
 }
 
 /// A person erased at this kiosk, for `DELETE /biometric/users/{user_id}`.

@@ -207,6 +207,7 @@ impl Kiosk {
             face_image: upload.face_image,
             project_flow_id: None,
             captured_at: upload.captured_at,
+            source: upload.source,
         };
         match client.register_face(&req, Some(client_id)).await {
             Ok(r) => {

@@ -19,8 +19,8 @@ pub mod server;
 pub use fakes::FakeFaces;
 pub use paths::{case_path, cases_dir, face_path, faces_dir, temp_dir, workspace};
 pub use photos::{
-    ALEX_ENROL, BIDEN, OBAMA_ENROL, OBAMA_PROBE, b64, burst, case_b64, case_bytes, frames, photo,
-    photo_b64, photo_bytes,
+    ALEX_ENROL, BIDEN, OBAMA_ENROL, OBAMA_PROBE, b64, burst, case_b64, case_bytes, farther, frames,
+    photo, photo_b64, photo_bytes,
 };
 #[cfg(feature = "server")]
 pub use server::{DeviceKey, TestServer, Vision, code_of, every_method, request};

@@ -66,3 +66,26 @@ pub fn case_bytes(name: &str) -> Vec<u8> {
 pub fn case_b64(name: &str) -> String {
     b64(&case_bytes(name))
 }
+
+/// `photo` scaled by `scale` in the middle of a 640x480 frame whose edges continue the
+/// photo's own (no border the liveness models could take for a screen's): the same person
+/// standing farther from the camera.
+pub fn farther(photo_rel: &str, scale: f32) -> Frame {
+    let f = photo(photo_rel);
+    let (w, h) = (
+        (f.width() as f32 * scale) as u32,
+        (f.height() as f32 * scale) as u32,
+    );
+    let small = f.fitted(w, h).unwrap();
+    let (sw, sh) = (small.width() as i64, small.height() as i64);
+    let (ox, oy) = ((640 - sw) / 2, (480 - sh) / 2);
+    let mut rgb = Vec::with_capacity(640 * 480 * 3);
+    for y in 0..480i64 {
+        for x in 0..640i64 {
+            let (sx, sy) = ((x - ox).clamp(0, sw - 1), (y - oy).clamp(0, sh - 1));
+            let i = ((sy * sw + sx) * 3) as usize;
+            rgb.extend_from_slice(&small.rgb()[i..i + 3]);
+        }
+    }
+    Frame::from_raw(640, 480, vision::PixelFormat::Rgb8, &rgb).unwrap()
+}

@@ -155,6 +155,25 @@ impl Frame {
         })
     }
 
+    /// The pixels inside `rect` (clamped to the frame; at least 1x1).
+    pub fn cropped(&self, rect: crate::imgproc::Rect) -> Frame {
+        let x = rect.x.min(self.width - 1);
+        let y = rect.y.min(self.height - 1);
+        let w = rect.w.clamp(1, self.width - x);
+        let h = rect.h.clamp(1, self.height - y);
+        let row = self.width as usize * 3;
+        let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+        for r in y..y + h {
+            let start = r as usize * row + x as usize * 3;
+            rgb.extend_from_slice(&self.rgb[start..start + w as usize * 3]);
+        }
+        Frame {
+            width: w,
+            height: h,
+            rgb,
+        }
+    }
+
     /// Encodes as PNG (lossless: for snapshots a person inspects).
     pub fn to_png(&self) -> Result<Vec<u8>> {
         let mut out = Cursor::new(Vec::new());

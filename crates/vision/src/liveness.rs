@@ -94,6 +94,20 @@ pub fn crop_box(frame_w: u32, frame_h: u32, bbox: [f32; 4], scale: f32) -> Rect 
     }
 }
 
+/// How much wider than the widest liveness crop an upload is: the receiver detects the face
+/// again and its box differs from ours by a few pixels, so its scale-4.0 crop must still fit
+/// inside without being clamped (a clamped crop is a smaller context, another score).
+pub const UPLOAD_MARGIN: f32 = 1.15;
+
+/// The part of a frame to send to a server that judges the face again (detection, match and
+/// liveness in one pass): the widest model's crop ([`SCALES`]`[1]`, 4.0x the adapted box)
+/// grown by [`UPLOAD_MARGIN`], placed inside the frame as [`crop_box`] places it, so a face
+/// near an edge keeps the same context it had in the whole frame. Every model's crop of the
+/// receiver falls inside; the rest of the frame is not needed.
+pub fn upload_region(frame_w: u32, frame_h: u32, face: &Face) -> Rect {
+    crop_box(frame_w, frame_h, adapt_box(face), SCALES[1] * UPLOAD_MARGIN)
+}
+
 /// One model's input: the adapted box ([`adapt_box`]) scaled by `scale` ([`crop_box`]),
 /// resampled bilinearly to 80x80, planar BGR f32 0..255 into `out` (`3 * 80 * 80`).
 pub fn model_input(frame: &Frame, face: &Face, scale: f32, out: &mut [f32]) {

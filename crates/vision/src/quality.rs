@@ -35,6 +35,22 @@ impl QualityIssue {
         }
     }
 
+    /// The issue a [`Self::code`] names (a server's answer read back by a kiosk).
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::FaceTooSmall,
+            Self::FaceCutOff,
+            Self::TooDark,
+            Self::TooBright,
+            Self::Blurry,
+            Self::LookStraight,
+            Self::HeadTilted,
+            Self::MultipleFaces,
+        ]
+        .into_iter()
+        .find(|i| i.code() == code)
+    }
+
     /// What to tell the person.
     pub fn hint(self) -> &'static str {
         match self {
@@ -215,6 +231,13 @@ pub fn assess(
         .into_iter()
         .filter_map(|(bad, issue)| bad.then_some(issue))
         .collect();
+    // Cut off: more than `max_cut_off` (a quarter) of the box outside the frame, not merely
+    // touching the edge. Measured (issue 16) on the 81 shared photos framed at 640x480 at most
+    // (163 faces): 36 boxes touch or cross an edge, 35 of them the face a kiosk would use
+    // (mostly face_api_js's 150x150 head shots, 0-7% outside; obama_partial_face2 10%), and
+    // none is more than 25% outside. A touching rule would ask 35 of 81 real faces to move;
+    // this one asks none of them. Reproduce with `cargo test -p vision --test real_photos --
+    // --ignored faces_cut_off_by_the_frame_edge --nocapture`.
     let liveness_issue = if face_side < cfg.min_liveness_face_side {
         Some(QualityIssue::FaceTooSmall)
     } else if cut_off > cfg.max_cut_off {

@@ -485,3 +485,75 @@ fn liveness_by_face_size() {
         );
     }
 }
+
+/// How many real faces the liveness cut-off rule (`QualityReport::liveness_issue`:
+/// `FaceCutOff` when more than `max_cut_off` of the box is outside the frame) affects on the
+/// shared photos framed as a 640x480 camera would: every detected face, and the face a kiosk
+/// would use (the largest). The figure is written beside the rule in `quality.rs`.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn faces_cut_off_by_the_frame_edge() {
+    fn images(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                images(&p, out);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("jpg" | "jpeg" | "png")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    images(&data_dir(), &mut files);
+    files.sort();
+    let cfg = vision::QualityConfig::default();
+    let mut p = pipeline();
+    let (mut faces, mut touching, mut cut) = (0, 0, 0);
+    let (mut chosen, mut chosen_touching, mut chosen_cut) = (0, 0, 0);
+    for f in &files {
+        let Ok(frame) = decode_image(&std::fs::read(f).unwrap(), &DecodeLimits::default())
+            .and_then(|fr| fr.fitted(640, 480))
+        else {
+            continue;
+        };
+        let Ok(found) = p.detect(&frame) else {
+            continue;
+        };
+        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
+        let largest = found.iter().map(|d| d.area()).fold(0.0f32, f32::max);
+        for d in &found {
+            let [x, y, w, h] = d.bbox;
+            let outside_x = (-x).max(0.0) + (x + w - fw).max(0.0);
+            let outside_y = (-y).max(0.0) + (y + h - fh).max(0.0);
+            let cut_off = (outside_x / w.max(1.0)).max(outside_y / h.max(1.0));
+            let (t, c) = (cut_off > 0.0, cut_off > cfg.max_cut_off);
+            faces += 1;
+            touching += usize::from(t);
+            cut += usize::from(c);
+            if d.area() == largest {
+                chosen += 1;
+                chosen_touching += usize::from(t);
+                chosen_cut += usize::from(c);
+                if t {
+                    println!(
+                        "{}: box {:?} in {fw}x{fh}, {:.0}% outside",
+                        f.strip_prefix(data_dir()).unwrap().display(),
+                        d.bbox.map(|v| v.round()),
+                        cut_off * 100.0
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "{} photos, {faces} faces: {touching} touch or cross the frame edge, {cut} are more \
+         than {:.0}% outside; of the {chosen} faces a kiosk would use (largest): \
+         {chosen_touching} touch, {chosen_cut} more than {:.0}% outside",
+        files.len(),
+        cfg.max_cut_off * 100.0,
+        cfg.max_cut_off * 100.0
+    );
+}

@@ -24,6 +24,17 @@ fn data(v: &Value) -> &Value {
     &v["data"]
 }
 
+/// Whether the webhook receiver heard an event of type `want` within 4 s.
+async fn heard(types: &std::sync::Mutex<Vec<String>>, want: &str) -> bool {
+    for _ in 0..200 {
+        if types.lock().unwrap().iter().any(|t| t == want) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn enrol_verify_one_to_one_and_one_to_n() {
     let t = vision_server().await;
@@ -267,61 +278,19 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    // One upload, one pass: matched and live, validated with a face+liveness token.
     assert_eq!(data(&v)["matched"], true);
-    assert_eq!(
-        data(&v)["status"],
-        "pending",
-        "liveness still required: {v}"
-    );
-    assert!(data(&v).get("access_token").is_none());
-
-    // A printed photo: liveness fails.
-    let (s, v) = t
-        .post(
-            "/biometric/liveness-check",
-            &k,
-            json!({"validation_id": vid, "face_image": photo("silent_face/image_F1.jpg")}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(data(&v)["passed"], false, "{v}");
-    assert!(data(&v)["liveness_score"].as_f64().is_some());
-    assert!(
-        (data(&v)["min_score"].as_f64().unwrap() - vision::DEFAULT_LIVENESS_THRESHOLD as f64).abs()
-            < 1e-6
-    );
-    assert!(data(&v).get("access_token").is_none());
-
-    // The real face: passes, validation completes with a face+liveness token.
-    let (s, v) = t
-        .post(
-            "/biometric/liveness-check",
-            &k,
-            json!({"validation_id": vid, "face_image": real}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["status"], "validated", "{v}");
     assert_eq!(data(&v)["passed"], true, "{v}");
-    assert_eq!(data(&v)["status"], "validated");
     let token = data(&v)["access_token"].as_str().unwrap();
     let claims = t.access_claims(token, &pid);
     assert_eq!(claims.amr, vec!["face", "liveness"]);
+
     // Every state change was announced.
-    for _ in 0..200 {
-        if types
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|t| t == "biometric_validation.validated")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    heard(&types, "biometric_validation.validated").await;
     let seen = types.lock().unwrap().clone();
     for want in [
         "biometric_validation.created",
-        "biometric_validation.liveness_failed",
         "biometric_validation.liveness_passed",
         "biometric_validation.validated",
     ] {
@@ -387,24 +356,54 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
         )
         .await;
     assert_eq!(code_of(&v), "VALIDATION_EXPIRED", "{v}");
-    for _ in 0..200 {
-        if types
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|t| t == "biometric_validation.expired")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
     assert!(
-        types
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|t| t == "biometric_validation.expired"),
+        heard(&types, "biometric_validation.expired").await,
         "expiry was committed and announced"
+    );
+    // A printed photo enrolled as its own person: matched, and liveness fails in the same
+    // call; the seed's liveness-check on it fails too.
+    // (In a project of its own: the liveness samples may be one person, and one face is
+    // one person.)
+    let print = photo("silent_face/image_F1.jpg");
+    let (pid_f1, k_f1) = enrolled_alone(&t, "f1", "silent_face/image_F1.jpg").await;
+    let (s, _) = t
+        .post(
+            "/webhooks",
+            &t.admin,
+            json!({"project_id": pid_f1, "url": format!("http://{hook_addr}/hook")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k_f1,
+            json!({"user_id": "f1", "project_id": pid_f1, "face_image": print}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["matched"], true, "{v}");
+    assert_eq!(data(&v)["status"], "pending", "{v}");
+    assert!(data(&v).get("access_token").is_none());
+    let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+    let (s, v) = t
+        .post(
+            "/biometric/liveness-check",
+            &k_f1,
+            json!({"validation_id": vid, "face_image": print}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["passed"], false, "{v}");
+    assert!(data(&v)["liveness_score"].as_f64().is_some());
+    assert!(
+        (data(&v)["min_score"].as_f64().unwrap() - vision::DEFAULT_LIVENESS_THRESHOLD as f64).abs()
+            < 1e-6
+    );
+    assert!(data(&v).get("access_token").is_none());
+    assert!(
+        heard(&types, "biometric_validation.liveness_failed").await,
+        "the spoof's liveness verdict was announced"
     );
     t.stop().await;
 }
@@ -690,4 +689,360 @@ async fn one_to_n_probes_are_limited_and_misses_say_no_score() {
     }
     let at = limited_at.expect("15 rapid 1:N probes were all answered");
     assert!(at <= 13, "limited only at probe {at}");
+}
+
+/// A frame as the kiosk uploads it: the face and the context its liveness crops read
+/// (`vision::liveness::upload_region` around the face the kiosk detected), as JPEG 90.
+fn kiosk_upload(frame: &vision::Frame) -> String {
+    static P: std::sync::OnceLock<std::sync::Mutex<vision::FacePipeline>> =
+        std::sync::OnceLock::new();
+    let p = P.get_or_init(|| {
+        std::sync::Mutex::new(vision::FacePipeline::load(&Default::default()).unwrap())
+    });
+    let a = p
+        .lock()
+        .unwrap()
+        .analyze_frame(frame, vision::MultiFace::Largest)
+        .unwrap();
+    let region = vision::liveness::upload_region(frame.width(), frame.height(), &a.face);
+    STANDARD.encode(frame.cropped(region).to_jpeg(90).unwrap())
+}
+
+fn frame_b64(frame: &vision::Frame) -> String {
+    STANDARD.encode(frame.to_jpeg(90).unwrap())
+}
+
+#[tokio::test]
+async fn one_verify_face_matches_and_judges_liveness_in_one_pass() {
+    let t = vision_server().await;
+    // The live face, 1:1 and 1:N: one call, the token, its liveness score beside the match.
+    let (pid, k) = enrolled_alone(&t, "t1", "silent_face/image_T1.jpg").await;
+    let live = photo("silent_face/image_T1.jpg");
+    for body in [
+        json!({"user_id": "t1", "project_id": pid, "face_image": live}),
+        json!({"project_id": pid, "face_image": live}),
+    ] {
+        let (s, v) = t.post("/biometric/verify-face", &k, body).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let d = data(&v);
+        assert_eq!(
+            (&d["matched"], &d["passed"]),
+            (&json!(true), &json!(true)),
+            "{v}"
+        );
+        assert_eq!(d["status"], "validated", "{v}");
+        assert_eq!(d["user_id"], "t1", "{v}");
+        assert!(d["liveness_score"].as_f64().unwrap() >= 0.6, "{v}");
+        assert_eq!(d["liveness_passed"], true, "{v}");
+        let claims = t.access_claims(d["access_token"].as_str().unwrap(), &pid);
+        assert_eq!(claims.amr, vec!["face", "liveness"]);
+    }
+    // The attacks (liveness_labels.csv), each enrolled as its own person: matched, judged a
+    // spoof in the same call, no token, and the validation is not validated.
+    for rel in ["silent_face/image_F1.jpg", "silent_face/image_F2.jpg"] {
+        let (pid, k) = enrolled_alone(&t, "spoof", rel).await;
+        let (s, v) = t
+            .post(
+                "/biometric/verify-face",
+                &k,
+                json!({"user_id": "spoof", "project_id": pid, "face_image": photo(rel)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{rel}: {v}");
+        let d = data(&v);
+        assert_eq!(d["matched"], true, "{rel}: {v}");
+        assert_eq!(d["passed"], false, "{rel}: {v}");
+        assert_eq!(d["liveness_passed"], false, "{rel}: {v}");
+        assert!(d["liveness_score"].as_f64().unwrap() < 0.6, "{rel}: {v}");
+        assert!(d.get("access_token").is_none(), "{rel}: {v}");
+        assert_eq!(d["status"], "pending", "{rel}: {v}");
+        let id = d["validation_id"].as_str().unwrap();
+        assert_eq!(
+            t.count(&format!(
+                "SELECT COUNT(*) FROM validations WHERE id = '{id}' AND status = 'validated'"
+            )),
+            0
+        );
+        // The seed's second call on the same spoof changes nothing.
+        let (s, v) = t
+            .post(
+                "/biometric/liveness-check",
+                &k,
+                json!({"validation_id": id, "face_image": photo(rel)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{rel}: {v}");
+        assert_eq!(data(&v)["passed"], false, "{rel}: {v}");
+        assert!(data(&v).get("access_token").is_none(), "{rel}: {v}");
+    }
+    t.stop().await;
+}
+
+/// A new project whose liveness-required flow has `user` enrolled from `rel` (an operator's
+/// file) and nobody else (the liveness samples may be one person), and its kiosk's token.
+async fn enrolled_alone(t: &TestServer, user: &str, rel: &str) -> (String, String) {
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    t.post_ok(
+        "/biometric/register-face",
+        &t.admin,
+        json!({"user_id": user, "project_id": pid, "face_image": photo(rel)}),
+    )
+    .await;
+    (pid, t.kiosk())
+}
+
+#[tokio::test]
+async fn the_kiosks_cropped_upload_decides_as_the_whole_frame() {
+    let t = TestServer::builder()
+        .vision(Vision::Real)
+        .configure(|c| c.biometric_per_min = 1000)
+        .start()
+        .await;
+    assert_eq!(t.vision_loaded().await, "ready");
+    let samples = [
+        "silent_face/image_T1.jpg",
+        "silent_face/image_F1.jpg",
+        "silent_face/image_F2.jpg",
+        "face_recognition_examples/obama/obama.jpg",
+        "face_recognition_examples/biden/biden.jpg",
+        "face_recognition_examples/rose_leslie/img1.jpg",
+        "face_recognition_examples/kit_harington/john1.jpeg",
+        "skimage/astronaut.png",
+        "face_recognition_examples/obama/obama1.jpg",
+        "face_recognition_examples/obama/obama3.jpg",
+        "face_recognition_examples/alex_lacamoire/alex_lacamoire1.jpg",
+        "face_recognition_examples/rose_leslie/img2.jpg",
+        "face_recognition_examples/lin_manuel_miranda/lin-manuel-miranda.png",
+    ];
+    // Each sample as a camera frame (640x480 at most), 1:1 against its person and 1:N.
+    let mut compared = 0;
+    for rel in samples {
+        let (pid, k) = enrolled_alone(&t, "me", rel).await;
+        let frame = test_support::photo(rel).fitted(640, 480).unwrap();
+        let (whole, cropped) = (frame_b64(&frame), kiosk_upload(&frame));
+        for user in [Some("me"), None] {
+            let answer = |img: &str| {
+                let mut body = json!({"project_id": pid, "face_image": img});
+                if let Some(u) = user {
+                    body["user_id"] = json!(u);
+                }
+                let (t, k) = (&t, k.clone());
+                async move {
+                    let (s, v) = t.post("/biometric/verify-face", &k, body).await;
+                    let d = data(&v);
+                    (
+                        (
+                            s,
+                            code_of(&v).to_string(),
+                            d["matched"].clone(),
+                            d["liveness_passed"].clone(),
+                            d["passed"].clone(),
+                        ),
+                        (d["match_score"].as_f64(), d["liveness_score"].as_f64()),
+                    )
+                }
+            };
+            let (a, b) = (answer(&whole).await, answer(&cropped).await);
+            eprintln!(
+                "{rel} {user:?}: whole {a:?} ({} B) cropped {b:?} ({} B)",
+                whole.len(),
+                cropped.len()
+            );
+            assert_eq!(a.0, b.0, "{rel} {user:?}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, samples.len() * 2);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_face_too_far_for_liveness_is_asked_closer_never_failed() {
+    let t = vision_server().await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    let k = t.kiosk();
+    t.post_ok(
+        "/biometric/register-face",
+        &t.admin,
+        json!({"user_id": "t1", "project_id": pid,
+               "face_image": photo("silent_face/image_T1.jpg")}),
+    )
+    .await;
+    // The live sample moved back to 0.3x: a face of about 63 px, under the 100 px rule.
+    let far = frame_b64(&test_support::farther("silent_face/image_T1.jpg", 0.3));
+    let validations = t.count("SELECT COUNT(*) FROM validations");
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid, "face_image": far}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "FACE_QUALITY"),
+        "{v}"
+    );
+    assert_eq!(v["details"]["issues"], json!(["FACE_TOO_SMALL"]), "{v}");
+    assert_eq!(v["details"]["hint"], "Move closer", "{v}");
+    assert_eq!(
+        v["details"]["min_face_side"].as_f64(),
+        Some(vision::MIN_LIVENESS_FACE_SIDE as f64)
+    );
+    assert!(v["details"]["face_side"].as_f64().unwrap() < 100.0, "{v}");
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM validations"),
+        validations,
+        "nothing counted"
+    );
+    // On a pending validation the seed's liveness-check refuses the same way: no verdict, no
+    // attempt used.
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid,
+                   "face_image": photo("silent_face/image_T1.jpg")}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+    let (s, v) = t
+        .post(
+            "/biometric/liveness-check",
+            &k,
+            json!({"validation_id": vid, "face_image": far}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "FACE_QUALITY"),
+        "{v}"
+    );
+    assert_eq!(
+        t.count(&format!(
+            "SELECT attempts FROM validations WHERE id = '{vid}' AND liveness_passed IS NULL"
+        )),
+        0
+    );
+    // Near, the same person passes in one call.
+    let near = frame_b64(&test_support::farther("silent_face/image_T1.jpg", 1.0));
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid, "face_image": near}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["passed"], true, "{v}");
+    // Without liveness in the flow, the far face is matched as before (matching works on
+    // smaller faces).
+    let (pid2, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    t.post_ok(
+        "/biometric/register-face",
+        &t.admin,
+        json!({"user_id": "t1", "project_id": pid2,
+               "face_image": photo("silent_face/image_T1.jpg")}),
+    )
+    .await;
+    let (s, v) = t
+        .post(
+            "/biometric/verify-face",
+            &t.kiosk(),
+            json!({"user_id": "t1", "project_id": pid2, "face_image": far}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(data(&v).get("liveness_score").is_none(), "{v}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_operators_file_enrols_without_liveness_a_cameras_sample_needs_it() {
+    let t = vision_server().await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    let k = t.kiosk();
+    let print = photo("silent_face/image_F1.jpg");
+    // A camera's sample of a printed photo: refused, nothing stored.
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "f1", "project_id": pid, "face_image": print, "source": "camera"}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "LIVENESS_FAILED"),
+        "{v}"
+    );
+    assert!(
+        v["details"]["liveness_score"].as_f64().unwrap() < 0.6,
+        "{v}"
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 'f1'"),
+        0
+    );
+    // Too far for a verdict: asked closer, not refused as a spoof.
+    let far = frame_b64(&test_support::farther("silent_face/image_T1.jpg", 0.3));
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid, "face_image": far, "source": "camera"}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "FACE_QUALITY"),
+        "{v}"
+    );
+    assert_eq!(v["details"]["issues"], json!(["FACE_TOO_SMALL"]), "{v}");
+    // The same print as an operator's trusted file (an admin token; unsaid means a file).
+    for body in [
+        json!({"user_id": "f1", "project_id": pid, "face_image": print, "source": "file"}),
+        json!({"user_id": "f1", "project_id": pid,
+               "face_image": photo("silent_face/image_F2.jpg")}),
+    ] {
+        let (s, v) = t.post("/biometric/register-face", &t.admin, body).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(data(&v)["source"], "file", "{v}");
+        assert!(data(&v).get("liveness_score").is_none(), "{v}");
+    }
+    // A live camera sample: stored as the camera's, with its score (in a project of its own:
+    // the liveness samples may be one person).
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    let k = t.kiosk();
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &k,
+            json!({"user_id": "t1", "project_id": pid,
+                   "face_image": photo("silent_face/image_T1.jpg"), "source": "camera"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(data(&v)["source"], "camera", "{v}");
+    assert!(data(&v)["liveness_score"].as_f64().unwrap() >= 0.6, "{v}");
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 'f1' AND source = 'file'"),
+        2
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 't1' AND source = 'camera'"),
+        1
+    );
+    t.stop().await;
 }

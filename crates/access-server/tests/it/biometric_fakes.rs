@@ -187,6 +187,8 @@ async fn liveness_gates_the_login() {
         )
         .await;
     let vid = data(&v)["validation_id"].as_str().unwrap().to_string();
+    // A photo held up to the camera: matched, and judged a spoof in the same call.
+    fakes.set_liveness(0.2);
     let v = t
         .post_ok(
             "/biometric/verify-face",
@@ -199,10 +201,14 @@ async fn liveness_gates_the_login() {
         (Some(true), Some("pending")),
         "liveness still required: {v}"
     );
+    assert_eq!(data(&v)["passed"], false, "{v}");
+    assert!(
+        (data(&v)["liveness_score"].as_f64().unwrap() - 0.2).abs() < 1e-6,
+        "{v}"
+    );
     assert!(data(&v).get("access_token").is_none());
 
-    // A photo held up to the camera.
-    fakes.set_liveness(0.2);
+    // The seed's liveness-check on the same validation: the photo again fails...
     let check = || {
         t.post(
             "/biometric/liveness-check",
@@ -217,7 +223,7 @@ async fn liveness_gates_the_login() {
     assert!((score - 0.2).abs() < 1e-6, "{v}");
     assert!(data(&v).get("access_token").is_none());
 
-    // The person: passes, a face+liveness token.
+    // ...the person passes, a face+liveness token.
     fakes.set_liveness(LIVE);
     let (s, v) = check().await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -226,6 +232,38 @@ async fn liveness_gates_the_login() {
         (Some(true), Some("validated")),
         "{v}"
     );
+    let claims = t.access_claims(data(&v)["access_token"].as_str().unwrap(), &pid);
+    assert_eq!(claims.amr, vec!["face", "liveness"]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn one_verify_face_with_a_live_face_is_the_whole_login() {
+    let fakes = FakeFaces::new();
+    let t = fake_server(&fakes).await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": true}))
+        .await;
+    let k = t.kiosk();
+    t.post_ok(
+        "/biometric/register-face",
+        &k,
+        json!({"user_id": "ada", "project_id": pid, "face_image": photo(1, 1)}),
+    )
+    .await;
+    let v = t
+        .post_ok(
+            "/biometric/verify-face",
+            &k,
+            json!({"project_id": pid, "face_image": photo(1, 2)}),
+        )
+        .await;
+    assert_eq!(
+        (data(&v)["passed"].as_bool(), data(&v)["status"].as_str()),
+        (Some(true), Some("validated")),
+        "{v}"
+    );
+    assert!((data(&v)["liveness_score"].as_f64().unwrap() - LIVE as f64).abs() < 1e-6);
     let claims = t.access_claims(data(&v)["access_token"].as_str().unwrap(), &pid);
     assert_eq!(claims.amr, vec!["face", "liveness"]);
     t.stop().await;

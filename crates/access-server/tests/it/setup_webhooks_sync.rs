@@ -1024,7 +1024,15 @@ fn seed_templates(t: &TestServer, pid: &str, users: std::ops::Range<usize>) {
         .blocking_tx(move |c| {
             for i in users {
                 let e = vision::Embedding::from_raw(vec![i as f32 + 1.0, 1.0]);
-                access_server::templates::insert(c, &pid, &format!("u{i}"), "m1", &e, now)?;
+                let user = format!("u{i}");
+                let new = access_server::templates::NewTemplate {
+                    project_id: &pid,
+                    user_id: &user,
+                    model_id: "m1",
+                    embedding: &e,
+                    source: access_types::EnrolSource::File,
+                };
+                access_server::templates::insert(c, &new, now)?;
             }
             Ok(())
         })

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::fakes::{FAKE_MODEL_ID, LIVE, blank_frame, face, face_jpeg};
 use common::*;
-use kiosk_core::{AdminAuth, Decision, EnrolmentState, KioskConfig, KioskError, Mode};
+use kiosk_core::{AdminAuth, Decision, EnrolSource, EnrolmentState, KioskConfig, KioskError, Mode};
 use vision::Frame;
 
 const ADMIN: AdminAuth<'static> = AdminAuth::Pin(PIN);
@@ -318,4 +318,48 @@ async fn a_joining_kiosk_catches_up_page_by_page_then_asks_only_whats_new() {
     let r = k.sync_once().await.unwrap();
     assert_eq!((r.templates_pulled, r.feed_pages), (1, 1), "{r:?}");
     assert_eq!(k.status().borrow().templates, 451);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_files_enrol_without_liveness_and_the_camera_still_needs_it() {
+    let fakes = FakeFaces::new();
+    let server = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(every_method())
+        .start()
+        .await;
+    let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-source")), &fakes);
+    // Photos that the liveness model would call a print: refused from the camera...
+    fakes.set_liveness(0.2);
+    assert_eq!(
+        k.enroll(ADMIN, "ada", None, samples(1))
+            .await
+            .unwrap_err()
+            .code(),
+        "LIVENESS_FAILED"
+    );
+    // ...taken from an operator's files, and said so at the kiosk and at the server.
+    let e = k
+        .enroll_from(ADMIN, "ada", None, samples(1), EnrolSource::File)
+        .await
+        .unwrap();
+    assert_eq!(e.state, EnrolmentState::Registered);
+    fakes.set_liveness(LIVE);
+    let e = k.enroll(ADMIN, "bob", None, samples(2)).await.unwrap();
+    assert_eq!(e.state, EnrolmentState::Registered);
+    for (user, source) in [("ada", "file"), ("bob", "camera")] {
+        assert_eq!(
+            server.count(&format!(
+                "SELECT COUNT(*) FROM templates WHERE user_id = '{user}' AND source = '{source}'"
+            )),
+            3,
+            "{user}"
+        );
+        let audited = k.audit_log(50).unwrap().into_iter().any(|a| {
+            a.user_id.as_deref() == Some(user)
+                && a.detail.as_deref() == Some(&format!("source: {source}"))
+        });
+        assert!(audited, "{user}: the audit says {source}");
+    }
+    server.stop().await;
 }

@@ -635,29 +635,6 @@ async fn typed_identifiers_and_codes_follow_the_servers_rules_before_any_call() 
     assert_eq!(ok.status, access_types::ValidationStatus::Validated);
 }
 
-/// `photo` scaled by `scale` in the middle of a 640x480 frame whose edges continue the
-/// photo's own (no border the liveness models could take for a screen's): the same person
-/// standing farther from the camera.
-fn farther(photo: &str, scale: f32) -> vision::Frame {
-    let f = test_support::photo(photo);
-    let (w, h) = (
-        (f.width() as f32 * scale) as u32,
-        (f.height() as f32 * scale) as u32,
-    );
-    let small = f.fitted(w, h).unwrap();
-    let (sw, sh) = (small.width() as i64, small.height() as i64);
-    let (ox, oy) = ((640 - sw) / 2, (480 - sh) / 2);
-    let mut rgb = Vec::with_capacity(640 * 480 * 3);
-    for y in 0..480i64 {
-        for x in 0..640i64 {
-            let (sx, sy) = ((x - ox).clamp(0, sw - 1), (y - oy).clamp(0, sh - 1));
-            let i = ((sy * sw + sx) * 3) as usize;
-            rgb.extend_from_slice(&small.rgb()[i..i + 3]);
-        }
-    }
-    vision::Frame::from_raw(640, 480, vision::PixelFormat::Rgb8, &rgb).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_face_too_far_for_liveness_is_asked_closer_never_called_a_spoof() {
     let dir = temp_dir("far");

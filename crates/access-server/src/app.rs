@@ -391,7 +391,10 @@ async fn serve(
 
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: the automatic version sniffing waits for a client's first bytes with no
+    // timeout, so silent connections would hold their slots for ever (the header timeout
+    // starts only after it). Kiosks and integrations speak HTTP/1.1; nothing here upgrades.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -427,8 +430,7 @@ async fn serve(
             // to report.
             match acceptor {
                 None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
                 Some(acceptor) => {
@@ -439,8 +441,7 @@ async fn serve(
                     else {
                         return;
                     };
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
             }

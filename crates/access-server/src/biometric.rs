@@ -262,7 +262,7 @@ pub async fn register_face(
         .with_details(json!({ "issues": a.issues })));
     }
     let source = enrol_source(&auth, &req);
-    let liveness_score = camera_sample_is_live(&req, &flow, &a)?;
+    let liveness_score = camera_sample_is_live(source, &flow, &a)?;
     admit(
         &st,
         &auth,
@@ -366,17 +366,16 @@ fn enrol_source(auth: &Auth, req: &RegisterFaceRequest) -> EnrolSource {
     })
 }
 
-/// A sample declared a camera's must be live when the flow requires liveness (the kiosk
-/// judged the same frame; this is the server's own check of it): too small or cut off is
-/// `FACE_QUALITY` ("Move closer"), a spoof 422 `LIVENESS_FAILED`. A file, or a sample of a
-/// kiosk that does not say (older kiosks judged it themselves), is not asked. The score
-/// when judged.
+/// A camera's sample must be live when the flow requires liveness (the kiosk judged the same
+/// frame; this is the server's own check of it): too small or cut off is `FACE_QUALITY`
+/// ("Move closer"), a spoof 422 `LIVENESS_FAILED`. A file is not asked; a kiosk that does not
+/// say counts as a camera ([`enrol_source`]). The score when judged.
 fn camera_sample_is_live(
-    req: &RegisterFaceRequest,
+    source: EnrolSource,
     flow: &ProjectFlow,
     a: &FaceAnalysis,
 ) -> ApiResult<Option<f32>> {
-    if req.source != Some(EnrolSource::Camera) || !flow.login.liveness_required {
+    if source != EnrolSource::Camera || !flow.login.liveness_required {
         return Ok(None);
     }
     a.require_liveness_ready()?;

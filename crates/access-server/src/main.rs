@@ -258,6 +258,14 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    // SIGHUP re-reads the TLS files when `[tls]` is set (app.rs); without it the default
+    // action would end the process (`systemctl reload` on a plain-HTTP install).
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: the TLS certificate is re-read when [tls] is configured");
+        }
+    });
     Ok(async move {
         tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     })

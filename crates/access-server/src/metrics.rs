@@ -12,7 +12,7 @@
 //! The `prometheus-client` crate (the Prometheus project's own) does the encoding: its typed
 //! label sets keep label names and escaping right.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use access_types::{Channel, ErrorCode};
@@ -84,6 +84,8 @@ pub struct Metrics {
     kiosks: Family<SeenLabels, Gauge>,
     /// Encoding happens under this lock: the scrape-time gauges are set and read as one.
     scrape: Mutex<()>,
+    /// The last database figures and when they were read (ms).
+    snapshot: Mutex<Option<(i64, Arc<DbSnapshot>)>>,
 }
 
 impl Default for Metrics {
@@ -141,6 +143,7 @@ impl Default for Metrics {
             failed_attempts,
             kiosks,
             scrape: Mutex::new(()),
+            snapshot: Mutex::new(None),
         }
     }
 }
@@ -219,7 +222,13 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    // Methods are whatever a client sends (any token, any length): a label of each would
+    // let anyone grow the metrics without bound.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let code = resp.extensions().get::<ErrorCode>().copied();
@@ -281,9 +290,33 @@ fn snapshot(c: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<DbSnapsho
     })
 }
 
+/// How long a scrape's database figures are reused: a scraper (or a leaked metrics token)
+/// asking in a loop costs the single database thread one read per this, not one per request.
+const SNAPSHOT_TTL_MS: i64 = 10_000;
+
 pub async fn serve(State(st): State<AppState>, _a: MetricsAuth) -> ApiResult<Response> {
     let now = st.clock.now_ms();
-    let snap = st.db.call(move |c| Ok(snapshot(c, now)?)).await?;
+    let cached = {
+        let c = st
+            .metrics
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        c.as_ref()
+            .filter(|(at, _)| now - at < SNAPSHOT_TTL_MS)
+            .map(|(_, s)| s.clone())
+    };
+    let snap = match cached {
+        Some(s) => s,
+        None => {
+            let s = Arc::new(st.db.call(move |c| Ok(snapshot(c, now)?)).await?);
+            *st.metrics
+                .snapshot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some((now, s.clone()));
+            s
+        }
+    };
     let body = st.metrics.encode(&snap);
     let mut resp = body.into_response();
     resp.headers_mut().insert(

@@ -80,12 +80,7 @@ pub async fn read_feed(
                 ));
             }
             // The newest revision: the last entry of the (project_id, rev) index.
-            let head: i64 = crate::db::row(
-                c,
-                "SELECT COALESCE(MAX(rev), 0) FROM templates WHERE project_id = ?1",
-                [&q.project_id],
-                |r| r.get(0),
-            )?;
+            let head = crate::templates::head_rev(c, &q.project_id)?;
             let etag = TemplatePage::etag(&head.to_string());
             if if_none_match
                 .as_deref()

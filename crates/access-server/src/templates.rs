@@ -76,8 +76,18 @@ fn load(c: &Connection, project_id: &str, model_id: &str, dim: usize) -> rusqlit
     Ok(gallery)
 }
 
-/// (version, loaded gallery)
-type Entry = (u64, Option<Arc<Gallery>>);
+/// The project's newest template revision (0: none yet). Every enrolment and every erasure
+/// moves it: the feed's entity tag, and how a cached gallery knows it is the store's.
+pub fn head_rev(c: &Connection, project_id: &str) -> rusqlite::Result<i64> {
+    c.query_row(
+        "SELECT COALESCE(MAX(rev), 0) FROM templates WHERE project_id = ?1",
+        [project_id],
+        |r| r.get(0),
+    )
+}
+
+/// (version, the loaded gallery and the head revision it was loaded at)
+type Entry = (u64, Option<(i64, Arc<Gallery>)>);
 
 #[derive(Default)]
 pub struct TemplateCache {
@@ -95,7 +105,10 @@ impl TemplateCache {
         e.1 = None;
     }
 
-    /// The project's templates made by `model_id` (embeddings of `dim` values).
+    /// The project's templates made by `model_id` (embeddings of `dim` values). A cached
+    /// gallery is used only while the project's head revision is the one it was loaded at:
+    /// another process on this database (a second server, the CLI) enrols and erases without
+    /// telling this cache, and an erased person must stop matching everywhere at once.
     pub async fn get(
         &self,
         db: &Db,
@@ -103,10 +116,14 @@ impl TemplateCache {
         model_id: &str,
         dim: usize,
     ) -> ApiResult<Arc<Gallery>> {
+        let p = project_id.to_string();
+        let head = db.call(move |c| Ok(head_rev(c, &p)?)).await?;
         let version = {
             let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             match m.get(project_id) {
-                Some((_, Some(g))) if g.model_id() == model_id && g.dim() == dim => {
+                Some((_, Some((rev, g))))
+                    if *rev == head && g.model_id() == model_id && g.dim() == dim =>
+                {
                     return Ok(g.clone());
                 }
                 Some((v, _)) => *v,
@@ -114,12 +131,14 @@ impl TemplateCache {
             }
         };
         let (p, model) = (project_id.to_string(), model_id.to_string());
-        let gallery = db.call(move |c| Ok(load(c, &p, &model, dim)?)).await?;
+        let (rev, gallery) = db
+            .call(move |c| Ok((head_rev(c, &p)?, load(c, &p, &model, dim)?)))
+            .await?;
         let gallery = Arc::new(gallery);
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = m.entry(project_id.to_string()).or_default();
         if e.0 == version {
-            e.1 = Some(gallery.clone());
+            e.1 = Some((rev, gallery.clone()));
         }
         Ok(gallery)
     }

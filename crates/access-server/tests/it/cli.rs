@@ -509,6 +509,12 @@ fn stalled_clients_are_closed_and_the_connection_cap_holds() {
             s
         })
         .collect();
+    // Silent ones, and a partial HTTP/2 preface: closed too (no version sniffing waits on
+    // them without a clock).
+    stalled.push(std::net::TcpStream::connect(&addr).unwrap());
+    let mut preface = std::net::TcpStream::connect(&addr).unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    stalled.push(preface);
     for s in &mut stalled {
         let t = closed_within(s, Duration::from_secs(5)).expect("a stalled client was held open");
         assert!(t < Duration::from_secs(3), "closed after {t:?}");
@@ -550,6 +556,19 @@ async fn sigterm_with_an_idle_keep_alive_exits_at_once_and_checkpoints() {
     use std::io::{Read, Write};
     let dir = common::temp_dir();
     let (mut child, addr) = serve_with(&dir, "");
+    // `systemctl reload` (SIGHUP) on a server without TLS: logged, not the end of it.
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the server"
+    );
     // One request on a keep-alive connection, answered, then left idle.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

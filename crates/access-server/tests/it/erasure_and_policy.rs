@@ -222,3 +222,79 @@ async fn the_policy_says_the_flows_state_methods_and_lists_but_no_url() {
     );
     t.stop().await;
 }
+
+/// A 1:N verification through `srv` of person `who`'s face: whether it matched.
+async fn one_to_n(srv: &TestServer, project: &str, kiosk: &str, who: u8) -> bool {
+    let body = json!({"project_id": project, "face_image": b64(&face_jpeg(who, 3))});
+    let (_, v) = srv.post("/biometric/verify-face", kiosk, body).await;
+    v["data"]["matched"] == true
+}
+
+/// Two servers on one database file: a person erased through one stops matching through the
+/// other at once (its cached gallery checks the project's head revision on every search), and
+/// one enrolled through one is found through the other.
+#[tokio::test]
+async fn an_erasure_through_one_server_ends_matches_through_another_on_the_same_database() {
+    let a = fake_server().await;
+    let b = TestServer::builder()
+        .db(a.cfg.db.clone())
+        .vision(Vision::Fake(FakeFaces::new()))
+        .start()
+        .await;
+    assert_eq!(b.vision_loaded().await, "ready");
+    a.enrol_images("ada", &[face_jpeg(1, 1)]).await;
+    // B caches the gallery with her in it.
+    assert!(
+        one_to_n(&b, a.project(), &a.kiosk(), 1).await,
+        "B finds ada"
+    );
+    let (s, v) = a
+        .call(
+            Method::DELETE,
+            &format!("/biometric/users/ada?project_id={}", a.project()),
+            Some(&a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        !one_to_n(&b, a.project(), &a.kiosk(), 1).await,
+        "B still matched an erased person"
+    );
+    // And the other way: enrolled through A, found through B.
+    a.enrol_images("bob", &[face_jpeg(2, 1)]).await;
+    assert!(
+        one_to_n(&b, a.project(), &a.kiosk(), 2).await,
+        "B did not see bob"
+    );
+}
+
+/// A kiosk's upload that does not say where it came from counts as the camera's: on a flow
+/// that requires liveness a spoof is refused, whatever the kiosk leaves out.
+#[tokio::test]
+async fn a_kiosk_upload_without_a_source_is_judged_as_a_camera_sample() {
+    let fakes = FakeFaces::new();
+    let t = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(json!({"face": true, "liveness_required": true}))
+        .start()
+        .await;
+    assert_eq!(t.vision_loaded().await, "ready");
+    fakes.set_liveness(0.1);
+    let (s, v) = t
+        .post(
+            "/biometric/register-face",
+            &t.kiosk(),
+            json!({"user_id": "eve", "project_id": t.project(), "face_image": b64(&face_jpeg(5, 1))}),
+        )
+        .await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "LIVENESS_FAILED"),
+        "{v}"
+    );
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM templates WHERE user_id = 'eve'"),
+        0
+    );
+}

@@ -117,6 +117,14 @@ async fn metrics_count_requests_codes_and_limits_for_a_metrics_token_only() {
         (StatusCode::BAD_REQUEST, Some("INVALID_EMAIL"))
     );
 
+    // A made-up method is counted as `other`: clients cannot mint labels.
+    let odd = reqwest::Method::from_bytes(b"XYZZYXYZZYXYZZYXYZZY").unwrap();
+    reqwest::Client::new()
+        .request(odd, format!("http://{}/healthz", t.addr()))
+        .send()
+        .await
+        .unwrap();
+
     // A scraper gets a token of its own scope from an administrator.
     let minted = t
         .post_ok(
@@ -145,6 +153,15 @@ async fn metrics_count_requests_codes_and_limits_for_a_metrics_token_only() {
     assert_eq!(
         value(&m, "access_codes_sent_total", &[("channel", "email")]),
         5.0
+    );
+    assert!(
+        m.samples
+            .iter()
+            .all(|x| x.labels.get("method") != Some("XYZZYXYZZYXYZZYXYZZY"))
+    );
+    assert_eq!(
+        value(&m, "access_http_requests_total", &[("method", "other")]),
+        1.0
     );
     // Every answer is in the route's latency histogram.
     let count = m

@@ -92,7 +92,8 @@ pub fn create_pairing(c: &Connection, req: &CreatePairingRequest, now: i64) -> A
 
 /// Registers a kiosk's device key with a pairing code (used up by this call). The same key
 /// paired again (a kiosk moved to another project) keeps its kiosk id and is live again: an
-/// administrator made the code.
+/// administrator made the code. The key a code paired may present it again until it expires
+/// and gets the same answer (a retry after a lost response); any other key is refused.
 pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<PairedKiosk> {
     let invalid = || {
         ApiError::new(
@@ -102,12 +103,12 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
     };
     let public_key = ki::decode_public_key(&req.public_key)
         .map_err(|e| ApiError::bad_request(format!("public_key: {e}")))?;
-    let (project_id, name): (String, Option<String>) = c
+    let (project_id, name, used_by): (String, Option<String>, Option<String>) = c
         .query_row(
-            "SELECT project_id, name FROM kiosk_pairings
-             WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            "SELECT project_id, name, CASE WHEN used_at IS NULL THEN NULL ELSE kiosk_id END
+             FROM kiosk_pairings WHERE code_hash = ?1 AND expires_at > ?2",
             rusqlite::params![code_hash(&req.code), now],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?
         .ok_or_else(invalid)?;
@@ -120,6 +121,23 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
     )
     .map_err(|e| ApiError::new(ErrorCode::AssertionInvalid, format!("pairing proof: {e}")))?;
     let name = name.unwrap_or_else(|| "Kiosk".to_string());
+    if let Some(kiosk_id) = used_by {
+        // A used code answers again only to the key it paired, while that kiosk stands in the
+        // code's project: a kiosk cut off after the server paired it (power, network) must be
+        // able to retry with the same code, and a revoked kiosk is not revived by a replay.
+        let same = kiosk_key(c, &kiosk_id)?.is_some_and(|k| {
+            !k.revoked && k.project_id == project_id && k.public_key == public_key[..]
+        });
+        return if same {
+            Ok(PairedKiosk {
+                kiosk_id,
+                project_id,
+                name,
+            })
+        } else {
+            Err(invalid())
+        };
+    }
     let existing: Option<String> = c
         .query_row(
             "SELECT id FROM kiosks WHERE public_key = ?1",

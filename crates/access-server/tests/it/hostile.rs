@@ -246,13 +246,23 @@ async fn expired_foreign_and_replayed_credentials_are_refused() {
         (s, code_of(&v)),
         (StatusCode::UNAUTHORIZED, "ASSERTION_INVALID")
     );
-    // A pairing code works once.
+    // A pairing code pairs one key. That key may retry it (its answer was lost) and gets the
+    // same kiosk; no other key can use it, and a revoked kiosk is not revived by a replay.
     let code = t.pairing_code(&p).await;
+    let (s, first) = t.post("/kiosks/pair", "", thief.pair_request(&code)).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let (s, again) = t.post("/kiosks/pair", "", thief.pair_request(&code)).await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(again["data"]["kiosk_id"], first["data"]["kiosk_id"]);
+    let revoked_id = first["data"]["kiosk_id"].as_str().unwrap().to_string();
+    let (s, v) = t
+        .post(&format!("/kiosks/{revoked_id}/revoke"), &t.admin, json!({}))
+        .await;
+    assert!(s.is_success(), "{v}");
+    let (s, v) = t.post("/kiosks/pair", "", thief.pair_request(&code)).await;
     assert_eq!(
-        t.post("/kiosks/pair", "", thief.pair_request(&code))
-            .await
-            .0,
-        StatusCode::CREATED
+        (s, code_of(&v)),
+        (StatusCode::UNAUTHORIZED, "PAIRING_CODE_INVALID")
     );
     let (s, v) = t
         .post(

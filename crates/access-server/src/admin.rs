@@ -1,5 +1,6 @@
 //! Setup endpoints (admin scope): projects, project flows, enrolled users.
 
+use crate::sql::{Connection, OptionalExtension, Row};
 use access_types::{
     CreateProjectFlowRequest, CreateProjectRequest, EnrolledUser, ErrorCode, FlowStatus, Project,
     ProjectFlow, ProjectMessages, SecurityMode, SecuritySettings, UpdateProjectFlowRequest,
@@ -7,7 +8,6 @@ use access_types::{
 };
 use axum::extract::{Path, State};
 use axum::response::Response;
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,7 +26,7 @@ fn messages_from(text: &str) -> ProjectMessages {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+fn project_from_row(r: &Row<'_>) -> crate::sql::Result<Project> {
     Ok(Project {
         id: r.get(0)?,
         name: r.get(1)?,

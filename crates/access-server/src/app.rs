@@ -195,7 +195,11 @@ impl RunningServer {
         // Fold the WAL back into the database file so a stopped server leaves one file.
         let db = self.state.db.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            db.blocking(|c| Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?))
+            if db.engine() == "sqlite" {
+                let _ = db.blocking(|c| {
+                    Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+                });
+            }
         })
         .await;
     }
@@ -209,10 +213,9 @@ impl RunningServer {
 
 /// Load the OTP HMAC key from the store, creating it once.
 fn otp_key(db: &Db) -> Result<[u8; 32], StoreError> {
-    db.blocking(|c| {
-        let tx = c.transaction()?;
+    db.transaction(|tx| {
         let existing: Option<Vec<u8>> = {
-            use rusqlite::OptionalExtension;
+            use crate::sql::OptionalExtension;
             tx.query_row(
                 "SELECT value FROM meta WHERE key = 'otp_hmac_key'",
                 [],
@@ -225,13 +228,13 @@ fn otp_key(db: &Db) -> Result<[u8; 32], StoreError> {
             None => {
                 let k: [u8; 32] = rand::rng().random();
                 tx.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('otp_hmac_key', ?1)",
+                    "INSERT INTO meta(key, value) VALUES ('otp_hmac_key', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     [k.as_slice()],
                 )?;
                 k
             }
         };
-        tx.commit()?;
         Ok(key)
     })
 }
@@ -242,7 +245,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     face: Option<FaceService>,
 ) -> Result<RunningServer, StartError> {
-    let db = Db::open(&cfg.db)?;
+    let db = Db::connect(&cfg.db)?;
     let keys = Keys::load_or_create(&db, &cfg.issuer, clock.now_ms())?;
     let otp_key = otp_key(&db)?;
     let hooks_exist = db.blocking(|c| {

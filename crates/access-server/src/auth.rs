@@ -52,12 +52,12 @@ pub struct Keys {
 
 type KeyRow = (String, Vec<u8>, Vec<u8>);
 
-fn new_key_row(c: &rusqlite::Connection, now_ms: i64) -> Result<String, StoreError> {
+fn new_key_row(c: &crate::sql::Connection, now_ms: i64) -> Result<String, StoreError> {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
+        .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery.into()))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-        .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery))?;
+        .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery.into()))?;
     let kid = ids::new_id("key");
     c.execute(
         "INSERT INTO signing_keys(kid, alg, private_pkcs8, public_key, created_at)
@@ -68,10 +68,10 @@ fn new_key_row(c: &rusqlite::Connection, now_ms: i64) -> Result<String, StoreErr
 }
 
 /// The keys not yet retired at `now_ms`, newest first (the first signs).
-fn live_keys(c: &rusqlite::Connection, now_ms: i64) -> Result<Vec<KeyRow>, StoreError> {
+fn live_keys(c: &crate::sql::Connection, now_ms: i64) -> Result<Vec<KeyRow>, StoreError> {
     let mut st = c.prepare(
         "SELECT kid, private_pkcs8, public_key FROM signing_keys
-         WHERE retire_after IS NULL OR retire_after > ?1 ORDER BY created_at DESC, rowid DESC",
+         WHERE retire_after IS NULL OR retire_after > ?1 ORDER BY created_at DESC, kid DESC",
     )?;
     let rows = st
         .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -107,13 +107,11 @@ impl Keys {
     /// Load the signing keys from the store, creating one on first start (in one transaction,
     /// so two processes starting together agree on the key).
     pub fn load_or_create(db: &Db, issuer: &str, now_ms: i64) -> Result<Self, KeyError> {
-        let rows = db.blocking(move |c| {
-            let tx = c.transaction()?;
-            if live_keys(&tx, now_ms)?.is_empty() {
-                new_key_row(&tx, now_ms)?;
+        let rows = db.transaction(move |tx| {
+            if live_keys(tx, now_ms)?.is_empty() {
+                new_key_row(tx, now_ms)?;
             }
-            let rows = live_keys(&tx, now_ms)?;
-            tx.commit()?;
+            let rows = live_keys(tx, now_ms)?;
             Ok(rows)
         })?;
         Ok(Self {
@@ -136,14 +134,12 @@ impl Keys {
     /// Returns the new key id. Works on a database a running server uses (it re-reads its
     /// keys every [`KEY_RELOAD`]), or through `POST /keys/rotate`, which reloads at once.
     pub fn rotate(db: &Db, now_ms: i64, keep_ms: i64) -> Result<String, KeyError> {
-        Ok(db.blocking(move |c| {
-            let tx = c.transaction()?;
+        Ok(db.transaction(move |tx| {
             tx.execute(
                 "UPDATE signing_keys SET retire_after = ?1 WHERE retire_after IS NULL",
                 [now_ms.saturating_add(keep_ms)],
             )?;
-            let kid = new_key_row(&tx, now_ms + 1)?;
-            tx.commit()?;
+            let kid = new_key_row(tx, now_ms + 1)?;
             Ok(kid)
         })?)
     }

@@ -1,5 +1,6 @@
 //! Face enrolment, 1:1 / 1:N verification and liveness.
 
+use crate::sql::{Connection, OptionalExtension};
 use access_types::{
     EnrolSource, ErrorCode, FaceQuality, LivenessCheckRequest, LivenessCheckResponse, ProjectFlow,
     RegisterFaceRequest, RegisterFaceResponse, ValidationStatus, VerifyFaceRequest,
@@ -8,7 +9,6 @@ use access_types::{
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use crate::clock::rfc3339;

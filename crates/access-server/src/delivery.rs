@@ -204,13 +204,13 @@ impl OtpSender for OutboxSender {
 
 /// Record a message in the dev outbox (inside the caller's transaction when there is one).
 pub fn outbox_insert(
-    c: &rusqlite::Connection,
+    c: &crate::sql::Connection,
     channel: Channel,
     to: &str,
     body: &str,
     code: &str,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> crate::sql::Result<()> {
     exec(
         c,
         "INSERT INTO outbox(channel, recipient, body, code, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -5,10 +5,10 @@
 //! `DELETE /biometric/users/{user_id}` (an addition to the contract) and the admin's
 //! `DELETE /users/{user_id}` both go through [`erase`].
 
+use crate::sql::Connection;
 use access_types::{ApiTokenClaims, DeletedUser, ErrorCode, UserId};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use rusqlite::Connection;
 
 use crate::admin::RequiredProject;
 use crate::db::{exec, next_counter};

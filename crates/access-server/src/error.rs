@@ -56,6 +56,12 @@ impl From<IdentifierError> for ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        crate::sql::SqlError::from(e).into()
+    }
+}
+
+impl From<crate::sql::SqlError> for ApiError {
+    fn from(e: crate::sql::SqlError) -> Self {
         // The detail goes to the log only; the client learns nothing about the schema.
         tracing::error!(error = %e, "database error");
         ApiError::internal()

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use crate::sql::{Connection, OptionalExtension, Row};
 use access_types::{
     ErrorCode, FlowStatus, FlowType, ListEntry, LoginSettings, ProjectFlow, SecurityMode,
     SecuritySettings, identifiers,
 };
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use crate::clock::rfc3339;
@@ -36,7 +36,7 @@ impl Method {
 pub const FLOW_COLUMNS: &str =
     "id, project_id, name, flow_type, status, login_json, security_json, created_at, updated_at";
 
-pub fn flow_from_row(r: &Row<'_>) -> rusqlite::Result<ProjectFlow> {
+pub fn flow_from_row(r: &Row<'_>) -> crate::sql::Result<ProjectFlow> {
     let status: String = r.get(4)?;
     let login: String = r.get(5)?;
     let security: String = r.get(6)?;
@@ -59,7 +59,7 @@ pub fn flow_from_row(r: &Row<'_>) -> rusqlite::Result<ProjectFlow> {
     })
 }
 
-pub fn load_flow(c: &Connection, id: &str) -> rusqlite::Result<Option<ProjectFlow>> {
+pub fn load_flow(c: &Connection, id: &str) -> crate::sql::Result<Option<ProjectFlow>> {
     row(
         c,
         &format!("SELECT {FLOW_COLUMNS} FROM flows WHERE id = ?1"),
@@ -69,7 +69,7 @@ pub fn load_flow(c: &Connection, id: &str) -> rusqlite::Result<Option<ProjectFlo
     .optional()
 }
 
-pub fn project_exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub fn project_exists(c: &Connection, id: &str) -> crate::sql::Result<bool> {
     Ok(
         row(c, "SELECT 1 FROM projects WHERE id = ?1", [id], |_| Ok(()))
             .optional()?

@@ -6,6 +6,7 @@
 //! key (registered at pairing) and trades a fresh signed assertion for a token of at most an
 //! hour, bound to its kiosk id and project. Revoking the kiosk refuses its next request.
 
+use crate::sql::{Connection, OptionalExtension, Row};
 use access_types::ErrorCode;
 use access_types::kiosk_identity::{
     self as ki, CreatePairingRequest, KioskInfo, KioskStatusReport, KioskToken, KioskTokenRequest,
@@ -13,7 +14,6 @@ use access_types::kiosk_identity::{
 };
 use axum::extract::{Path, State};
 use axum::response::Response;
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -185,7 +185,7 @@ pub struct KioskKey {
     pub revoked: bool,
 }
 
-pub fn kiosk_key(c: &Connection, kiosk_id: &str) -> rusqlite::Result<Option<KioskKey>> {
+pub fn kiosk_key(c: &Connection, kiosk_id: &str) -> crate::sql::Result<Option<KioskKey>> {
     c.prepare_cached("SELECT project_id, public_key, revoked_at FROM kiosks WHERE id = ?1")?
         .query_row([kiosk_id], |r| {
             Ok(KioskKey {
@@ -222,7 +222,8 @@ pub fn exchange(c: &Connection, req: &KioskTokenRequest, now: i64) -> ApiResult<
     )?;
     let fresh = exec(
         c,
-        "INSERT OR IGNORE INTO assertion_jtis(kiosk_id, jti, expires_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO assertion_jtis(kiosk_id, jti, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
         rusqlite::params![kiosk_id, claims.jti, (claims.exp + ki::CLOCK_SKEW_S) * 1000],
     )?;
     if fresh == 0 {
@@ -242,7 +243,7 @@ pub fn exchange(c: &Connection, req: &KioskTokenRequest, now: i64) -> ApiResult<
     Ok((kiosk_id, key.project_id))
 }
 
-fn info_from_row(r: &Row<'_>) -> rusqlite::Result<KioskInfo> {
+fn info_from_row(r: &Row<'_>) -> crate::sql::Result<KioskInfo> {
     Ok(KioskInfo {
         kiosk_id: r.get(0)?,
         project_id: r.get(1)?,
@@ -260,7 +261,7 @@ const INFO_COLUMNS: &str = "id, project_id, name, created_at, last_seen_at, vers
     pending_events, last_sync_at, revoked_at";
 
 /// Every kiosk (of one project), newest first.
-pub fn list(c: &Connection, project_id: Option<&str>) -> rusqlite::Result<Vec<KioskInfo>> {
+pub fn list(c: &Connection, project_id: Option<&str>) -> crate::sql::Result<Vec<KioskInfo>> {
     let mut s = c.prepare(&format!(
         "SELECT {INFO_COLUMNS} FROM kiosks WHERE ?1 IS NULL OR project_id = ?1
          ORDER BY created_at DESC"

@@ -4,8 +4,8 @@
 //! with each further lock (capped at a day). A success resets it. NIST SP 800-63B §5.2.2 caps
 //! consecutive failures at 100; the default here is 10.
 
+use crate::sql::{Connection, OptionalExtension};
 use access_types::ErrorCode;
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 
 use crate::db::{exec, row};
@@ -69,7 +69,7 @@ pub fn record_failure(
     project_id: &str,
     identifier: &str,
     now: i64,
-) -> rusqlite::Result<AfterFailure> {
+) -> crate::sql::Result<AfterFailure> {
     let (failures, locks): (u32, u32) = row(
         tx,
         "SELECT failures, locks FROM identifier_locks WHERE project_id = ?1 AND identifier = ?2",
@@ -102,7 +102,7 @@ pub fn record_failure(
 }
 
 /// A right code: the count and the doubling start again.
-pub fn reset(tx: &Connection, project_id: &str, identifier: &str) -> rusqlite::Result<()> {
+pub fn reset(tx: &Connection, project_id: &str, identifier: &str) -> crate::sql::Result<()> {
     exec(
         tx,
         "DELETE FROM identifier_locks WHERE project_id = ?1 AND identifier = ?2",

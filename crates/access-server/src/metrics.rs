@@ -253,7 +253,7 @@ struct DbSnapshot {
 /// round is a minute, so `5m` is "alive").
 const SEEN_BUCKETS: [(&str, i64); 3] = [("5m", 300_000), ("1h", 3_600_000), ("24h", 86_400_000)];
 
-fn snapshot(c: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<DbSnapshot> {
+fn snapshot(c: &crate::sql::Connection, now_ms: i64) -> crate::sql::Result<DbSnapshot> {
     let mut s = c.prepare("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status")?;
     let deliveries = s
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?

@@ -1,5 +1,6 @@
 //! Email / SMS / WhatsApp one-time codes.
 
+use crate::sql::{Connection, OptionalExtension};
 use access_types::{
     Channel, Email, ErrorCode, OtpCode, OtpValidation, OtpVerification, PhoneE164, ProjectFlow,
     SendEmailOtpRequest, SendPhoneOtpRequest, ValidationStatus, VerifyEmailOtpRequest,
@@ -8,7 +9,6 @@ use access_types::{
 use axum::extract::State;
 use axum::response::Response;
 use hmac::{Hmac, Mac};
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use sha2::Sha256;
 

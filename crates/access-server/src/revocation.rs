@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::sql::OptionalExtension;
 use access_types::{ApiScope, ApiTokenClaims, ErrorCode};
-use rusqlite::OptionalExtension;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -246,9 +246,9 @@ pub async fn events(
                     continue;
                 }
                 let n = exec(tx,
-                    "INSERT OR IGNORE INTO sync_events(kiosk_id, event_id, kind, project_id,
+                    "INSERT INTO sync_events(kiosk_id, event_id, kind, project_id,
                        user_id, occurred_at, payload, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
                     rusqlite::params![
                         kiosk_id,
                         e.event_id,

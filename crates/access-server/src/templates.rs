@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use crate::sql::Connection;
 use vision::{Embedding, Gallery};
 
 use crate::db::{Db, exec, next_counter};
@@ -30,7 +30,7 @@ pub struct NewTemplate<'a> {
     pub source: access_types::EnrolSource,
 }
 
-pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> rusqlite::Result<String> {
+pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> crate::sql::Result<String> {
     let id = crate::ids::new_id("tpl");
     let rev = next_counter(tx, "template_rev")?;
     exec(
@@ -54,31 +54,37 @@ pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> rusqlite::Resul
 
 /// A project's live templates as a gallery for one model (`dim` values each): the others'
 /// templates are left out by the gallery, and a blob that is no embedding is skipped.
-fn load(c: &Connection, project_id: &str, model_id: &str, dim: usize) -> rusqlite::Result<Gallery> {
-    let mut s = c.prepare_cached(
-        "SELECT id, user_id, model_id, embedding FROM templates
-         WHERE project_id = ?1 AND deleted_at IS NULL",
-    )?;
-    let mut rows = s.query([project_id])?;
+fn load(
+    c: &Connection,
+    project_id: &str,
+    model_id: &str,
+    dim: usize,
+) -> crate::sql::Result<Gallery> {
     let mut gallery = Gallery::new(model_id, dim);
     let mut key = 0u64;
-    while let Some(r) = rows.next()? {
-        let (id, user, model): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let blob: Vec<u8> = r.get(3)?;
-        match Embedding::from_le_bytes(&blob) {
-            Ok(e) => {
-                gallery.insert(key, &user, &model, e.as_slice());
-                key += 1;
+    c.each_row(
+        "SELECT id, user_id, model_id, embedding FROM templates
+         WHERE project_id = ?1 AND deleted_at IS NULL",
+        &[&project_id],
+        &mut |r| {
+            let (id, user, model): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let blob: Vec<u8> = r.get(3)?;
+            match Embedding::from_le_bytes(&blob) {
+                Ok(e) => {
+                    gallery.insert(key, &user, &model, e.as_slice());
+                    key += 1;
+                }
+                Err(e) => tracing::warn!(template = %id, error = %e, "stored template unreadable"),
             }
-            Err(e) => tracing::warn!(template = %id, error = %e, "stored template unreadable"),
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(gallery)
 }
 
 /// The project's newest template revision (0: none yet). Every enrolment and every erasure
 /// moves it: the feed's entity tag, and how a cached gallery knows it is the store's.
-pub fn head_rev(c: &Connection, project_id: &str) -> rusqlite::Result<i64> {
+pub fn head_rev(c: &Connection, project_id: &str) -> crate::sql::Result<i64> {
     c.query_row(
         "SELECT COALESCE(MAX(rev), 0) FROM templates WHERE project_id = ?1",
         [project_id],

@@ -2,10 +2,10 @@
 //! be listed and revoked by id, their lifetime capped by `admin_token_max_ttl_s`. Kiosk tokens
 //! are not minted here: they come from the device-key exchange (`kiosks.rs`).
 
+use crate::sql::{Connection, OptionalExtension, Row};
 use access_types::{ApiScope, ApiTokenInfo, CreateApiTokenRequest, CreatedApiToken, ErrorCode};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::json;
 
 use crate::auth::Keys;
@@ -72,7 +72,7 @@ pub fn mint(
     })
 }
 
-fn info_from_row(r: &Row<'_>) -> rusqlite::Result<ApiTokenInfo> {
+fn info_from_row(r: &Row<'_>) -> crate::sql::Result<ApiTokenInfo> {
     Ok(ApiTokenInfo {
         id: r.get(0)?,
         subject: r.get(1)?,
@@ -87,7 +87,7 @@ fn info_from_row(r: &Row<'_>) -> rusqlite::Result<ApiTokenInfo> {
 const COLUMNS: &str = "jti, subject, scope, created_at, expires_at, revoked_at";
 
 /// Recorded tokens not yet expired, newest first.
-pub fn list(c: &Connection, now: i64) -> rusqlite::Result<Vec<ApiTokenInfo>> {
+pub fn list(c: &Connection, now: i64) -> crate::sql::Result<Vec<ApiTokenInfo>> {
     let mut s = c.prepare(&format!(
         "SELECT {COLUMNS} FROM api_tokens WHERE expires_at > ?1 ORDER BY created_at DESC"
     ))?;

@@ -3,8 +3,8 @@
 //! end. The OTP and biometric handlers load a [`Validation`], decide (a code compared, a face
 //! matched), and call the step here inside their transaction.
 
+use crate::sql::{Connection, OptionalExtension};
 use access_types::{ErrorCode, ValidationStatus, WebhookEventType};
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
 use crate::db::{exec, row};
@@ -130,7 +130,7 @@ impl Validation {
     }
 
     /// Stores it; `created` is announced by the caller when the kind has such an event.
-    pub fn insert(&self, tx: &Connection, now: i64) -> rusqlite::Result<()> {
+    pub fn insert(&self, tx: &Connection, now: i64) -> crate::sql::Result<()> {
         exec(
             tx,
             "INSERT INTO validations(id, kind, channel, identifier, project_id, flow_id, status,
@@ -193,7 +193,7 @@ impl Validation {
         step: Step,
         extra: Value,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> crate::sql::Result<()> {
         let Some(event) = self.kind.event(step) else {
             return Ok(());
         };
@@ -236,7 +236,7 @@ impl Validation {
     }
 
     /// Succeeds: `validated`, the code (if any) made unusable, the event queued.
-    pub fn validate(&mut self, tx: &Connection, now: i64) -> rusqlite::Result<()> {
+    pub fn validate(&mut self, tx: &Connection, now: i64) -> crate::sql::Result<()> {
         exec(
             tx,
             "UPDATE validations SET status = 'validated', validated_at = ?1, updated_at = ?1,
@@ -259,7 +259,7 @@ impl Validation {
         passed: bool,
         liveness_required: bool,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> crate::sql::Result<()> {
         self.liveness_passed = Some(passed);
         exec(
             tx,
@@ -292,7 +292,7 @@ impl Validation {
         tx: &Connection,
         liveness_required: bool,
         now: i64,
-    ) -> rusqlite::Result<bool> {
+    ) -> crate::sql::Result<bool> {
         let live_ok = !liveness_required || self.liveness_passed == Some(true);
         if self.match_ok && live_ok && self.status == ValidationStatus::Pending {
             self.validate(tx, now)?;
@@ -303,7 +303,7 @@ impl Validation {
 
     /// Counts a failed try; at the limit the validation is `failed` (its code unusable) and
     /// the event queued.
-    pub fn fail_attempt(&mut self, tx: &Connection, now: i64) -> rusqlite::Result<Attempt> {
+    pub fn fail_attempt(&mut self, tx: &Connection, now: i64) -> crate::sql::Result<Attempt> {
         self.attempts += 1;
         if self.attempts < self.max_attempts {
             exec(
@@ -330,7 +330,7 @@ impl Validation {
         tx: &Connection,
         s: ValidationStatus,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> crate::sql::Result<()> {
         exec(
             tx,
             "UPDATE validations SET status = ?1, updated_at = ?2 WHERE id = ?3",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::sql::{Connection, OptionalExtension, Row};
 use access_types::{
     CreateWebhookRequest, CreatedWebhook, DeliveryAttempt, DeliveryStatus, ErrorCode,
     UpdateWebhookRequest, Webhook, WebhookDelivery, WebhookEvent, WebhookEventType,
@@ -17,7 +18,6 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
@@ -39,7 +39,7 @@ pub fn enqueue(
     event_type: WebhookEventType,
     data: Value,
     now: i64,
-) -> rusqlite::Result<usize> {
+) -> crate::sql::Result<usize> {
     let mut st = tx.prepare_cached(
         "SELECT id, events_json FROM webhooks
          WHERE project_id = ?1 AND enabled = 1 AND (flow_id IS NULL OR flow_id = ?2)",
@@ -116,7 +116,7 @@ fn claim_one(c: &Connection, worker: &str, now: i64, lease_until: i64) -> ApiRes
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o
                              WHERE o.webhook_id = d.webhook_id AND o.status = 'pending'
                                AND o.lease_until > ?3)
-           ORDER BY d.next_attempt_at, d.rowid LIMIT 1)
+           ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT 1)
          RETURNING id, webhook_id, payload, attempts",
         rusqlite::params![worker, lease_until, now],
         |r| {
@@ -431,7 +431,7 @@ pub async fn refresh_hooks_flag(st: &AppState) {
 const HOOK_COLUMNS: &str =
     "id, project_id, flow_id, url, events_json, enabled, disabled_reason, created_at, updated_at";
 
-fn hook_from_row(r: &Row<'_>) -> rusqlite::Result<Webhook> {
+fn hook_from_row(r: &Row<'_>) -> crate::sql::Result<Webhook> {
     let events: String = r.get(4)?;
     Ok(Webhook {
         id: r.get(0)?,

@@ -104,7 +104,12 @@ impl ServerBuilder {
         };
         let mut cfg = ServerConfig {
             addr: ([127, 0, 0, 1], self.port).into(),
-            db: self.db.unwrap_or_else(|| dir.join("access.db")),
+            db: self
+                .db
+                .unwrap_or_else(|| match std::env::var("ACCESS_TEST_PG") {
+                    Ok(admin_url) if !admin_url.is_empty() => fresh_pg_database(&admin_url),
+                    _ => dir.join("access.db"),
+                }),
             dev_outbox: true,
             ..Default::default()
         };
@@ -142,8 +147,8 @@ impl ServerBuilder {
             .db
             .blocking_tx(|c| {
                 c.execute(
-                    "INSERT OR IGNORE INTO kiosks(id, project_id, name, public_key, created_at)
-                     VALUES (?1, 'prj_none', 'Test kiosk', ?2, ?3)",
+                    "INSERT INTO kiosks(id, project_id, name, public_key, created_at)
+                     VALUES (?1, 'prj_none', 'Test kiosk', ?2, ?3) ON CONFLICT DO NOTHING",
                     rusqlite::params![kiosk_id, public_key, now],
                 )?;
                 Ok(())
@@ -435,9 +440,12 @@ impl TestServer {
     /// `SELECT COUNT(*) ...` (or any one-integer query) on the server's own database: what it
     /// holds, not what it said.
     pub fn count(&self, sql: &str) -> i64 {
-        rusqlite::Connection::open(&self.cfg.db)
-            .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        count_in(&self.cfg.db, sql)
+    }
+
+    /// Whether this server's store is PostgreSQL (`ACCESS_TEST_PG`), not an SQLite file.
+    pub fn on_postgres(&self) -> bool {
+        is_pg(&self.cfg.db)
     }
 
     /// The app's environment for a kiosk keeping its data in `data`, pointed at this server
@@ -491,7 +499,7 @@ impl TestServer {
             self.running.is_none(),
             "rotate keys while the server is shut down"
         );
-        let db = access_server::db::Db::open(&self.cfg.db).expect("the server's database");
+        let db = access_server::db::Db::connect(&self.cfg.db).expect("the server's database");
         access_server::auth::Keys::rotate(&db, self.clock.now_ms(), 0).expect("a new key");
     }
 
@@ -582,4 +590,58 @@ fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("random");
     u64::from_le_bytes(b)
+}
+
+fn is_pg(db: &Path) -> bool {
+    db.to_string_lossy().starts_with("postgres")
+}
+
+/// One integer from the database at `db` (an SQLite file or a PostgreSQL URL).
+pub fn count_in(db: &Path, sql: &str) -> i64 {
+    if is_pg(db) {
+        let (url, sql) = (db.to_string_lossy().into_owned(), sql.to_string());
+        // Off the test's runtime: the synchronous client starts one of its own.
+        return std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
+            let row = c.query_one(&sql, &[])?;
+            Ok::<i64, postgres::Error>(row.get(0))
+        })
+        .join()
+        .expect("the query thread")
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// A new, empty database on the PostgreSQL at `admin_url` (the suite's throwaway cluster):
+/// every test server gets its own, as every SQLite test server gets its own file.
+fn fresh_pg_database(admin_url: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        rand_suffix()
+    );
+    let url = admin_url.to_string();
+    let create = name.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
+        c.batch_execute(&format!("CREATE DATABASE {create}"))
+    })
+    .join()
+    .expect("the create-database thread")
+    .unwrap_or_else(|e| panic!("CREATE DATABASE on {admin_url}: {e}"));
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
+    PathBuf::from(format!("{base}/{name}"))
+}
+
+fn rand_suffix() -> String {
+    let mut b = [0u8; 4];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("random");
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -12,4 +12,5 @@ mod erasure_and_policy;
 mod hostile;
 mod ops;
 mod otp;
+mod replicas;
 mod setup_webhooks_sync;

@@ -277,7 +277,7 @@ pub async fn list_flows(
         .db
         .call(move |c| {
             let mut s = c.prepare(&format!(
-                "SELECT {FLOW_COLUMNS} FROM flows WHERE (?1 IS NULL OR project_id = ?1) ORDER BY created_at"
+                "SELECT {FLOW_COLUMNS} FROM flows WHERE (CAST(?1 AS TEXT) IS NULL OR project_id = ?1) ORDER BY created_at"
             ))?;
             Ok(s.query_map([q.project_id], flow_from_row)?.collect::<Result<Vec<_>, _>>()?)
         })

@@ -405,16 +405,13 @@ fn run_in_savepoint<R, E: From<SqlError>>(
     }
 }
 
-/// `f` in a transaction of its own (the CLI's calls outside the writer on SQLite; nested in
-/// the writer's transaction on PostgreSQL, where a savepoint does the same).
+/// `f` in a transaction of its own, taking its turn with the writers (`begin_write`): the
+/// CLI's calls and startup work outside the writer thread.
 fn run_in_transaction<R, E: From<SqlError>>(
     c: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, E>,
 ) -> Result<R, E> {
-    if c.engine_name() == "postgres" {
-        return run_in_savepoint(c, f);
-    }
-    c.execute_batch("BEGIN IMMEDIATE")?;
+    c.begin_write()?;
     match f(c) {
         Ok(r) => {
             c.execute_batch("COMMIT")?;
@@ -517,7 +514,7 @@ where
 pub fn next_counter(tx: &Connection, name: &str) -> crate::sql::Result<i64> {
     tx.execute(
         "INSERT INTO counters(name, value) VALUES (?1, 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1",
+         ON CONFLICT(name) DO UPDATE SET value = counters.value + 1",
         [name],
     )?;
     tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {

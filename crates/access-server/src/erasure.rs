@@ -55,8 +55,8 @@ pub fn erase(
         let rev = next_counter(tx, "template_rev")?;
         exec(
             tx,
-            "UPDATE templates SET deleted_at = ?1, rev = ?2, embedding = x'' WHERE id = ?3",
-            rusqlite::params![now_ms, rev, id],
+            "UPDATE templates SET deleted_at = ?1, rev = ?2, embedding = ?4 WHERE id = ?3",
+            rusqlite::params![now_ms, rev, id, Vec::<u8>::new()],
         )?;
     }
     exec(

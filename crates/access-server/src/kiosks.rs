@@ -263,7 +263,7 @@ const INFO_COLUMNS: &str = "id, project_id, name, created_at, last_seen_at, vers
 /// Every kiosk (of one project), newest first.
 pub fn list(c: &Connection, project_id: Option<&str>) -> crate::sql::Result<Vec<KioskInfo>> {
     let mut s = c.prepare(&format!(
-        "SELECT {INFO_COLUMNS} FROM kiosks WHERE ?1 IS NULL OR project_id = ?1
+        "SELECT {INFO_COLUMNS} FROM kiosks WHERE CAST(?1 AS TEXT) IS NULL OR project_id = ?1
          ORDER BY created_at DESC"
     ))?;
     s.query_map([project_id], info_from_row)?.collect()

@@ -91,7 +91,7 @@ pub fn record_failure(
         "INSERT INTO identifier_locks(project_id, identifier, failures, locks, locked_until)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(project_id, identifier) DO UPDATE SET failures = ?3, locks = ?4,
-           locked_until = CASE WHEN ?5 > 0 THEN ?5 ELSE locked_until END",
+           locked_until = CASE WHEN ?5 > 0 THEN ?5 ELSE identifier_locks.locked_until END",
         rusqlite::params![project_id, identifier, failures, locks, until],
     )?;
     Ok(if until > 0 {

@@ -542,7 +542,7 @@ pub async fn list(
         .db
         .call(move |c| {
             let mut s = c.prepare(&format!(
-                "SELECT {HOOK_COLUMNS} FROM webhooks WHERE (?1 IS NULL OR project_id = ?1) ORDER BY created_at"
+                "SELECT {HOOK_COLUMNS} FROM webhooks WHERE (CAST(?1 AS TEXT) IS NULL OR project_id = ?1) ORDER BY created_at"
             ))?;
             Ok(s.query_map([q.project_id], hook_from_row)?.collect::<Result<Vec<_>, _>>()?)
         })

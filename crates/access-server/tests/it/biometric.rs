@@ -547,22 +547,24 @@ async fn a_template_of_another_model_never_matches() {
     let (same, _) = t
         .project_with_flow(json!({"face": true, "liveness_required": false}))
         .await;
-    {
-        let c = rusqlite::Connection::open(t.dir.join("access.db")).unwrap();
-        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-        for (project, model) in [
-            (&other, "another-model/v1"),
-            (&same, vision::EMBEDDER_MODEL_ID),
-        ] {
-            c.execute(
-                "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
-                 SELECT ?1 || id, ?1, user_id, ?2, embedding, created_at, 1000000 + rev
-                 FROM templates WHERE project_id = ?3",
-                rusqlite::params![project, model, donor],
-            )
-            .unwrap();
-        }
-    }
+    t.server()
+        .state
+        .db
+        .blocking_tx(|c| {
+            for (project, model) in [
+                (&other, "another-model/v1"),
+                (&same, vision::EMBEDDER_MODEL_ID),
+            ] {
+                c.execute(
+                    "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
+                     SELECT CAST(?1 AS TEXT) || id, ?1, user_id, ?2, embedding, created_at, 1000000 + rev
+                     FROM templates WHERE project_id = ?3",
+                    rusqlite::params![project, model, donor],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
     let verify = |project: &str, user: Option<&str>| {
         let mut body = json!({"project_id": project, "face_image": obama("obama1.jpg")});
         if let Some(u) = user {

@@ -801,7 +801,6 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
         0,
         "nothing was stored"
     );
-    let db = rusqlite::Connection::open(&t.server().state.cfg.db).unwrap();
     // A security URL stored before the check existed is refused when it would be called: the
     // login fails closed (503), and nothing is sent to 127.0.0.1.
     let hits = Arc::new(Mutex::new(0u32));
@@ -821,11 +820,17 @@ async fn outbound_urls_to_internal_addresses_are_refused() {
         "timeout_ms": 2000,
     }))
     .unwrap();
-    db.execute(
-        "UPDATE flows SET security_json = ?1 WHERE id = ?2",
-        rusqlite::params![security, fid],
-    )
-    .unwrap();
+    t.server()
+        .state
+        .db
+        .blocking_tx(|c| {
+            c.execute(
+                "UPDATE flows SET security_json = ?1 WHERE id = ?2",
+                rusqlite::params![security, fid],
+            )?;
+            Ok(())
+        })
+        .unwrap();
     let (s, v) = t
         .post(
             "/email/send-otp",

@@ -29,3 +29,9 @@ echo "bundle: $deb" >&2
 
 echo "== cargo test" >&2
 cargo test --workspace
+
+echo "== the server suite again, on PostgreSQL (a throwaway cluster on loopback)" >&2
+pgdir=$(mktemp -d /tmp/access-pg.XXXXXX)
+trap 'scripts/pg.sh stop "$pgdir"' EXIT
+pg_url=$(scripts/pg.sh start "$pgdir")
+ACCESS_TEST_PG="$pg_url" cargo test -p access-server --test it

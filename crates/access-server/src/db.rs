@@ -202,6 +202,22 @@ impl DbTarget {
     }
 }
 
+/// The `--db` value for messages and logs: a URL's password is never shown.
+pub fn redact_db(value: &Path) -> String {
+    let s = value.display().to_string();
+    match DbTarget::parse(value) {
+        DbTarget::Postgres(_) => match url::Url::parse(&s) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(u) => u.to_string(),
+            Err(_) => "postgres://(unparsable URL)".into(),
+        },
+        DbTarget::Sqlite(_) => s,
+    }
+}
+
 impl Db {
     /// Opens the database `--db` names: an SQLite file ([`Db::open`]) or a PostgreSQL URL
     /// ([`Db::open_postgres`]).
@@ -622,6 +638,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(pairs as usize, ok, "both inserts of a call or neither");
+    }
+
+    #[test]
+    fn db_values_name_their_engine_and_hide_passwords() {
+        let p = |s: &str| DbTarget::parse(Path::new(s));
+        assert_eq!(p("access.db"), DbTarget::Sqlite("access.db".into()));
+        assert_eq!(p("sqlite:/var/a.db"), DbTarget::Sqlite("/var/a.db".into()));
+        assert_eq!(
+            p("postgresql://u@h/d"),
+            DbTarget::Postgres("postgresql://u@h/d".into())
+        );
+        let shown = redact_db(Path::new(
+            "postgres://access:hunter2@db.internal:5432/access",
+        ));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
     }
 
     #[test]

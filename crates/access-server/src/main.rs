@@ -45,7 +45,8 @@ impl Store {
             ..Default::default()
         };
         let cfg = ServerConfig::load(&flags, &config::environment())?;
-        let db = Db::open(&cfg.db).with_context(|| format!("opening {}", cfg.db.display()))?;
+        let db = Db::connect(&cfg.db)
+            .with_context(|| format!("opening {}", access_server::db::redact_db(&cfg.db)))?;
         Ok((cfg, db))
     }
 }

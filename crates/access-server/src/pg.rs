@@ -102,9 +102,18 @@ impl PgConn {
 }
 
 fn open(url: &str) -> Result<postgres::Client, StoreError> {
+    let sql = |e: postgres::Error| StoreError::Sql(e.into());
+    let mut config: postgres::Config = url.parse().map_err(sql)?;
+    // The password from the environment (libpq's PGPASSWORD, e.g. the unit's EnvironmentFile)
+    // when the URL has none: a URL ends up in configs and error messages, an env var less so.
+    if config.get_password().is_none()
+        && let Ok(p) = std::env::var("PGPASSWORD")
+    {
+        config.password(p);
+    }
     // Plain TCP: the database sits on loopback or the cluster's private network; a site that
     // crosses an untrusted network puts TLS in front (pgbouncer/stunnel) until this speaks it.
-    postgres::Client::connect(url, postgres::NoTls).map_err(|e| StoreError::Sql(e.into()))
+    config.connect(postgres::NoTls).map_err(sql)
 }
 
 fn bind(params: &[&dyn crate::sql::ToSql]) -> Result<Vec<PgValue>> {

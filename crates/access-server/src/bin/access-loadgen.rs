@@ -24,9 +24,17 @@ use serde_json::{Value, json};
 #[derive(Parser)]
 #[command(name = "access-loadgen")]
 struct Args {
-    /// Base URL of a running server (ending in /v2/access). Omit to start one in-process.
+    /// Base URLs of running servers (ending in /v2/access), comma-separated: requests go
+    /// round-robin, as a load balancer would spread them over replicas. Omit to start servers
+    /// in-process.
+    #[arg(long, value_delimiter = ',')]
+    url: Vec<String>,
+    /// The in-process servers' store: an SQLite path or `postgres://…` (default: a temp file).
     #[arg(long)]
-    url: Option<String>,
+    db: Option<std::path::PathBuf>,
+    /// In-process servers on that one store (replicas), requests round-robin over them.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
     /// Admin token for the running server (`access-server token --scope admin`).
     #[arg(long, env = "ACCESS_ADMIN_TOKEN")]
     admin_token: Option<String>,
@@ -325,38 +333,61 @@ async fn face_bench(args: &Args) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.face {
-        if args.url.is_some() {
+        if !args.url.is_empty() {
             bail!("--face runs its own in-process server (no --url)");
         }
         return face_bench(&args).await;
     }
     let limit = Duration::from_secs(args.max_seconds);
-    let mut _server = None;
-    let (base, admin) = match (&args.url, &args.admin_token) {
-        (Some(u), Some(t)) => (u.trim_end_matches('/').to_string(), t.clone()),
-        (Some(_), None) => bail!("--url needs --admin-token"),
-        (None, _) => {
+    let mut servers = Vec::new();
+    let (bases, admin) = match (args.url.is_empty(), &args.admin_token) {
+        (false, Some(t)) => (
+            args.url
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .collect::<Vec<_>>(),
+            t.clone(),
+        ),
+        (false, None) => bail!("--url needs --admin-token"),
+        (true, _) => {
             let dir = std::env::temp_dir().join(format!("access-loadgen-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
             let mut cfg = ServerConfig {
                 dev_outbox: true,
-                db: dir.join("load.db"),
+                db: args.db.clone().unwrap_or_else(|| dir.join("load.db")),
                 ..Default::default()
             };
             cfg.addr = "127.0.0.1:0".parse()?;
             cfg.vision.enabled = false;
-            let s = start(cfg, Arc::new(SystemClock), None).await?;
-            let now = access_server::Clock::now_ms(&SystemClock);
-            let tok = s
-                .state
-                .keys
-                .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
-            let base = s.base_url();
-            outln!("in-process server at {base} (db in {})", dir.display());
-            _server = Some(s);
-            (base, tok)
+            // A load test is one caller in one project: lift the anti-abuse send caps (issue 11)
+            // so they measure the store, not the caps.
+            cfg.sends_per_hour_caller = u32::MAX;
+            cfg.sends_per_day_caller = u32::MAX;
+            cfg.sends_per_hour_project = u32::MAX;
+            cfg.sends_per_day_project = u32::MAX;
+            let mut bases = Vec::new();
+            let mut tok = String::new();
+            for _ in 0..args.replicas.max(1) {
+                let s = start(cfg.clone(), Arc::new(SystemClock), None).await?;
+                let now = access_server::Clock::now_ms(&SystemClock);
+                tok = s
+                    .state
+                    .keys
+                    .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+                bases.push(s.base_url());
+                servers.push(s);
+            }
+            outln!(
+                "{} in-process server(s) at {} on {}",
+                bases.len(),
+                bases.join(", "),
+                access_server::db::redact_db(&cfg.db)
+            );
+            (bases, tok)
         }
     };
+    let bases = Arc::new(bases);
+    let base = bases[0].clone();
     let c = reqwest::Client::new();
     let pid = project_with_flow(&c, &base, &admin, json!({"email": true})).await?;
     let run = std::process::id();
@@ -389,9 +420,14 @@ async fn main() -> anyhow::Result<()> {
             .map(|_| std::sync::OnceLock::new())
             .collect(),
     );
-    let (b, t, pj, ids2) = (base.clone(), admin.clone(), pid.clone(), ids.clone());
+    let (bs, t, pj, ids2) = (bases.clone(), admin.clone(), pid.clone(), ids.clone());
     let mut send = run_phase("send-otp", args.requests, &clients, limit, move |c, i| {
-        let (b, t, pj, ids) = (b.clone(), t.clone(), pj.clone(), ids2.clone());
+        let (b, t, pj, ids) = (
+            bs[i % bs.len()].clone(),
+            t.clone(),
+            pj.clone(),
+            ids2.clone(),
+        );
         async move {
             let body = json!({"email": format!("lg{run}-{i}@load.test"), "project_id": pj});
             match post(&c, &format!("{b}/email/send-otp"), &t, &body).await {
@@ -438,9 +474,11 @@ async fn main() -> anyhow::Result<()> {
     .await;
 
     // Phase 2: verify-otp with the right code (each mints an EdDSA access token).
-    let (b, t) = (base.clone(), admin.clone());
+    let (bs, t) = (bases.clone(), admin.clone());
     let mut verify = run_phase("verify-otp", sent, &clients, limit, move |c, i| {
-        let (b, t, ids, codes) = (b.clone(), t.clone(), ids.clone(), codes.clone());
+        // The other replica than the send's: a code is verified wherever the request lands.
+        let b = bs[(i + 1) % bs.len()].clone();
+        let (t, ids, codes) = (t.clone(), ids.clone(), codes.clone());
         async move {
             let (Some(id), Some(code)) = (ids[i].get(), codes[i].get()) else { return false };
             let body = json!({"email": format!("lg{run}-{i}@load.test"), "otp": code, "validation_id": id});
@@ -449,7 +487,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     verify.report();
-    if let Some(s) = _server {
+    for s in servers {
         s.shutdown().await;
     }
     Ok(())

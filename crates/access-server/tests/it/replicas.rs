@@ -18,6 +18,11 @@ async fn two_replicas() -> (TestServer, TestServer, String) {
     let a = TestServer::start().await;
     let (pid, _) = a.project_with_flow(json!({"email": true})).await;
     let b = TestServer::builder().db(a.cfg.db.clone()).start().await;
+    // The PostgreSQL pass really is on PostgreSQL.
+    assert_eq!(
+        a.on_postgres(),
+        std::env::var("ACCESS_TEST_PG").is_ok_and(|u| !u.is_empty())
+    );
     (a, b, pid)
 }
 

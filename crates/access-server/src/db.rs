@@ -28,6 +28,11 @@ pub enum StoreError {
     Thread(std::io::Error),
     #[error("database schema version {0} is newer than this binary supports")]
     TooNew(i64),
+    /// refinery refused or failed a migration (a history from a newer server, a changed one).
+    #[error("database migration: {0}")]
+    Migration(#[source] refinery_core::Error),
+    #[error("the database's migration history (refinery_schema_history) is damaged")]
+    HistoryDamaged,
     /// The database holds the signing and OTP keys: it must be private to the server's user.
     #[error(transparent)]
     Private(#[from] private_file::PrivateFileError),
@@ -58,8 +63,10 @@ pub struct Db {
 /// Ordered migrations, written for SQLite; PostgreSQL runs the same list with its column types
 /// (pg.rs `pg_dialect`). `PRAGMA user_version` (SQLite) or `schema_version` (PostgreSQL)
 /// records how many ran.
-pub const MIGRATIONS: &[&str] = &[
-    r#"
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "initial",
+        r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY, alg TEXT NOT NULL, private_pkcs8 BLOB NOT NULL,
@@ -113,24 +120,36 @@ CREATE TABLE sync_events (
     event_id TEXT PRIMARY KEY, kiosk_id TEXT, kind TEXT NOT NULL, project_id TEXT NOT NULL,
     user_id TEXT, occurred_at TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL);
 "#,
-    r#"
+    ),
+    (
+        "idempotency",
+        r#"
 CREATE TABLE idempotency (
     key TEXT PRIMARY KEY, response TEXT NOT NULL, created_at INTEGER NOT NULL);
 "#,
+    ),
     // The request a stored answer belongs to: a key reused with another body is refused.
-    r#"
+    (
+        "idempotency_request_hash",
+        r#"
 ALTER TABLE idempotency ADD COLUMN request_hash TEXT;
 "#,
+    ),
     // Wrong codes per identifier across validations (lockout.rs).
-    r#"
+    (
+        "identifier_locks",
+        r#"
 CREATE TABLE identifier_locks (
     project_id TEXT NOT NULL, identifier TEXT NOT NULL, failures INTEGER NOT NULL,
     locks INTEGER NOT NULL, locked_until INTEGER NOT NULL,
     PRIMARY KEY (project_id, identifier));
 "#,
+    ),
     // Kiosk identity (kiosks.rs), admin token records and key rotation (auth.rs); offline
     // event ids unique per kiosk, not across kiosks.
-    r#"
+    (
+        "kiosks_tokens_keys",
+        r#"
 CREATE TABLE kiosks (
     id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL,
     public_key BLOB NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER,
@@ -155,30 +174,43 @@ INSERT INTO sync_events_v2 SELECT COALESCE(kiosk_id, ''), event_id, kind, projec
 DROP TABLE sync_events;
 ALTER TABLE sync_events_v2 RENAME TO sync_events;
 "#,
+    ),
     // Who erased whose face samples, and when (erasure.rs).
-    r#"
+    (
+        "erasures",
+        r#"
 CREATE TABLE erasures (
     id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
     templates_deleted INTEGER NOT NULL, actor TEXT NOT NULL, scope TEXT NOT NULL,
     erased_at INTEGER NOT NULL);
 CREATE INDEX erasures_project ON erasures(project_id, erased_at);
 "#,
+    ),
     // Webhook deliveries are claimed with a lease (webhooks.rs), so several workers, in one
     // process or in several on this file, deliver each once; an expired lease is retried.
-    r#"
+    (
+        "delivery_leases",
+        r#"
 ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
 ALTER TABLE webhook_deliveries ADD COLUMN lease_until INTEGER;
 CREATE INDEX deliveries_leased ON webhook_deliveries(webhook_id, lease_until)
     WHERE status = 'pending';
 "#,
+    ),
     // How a project's code messages read (messages.rs): `ProjectMessages` as JSON.
-    r#"
+    (
+        "project_messages",
+        r#"
 ALTER TABLE projects ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';
 "#,
+    ),
     // Where each enrolment sample came from: `camera` or `file` (NULL: before this was kept).
-    r#"
+    (
+        "template_source",
+        r#"
 ALTER TABLE templates ADD COLUMN source TEXT;
 "#,
+    ),
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,
@@ -236,7 +268,7 @@ impl Db {
         let pg = std::thread::scope(|s| {
             s.spawn(|| {
                 let pg = crate::pg::PgConn::connect(url)?;
-                pg.migrate(MIGRATIONS)?;
+                pg.migrate()?;
                 Ok::<_, StoreError>(pg)
             })
             .join()
@@ -492,24 +524,90 @@ fn writer_loop(owner: &Mutex<Box<dyn Engine + Send>>, rx: &std::sync::mpsc::Rece
     }
 }
 
+/// The migrations as refinery runs them: `V{n}__{name}`, in SQLite's or PostgreSQL's words.
+/// A name or text must never change once released (refinery keeps a checksum of each).
+pub fn migrations(postgres: bool) -> Result<Vec<refinery_core::Migration>, StoreError> {
+    MIGRATIONS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, sql))| {
+            let sql = if postgres {
+                crate::pg::pg_dialect(sql)
+            } else {
+                (*sql).to_string()
+            };
+            refinery_core::Migration::unapplied(&format!("V{}__{name}", i + 1), &sql)
+                .map_err(StoreError::Migration)
+        })
+        .collect()
+}
+
+/// The history table refinery keeps (its default name).
+const HISTORY: &str = "refinery_schema_history";
+
+/// Brings an SQLite database up to date. A database the earlier built-in runner migrated
+/// (`PRAGMA user_version` = N, no history table) is recorded as having run the first N, so
+/// refinery takes over where it stopped. `user_version` keeps counting too: an older binary
+/// still refuses a database newer than itself.
 fn migrate(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    let list = migrations(false)?;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(SqlError::from)?;
-    let target = MIGRATIONS.len() as i64;
-    if version > target {
+    if version > list.len() as i64 {
         return Err(StoreError::TooNew(version));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let mut step = || -> rusqlite::Result<()> {
+    let has_history: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [HISTORY],
+            |r| r.get(0),
+        )
+        .map_err(SqlError::from)?;
+    if !has_history && version > 0 {
+        let mut baseline = || -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.execute_batch(&format!(
+                "CREATE TABLE {HISTORY} (version INT4 PRIMARY KEY, name VARCHAR(255),
+                   applied_on VARCHAR(255), checksum VARCHAR(255))"
+            ))?;
+            let now = crate::clock::rfc3339(crate::clock::system_ms());
+            for m in list.iter().take(version as usize) {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {HISTORY}(version, name, applied_on, checksum)
+                         VALUES (?1, ?2, ?3, ?4)"
+                    ),
+                    rusqlite::params![m.version(), m.name(), now, m.checksum().to_string()],
+                )?;
+            }
             tx.commit()
         };
-        step().map_err(|e| StoreError::Migrate(e.into()))?;
+        baseline().map_err(|e| StoreError::Migrate(e.into()))?;
     }
+    run_migrations(conn, &list)?;
+    conn.pragma_update(None, "user_version", list.len() as i64)
+        .map_err(|e| StoreError::Migrate(e.into()))?;
     Ok(())
+}
+
+/// Runs what `list` has beyond the database's history. A history that names a migration this
+/// binary does not know (a newer server migrated it), or whose text differs, is refused.
+pub(crate) fn run_migrations<C: refinery_core::Migrate>(
+    conn: &mut C,
+    list: &[refinery_core::Migration],
+) -> Result<(), StoreError> {
+    // refinery unwraps what it reads back from its history table: a damaged row is an
+    // error at start-up here, not a panic.
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        refinery_core::Runner::new(list)
+            .set_abort_divergent(true)
+            .set_abort_missing(true)
+            .run(conn)
+    }))
+    .map_err(|_| StoreError::HistoryDamaged)?
+    .map(|_| ())
+    .map_err(StoreError::Migration)
 }
 
 /// `execute` through the statement cache: hot paths skip SQL parsing (it showed in profiles).
@@ -589,6 +687,68 @@ mod tests {
             .blocking(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
+        let history: i64 = db
+            .blocking(|c| {
+                Ok(c.query_row(&format!("SELECT COUNT(*) FROM {HISTORY}"), [], |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(history, MIGRATIONS.len() as i64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A database the earlier built-in runner left at `user_version` 5 (no history table)
+    /// is taken over: the first five are recorded, the rest run, the data stays.
+    #[test]
+    fn a_database_from_the_built_in_runner_is_taken_over() {
+        let dir = std::env::temp_dir().join(format!("access-db-old-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("old.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for (_, sql) in &MIGRATIONS[..5] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 5).unwrap();
+            c.execute(
+                "INSERT INTO projects(id, name, description, created_at, updated_at)
+                 VALUES ('prj_old', 'Old', '', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let db = Db::open(&path).unwrap();
+        let (history, kept, source_col): (i64, i64, i64) = db
+            .blocking(|c| {
+                Ok((
+                    c.query_row(&format!("SELECT COUNT(*) FROM {HISTORY}"), [], |r| r.get(0))?,
+                    c.query_row(
+                        "SELECT COUNT(*) FROM projects WHERE id = 'prj_old'",
+                        [],
+                        |r| r.get(0),
+                    )?,
+                    c.query_row(
+                        "SELECT COUNT(*) FROM pragma_table_info('templates') WHERE name = 'source'",
+                        [],
+                        |r| r.get(0),
+                    )?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((history, kept, source_col), (MIGRATIONS.len() as i64, 1, 1));
+        drop(db);
+        // A history naming a migration this binary does not know (a newer server's) is refused.
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute(
+                &format!("INSERT INTO {HISTORY} VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '1')"),
+                [],
+            )
+            .unwrap();
+        }
+        assert!(matches!(Db::open(&path), Err(StoreError::Migration(_))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

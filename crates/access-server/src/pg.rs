@@ -37,38 +37,15 @@ impl PgConn {
         })
     }
 
-    /// Runs `migrations` (SQLite text, see [`pg_dialect`]) not yet recorded in
-    /// `schema_version`, each in its own transaction.
-    pub fn migrate(&self, migrations: &[&str]) -> Result<(), StoreError> {
+    /// Runs the migrations ([`crate::db::migrations`]) under a session advisory lock:
+    /// replicas starting together migrate once, the others find it done.
+    pub fn migrate(&self) -> Result<(), StoreError> {
+        let list = crate::db::migrations(true)?;
         let mut c = self.client.borrow_mut();
         let m = |e: postgres::Error| StoreError::Migrate(e.into());
         c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])
             .map_err(m)?;
-        let result = (|| {
-            c.batch_execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
-                 INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version);",
-            )
-            .map_err(m)?;
-            let version: i64 = c
-                .query_one("SELECT version FROM schema_version", &[])
-                .map_err(m)?
-                .get(0);
-            if version > migrations.len() as i64 {
-                return Err(StoreError::TooNew(version));
-            }
-            for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-                let mut tx = c.transaction().map_err(m)?;
-                tx.batch_execute(&pg_dialect(sql)).map_err(m)?;
-                tx.execute(
-                    "UPDATE schema_version SET version = $1",
-                    &[&((i + 1) as i64)],
-                )
-                .map_err(m)?;
-                tx.commit().map_err(m)?;
-            }
-            Ok(())
-        })();
+        let result = crate::db::run_migrations(&mut *c, &list);
         let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]);
         result
     }

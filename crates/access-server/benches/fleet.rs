@@ -93,11 +93,20 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Adds `n` people (one template each) as an enrolment at another server would.
 fn enrol(db: &std::path::Path, project: &str, from: usize, n: usize) -> anyhow::Result<()> {
-    let mut c = rusqlite::Connection::open(db)?;
-    c.busy_timeout(Duration::from_secs(10))?;
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let store = access_server::db::Db::connect(db)?;
+    let project = project.to_string();
+    store.transaction(move |tx| enrol_in(tx, &project, from, n))?;
+    Ok(())
+}
+
+fn enrol_in(
+    tx: &access_server::sql::Connection,
+    project: &str,
+    from: usize,
+    n: usize,
+) -> Result<(), access_server::db::StoreError> {
     for i in from..from + n {
-        let rev = access_server::db::next_counter(&tx, "template_rev")?;
+        let rev = access_server::db::next_counter(tx, "template_rev")?;
         let mut v = vec![0.0f32; 512];
         v[i % 512] = 1.0;
         tx.execute(
@@ -113,7 +122,6 @@ fn enrol(db: &std::path::Path, project: &str, from: usize, n: usize) -> anyhow::
             ],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -261,7 +269,8 @@ fn main() -> anyhow::Result<()> {
 async fn fleet(kiosks: usize, seconds: u64) -> anyhow::Result<()> {
     let exe = env!("CARGO_BIN_EXE_access-server");
     let dir = test_support::temp_dir("access-fleet");
-    let db = dir.join("fleet.db");
+    // FLEET_DB=postgres://… runs the fleet against PostgreSQL (a fresh database).
+    let db = std::env::var_os("FLEET_DB").map_or_else(|| dir.join("fleet.db"), Into::into);
     let out = std::process::Command::new(exe)
         .args(["token", "--subject", "fleet", "--db"])
         .arg(&db)
@@ -366,7 +375,7 @@ async fn drive(
 
     // Pair the fleet (not measured) with the store's own functions, as `access-server kiosks
     // pair` does: the API takes 30 pairings a minute, server-wide.
-    let store = access_server::db::Db::open(db)?;
+    let store = access_server::db::Db::connect(db)?;
     let now = access_server::Clock::now_ms(&access_server::SystemClock);
     let mut fleet = Vec::new();
     for i in 0..kiosks {
@@ -449,10 +458,15 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stored: HashSet<String> = {
-        let c = rusqlite::Connection::open(db)?;
-        let mut s = c.prepare("SELECT event_id FROM sync_events")?;
-        s.query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<_, _>>()?
+        let store = access_server::db::Db::connect(db)?;
+        tokio::task::spawn_blocking(move || {
+            store.blocking(|c| {
+                Ok(c.query_all("SELECT event_id FROM sync_events", [], |r| r.get(0))?)
+            })
+        })
+        .await??
+        .into_iter()
+        .collect()
     };
     let mut rounds: Vec<f64> = logs
         .iter()

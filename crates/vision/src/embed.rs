@@ -112,13 +112,18 @@ impl FaceEmbedder for ReidEmbedder {
             return Ok(Vec::new());
         }
         let n = faces.len();
-        self.batch.clear();
-        for f in faces {
-            self.batch.extend_from_slice(&f.bgr);
-        }
-        let tensor =
-            TensorRef::from_array_view(([n, 3, ALIGNED_SIZE, ALIGNED_SIZE], &self.batch[..]))
-                .map_err(inference("reid"))?;
+        // One face (every sign-in) is its own tensor already: no copy into the batch buffer.
+        let input: &[f32] = if let [one] = faces {
+            &one.bgr
+        } else {
+            self.batch.clear();
+            for f in faces {
+                self.batch.extend_from_slice(&f.bgr);
+            }
+            &self.batch
+        };
+        let tensor = TensorRef::from_array_view(([n, 3, ALIGNED_SIZE, ALIGNED_SIZE], input))
+            .map_err(inference("reid"))?;
         let outputs = self
             .session
             .run(ort::inputs![tensor])

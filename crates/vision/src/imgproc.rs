@@ -92,6 +92,8 @@ pub fn warp_bgr_planar(frame: &Frame, inv: &Affine, size: usize, out: &mut [f32]
             rgb[((y * fw + x) * 3) as usize + c] as f32
         }
     };
+    let (b, rest) = out[..3 * plane].split_at_mut(plane);
+    let (g, r) = rest.split_at_mut(plane);
     for oy in 0..size {
         for ox in 0..size {
             let (fx, fy) = (ox as f32, oy as f32);
@@ -100,11 +102,24 @@ pub fn warp_bgr_planar(frame: &Frame, inv: &Affine, size: usize, out: &mut [f32]
             let (x0, y0) = (sx.floor(), sy.floor());
             let (wx, wy) = (sx - x0, sy - y0);
             let (x0, y0) = (x0 as i64, y0 as i64);
-            for c in 0..3 {
-                let v = (px(x0, y0, c) * (1.0 - wx) + px(x0 + 1, y0, c) * wx) * (1.0 - wy)
-                    + (px(x0, y0 + 1, c) * (1.0 - wx) + px(x0 + 1, y0 + 1, c) * wx) * wy;
-                out[(2 - c) * plane + oy * size + ox] = v;
+            let o = oy * size + ox;
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < fw && y0 + 1 < fh {
+                // All four taps inside the frame (nearly every pixel of a face): one slice per
+                // row, no per-tap bounds test. Same arithmetic as the edge path, to the bit.
+                let i = ((y0 * fw + x0) * 3) as usize;
+                let (top, bot) = (&rgb[i..i + 6], &rgb[i + 3 * fw as usize..][..6]);
+                let v = |c: usize| -> f32 {
+                    (top[c] as f32 * (1.0 - wx) + top[c + 3] as f32 * wx) * (1.0 - wy)
+                        + (bot[c] as f32 * (1.0 - wx) + bot[c + 3] as f32 * wx) * wy
+                };
+                (r[o], g[o], b[o]) = (v(0), v(1), v(2));
+                continue;
             }
+            let v = |c: usize| -> f32 {
+                (px(x0, y0, c) * (1.0 - wx) + px(x0 + 1, y0, c) * wx) * (1.0 - wy)
+                    + (px(x0, y0 + 1, c) * (1.0 - wx) + px(x0 + 1, y0 + 1, c) * wx) * wy
+            };
+            (r[o], g[o], b[o]) = (v(0), v(1), v(2));
         }
     }
 }
@@ -196,6 +211,47 @@ mod tests {
         warp_bgr_planar(&f, &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0], 16, &mut out);
         assert_eq!(out[2 * 256 + 3], 30.0); // red at (3, 0)
         assert_eq!(out[2 * 256 + 12 * 16 + 12], 0.0); // outside the 8x8 frame
+    }
+
+    #[test]
+    fn the_inside_fast_path_warps_as_the_per_tap_path() {
+        // A rotated, scaled warp that runs off two edges: every output pixel, inside or
+        // across an edge, must be what the per-tap formula (black outside) gives, to the bit.
+        let f = gradient(40, 30);
+        let (fw, fh) = (40i64, 30i64);
+        let inv: Affine = [0.9, -0.35, 6.3, 0.35, 0.9, -4.7];
+        let size = 32;
+        let mut out = vec![-1.0; 3 * size * size];
+        warp_bgr_planar(&f, &inv, size, &mut out);
+        let px = |x: i64, y: i64, c: usize| -> f32 {
+            if x < 0 || y < 0 || x >= fw || y >= fh {
+                0.0
+            } else {
+                f.rgb()[((y * fw + x) * 3) as usize + c] as f32
+            }
+        };
+        let (mut inside, mut edge) = (0, 0);
+        for oy in 0..size {
+            for ox in 0..size {
+                let (fx, fy) = (ox as f32, oy as f32);
+                let sx = inv[0] * fx + inv[1] * fy + inv[2];
+                let sy = inv[3] * fx + inv[4] * fy + inv[5];
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (wx, wy) = (sx - x0, sy - y0);
+                let (x0, y0) = (x0 as i64, y0 as i64);
+                if x0 >= 0 && y0 >= 0 && x0 + 1 < fw && y0 + 1 < fh {
+                    inside += 1;
+                } else {
+                    edge += 1;
+                }
+                for c in 0..3 {
+                    let want = (px(x0, y0, c) * (1.0 - wx) + px(x0 + 1, y0, c) * wx) * (1.0 - wy)
+                        + (px(x0, y0 + 1, c) * (1.0 - wx) + px(x0 + 1, y0 + 1, c) * wx) * wy;
+                    assert_eq!(out[(2 - c) * size * size + oy * size + ox], want);
+                }
+            }
+        }
+        assert!(inside > 100 && edge > 100, "{inside} {edge}");
     }
 
     #[test]

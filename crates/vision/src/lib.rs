@@ -28,8 +28,8 @@ pub use error::{Result, VisionError};
 pub use frame::{DecodeLimits, Frame, PixelFormat, decode_image};
 pub use liveness::{LivenessModel, MiniFasNet};
 pub use matcher::{
-    Admission, DEFAULT_MATCH_THRESHOLD, Gallery, Match, PersonMatch, TemplateIndex, cosine,
-    try_cosine,
+    Admission, CANDIDATES, DEFAULT_MATCH_THRESHOLD, EXHAUSTIVE_UP_TO, Gallery, Match, PersonMatch,
+    TemplateIndex, cosine, try_cosine,
 };
 pub use pipeline::{
     DEFAULT_LIVENESS_THRESHOLD, FaceAnalysis, FacePipeline, FrameAnalysis, MultiFace,

@@ -1,10 +1,12 @@
 //! Matching: cosine similarity 1:1, a 1:N index over many templates, and a [`Gallery`] of
 //! people's templates for one embedding model (what the kiosk and the server match against).
 //!
-//! The 1:N scan is bandwidth-bound (100k x 256 f32 is 100 MB per query), so the index keeps an
-//! int8 copy of every template (4x less memory to stream), scans that, and re-scores the best
-//! few candidates exactly in f32. Results equal an exact scan unless the int8 error (< 0.01 in
-//! cosine) reorders candidates outside the re-scored set.
+//! The 1:N scan is bandwidth-bound (100k x 256 f32 is 100 MB per query), so a large index
+//! first reads a 1-bit code of every template (after a fixed random rotation; 32 bytes at 256
+//! values, 3.2 MB for 100k), estimates each cosine from it against a 4-bit copy of the query
+//! (popcounts), and scores only the best [`CANDIDATES`] estimates exactly in f32. The answer
+//! is the exhaustive scan's whenever its best matches are among those candidates; the tests
+//! check it on real embeddings and on planted near-duplicates down to the match threshold.
 
 use std::collections::HashMap;
 
@@ -45,132 +47,227 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-#[inline]
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += x[i] as i32 * y[i] as i32;
-        }
-    }
-    let tail: i32 = ra.iter().zip(rb).map(|(&x, &y)| x as i32 * y as i32).sum();
-    acc.iter().sum::<i32>() + tail
+/// The fixed random rotation applied before taking signs: `ROUNDS` randomised Hadamard
+/// transforms (random sign flips, then a fast Walsh-Hadamard transform) over the template
+/// padded with zeros to a power of two. A face model spreads its information unevenly across
+/// dimensions; after the rotation every coordinate carries a share of all of them, so each
+/// sign bit is worth about the same and the 1-bit code's error is the isotropic one (the
+/// Hamming-angle relation, and RaBitQ's estimator, assume it). Fixed seed: the codes of a
+/// gallery and of its queries must agree, in every process.
+#[derive(Debug, Clone)]
+struct Rotation {
+    /// Length after padding (a power of two, at least 64: one code word).
+    padded: usize,
+    /// `ROUNDS` x `padded` sign flips, each +1 or -1.
+    flips: Vec<f32>,
 }
 
-fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
-    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    out.extend(
-        v.iter()
-            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
-    );
-    scale
-}
+const ROUNDS: usize = 2;
 
-/// Scans the int8 copies (the baseline; [`scan_i8_avx2`] where the CPU has AVX2); `first` is
-/// the slot of the first row.
-#[inline(always)]
-fn scan_i8(data: &[i8], scales: &[f32], dim: usize, q: &[i8], first: usize, top: &mut TopK) {
-    for (slot, (row, s)) in data.chunks_exact(dim).zip(scales).enumerate() {
-        top.offer(first + slot, dot_i8(row, q) as f32 * s);
-    }
-}
-
-/// The int8 dot product with AVX2: rows widened to i16, multiplied pairwise and summed into
-/// i32 lanes (`vpmaddwd`), against the query already widened once. The autovectorised loop
-/// used 32-bit multiplies (`vpmulld`, half the rate) and stored its lanes to sum them; this
-/// is exact (|x|,|y| <= 127: a pair sums to at most 32,258, far inside i32), so the scores
-/// are the baseline's to the bit.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn scan_i8_avx2(data: &[i8], scales: &[f32], dim: usize, q: &[i8], first: usize, top: &mut TopK) {
-    use std::arch::x86_64::*;
-    let blocks = dim / 32;
-    let q16: Vec<i16> = q.iter().map(|&v| v as i16).collect();
-    for (slot, (row, s)) in data.chunks_exact(dim).zip(scales).enumerate() {
-        let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        for b in 0..blocks {
-            let i = b * 32;
-            // SAFETY: i + 32 <= dim = row.len() = q16.len(); unaligned loads.
-            unsafe {
-                let r = _mm256_loadu_si256(row.as_ptr().add(i) as *const __m256i);
-                let lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(r));
-                let hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(r));
-                let q0 = _mm256_loadu_si256(q16.as_ptr().add(i) as *const __m256i);
-                let q1 = _mm256_loadu_si256(q16.as_ptr().add(i + 16) as *const __m256i);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(lo, q0));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(hi, q1));
-            }
-        }
-        let acc = _mm256_add_epi32(a0, a1);
-        let x = _mm_add_epi32(
-            _mm256_castsi256_si128(acc),
-            _mm256_extracti128_si256::<1>(acc),
-        );
-        let x = _mm_hadd_epi32(x, x);
-        let x = _mm_hadd_epi32(x, x);
-        let tail: i32 = row[blocks * 32..]
-            .iter()
-            .zip(&q[blocks * 32..])
-            .map(|(&x, &y)| x as i32 * y as i32)
-            .sum();
-        top.offer(first + slot, (_mm_cvtsi128_si32(x) + tail) as f32 * s);
-    }
-}
-
-/// The best `k` rows of one contiguous part of the int8 copies; `first` is its first slot.
-fn scan_part(data: &[i8], scales: &[f32], dim: usize, q: &[i8], first: usize, k: usize) -> TopK {
-    let mut top = TopK::new(k);
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU was just checked for AVX2.
-        unsafe { scan_i8_avx2(data, scales, dim, q, first, &mut top) };
-        return top;
-    }
-    scan_i8(data, scales, dim, q, first, &mut top);
-    top
-}
-
-/// Galleries at least this large are scanned on every core (a part each, started and joined
-/// per search: some 50 us, against about 1.5 ms a part at this size).
-const PARALLEL_FROM: usize = 32_768;
-
-/// The best `k` rows of the int8 copies. Large galleries are split into contiguous parts
-/// scanned on their own threads; each part's best are offered in slot order, so ties and
-/// the cut at `k` fall as in one scan and the result is the one-thread scan's.
-fn scan_coarse(data: &[i8], scales: &[f32], dim: usize, q: &[i8], k: usize) -> TopK {
-    let n = scales.len();
-    let threads = if n >= PARALLEL_FROM {
-        std::thread::available_parallelism().map_or(1, |t| t.get().min(4))
-    } else {
-        1
-    };
-    if threads <= 1 {
-        return scan_part(data, scales, dim, q, 0, k);
-    }
-    let per = n.div_ceil(threads);
-    let parts: Vec<TopK> = std::thread::scope(|s| {
-        let running: Vec<_> = (0..threads)
-            .map(|t| {
-                let (lo, hi) = (t * per, ((t + 1) * per).min(n));
-                let (rows, sc) = (&data[lo * dim..hi * dim], &scales[lo..hi]);
-                s.spawn(move || scan_part(rows, sc, dim, q, lo, k))
+impl Rotation {
+    fn new(dim: usize) -> Self {
+        let padded = dim.next_power_of_two().max(64);
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let flips = (0..ROUNDS * padded)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                if s & 1 == 0 { 1.0 } else { -1.0 }
             })
             .collect();
-        running
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    let mut top = TopK::new(k);
-    for part in parts {
-        for (slot, score) in part.items {
-            top.offer(slot, score);
+        Self { padded, flips }
+    }
+
+    /// The rotated vector, unnormalised (signs and ranking ignore a common scale).
+    fn apply(&self, v: &[f32]) -> Vec<f32> {
+        let mut y = vec![0f32; self.padded];
+        y[..v.len()].copy_from_slice(v);
+        for flips in self.flips.chunks_exact(self.padded) {
+            for (x, f) in y.iter_mut().zip(flips) {
+                *x *= f;
+            }
+            let mut h = 1;
+            while h < y.len() {
+                for block in y.chunks_exact_mut(2 * h) {
+                    let (a, b) = block.split_at_mut(h);
+                    for (x, z) in a.iter_mut().zip(b.iter_mut()) {
+                        (*x, *z) = (*x + *z, *x - *z);
+                    }
+                }
+                h *= 2;
+            }
+        }
+        y
+    }
+
+    /// The 1-bit code of a template: bit j set when rotated coordinate j is positive.
+    fn code(&self, v: &[f32], out: &mut Vec<u64>) {
+        let y = self.apply(v);
+        out.extend(y.chunks_exact(64).map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &x)| w | (u64::from(x > 0.0) << i))
+        }));
+    }
+
+    /// The query's rotated coordinates quantised to 4 bits, `QUERY_BITS` bit planes of
+    /// `padded / 64` words each (plane p holds bit p of every coordinate's level). Levels are
+    /// symmetric about zero (level u stands for (u - 7.5) x step), which is what makes the
+    /// estimate [`estimate`]'s integer formula.
+    fn query_planes(&self, q: &[f32]) -> Vec<u64> {
+        let y = self.apply(q);
+        let max = y.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let half = LEVELS as f32 / 2.0;
+        let step = if max > 0.0 { max / half } else { 1.0 };
+        let words = self.padded / 64;
+        let mut planes = vec![0u64; QUERY_BITS * words];
+        for (j, x) in y.iter().enumerate() {
+            let u = (x / step + half).round().clamp(0.0, LEVELS as f32) as u64;
+            for p in 0..QUERY_BITS {
+                planes[p * words + j / 64] |= ((u >> p) & 1) << (j % 64);
+            }
+        }
+        planes
+    }
+}
+
+/// Bits of the query's levels (0..=`LEVELS`) in the first stage.
+const QUERY_BITS: usize = 4;
+const LEVELS: u32 = (1 << QUERY_BITS) - 1;
+
+/// The first stage's estimate for one template, as an integer that ranks as the query's
+/// rotated coordinates dotted with the template's signs (+1 / -1): with levels u_j standing
+/// for (u_j - 7.5) x step and sign s_j = 2 b_j - 1, that dot product is step / 7.5 x
+/// (2 U - 15 |b|) plus terms equal for every template, where U = sum of u_j over the set bits
+/// b_j (the bit planes' popcounts) and |b| the code's popcount. This is RaBitQ's asymmetric
+/// estimator (Gao and Long, SIGMOD 2024) without its per-template factor: the query keeps 4
+/// bits, so its error is about half that of a Hamming distance between two sign codes.
+#[inline(always)]
+fn estimate(code: &[u64], planes: &[u64], words: usize) -> i32 {
+    let (mut u, mut ones) = (0u32, 0u32);
+    for (w, &c) in code.iter().enumerate() {
+        ones += c.count_ones();
+        for p in 0..QUERY_BITS {
+            u += (c & planes[p * words + w]).count_ones() << p;
         }
     }
-    top
+    2 * u as i32 - LEVELS as i32 * ones as i32
+}
+
+/// Estimates every code into `out` (one per row). `W` words a code when known at compile
+/// time (256 values: 4), so the loops unroll; 0 reads `words`. Plain loops, no iterator
+/// adaptors: a closure is a function of its own, and would be compiled without the
+/// `target_feature` of [`estimate_all_popcnt`] unless inlined.
+#[inline(always)]
+fn estimate_rows<const W: usize>(codes: &[u64], planes: &[u64], words: usize, out: &mut [i32]) {
+    let words = if W == 0 { words } else { W };
+    for (row, e) in codes.chunks_exact(words).zip(out.iter_mut()) {
+        *e = estimate(row, planes, words);
+    }
+}
+
+#[inline(always)]
+fn estimate_all(codes: &[u64], planes: &[u64], words: usize, out: &mut [i32]) {
+    match words {
+        4 => estimate_rows::<4>(codes, planes, words, out),
+        8 => estimate_rows::<8>(codes, planes, words, out),
+        _ => estimate_rows::<0>(codes, planes, words, out),
+    }
+}
+
+/// [`estimate_all`] compiled with the `popcnt` instruction (x86-64's baseline lacks it, and
+/// the portable count is a dozen instructions a word).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn estimate_all_popcnt(codes: &[u64], planes: &[u64], words: usize, out: &mut [i32]) {
+    estimate_all(codes, planes, words, out)
+}
+
+/// [`estimate_all`] for 256-bit codes (4 words, the 256-value embedder) with AVX-512's
+/// 64-bit popcount (`vpopcntq`): two codes a 512-bit register, the four query planes each
+/// repeated to match, so one AND and one popcount do a plane for both rows at once. The
+/// arithmetic is [`estimate`]'s, in integers, so the estimates are equal to the bit (tested).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+fn estimate_all_avx512_w4(codes: &[u64], planes: &[u64], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    debug_assert!(planes.len() == QUERY_BITS * 4 && codes.len() == 4 * out.len());
+    let plane = |p: usize| {
+        let w = &planes[p * 4..p * 4 + 4];
+        _mm512_set_epi64(
+            w[3] as i64,
+            w[2] as i64,
+            w[1] as i64,
+            w[0] as i64,
+            w[3] as i64,
+            w[2] as i64,
+            w[1] as i64,
+            w[0] as i64,
+        )
+    };
+    let (p0, p1, p2, p3) = (plane(0), plane(1), plane(2), plane(3));
+    // The four 64-bit lanes of a 256-bit half, summed.
+    let sum4 = |v: __m256i| -> i64 {
+        let x = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        _mm_cvtsi128_si64(_mm_add_epi64(x, _mm_unpackhi_epi64(x, x)))
+    };
+    let pairs = out.len() / 2;
+    for i in 0..pairs {
+        // SAFETY: codes holds 4 words per row and 2 * pairs <= out.len() rows; unaligned load.
+        let c = unsafe { _mm512_loadu_si512(codes.as_ptr().add(8 * i) as *const _) };
+        let ones = _mm512_popcnt_epi64(c);
+        let u = _mm512_add_epi64(
+            _mm512_add_epi64(
+                _mm512_popcnt_epi64(_mm512_and_si512(c, p0)),
+                _mm512_slli_epi64::<1>(_mm512_popcnt_epi64(_mm512_and_si512(c, p1))),
+            ),
+            _mm512_add_epi64(
+                _mm512_slli_epi64::<2>(_mm512_popcnt_epi64(_mm512_and_si512(c, p2))),
+                _mm512_slli_epi64::<3>(_mm512_popcnt_epi64(_mm512_and_si512(c, p3))),
+            ),
+        );
+        // 2 U - 15 |b| per lane; the lanes of a row then sum to the row's estimate.
+        let v = _mm512_sub_epi64(
+            _mm512_slli_epi64::<1>(u),
+            _mm512_sub_epi64(_mm512_slli_epi64::<4>(ones), ones),
+        );
+        out[2 * i] = sum4(_mm512_castsi512_si256(v)) as i32;
+        out[2 * i + 1] = sum4(_mm512_extracti64x4_epi64::<1>(v)) as i32;
+    }
+    if out.len() % 2 == 1 {
+        let last = out.len() - 1;
+        out[last] = estimate(&codes[4 * last..], planes, 4);
+    }
+}
+
+/// Slots whose estimate is among the best `k`, ties at the cut included, in slot order. The
+/// estimates are small integers, so a histogram finds the cut in two linear passes: no sort,
+/// and the set does not depend on the order rows are visited.
+fn best_estimates(est: &[i32], k: usize) -> Vec<usize> {
+    if est.len() <= k {
+        return (0..est.len()).collect();
+    }
+    let lo = est.iter().copied().min().unwrap_or(0);
+    let hi = est.iter().copied().max().unwrap_or(0);
+    let mut hist = vec![0u32; (hi - lo) as usize + 1];
+    for &e in est {
+        hist[(e - lo) as usize] += 1;
+    }
+    let mut seen = 0usize;
+    let mut cut = lo;
+    for (bin, &count) in hist.iter().enumerate().rev() {
+        seen += count as usize;
+        if seen >= k {
+            cut = lo + bin as i32;
+            break;
+        }
+    }
+    est.iter()
+        .enumerate()
+        .filter(|&(_, &e)| e >= cut)
+        .map(|(slot, _)| slot)
+        .collect()
 }
 
 /// The best `k` (slot, score) pairs seen, kept sorted, small k.
@@ -206,27 +303,45 @@ pub struct Match {
 }
 
 /// Templates in contiguous storage, keyed by the caller's id (a template or user number).
+///
+/// Per template: its f32 values (`dim` x 4 bytes), a 1-bit code of its rotated values
+/// (`dim` rounded up to a power of two, at least 64, over 8 bytes: 32 for 256 values) and
+/// its key, plus the key's hash-map entry.
 #[derive(Debug, Clone)]
 pub struct TemplateIndex {
     dim: usize,
     keys: Vec<u64>,
     exact: Vec<f32>,
-    coarse: Vec<i8>,
-    scales: Vec<f32>,
+    rotation: Rotation,
+    /// `words` u64 per template.
+    codes: Vec<u64>,
+    words: usize,
     slots: HashMap<u64, usize>,
 }
 
-/// Candidates re-scored exactly after the int8 scan.
-const RESCORE: usize = 16;
+/// Galleries up to this many templates are scanned exactly (4 MB of f32 at 256 values: well
+/// under a millisecond; the two stages pay off above).
+pub const EXHAUSTIVE_UP_TO: usize = 4096;
+
+/// Candidates the first stage passes on to exact scoring (plus the `k` asked for). Sized for
+/// a margin, not a fit: in the tests the worst-ranked genuine match (the shared pairs among
+/// 20k face-like fillers) was the 7th best estimate, and the worst planted one (from the 0.36
+/// threshold up, in 100k random templates) the 11th. Re-scoring 1024 reads 1 MB of f32
+/// rows: about a quarter of a 100k search (0.93-0.98 ms p50 with 16 candidates against
+/// 1.22-1.53 ms with 1024, same harness and load), paid for that margin.
+pub const CANDIDATES: usize = 1024;
 
 impl TemplateIndex {
     pub fn new(dim: usize) -> Self {
+        let rotation = Rotation::new(dim);
+        let words = rotation.padded / 64;
         Self {
             dim,
             keys: Vec::new(),
             exact: Vec::new(),
-            coarse: Vec::new(),
-            scales: Vec::new(),
+            rotation,
+            codes: Vec::new(),
+            words,
             slots: HashMap::new(),
         }
     }
@@ -243,6 +358,12 @@ impl TemplateIndex {
         self.keys.is_empty()
     }
 
+    /// Bytes held per template: its values, its code and its key (the key's hash-map entry
+    /// comes on top).
+    pub fn bytes_per_template(&self) -> usize {
+        self.dim * 4 + self.words * 8 + 8
+    }
+
     /// Adds or replaces the template under `key`.
     pub fn insert(&mut self, key: u64, template: &[f32]) -> Result<()> {
         if template.len() != self.dim {
@@ -252,8 +373,7 @@ impl TemplateIndex {
         self.slots.insert(key, self.keys.len());
         self.keys.push(key);
         self.exact.extend_from_slice(template);
-        let scale = quantize(template, &mut self.coarse);
-        self.scales.push(scale);
+        self.rotation.code(template, &mut self.codes);
         Ok(())
     }
 
@@ -263,18 +383,16 @@ impl TemplateIndex {
             return false;
         };
         let last = self.keys.len() - 1;
-        let d = self.dim;
+        let (d, w) = (self.dim, self.words);
         if slot != last {
             self.keys.swap(slot, last);
-            self.scales.swap(slot, last);
             self.exact.copy_within(last * d..(last + 1) * d, slot * d);
-            self.coarse.copy_within(last * d..(last + 1) * d, slot * d);
+            self.codes.copy_within(last * w..(last + 1) * w, slot * w);
             self.slots.insert(self.keys[slot], slot);
         }
         self.keys.pop();
-        self.scales.pop();
         self.exact.truncate(last * d);
-        self.coarse.truncate(last * d);
+        self.codes.truncate(last * w);
         true
     }
 
@@ -284,39 +402,105 @@ impl TemplateIndex {
             .map(|&s| &self.exact[s * self.dim..(s + 1) * self.dim])
     }
 
-    /// The `k` most similar templates, best first (exact cosine scores).
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Match>> {
+    fn exact_score(&self, slot: usize, query: &[f32]) -> f32 {
+        dot_f32(&self.exact[slot * self.dim..(slot + 1) * self.dim], query)
+    }
+
+    fn check(&self, query: &[f32]) -> Result<()> {
         if query.len() != self.dim {
             return Err(VisionError::DimensionMismatch(query.len(), self.dim));
         }
-        if k == 0 || self.is_empty() {
-            return Ok(Vec::new());
-        }
-        let d = self.dim;
-        let exact_score = |slot: usize| dot_f32(&self.exact[slot * d..(slot + 1) * d], query);
-        let mut top = TopK::new(k);
-        if self.len() <= 4096 {
-            // Small galleries: the exact scan is already cheap.
-            for slot in 0..self.len() {
-                top.offer(slot, exact_score(slot));
-            }
-        } else {
-            let mut q = Vec::with_capacity(d);
-            // The query's own scale is the same for every row, so ranking ignores it.
-            quantize(query, &mut q);
-            let coarse = scan_coarse(&self.coarse, &self.scales, d, &q, k.max(RESCORE));
-            for (slot, _) in coarse.items {
-                top.offer(slot, exact_score(slot));
-            }
-        }
-        Ok(top
-            .items
+        Ok(())
+    }
+
+    fn matches(&self, top: TopK) -> Vec<Match> {
+        top.items
             .into_iter()
             .map(|(slot, score)| Match {
                 key: self.keys[slot],
                 score,
             })
-            .collect())
+            .collect()
+    }
+
+    /// The `k` most similar templates, best first, with exact cosine scores.
+    ///
+    /// Up to [`EXHAUSTIVE_UP_TO`] templates this is [`Self::search_exact`]. Above, a first
+    /// stage reads only the 1-bit codes (32 bytes a template instead of 1 KB) and keeps the
+    /// [`CANDIDATES`] + `k` best estimates (ties included); those alone are scored exactly,
+    /// in slot order as the exhaustive scan offers them, so whenever the exhaustive top `k`
+    /// are among the candidates the answer is the exhaustive one to the bit (keys, scores,
+    /// order of ties). The estimate is what could let a match fall out: the tests plant
+    /// matches down to the match threshold and compare with the exhaustive scan.
+    ///
+    /// Errors: `DIMENSION_MISMATCH` for a query of another length.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Match>> {
+        self.check(query)?;
+        if self.len() <= EXHAUSTIVE_UP_TO {
+            return self.search_exact(query, k);
+        }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut top = TopK::new(k);
+        for slot in self.candidates(query, CANDIDATES.saturating_add(k)) {
+            top.offer(slot, self.exact_score(slot, query));
+        }
+        Ok(self.matches(top))
+    }
+
+    /// The first stage: slots of the `k` best estimates (ties included), in slot order.
+    fn candidates(&self, query: &[f32], k: usize) -> Vec<usize> {
+        let planes = self.rotation.query_planes(query);
+        let mut est = vec![0i32; self.len()];
+        #[cfg(target_arch = "x86_64")]
+        if self.words == 4
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+        {
+            // SAFETY: the CPU was just checked for both features.
+            unsafe { estimate_all_avx512_w4(&self.codes, &planes, &mut est) };
+            return best_estimates(&est, k);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU was just checked for POPCNT.
+            unsafe { estimate_all_popcnt(&self.codes, &planes, self.words, &mut est) };
+            return best_estimates(&est, k);
+        }
+        estimate_all(&self.codes, &planes, self.words, &mut est);
+        best_estimates(&est, k)
+    }
+
+    /// The `k` most similar templates by scoring every one exactly in f32: the reference
+    /// [`Self::search`] answers as, and its path for small galleries. It reads every
+    /// template's values (1 KB each at 256), so large galleries should use [`Self::search`].
+    ///
+    /// Errors: `DIMENSION_MISMATCH` for a query of another length.
+    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<Match>> {
+        self.check(query)?;
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut top = TopK::new(k);
+        for slot in 0..self.len() {
+            top.offer(slot, self.exact_score(slot, query));
+        }
+        Ok(self.matches(top))
+    }
+
+    /// Where the exhaustive best match ranks among the first stage's estimates (0: the best
+    /// estimate), ties counted against it; None for an empty index. How close a search came
+    /// to missing: [`Self::search`] finds it while this is under [`CANDIDATES`].
+    pub fn first_stage_rank(&self, query: &[f32]) -> Result<Option<usize>> {
+        let Some(best) = self.search_exact(query, 1)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let planes = self.rotation.query_planes(query);
+        let mut est = vec![0i32; self.len()];
+        estimate_all(&self.codes, &planes, self.words, &mut est);
+        let own = est[self.slots[&best.key]];
+        Ok(Some(est.iter().filter(|&&e| e >= own).count() - 1))
     }
 
     /// The most similar template, if any.
@@ -571,67 +755,192 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_scans_score_exactly_as_the_baseline_and_search_ranks_as_an_exact_scan() {
-        let gallery = unit_vectors(6_000, 256, 5);
-        let mut index = TemplateIndex::new(256);
-        for (i, v) in gallery.iter().enumerate() {
-            index.insert(i as u64, v).unwrap();
-        }
-        for query in unit_vectors(10, 256, 77) {
-            let mut q = Vec::new();
-            quantize(&query, &mut q);
-            let mut base = TopK::new(RESCORE);
-            scan_i8(&index.coarse, &index.scales, 256, &q, 0, &mut base);
-            // AVX2 (where the CPU has it) and the parallel split: the same rows, same order.
-            let one = scan_part(&index.coarse, &index.scales, 256, &q, 0, RESCORE);
-            assert_eq!(one.items, base.items);
-            let mut split = TopK::new(RESCORE);
-            for (lo, hi) in [(0, 2_500), (2_500, 6_000)] {
-                let part = scan_part(
-                    &index.coarse[lo * 256..hi * 256],
-                    &index.scales[lo..hi],
-                    256,
-                    &q,
-                    lo,
-                    RESCORE,
-                );
-                for (slot, score) in part.items {
-                    split.offer(slot, score);
-                }
+    fn the_rotation_is_orthogonal_up_to_scale() {
+        // Dot products survive the rotation (scaled by padded^ROUNDS, H·H = n·I), so the
+        // codes' signs describe the templates' angles, whatever dimension is padded.
+        for dim in [64, 100, 256] {
+            let r = Rotation::new(dim);
+            let v = unit_vectors(3, dim, 17);
+            let scale = (r.padded as f32).powi(ROUNDS as i32);
+            for (a, b) in [(0, 0), (0, 1), (1, 2)] {
+                let rotated = dot_f32(&r.apply(&v[a]), &r.apply(&v[b])) / scale;
+                assert!((rotated - cosine(&v[a], &v[b])).abs() < 1e-4, "{dim}");
             }
-            assert_eq!(split.items, base.items);
-            // The top 5 of the index (int8 scan, then exact re-scoring) are the exact scan's.
-            let mut exact: Vec<(u64, f32)> = gallery
-                .iter()
-                .enumerate()
-                .map(|(i, g)| (i as u64, cosine(g, &query)))
-                .collect();
-            exact.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let found: Vec<u64> = index
-                .search(&query, 5)
-                .unwrap()
-                .iter()
-                .map(|m| m.key)
-                .collect();
-            let want: Vec<u64> = exact[..5].iter().map(|e| e.0).collect();
-            assert_eq!(found, want);
+            // And it mixes: a template with one non-zero value has every code bit decided
+            // by it, about half of them set.
+            let mut spike = vec![0f32; dim];
+            spike[dim / 3] = 1.0;
+            let mut code = Vec::new();
+            r.code(&spike, &mut code);
+            let ones: u32 = code.iter().map(|w| w.count_ones()).sum();
+            assert!(ones > r.padded as u32 / 4 && ones < r.padded as u32 * 3 / 4);
         }
     }
 
     #[test]
-    fn a_gallery_scanned_on_several_threads_ranks_as_one_scan() {
-        let n = PARALLEL_FROM + 5_000;
-        let mut index = TemplateIndex::new(64);
-        for (i, v) in unit_vectors(n, 64, 13).iter().enumerate() {
+    fn the_estimate_is_the_quantised_query_dotted_with_the_signs() {
+        let r = Rotation::new(256);
+        let words = r.padded / 64;
+        let gallery = unit_vectors(50, 256, 3);
+        let query = &unit_vectors(1, 256, 4)[0];
+        let planes = r.query_planes(query);
+        let level = |j: usize| -> i32 {
+            (0..QUERY_BITS)
+                .map(|p| (((planes[p * words + j / 64] >> (j % 64)) & 1) as i32) << p)
+                .sum()
+        };
+        // sum (2u_j - 15)(2b_j - 1) = 2 (2U - 15|b|) - 2 sum u_j + 15 P: the estimate plus
+        // a constant of the query.
+        let constant = 15 * r.padded as i32 - 2 * (0..r.padded).map(level).sum::<i32>();
+        let mut est = vec![0; gallery.len()];
+        let mut codes = Vec::new();
+        for v in &gallery {
+            r.code(v, &mut codes);
+        }
+        estimate_all(&codes, &planes, words, &mut est);
+        for (i, code) in codes.chunks_exact(words).enumerate() {
+            let direct: i32 = (0..r.padded)
+                .map(|j| (2 * level(j) - 15) * (2 * ((code[j / 64] >> (j % 64)) & 1) as i32 - 1))
+                .sum();
+            assert_eq!(2 * est[i] + constant, direct);
+        }
+        // The query's levels follow its rotated coordinates (the top one is level 15).
+        let y = r.apply(query);
+        let top = (0..r.padded)
+            .max_by(|&a, &b| y[a].total_cmp(&y[b]))
+            .unwrap();
+        assert_eq!(level(top), 15);
+    }
+
+    #[test]
+    fn the_vector_estimates_are_the_scalar_ones() {
+        // The AVX-512 kernel (where the CPU has it; the popcnt one otherwise) against the
+        // portable loop, on an odd number of codes (the last one takes the scalar tail).
+        let r = Rotation::new(256);
+        let words = r.padded / 64;
+        let mut codes = Vec::new();
+        for v in unit_vectors(301, 256, 8) {
+            r.code(&v, &mut codes);
+        }
+        for query in unit_vectors(5, 256, 9) {
+            let planes = r.query_planes(&query);
+            let mut scalar = vec![0; 301];
+            estimate_all(&codes, &planes, words, &mut scalar);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+                {
+                    let mut fast = vec![0; 301];
+                    // SAFETY: the CPU was just checked for both features.
+                    unsafe { estimate_all_avx512_w4(&codes, &planes, &mut fast) };
+                    assert_eq!(fast, scalar);
+                }
+                if std::arch::is_x86_feature_detected!("popcnt") {
+                    let mut fast = vec![0; 301];
+                    // SAFETY: the CPU was just checked for POPCNT.
+                    unsafe { estimate_all_popcnt(&codes, &planes, words, &mut fast) };
+                    assert_eq!(fast, scalar);
+                }
+            }
+            // Not all equal: the estimates tell the codes apart.
+            assert!(scalar.iter().any(|&e| e != scalar[0]));
+        }
+    }
+
+    #[test]
+    fn the_first_stage_keeps_the_best_k_and_every_tie_at_the_cut() {
+        let est = [5, -3, 9, 5, 0, 9, 5, -7];
+        assert_eq!(best_estimates(&est, 2), vec![2, 5]);
+        // The third best is a three-way tie: all of it is kept.
+        assert_eq!(best_estimates(&est, 3), vec![0, 2, 3, 5, 6]);
+        assert_eq!(best_estimates(&est, 8), (0..8).collect::<Vec<_>>());
+        assert_eq!(best_estimates(&est, 20), (0..8).collect::<Vec<_>>());
+    }
+
+    /// A unit vector at cosine `c` to unit `t`: `t` scaled plus a random direction
+    /// orthogonal to it.
+    fn at_cosine(t: &[f32], c: f32, seed: u64) -> Vec<f32> {
+        let n = &unit_vectors(1, t.len(), seed)[0];
+        let along = cosine(n, t);
+        let ortho: Vec<f32> = n.iter().zip(t).map(|(x, y)| x - along * y).collect();
+        let norm = cosine(&ortho, &ortho).sqrt();
+        t.iter()
+            .zip(&ortho)
+            .map(|(a, o)| c * a + (1.0 - c * c).sqrt() * o / norm)
+            .collect()
+    }
+
+    #[test]
+    fn planted_matches_are_found_as_the_exhaustive_scan_finds_them() {
+        // 100k random templates (the bench's size), each query planted at a cosine from the
+        // match threshold up to a near-duplicate of one member, some with a second and third
+        // sample of the same "person" near it. The two-stage search must answer as the
+        // exhaustive scan: the same best key and score, to the bit, and the same matches
+        // above the threshold among the top 3 (below it, ranks are not promised).
+        let n = 100_000;
+        let gallery = unit_vectors(n, 256, 7);
+        let mut index = TemplateIndex::new(256);
+        for (i, v) in gallery.iter().enumerate() {
             index.insert(i as u64, v).unwrap();
         }
-        for query in unit_vectors(5, 64, 21) {
-            let mut q = Vec::new();
-            quantize(&query, &mut q);
-            let all = scan_coarse(&index.coarse, &index.scales, 64, &q, RESCORE);
-            let one = scan_part(&index.coarse, &index.scales, 64, &q, 0, RESCORE);
-            assert_eq!(all.items, one.items);
+        let mut extra = n as u64;
+        let mut worst_rank = 0;
+        for q in 0..120u64 {
+            let target = (q as usize * 7_919) % n;
+            // Most queries sit in the hard band just above the threshold.
+            let c = if q % 4 == 0 {
+                0.45 + 0.5 * (q as f32 / 120.0)
+            } else {
+                DEFAULT_MATCH_THRESHOLD + 0.08 * (q as f32 / 120.0)
+            };
+            if q % 3 == 0 {
+                for s in 0..2 {
+                    let sample = at_cosine(&gallery[target], 0.9 - 0.1 * s as f32, 1_000 + q);
+                    index.insert(extra, &sample).unwrap();
+                    extra += 1;
+                }
+            }
+            let query = at_cosine(&gallery[target], c, 5_000 + q);
+            let above = |found: Vec<Match>| -> Vec<Match> {
+                let mut found = found;
+                found.retain(|m| m.score >= DEFAULT_MATCH_THRESHOLD);
+                found
+            };
+            let exact = index.search_exact(&query, 3).unwrap();
+            let fast = index.search(&query, 3).unwrap();
+            assert!(exact[0].score >= DEFAULT_MATCH_THRESHOLD - 1e-3);
+            assert_eq!(fast[0], exact[0], "query {q} at {c}");
+            assert_eq!(above(fast), above(exact), "query {q} at {c}");
+            worst_rank = worst_rank.max(index.first_stage_rank(&query).unwrap().unwrap());
         }
+        // The margin: how far down the estimates the worst planted match was.
+        eprintln!("worst first-stage rank of a planted match: {worst_rank} of {CANDIDATES}");
+        assert!(worst_rank < CANDIDATES);
+    }
+
+    #[test]
+    fn small_galleries_and_odd_dimensions_search_as_the_exhaustive_scan() {
+        // Just past the exhaustive size, a dimension that is no power of two (padded), and
+        // queries asking for more than a few.
+        let n = EXHAUSTIVE_UP_TO + 100;
+        let gallery = unit_vectors(n, 100, 23);
+        let mut index = TemplateIndex::new(100);
+        for (i, v) in gallery.iter().enumerate() {
+            index.insert(i as u64, v).unwrap();
+        }
+        for q in 0..20u64 {
+            let query = at_cosine(&gallery[(q as usize * 131) % n], 0.5, q + 1);
+            assert_eq!(
+                index.search(&query, 10).unwrap(),
+                index.search_exact(&query, 10).unwrap()
+            );
+        }
+        assert!(index.search(&gallery[0], 0).unwrap().is_empty());
+        assert_eq!(
+            index.search(&gallery[0][..5], 1).unwrap_err().code(),
+            "DIMENSION_MISMATCH"
+        );
     }
 
     #[test]

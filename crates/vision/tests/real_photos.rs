@@ -557,3 +557,85 @@ fn faces_cut_off_by_the_frame_edge() {
         cfg.max_cut_off * 100.0
     );
 }
+
+/// The shared pairs (pairs.csv: image_a, image_b, same): every photo named, and the genuine
+/// pairs as indexes into that list.
+fn shared_pairs() -> (Vec<String>, Vec<(usize, usize)>) {
+    let text = String::from_utf8(bytes("pairs.csv")).unwrap();
+    let mut names: Vec<String> = Vec::new();
+    let mut genuine = Vec::new();
+    let index_of = |name: &str, names: &mut Vec<String>| match names.iter().position(|n| n == name)
+    {
+        Some(i) => i,
+        None => {
+            names.push(name.to_string());
+            names.len() - 1
+        }
+    };
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let (a, b) = (index_of(cols[0], &mut names), index_of(cols[1], &mut names));
+        if cols[2].trim() == "1" {
+            genuine.push((a, b));
+        }
+    }
+    (names, genuine)
+}
+
+#[test]
+fn one_to_many_on_real_faces_answers_as_the_exhaustive_scan() {
+    use vision::{CANDIDATES, EXHAUSTIVE_UP_TO, TemplateIndex};
+    let (names, genuine) = shared_pairs();
+    let real: Vec<Vec<f32>> = names.iter().map(|n| embed(&photo(n))).collect();
+    // Enough face-like fillers to take the two-stage path: each is mostly a random direction
+    // with up to 0.3 of two real faces mixed in, so fillers sit where real faces do (they
+    // share the faces' common component, as real impostors do) and score like impostors
+    // (the shared impostors reach 0.31), not like random vectors orthogonal to every face.
+    let mut s = 0x0005_DEEC_E66D_u64;
+    let mut uniform = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let fillers = EXHAUSTIVE_UP_TO * 5;
+    let mut index = TemplateIndex::new(real[0].len());
+    for key in 0..fillers {
+        let (x, y) = (
+            (uniform() * real.len() as f32) as usize % real.len(),
+            (uniform() * real.len() as f32) as usize % real.len(),
+        );
+        let (a, b) = (0.3 * uniform(), 0.3 * uniform());
+        let mut v: Vec<f32> = (0..real[0].len())
+            .map(|j| a * real[x][j] + b * real[y][j] + (uniform() - 0.5) / 8.0)
+            .collect();
+        let norm = cosine(&v, &v).sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        index.insert(1_000_000 + key as u64, &v).unwrap();
+    }
+    for (i, e) in real.iter().enumerate() {
+        index.insert(i as u64, e).unwrap();
+    }
+    // Each genuine pair's first photo probes the gallery without itself: the exhaustive best
+    // (its pair, or another photo of that person) is above the threshold, and the search
+    // must answer it, key and score to the bit.
+    let (mut probes, mut worst_rank) = (0, 0);
+    for &(a, b) in &genuine {
+        if cosine(&real[a], &real[b]) < DEFAULT_MATCH_THRESHOLD {
+            continue;
+        }
+        assert!(index.remove(a as u64));
+        let exact = index.search_exact(&real[a], 1).unwrap()[0];
+        assert!(exact.score >= DEFAULT_MATCH_THRESHOLD, "{}", names[a]);
+        assert_eq!(index.search(&real[a], 1).unwrap()[0], exact, "{}", names[a]);
+        worst_rank = worst_rank.max(index.first_stage_rank(&real[a]).unwrap().unwrap());
+        index.insert(a as u64, &real[a]).unwrap();
+        probes += 1;
+    }
+    eprintln!(
+        "{probes} genuine probes over {} templates; worst first-stage rank {worst_rank} of {CANDIDATES}",
+        index.len()
+    );
+    assert!(probes >= 50, "{probes}");
+    assert!(worst_rank < CANDIDATES);
+}

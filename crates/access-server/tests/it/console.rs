@@ -682,3 +682,83 @@ async fn the_customer_url_is_tested_from_the_console() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_from_the_console() {
+    use axum::routing::post;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = TestServer::builder()
+        .login_flow(json!({"email": true}))
+        .configure(|c| c.webhooks.max_attempts = 1)
+        .start()
+        .await;
+    add_operator(&t, EMAIL, PASSWORD);
+    // The receiver fails the first request, then accepts.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let b = sign_in(&t, EMAIL, PASSWORD).await;
+    let (s, v, _) = send(
+        &t,
+        Method::POST,
+        &t.url("/webhooks"),
+        &b,
+        Some(&b.csrf),
+        Some(
+            json!({"project_id": t.project(), "url": url, "events": ["email_validation.created"]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let hook = v["data"]["id"].as_str().unwrap().to_string();
+    t.post_ok(
+        "/email/send-otp",
+        &t.admin,
+        json!({"email": "ana@example.org", "project_id": t.project()}),
+    )
+    .await;
+    let deliveries = t.url(&format!("/webhooks/{hook}/deliveries"));
+    let status_is = |want: &'static str| {
+        let (t, b, deliveries) = (&t, &b, deliveries.clone());
+        async move {
+            for _ in 0..200 {
+                let (_, v, _) = send(t, Method::GET, &deliveries, b, None, None).await;
+                if v["data"][0]["status"] == want {
+                    return v["data"][0].clone();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("the delivery never became {want}");
+        }
+    };
+    let failed = status_is("failed").await;
+    let id = failed["id"].as_str().unwrap().to_string();
+    let retry = console_url(&t, &format!("/webhooks/deliveries/{id}/retry"));
+    let (s, _, _) = send(&t, Method::POST, &retry, &b, None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a retry needs the CSRF token");
+    let (s, v, _) = send(&t, Method::POST, &retry, &b, Some(&b.csrf), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let delivered = status_is("delivered").await;
+    assert_eq!(delivered["id"], id.as_str());
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // A delivered one is not sent again.
+    let (s, _, _) = send(&t, Method::POST, &retry, &b, Some(&b.csrf), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    t.stop().await;
+}

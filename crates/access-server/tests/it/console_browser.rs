@@ -174,6 +174,45 @@ impl Browser {
         .await;
     }
 
+    /// Keys sent to an element as a keyboard would (`\u{E007}` is Enter).
+    async fn keys(&mut self, css: &str, keys: &str) {
+        let id = self.wait(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": keys })),
+        )
+        .await;
+    }
+
+    /// Visible controls a screen reader could not name (WCAG 4.1.2), as short HTML.
+    async fn unnamed_controls(&self) -> Vec<String> {
+        let v = self
+            .exec(
+                "const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; }; \
+                 const byId = id => id ? document.getElementById(id)?.textContent : ''; \
+                 const name = e => (e.getAttribute('aria-label') || byId(e.getAttribute('aria-labelledby')) \
+                   || (e.labels && e.labels[0] ? e.labels[0].textContent : '') \
+                   || (e.tagName === 'INPUT' ? '' : e.textContent) || e.getAttribute('title') || '').trim(); \
+                 return [...document.querySelectorAll('button, input, select, textarea, a[href]')] \
+                   .filter(e => shown(e) && !name(e)).map(e => e.outerHTML.slice(0, 80));",
+            )
+            .await;
+        v.as_array()
+            .map(|a| a.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every screen: named controls, and a screenshot.
+    async fn screen(&mut self, name: &str) {
+        let unnamed = self.unnamed_controls().await;
+        assert!(
+            unnamed.is_empty(),
+            "{name}: controls without a name: {unnamed:?}"
+        );
+        self.shot(name).await;
+    }
+
     async fn text(&mut self, css: &str) -> String {
         let id = self.wait(css).await;
         self.cmd(reqwest::Method::GET, &format!("/element/{id}/text"), None)
@@ -299,7 +338,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     // Sign-in: wrong passwords are refused in words, then throttled.
     b.go(&console).await;
     b.wait("#signin-email").await;
-    b.shot("sign-in").await;
+    b.screen("sign-in").await;
     let failures = || {
         t.count(&format!(
             "SELECT COALESCE(SUM(failures), 0) FROM login_throttle WHERE key = 'acct:{EMAIL}'"
@@ -320,9 +359,10 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.clear_and_type("#signin-password", PASSWORD).await;
     b.click("#signin-submit").await;
     b.wait_text("Too many tries").await;
-    b.shot("sign-in-throttled").await;
+    b.screen("sign-in-throttled").await;
     t.clock.advance_ms(1_500);
-    b.click("#signin-submit").await;
+    // By keyboard: Enter in the password field submits.
+    b.keys("#signin-password", "\u{E007}").await;
     b.wait("#nav-projects").await;
 
     // A project.
@@ -330,7 +370,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.clear_and_type("#project-description", "Front door").await;
     b.click("#project-create").await;
     b.wait_text("Project created.").await;
-    b.shot("projects").await;
+    b.screen("projects").await;
     let project: String = t
         .server()
         .state
@@ -349,7 +389,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
         .await;
     b.click("#flow-save").await;
     b.wait_text("Saved.").await;
-    b.shot("login-flow").await;
+    b.screen("login-flow").await;
     let (face, security): (bool, String) = t
         .server()
         .state
@@ -378,7 +418,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.click("#webhook-create").await;
     let secret = b.text("#webhook-secret").await;
     assert!(secret.starts_with("whsec_"), "{secret}");
-    b.shot("webhook-created").await;
+    b.screen("webhook-created").await;
     let (s, v) = t
         .post(
             "/email/send-otp",
@@ -395,7 +435,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.click("button.deliveries").await;
     b.wait("#delivery-list").await;
     b.wait_text("Delivered").await;
-    b.shot("webhook-deliveries").await;
+    b.screen("webhook-deliveries").await;
 
     // Pair a kiosk with the code the page shows, as `kiosk pair --code` does over HTTP.
     b.click("#nav-kiosks").await;
@@ -406,7 +446,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
         .exec("return document.querySelector('.pairing img')?.naturalWidth ?? 0")
         .await;
     assert!(qr.as_u64().unwrap_or(0) > 50, "a QR code image: {qr}");
-    b.shot("kiosk-pairing-code").await;
+    b.screen("kiosk-pairing-code").await;
     let device = DeviceKey::generate();
     let (s, v) = t
         .call(
@@ -421,7 +461,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.click("#kiosk-refresh").await;
     b.wait(&format!("tr[data-kiosk='{kiosk_id}']")).await;
     b.wait_text("Lobby kiosk").await;
-    b.shot("kiosks").await;
+    b.screen("kiosks").await;
 
     // A person enrolled at a kiosk, found and erased with confirmation.
     t.server()
@@ -440,10 +480,10 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.click("#nav-people").await;
     b.clear_and_type("#people-search", "visitor").await;
     b.wait("#people-list").await;
-    b.shot("people").await;
+    b.screen("people").await;
     b.click("button.erase").await;
     b.wait("#erase-confirm").await;
-    b.shot("people-erase-confirm").await;
+    b.screen("people-erase-confirm").await;
     b.click("#erase-confirm").await;
     b.wait_text("visitor-1 was erased (2 samples).").await;
     assert_eq!(
@@ -460,7 +500,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.click("button.revoke").await;
     b.click("#revoke-confirm").await;
     b.wait_text("Revoked").await;
-    b.shot("kiosk-revoked").await;
+    b.screen("kiosk-revoked").await;
     assert_eq!(
         t.count(&format!(
             "SELECT COUNT(*) FROM kiosks WHERE id = '{kiosk_id}' AND revoked_at IS NOT NULL"
@@ -474,19 +514,19 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.click("#token-create").await;
     let token = b.text("#token-value").await;
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
-    b.shot("api-tokens").await;
+    b.screen("api-tokens").await;
 
     b.click("#nav-validations").await;
     b.wait("#validation-list").await;
     b.wait_text("ana@example.org").await;
-    b.shot("validations").await;
+    b.screen("validations").await;
     b.click("#nav-audit").await;
     b.wait("#audit-list").await;
     b.wait_text("DELETE /v2/access/users/visitor-1").await;
-    b.shot("audit-log").await;
+    b.screen("audit-log").await;
     b.click("#nav-account").await;
     b.wait("#totp-start").await;
-    b.shot("account").await;
+    b.screen("account").await;
 
     // Spanish.
     b.exec("const s = document.getElementById('lang'); s.value = 'es'; s.dispatchEvent(new Event('change', {bubbles: true}))")
@@ -494,7 +534,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.wait_text("Registro de auditoría").await;
     b.click("#nav-kiosks").await;
     b.wait_text("Quioscos").await;
-    b.shot("kiosks-es").await;
+    b.screen("kiosks-es").await;
 
     // A change made with the session cookie but without the CSRF header is refused.
     let refused = b

@@ -203,12 +203,52 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// Every screen: named controls, and a screenshot.
+    /// Text whose contrast with its background is under WCAG AA (4.5:1, 3:1 for large text),
+    /// as "text: ratio".
+    async fn low_contrast(&self) -> Vec<String> {
+        let v = self
+            .exec(
+                r#"const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+                const lum = ([r, g, b]) => {
+                  const f = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+                  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+                const bg = e => {
+                  for (; e; e = e.parentElement) {
+                    const c = rgb(getComputedStyle(e).backgroundColor);
+                    if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+                  }
+                  return [255, 255, 255]; };
+                const out = [];
+                for (const e of document.querySelectorAll('body *')) {
+                  const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+                  const r = e.getBoundingClientRect();
+                  if (!own || r.width === 0 || e.disabled || e.closest('.skip')) continue;
+                  const s = getComputedStyle(e);
+                  const a = lum(rgb(s.color)), b = lum(bg(e));
+                  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+                  const size = parseFloat(s.fontSize), bold = Number(s.fontWeight) >= 700;
+                  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+                  if (ratio < need) out.push(e.textContent.trim().slice(0, 30) + ': ' + ratio.toFixed(2));
+                }
+                return out;"#,
+            )
+            .await;
+        v.as_array()
+            .map(|a| a.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_else(|| vec![format!("the check failed: {v}")])
+    }
+
+    /// Every screen: named controls, AA contrast, and a screenshot.
     async fn screen(&mut self, name: &str) {
         let unnamed = self.unnamed_controls().await;
         assert!(
             unnamed.is_empty(),
             "{name}: controls without a name: {unnamed:?}"
+        );
+        let faint = self.low_contrast().await;
+        assert!(
+            faint.is_empty(),
+            "{name}: text under AA contrast: {faint:?}"
         );
         self.shot(name).await;
     }

@@ -5,6 +5,7 @@
 # sample photos. Ctrl+C (or closing the app) stops both.
 #
 # Demo data lives in .local/demo (delete it to start over). Administrator PIN: 246810.
+# The operators' console is at http://127.0.0.1:8787/console/ (the first run prints a password).
 # Codes sent by email/SMS/WhatsApp land in the dev outbox:
 #   curl -H "Authorization: Bearer $(cat .local/demo/admin.token)" \
 #     "http://127.0.0.1:8787/v2/access/dev/outbox?to=you@example.com"
@@ -22,6 +23,8 @@ mkdir -p "$demo"
 
 echo "== building the UI, the server and the app" >&2
 npm --prefix ui run build --silent >/dev/null
+[ -d console/node_modules ] || npm --prefix console ci --no-audit --no-fund --silent >/dev/null
+npm --prefix console run build --silent >/dev/null
 cargo build -q -p access-server -p access-kiosk-app -p kiosk-cli
 bin="$root/target/debug"
 
@@ -35,6 +38,16 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 api="http://127.0.0.1:$port/v2/access"
+
+# The first operator of the console, once: its random password is printed this one time (and
+# never stored). A re-run finds an operator and adds none.
+password=$("$bin/access-server" admins add --if-none --db "$demo/access.db" admin@localhost 2>/dev/null)
+echo "== console: http://127.0.0.1:$port/console/" >&2
+if [ -n "$password" ]; then
+  echo "   sign in as admin@localhost with password: $password  (shown only now)" >&2
+else
+  echo "   sign in as admin@localhost (forgot the password? target/debug/access-server admins reset-password --db $demo/access.db admin@localhost)" >&2
+fi
 
 admin=$("$bin/access-server" token --db "$demo/access.db" --subject demo-admin --ttl 1h)
 # The body comes on stdin: a face image is too long for a command line.

@@ -10,6 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${1:-$root/target/release/access-server}"
 if [ ! -x "$bin" ]; then
   [ $# -ge 1 ] && { echo "no server binary at $bin" >&2; exit 1; }
+  # The console's files are embedded in a release binary: build them first.
+  (cd "$root/console" && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } && npm run build --silent >/dev/null)
   (cd "$root" && cargo build -q --release -p access-server)
 fi
 out="${2:-$(dirname "$bin")}"

@@ -23,10 +23,11 @@ as_root() {
 # The build (gcc, clang for the camera's V4L2 bindings), the app (WebKitGTK) and its tests
 # (Xvfb, WebKitWebDriver; libopencv-dev for the test-only crates/opencv-parity, which also needs
 # clang and libclang-dev to generate its bindings; nothing shipped links OpenCV; PostgreSQL for
-# the server suite's second pass, started by scripts/pg.sh in a temp dir).
+# the server suite's second pass, started by scripts/pg.sh in a temp dir); the server's console is
+# tested in headless Chromium through its chromedriver.
 packages=(build-essential pkg-config python3 python3-pip ca-certificates clang libclang-dev linux-libc-dev libopencv-dev
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
-  xvfb xauth webkit2gtk-driver imagemagick postgresql)
+  xvfb xauth webkit2gtk-driver imagemagick postgresql chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,6 +13,11 @@ export FACE_DATA_DIR="${FACE_DATA_DIR:-$root/../shared/data/faces}"
 echo "== ui: vitest, type check, build" >&2
 npm --prefix ui test
 npm --prefix ui run build
+# The operators' console: access-server embeds console/dist (and its browser test drives it).
+echo "== console: npm ci, vitest, type check, build" >&2
+npm --prefix console ci --no-audit --no-fund
+npm --prefix console test
+npm --prefix console run build
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all --check

@@ -25,7 +25,8 @@ use crate::error::ApiError;
 use crate::face::FaceService;
 use crate::state::{AppState, Inner};
 use crate::{
-    admin, biometric, erasure, kiosks, misc, openapi, otp, policy, sync, tokens, webhooks,
+    admin, audit, biometric, console, erasure, kiosks, misc, openapi, operators, otp, policy, sync,
+    tokens, webhooks,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +146,29 @@ pub fn router(st: AppState) -> Router {
         tracing::info_span!("req", id = %id, method = %req.method(), path = %req.uri().path())
     });
 
+    // The console's own endpoints: sign-in and the few reads the REST API lacks. Session
+    // only (operators.rs); the admin REST routes above take a session too.
+    let console_api = Router::new()
+        .route("/login", post(operators::login))
+        .route("/logout", post(operators::logout))
+        .route("/me", get(operators::me))
+        .route("/totp/enrol", post(operators::totp_enrol))
+        .route("/totp/confirm", post(operators::totp_confirm))
+        .route("/validations", get(console::validations))
+        .route("/project-flows/{id}/test-url", post(console::test_url))
+        .route("/audit", get(audit::list))
+        .route(
+            "/webhooks/deliveries/{id}/retry",
+            post(console::retry_delivery),
+        )
+        .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes));
+
     Router::new()
         .nest(BASE_PATH, api)
+        .nest("/console/api", console_api)
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/{*path}", get(console::asset))
         .route("/healthz", get(misc::healthz))
         .route("/readyz", get(misc::readyz))
         .route("/metrics", get(crate::metrics::serve))
@@ -160,6 +182,10 @@ pub fn router(st: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            crate::audit::track,
         ))
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
@@ -390,7 +416,6 @@ async fn serve(
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
 
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -403,7 +428,7 @@ async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -423,7 +448,13 @@ async fn serve(
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Each request learns its TCP peer (the console's sign-in throttle per address).
+        let per_conn = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(operators::PeerAddr(peer.ip()));
+                tower::ServiceExt::oneshot(per_conn.clone(), req)
+            });
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let acceptor = tls.as_ref().map(|t| t.acceptor());

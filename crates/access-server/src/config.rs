@@ -147,6 +147,36 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// Log one JSON object a line (for a log collector) instead of text.
     pub log_json: bool,
+    /// `[console]`: operator sessions of the web console.
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: how long an operator's session lives and how logins are throttled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// A session unused this long ends (seconds).
+    pub idle_timeout_s: u64,
+    /// A session ends this long after sign-in whatever its use (seconds).
+    pub session_max_s: u64,
+    /// Mark the cookie `Secure` even without `[tls]`: a reverse proxy terminates HTTPS.
+    pub secure_cookie: bool,
+    /// Wrong passwords for one account before each further try waits (1 s, doubling).
+    pub free_failures_per_account: u32,
+    /// Wrong passwords from one address (any account) before each further try waits.
+    pub free_failures_per_address: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_s: 30 * 60,
+            session_max_s: 12 * 3600,
+            secure_cookie: false,
+            free_failures_per_account: 3,
+            free_failures_per_address: 20,
+        }
+    }
 }
 
 /// `[tls]`: PEM files, re-read when the process gets SIGHUP.
@@ -215,6 +245,7 @@ impl Default for ServerConfig {
             offline_event_max_age_h: 30 * 24,
             tls: None,
             log_json: false,
+            console: ConsoleConfig::default(),
         }
     }
 }

@@ -211,6 +211,30 @@ ALTER TABLE projects ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE templates ADD COLUMN source TEXT;
 "#,
     ),
+    // The console's operators (operators.rs): Argon2id password hashes (PHC strings), an
+    // optional TOTP secret (never returned by any endpoint), sessions stored only as a hash of
+    // the cookie's token, login throttling per account and per address, and the audit log of
+    // every administrative change (by a session or a bearer token).
+    (
+        "operators",
+        r#"
+CREATE TABLE operators (
+    id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+    totp_secret BLOB, totp_pending BLOB, totp_last_step INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL, disabled_at INTEGER);
+CREATE TABLE operator_sessions (
+    id_hash BLOB PRIMARY KEY, operator_id TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX operator_sessions_operator ON operator_sessions(operator_id);
+CREATE TABLE login_throttle (
+    key TEXT PRIMARY KEY, failures INTEGER NOT NULL, blocked_until INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT, status INTEGER, addr TEXT);
+CREATE INDEX audit_log_at ON audit_log(at);
+"#,
+    ),
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,

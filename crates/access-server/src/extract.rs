@@ -120,7 +120,15 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 /// A verified, unrevoked token of any scope: only for extractors to build on.
+/// A bearer token wins; without one, an operator's session cookie stands for an admin token
+/// (operators.rs: the CSRF header is required on unsafe methods).
 async fn verified(parts: &Parts, state: &AppState) -> Result<ApiTokenClaims, ApiError> {
+    if parts.headers.get(header::AUTHORIZATION).is_none()
+        && crate::operators::has_cookie(&parts.headers)
+    {
+        let session = crate::operators::from_parts(parts, state).await?;
+        return Ok(session.claims(state));
+    }
     let token = bearer(parts)?;
     let claims = state.keys.verify_api_token(token, state.clock.now_ms())?;
     crate::revocation::check(state, &claims).await?;
@@ -138,6 +146,9 @@ impl FromRequestParts<AppState> for Auth {
                 ErrorCode::Forbidden,
                 "a metrics token reads /metrics only",
             ));
+        }
+        if claims.scope == ApiScope::Admin {
+            crate::audit::note_actor(parts, &claims.sub);
         }
         Ok(Auth(claims))
     }

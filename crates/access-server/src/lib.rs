@@ -4,10 +4,12 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod biometric;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod delivery;
 pub mod erasure;
@@ -22,6 +24,7 @@ pub mod messages;
 pub mod metrics;
 pub mod misc;
 pub mod openapi;
+pub mod operators;
 pub mod otp;
 pub mod outbound;
 pub mod pg;

@@ -1,4 +1,4 @@
-//! `access-server serve | token | tokens | kiosks | keys`.
+//! `access-server serve | token | tokens | kiosks | keys | admins`.
 
 use cli_output::outln;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use access_server::auth::{Keys, parse_ttl};
 use access_server::clock::{Clock, SystemClock};
 use access_server::config::{self, ServeFlags};
 use access_server::db::Db;
-use access_server::{ServerConfig, kiosks, start, tokens};
+use access_server::{ServerConfig, kiosks, operators, start, tokens};
 use access_types::ApiScope;
 use access_types::kiosk_identity::CreatePairingRequest;
 use anyhow::{Context, bail};
@@ -85,6 +85,66 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// The console's operators (people who sign in at /console).
+    Admins {
+        #[command(subcommand)]
+        cmd: AdminsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminsCmd {
+    /// Add an operator. Without --password-stdin a random password is made and printed once.
+    Add {
+        #[command(flatten)]
+        store: Store,
+        /// The name they sign in with (an email address).
+        email: String,
+        /// Read the password from the first line of standard input (12 characters or more).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Do nothing when any operator exists (a setup script run twice).
+        #[arg(long)]
+        if_none: bool,
+    },
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Remove an operator; their sessions end at once.
+    Remove {
+        #[command(flatten)]
+        store: Store,
+        email: String,
+    },
+    /// A new password (printed once, or read with --password-stdin); their sessions end.
+    ResetPassword {
+        #[command(flatten)]
+        store: Store,
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Turn an operator's authenticator (TOTP) off, e.g. after a lost phone.
+    ResetTotp {
+        #[command(flatten)]
+        store: Store,
+        email: String,
+    },
+}
+
+/// The password for `admins add` / `reset-password`: from stdin, or a random one to print.
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((operators::generate_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    operators::check_new_password(&p)?;
+    Ok((p, false))
 }
 
 #[derive(Subcommand)]
@@ -211,6 +271,7 @@ fn main() -> anyhow::Result<()> {
             outln!("{kid}");
             Ok(())
         }
+        Cmd::Admins { cmd } => admins(cmd, now),
         Cmd::Serve(flags) => {
             let cfg = ServerConfig::load(&flags, &config::environment())?;
             let logs = tracing_subscriber::fmt()
@@ -248,6 +309,62 @@ fn main() -> anyhow::Result<()> {
                 }
                 anyhow::Ok(())
             })
+        }
+    }
+}
+
+fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
+    match cmd {
+        AdminsCmd::Add {
+            store,
+            email,
+            password_stdin,
+            if_none,
+        } => {
+            let (_, db) = store.open()?;
+            if if_none && db.blocking_tx(|c| Ok(operators::any(c)?))? {
+                cli_output::errln!(
+                    "an operator exists already; none added (reset a password with `access-server admins reset-password EMAIL`)"
+                );
+                return Ok(());
+            }
+            let (password, generated) = new_password(password_stdin)?;
+            let hash = operators::hash_password(&password)?;
+            let op = db.blocking_tx(|c| operators::add(c, &email, &hash, now))?;
+            if generated {
+                // The only time it is shown: stdout, for a script to pass on; never logged.
+                outln!("{password}");
+            }
+            cli_output::errln!("operator {} added; sign in at /console", op.email);
+            Ok(())
+        }
+        AdminsCmd::List { store } => {
+            let (_, db) = store.open()?;
+            print_json(&db.blocking_tx(|c| Ok(operators::list(c)?))?)
+        }
+        AdminsCmd::Remove { store, email } => {
+            let (_, db) = store.open()?;
+            print_json(&db.blocking_tx(|c| operators::remove(c, &email))?)
+        }
+        AdminsCmd::ResetPassword {
+            store,
+            email,
+            password_stdin,
+        } => {
+            let (_, db) = store.open()?;
+            db.blocking_tx(|c| operators::get(c, &email))?;
+            let (password, generated) = new_password(password_stdin)?;
+            let hash = operators::hash_password(&password)?;
+            let op = db.blocking_tx(|c| operators::set_password(c, &email, &hash))?;
+            if generated {
+                outln!("{password}");
+            }
+            cli_output::errln!("new password for {}; their sessions ended", op.email);
+            Ok(())
+        }
+        AdminsCmd::ResetTotp { store, email } => {
+            let (_, db) = store.open()?;
+            print_json(&db.blocking_tx(|c| operators::clear_totp(c, &email))?)
         }
     }
 }

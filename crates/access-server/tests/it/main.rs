@@ -6,6 +6,8 @@ mod biometric;
 mod biometric_fakes;
 mod cli;
 mod common;
+mod console;
+mod console_browser;
 mod deb;
 mod delivery;
 mod erasure_and_policy;

@@ -71,6 +71,15 @@ fn check_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects",
+    tag = "projects",
+    summary = "Create a project",
+    request_body = access_types::CreateProjectRequest,
+    responses((status = 200, description = "success", body = access_types::Project)),
+    security(("bearer" = [])),
+)]
 pub async fn create_project(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -94,6 +103,14 @@ pub async fn create_project(
     Ok(created(p, "project created"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects",
+    tag = "projects",
+    summary = "List projects",
+    responses((status = 200, description = "success", body = Vec<access_types::Project>)),
+    security(("bearer" = [])),
+)]
 pub async fn list_projects(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
     let list = st
         .db
@@ -108,6 +125,15 @@ pub async fn list_projects(State(st): State<AppState>, _a: AdminAuth) -> ApiResu
     Ok(ok(list, ""))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{id}",
+    tag = "projects",
+    summary = "Get a project",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::Project)),
+    security(("bearer" = [])),
+)]
 pub async fn get_project(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -116,6 +142,16 @@ pub async fn get_project(
     Ok(ok(st.db.call(move |c| load_project(c, &id)).await?, ""))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/projects/{id}",
+    tag = "projects",
+    summary = "Update a project",
+    request_body = access_types::UpdateProjectRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::Project)),
+    security(("bearer" = [])),
+)]
 pub async fn update_project(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -149,6 +185,15 @@ pub async fn update_project(
 }
 
 /// Refused while flows exist: deleting a project must be a deliberate, two-step act.
+#[utoipa::path(
+    delete,
+    path = "/projects/{id}",
+    tag = "projects",
+    summary = "Delete a project (no flows left)",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_project(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -225,6 +270,15 @@ fn get_flow(c: &Connection, id: &str) -> ApiResult<ProjectFlow> {
     load_flow(c, id)?.ok_or_else(|| ApiError::new(ErrorCode::FlowNotFound, "unknown project flow"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/project-flows",
+    tag = "flows",
+    summary = "Create a login flow",
+    request_body = access_types::CreateProjectFlowRequest,
+    responses((status = 200, description = "success", body = access_types::ProjectFlow)),
+    security(("bearer" = [])),
+)]
 pub async fn create_flow(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -268,6 +322,15 @@ pub struct ProjectQuery {
     pub project_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/project-flows",
+    tag = "flows",
+    summary = "List flows",
+    params(("project_id" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Vec<access_types::ProjectFlow>)),
+    security(("bearer" = [])),
+)]
 pub async fn list_flows(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -285,6 +348,15 @@ pub async fn list_flows(
     Ok(ok(list, ""))
 }
 
+#[utoipa::path(
+    get,
+    path = "/project-flows/{id}",
+    tag = "flows",
+    summary = "Get a flow",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::ProjectFlow)),
+    security(("bearer" = [])),
+)]
 pub async fn get_flow_h(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -294,6 +366,15 @@ pub async fn get_flow_h(
 }
 
 /// The secret the flow's security-URL requests are signed with (`flows::security_secret`).
+#[utoipa::path(
+    get,
+    path = "/project-flows/{id}/security-secret",
+    tag = "flows",
+    summary = "The secret this server signs its calls to the flow's security URL with (Standard Webhooks)",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn flow_security_secret(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -307,6 +388,16 @@ pub async fn flow_security_secret(
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/project-flows/{id}",
+    tag = "flows",
+    summary = "Update a flow",
+    request_body = access_types::UpdateProjectFlowRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::ProjectFlow)),
+    security(("bearer" = [])),
+)]
 pub async fn update_flow(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -348,6 +439,15 @@ pub async fn update_flow(
     Ok(ok(flow, "project flow updated"))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/project-flows/{id}",
+    tag = "flows",
+    summary = "Delete a flow and its webhooks",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn delete_flow(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -380,6 +480,15 @@ pub struct RequiredProject {
     pub project_id: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "people",
+    summary = "Enrolled people of a project, with their samples and last sign-in",
+    params(("project_id" = String, Query)),
+    responses((status = 200, description = "success", body = Vec<access_types::EnrolledUser>)),
+    security(("bearer" = [])),
+)]
 pub async fn list_users(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -414,6 +523,15 @@ pub async fn list_users(
 
 /// Forget a user's face: templates are tombstoned (not erased) so kiosks learn of the deletion
 /// through the sync feed; the embedding itself is wiped.
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}",
+    tag = "people",
+    summary = "Erase a person's face samples",
+    params(("user_id" = String, Path), ("project_id" = String, Query)),
+    responses((status = 200, description = "success", body = access_types::DeletedUser)),
+    security(("bearer" = [])),
+)]
 pub async fn delete_user(
     State(st): State<AppState>,
     AdminAuth(claims): AdminAuth,

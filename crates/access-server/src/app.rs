@@ -8,13 +8,14 @@ use access_types::{BASE_PATH, ErrorCode};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
-use axum::routing::{get, post};
+use axum::routing::get;
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{KeyError, Keys};
 use crate::clock::Clock;
@@ -54,85 +55,68 @@ fn request_id_header() -> HeaderName {
     HeaderName::from_static("x-request-id")
 }
 
+/// Where the API reference at `/docs` reads the document from (the one route serving it).
+fn openapi_url() -> String {
+    format!("{BASE_PATH}/openapi.json")
+}
+
 pub fn router(st: AppState) -> Router {
     let small = DefaultBodyLimit::max(st.cfg.max_body_bytes);
     let images = DefaultBodyLimit::max(st.cfg.max_image_body_bytes());
 
-    let biometric = Router::new()
-        .route("/biometric/register-face", post(biometric::register_face))
-        .route("/biometric/verify-face", post(biometric::verify_face))
-        .route("/biometric/liveness-check", post(biometric::liveness_check))
+    // Every API route is routed through utoipa-axum's `routes!`, which takes the path and the
+    // method from the handler's `#[utoipa::path]`: the OpenAPI document is collected from the
+    // router itself, so a route cannot be missing from it.
+    let biometric = OpenApiRouter::new()
+        .routes(routes!(biometric::register_face))
+        .routes(routes!(biometric::verify_face))
+        .routes(routes!(biometric::liveness_check))
         .layer(images);
 
-    let mut api = Router::new()
-        .route("/email/send-otp", post(otp::send_email))
-        .route("/email/verify-otp", post(otp::verify_email))
-        .route("/phone/send-sms", post(otp::send_sms))
-        .route("/phone/send-whatsapp", post(otp::send_whatsapp))
-        .route("/phone/verify-otp", post(otp::verify_phone))
-        .route(
-            "/projects",
-            post(admin::create_project).get(admin::list_projects),
-        )
-        .route(
-            "/projects/{id}",
-            get(admin::get_project)
-                .patch(admin::update_project)
-                .delete(admin::delete_project),
-        )
-        .route(
-            "/project-flows",
-            post(admin::create_flow).get(admin::list_flows),
-        )
-        .route(
-            "/project-flows/{id}",
-            get(admin::get_flow_h)
-                .patch(admin::update_flow)
-                .delete(admin::delete_flow),
-        )
-        .route(
-            "/project-flows/{id}/security-secret",
-            get(admin::flow_security_secret),
-        )
-        .route("/webhooks", post(webhooks::create).get(webhooks::list))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::get)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/users", get(admin::list_users))
-        .route(
-            "/users/{user_id}",
-            axum::routing::delete(admin::delete_user),
-        )
-        .route("/kiosks", get(kiosks::list_handler))
-        .route("/kiosks/pairings", post(kiosks::create_pairing_handler))
-        .route("/kiosks/pair", post(kiosks::pair_handler))
-        .route("/kiosks/token", post(kiosks::token_handler))
-        .route("/kiosks/status", post(kiosks::status_handler))
-        .route("/kiosks/{id}/revoke", post(kiosks::revoke_handler))
-        .route(
-            "/tokens",
-            post(tokens::create_handler).get(tokens::list_handler),
-        )
-        .route("/tokens/{id}/revoke", post(tokens::revoke_handler))
-        .route("/keys/rotate", post(tokens::rotate_keys_handler))
-        .route("/sync/templates", get(sync::templates))
-        .route("/sync/events", post(sync::events))
-        .route("/sync/policy", get(policy::policy))
-        .route(
-            "/biometric/users/{user_id}",
-            axum::routing::delete(erasure::delete_biometric_user),
-        )
-        .route("/.well-known/jwks.json", get(misc::jwks))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/healthz", get(misc::healthz))
-        .route("/readyz", get(misc::readyz))
+    let mut api = OpenApiRouter::new()
+        .routes(routes!(otp::send_email))
+        .routes(routes!(otp::verify_email))
+        .routes(routes!(otp::send_sms))
+        .routes(routes!(otp::send_whatsapp))
+        .routes(routes!(otp::verify_phone))
+        .routes(routes!(admin::create_project, admin::list_projects))
+        .routes(routes!(
+            admin::get_project,
+            admin::update_project,
+            admin::delete_project
+        ))
+        .routes(routes!(admin::create_flow, admin::list_flows))
+        .routes(routes!(
+            admin::get_flow_h,
+            admin::update_flow,
+            admin::delete_flow
+        ))
+        .routes(routes!(admin::flow_security_secret))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::delete_user))
+        .routes(routes!(kiosks::list_handler))
+        .routes(routes!(kiosks::create_pairing_handler))
+        .routes(routes!(kiosks::pair_handler))
+        .routes(routes!(kiosks::token_handler))
+        .routes(routes!(kiosks::status_handler))
+        .routes(routes!(kiosks::revoke_handler))
+        .routes(routes!(tokens::create_handler, tokens::list_handler))
+        .routes(routes!(tokens::revoke_handler))
+        .routes(routes!(tokens::rotate_keys_handler))
+        .routes(routes!(sync::templates))
+        .routes(routes!(sync::events))
+        .routes(routes!(policy::policy))
+        .routes(routes!(erasure::delete_biometric_user))
+        .routes(routes!(misc::jwks))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(misc::healthz))
+        .routes(routes!(misc::readyz))
         .layer(small);
     if st.cfg.dev_outbox {
-        api = api.route("/dev/outbox", get(misc::outbox));
+        api = api.routes(routes!(misc::outbox));
     }
     let api = api.merge(biometric);
 
@@ -148,30 +132,37 @@ pub fn router(st: AppState) -> Router {
 
     // The console's own endpoints: sign-in and the few reads the REST API lacks. Session
     // only (operators.rs); the admin REST routes above take a session too.
-    let console_api = Router::new()
-        .route("/login", post(operators::login))
-        .route("/logout", post(operators::logout))
-        .route("/me", get(operators::me))
-        .route("/totp/enrol", post(operators::totp_enrol))
-        .route("/totp/confirm", post(operators::totp_confirm))
-        .route("/validations", get(console::validations))
-        .route("/project-flows/{id}/test-url", post(console::test_url))
-        .route("/audit", get(audit::list))
-        .route(
-            "/webhooks/deliveries/{id}/retry",
-            post(console::retry_delivery),
-        )
+    let console_api = OpenApiRouter::new()
+        .routes(routes!(operators::login))
+        .routes(routes!(operators::logout))
+        .routes(routes!(operators::me))
+        .routes(routes!(operators::totp_enrol))
+        .routes(routes!(operators::totp_confirm))
+        .routes(routes!(console::validations))
+        .routes(routes!(console::test_url))
+        .routes(routes!(audit::list))
+        .routes(routes!(console::retry_delivery))
         .layer(DefaultBodyLimit::max(st.cfg.max_body_bytes));
 
-    Router::new()
+    let (routes, doc) = OpenApiRouter::new()
         .nest(BASE_PATH, api)
         .nest("/console/api", console_api)
+        .routes(routes!(misc::healthz))
+        .routes(routes!(misc::readyz))
+        .routes(routes!(crate::metrics::serve))
+        .split_for_parts();
+    let doc = Arc::new(openapi::finish(doc));
+
+    // Pages, not API: the console's app and its assets, and the API reference.
+    routes
         .route("/console", get(console::index))
         .route("/console/", get(console::index))
         .route("/console/{*path}", get(console::asset))
-        .route("/healthz", get(misc::healthz))
-        .route("/readyz", get(misc::readyz))
-        .route("/metrics", get(crate::metrics::serve))
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .config(utoipa_swagger_ui::Config::from(openapi_url())),
+        )
+        .layer(axum::Extension(doc))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

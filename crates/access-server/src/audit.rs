@@ -119,6 +119,15 @@ fn like(s: Option<String>) -> Option<String> {
 }
 
 /// `GET /console/api/audit`: newest first, 50 a page.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "console",
+    summary = "The audit log, newest first (before, actor, action, limit)",
+    params(("before" = Option<String>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("limit" = Option<String>, Query)),
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     _s: OperatorSession,

@@ -218,6 +218,15 @@ fn stored_registration(c: &Connection, key: &IdemKey) -> ApiResult<Option<Regist
     Ok(serde_json::from_str(&json).ok())
 }
 
+#[utoipa::path(
+    post,
+    path = "/biometric/register-face",
+    tag = "faces",
+    summary = "Enrol a face sample (source: camera, live when the flow requires it, or an operator's file) and open a biometric validation",
+    request_body = access_types::RegisterFaceRequest,
+    responses((status = 200, description = "success", body = access_types::RegisterFaceResponse)),
+    security(("bearer" = [])),
+)]
 pub async fn register_face(
     State(st): State<AppState>,
     auth: Auth,
@@ -409,6 +418,15 @@ fn token_for(
     Ok((Some(t), Some(ttl)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/biometric/verify-face",
+    tag = "faces",
+    summary = "1:1 (user_id) or 1:N face verification; liveness judged on the same image when the flow requires it (liveness_score, passed, the token)",
+    request_body = access_types::VerifyFaceRequest,
+    responses((status = 200, description = "success", body = access_types::VerifyFaceResponse)),
+    security(("bearer" = [])),
+)]
 pub async fn verify_face(
     State(st): State<AppState>,
     auth: Auth,
@@ -621,6 +639,15 @@ pub async fn verify_face(
     Ok(ok(resp, msg))
 }
 
+#[utoipa::path(
+    post,
+    path = "/biometric/liveness-check",
+    tag = "faces",
+    summary = "Presentation-attack check (the seed's second call; verify-face already judges liveness)",
+    request_body = access_types::LivenessCheckRequest,
+    responses((status = 200, description = "success", body = access_types::LivenessCheckResponse)),
+    security(("bearer" = [])),
+)]
 pub async fn liveness_check(
     State(st): State<AppState>,
     auth: Auth,

@@ -149,6 +149,15 @@ pub struct ValidationRow {
 }
 
 /// `GET /console/api/validations`: the newest sign-in attempts, 50 a page.
+#[utoipa::path(
+    get,
+    path = "/validations",
+    tag = "console",
+    summary = "The newest sign-in attempts, 50 a page (before, project_id, limit)",
+    params(("before" = Option<String>, Query), ("project_id" = Option<String>, Query), ("limit" = Option<String>, Query)),
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn validations(
     State(st): State<AppState>,
     _s: OperatorSession,
@@ -207,6 +216,15 @@ pub async fn validations(
 
 /// `POST /console/api/webhooks/deliveries/{id}/retry`: a failed (or waiting) delivery is
 /// tried again now, with a fresh attempt budget.
+#[utoipa::path(
+    post,
+    path = "/webhooks/deliveries/{id}/retry",
+    tag = "console",
+    summary = "Retry a failed or waiting webhook delivery now",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn retry_delivery(
     State(st): State<AppState>,
     _s: OperatorSession,
@@ -236,7 +254,7 @@ pub async fn retry_delivery(
     Ok(ok(json!({}), "delivery queued again"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestUrlRequest {
     pub identifier: String,
@@ -249,6 +267,16 @@ pub struct TestUrlRequest {
 /// one identifier exactly as a sign-in would (signed, with its timeout; the answer is cached
 /// as a sign-in's is) and says what it answered: `{allowed, ms}`, or
 /// `SECURITY_CHECK_UNAVAILABLE` when it did not answer properly.
+#[utoipa::path(
+    post,
+    path = "/project-flows/{id}/test-url",
+    tag = "console",
+    summary = "Asks the flow's customer security URL as a sign-in would, and shows its answer",
+    request_body = crate::console::TestUrlRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn test_url(
     State(st): State<AppState>,
     _s: OperatorSession,

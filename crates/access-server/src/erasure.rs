@@ -81,6 +81,15 @@ pub fn erase(
 
 /// `DELETE /biometric/users/{user_id}?project_id=`: erases the person's samples (200 with
 /// how many, 0 when there were none: a kiosk's retried erasure is not an error).
+#[utoipa::path(
+    delete,
+    path = "/biometric/users/{user_id}",
+    tag = "faces",
+    summary = "Erase a person's face samples (tombstones in the template feed; 0 when none)",
+    params(("user_id" = String, Path), ("project_id" = String, Query)),
+    responses((status = 200, description = "success", body = access_types::DeletedUser)),
+    security(("bearer" = [])),
+)]
 pub async fn delete_biometric_user(
     State(st): State<AppState>,
     auth: Auth,

@@ -287,6 +287,15 @@ pub fn revoke(c: &Connection, kiosk_id: &str, now: i64) -> ApiResult<KioskInfo> 
 
 // ---- handlers ---------------------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/kiosks/pairings",
+    tag = "kiosks",
+    summary = "A one-time pairing code for a new kiosk (10 minutes, single use)",
+    request_body = access_types::kiosk_identity::CreatePairingRequest,
+    responses((status = 200, description = "success", body = access_types::kiosk_identity::Pairing)),
+    security(("bearer" = [])),
+)]
 pub async fn create_pairing_handler(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -300,6 +309,14 @@ pub async fn create_pairing_handler(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/kiosks/pair",
+    tag = "kiosks",
+    summary = "A kiosk registers its device key with a pairing code (no token: the code is the credential)",
+    request_body = access_types::kiosk_identity::PairKioskRequest,
+    responses((status = 200, description = "success", body = access_types::kiosk_identity::PairedKiosk)),
+)]
 pub async fn pair_handler(
     State(st): State<AppState>,
     ApiJson(req): ApiJson<PairKioskRequest>,
@@ -313,6 +330,14 @@ pub async fn pair_handler(
     Ok(created(paired, "kiosk paired"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/kiosks/token",
+    tag = "kiosks",
+    summary = "A kiosk trades a signed client assertion (RFC 7523 style) for a kiosk token",
+    request_body = access_types::kiosk_identity::KioskTokenRequest,
+    responses((status = 200, description = "success", body = access_types::kiosk_identity::KioskToken)),
+)]
 pub async fn token_handler(
     State(st): State<AppState>,
     ApiJson(req): ApiJson<KioskTokenRequest>,
@@ -337,6 +362,15 @@ pub async fn token_handler(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/kiosks/status",
+    tag = "kiosks",
+    summary = "A kiosk reports its version and pending events after a sync round",
+    request_body = access_types::kiosk_identity::KioskStatusReport,
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn status_handler(
     State(st): State<AppState>,
     auth: Auth,
@@ -374,6 +408,15 @@ pub struct ListQuery {
     pub project_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/kiosks",
+    tag = "kiosks",
+    summary = "Paired kiosks: last seen, version, pending events, last sync ({ kiosks: KioskInfo[] })",
+    params(("project_id" = Option<String>, Query)),
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn list_handler(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -386,6 +429,15 @@ pub async fn list_handler(
     Ok(ok(json!({ "kiosks": kiosks }), ""))
 }
 
+#[utoipa::path(
+    post,
+    path = "/kiosks/{id}/revoke",
+    tag = "kiosks",
+    summary = "Revoke a kiosk: its next request, token and events are refused",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::kiosk_identity::KioskInfo)),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_handler(
     State(st): State<AppState>,
     _a: AdminAuth,

@@ -294,6 +294,14 @@ fn snapshot(c: &crate::sql::Connection, now_ms: i64) -> crate::sql::Result<DbSna
 /// asking in a loop costs the single database thread one read per this, not one per request.
 const SNAPSHOT_TTL_MS: i64 = 10_000;
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "documents",
+    summary = "Prometheus text exposition (a metrics-scope token, or open to loopback when configured)",
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn serve(State(st): State<AppState>, _a: MetricsAuth) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let cached = {

@@ -13,6 +13,13 @@ use crate::state::AppState;
 
 /// Liveness: the process is up and answering. Touches nothing else, so a slow database does
 /// not get a healthy process restarted; `/readyz` is the one a load balancer asks.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness of the process",
+    responses((status = 200, description = "success", body = access_types::Health)),
+)]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     ok(
         Health {
@@ -29,6 +36,13 @@ const READY_DB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness: the database answers and the face models are loaded (or face recognition is
 /// off). 503 `NOT_READY` with `details.database` / `details.vision` otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness: 503 NOT_READY until the database answers and the models are loaded",
+    responses((status = 200, description = "success", body = access_types::Health)),
+)]
 pub async fn readyz(State(st): State<AppState>) -> ApiResult<Response> {
     let probe = st
         .db
@@ -53,6 +67,13 @@ pub async fn readyz(State(st): State<AppState>) -> ApiResult<Response> {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "documents",
+    summary = "Public keys of the token signer (EdDSA, RFC 8037): a plain JWK set, no envelope",
+    responses((status = 200, description = "success", body = access_types::JwkSet)),
+)]
 pub async fn jwks(State(st): State<AppState>) -> Response {
     // Plain JWKS (no envelope): JWT libraries fetch this document directly.
     axum::Json(st.keys.jwks()).into_response()
@@ -66,6 +87,15 @@ pub struct OutboxQuery {
 
 /// Admin scope only: the outbox holds every code sent, and a kiosk token must not read codes
 /// sent to people at other kiosks (or to anyone).
+#[utoipa::path(
+    get,
+    path = "/dev/outbox",
+    tag = "dev",
+    summary = "Dev outbox (only with dev_outbox on)",
+    params(("to" = String, Query)),
+    responses((status = 200, description = "success", body = access_types::OutboxList)),
+    security(("bearer" = [])),
+)]
 pub async fn outbox(
     State(st): State<AppState>,
     _a: AdminAuth,

@@ -531,7 +531,7 @@ impl FromRequestParts<AppState> for OperatorSession {
 // Handlers: /console/api/…
 // ------------------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -586,6 +586,14 @@ struct LoginRow {
 }
 
 /// `POST /console/api/login`.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "console",
+    summary = "An operator signs in (email, password, TOTP code when enrolled); sets the session cookie",
+    request_body = crate::operators::LoginRequest,
+    responses((status = 200, description = "success")),
+)]
 pub async fn login(
     State(st): State<AppState>,
     peer: Option<axum::Extension<PeerAddr>>,
@@ -739,6 +747,14 @@ pub async fn login(
 }
 
 /// `POST /console/api/logout`: the session ends here and in the store.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "console",
+    summary = "Ends the session",
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn logout(
     State(st): State<AppState>,
     OperatorSession(s): OperatorSession,
@@ -764,6 +780,14 @@ pub async fn logout(
 
 /// `GET /console/api/me`: who is signed in, and the CSRF token (the page reads it after a
 /// reload: the cookie is HttpOnly).
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "console",
+    summary = "The signed-in operator and the session's CSRF token",
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn me(
     State(st): State<AppState>,
     OperatorSession(s): OperatorSession,
@@ -773,6 +797,14 @@ pub async fn me(
 
 /// `POST /console/api/totp/enrol`: a new secret, pending until a code from it is confirmed.
 /// The secret is shown this once.
+#[utoipa::path(
+    post,
+    path = "/totp/enrol",
+    tag = "console",
+    summary = "Starts TOTP enrolment: a new secret and its otpauth URI",
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn totp_enrol(
     State(st): State<AppState>,
     OperatorSession(s): OperatorSession,
@@ -802,13 +834,22 @@ pub async fn totp_enrol(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpCode {
     pub code: String,
 }
 
 /// `POST /console/api/totp/confirm`: a code from the pending secret turns the factor on.
+#[utoipa::path(
+    post,
+    path = "/totp/confirm",
+    tag = "console",
+    summary = "Confirms TOTP enrolment with a first code",
+    request_body = crate::operators::TotpCode,
+    responses((status = 200, description = "success")),
+    security(("session" = [])),
+)]
 pub async fn totp_confirm(
     State(st): State<AppState>,
     OperatorSession(s): OperatorSession,

@@ -37,6 +37,15 @@ fn code_mac(key: &[u8], validation_id: &str, code: &str) -> Hmac<Sha256> {
     mac
 }
 
+#[utoipa::path(
+    post,
+    path = "/email/send-otp",
+    tag = "codes",
+    summary = "Send an email OTP (5/min per email; not an address: 400 INVALID_EMAIL)",
+    request_body = access_types::SendEmailOtpRequest,
+    responses((status = 200, description = "success", body = access_types::OtpValidation)),
+    security(("bearer" = [])),
+)]
 pub async fn send_email(
     State(st): State<AppState>,
     auth: Auth,
@@ -57,6 +66,15 @@ pub async fn send_email(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/phone/send-sms",
+    tag = "codes",
+    summary = "Send an SMS OTP (3/min per phone; a number its plan lacks: 400 INVALID_PHONE, nothing sent)",
+    request_body = access_types::SendPhoneOtpRequest,
+    responses((status = 200, description = "success", body = access_types::OtpValidation)),
+    security(("bearer" = [])),
+)]
 pub async fn send_sms(
     State(st): State<AppState>,
     auth: Auth,
@@ -77,6 +95,15 @@ pub async fn send_sms(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/phone/send-whatsapp",
+    tag = "codes",
+    summary = "Send a WhatsApp OTP (3/min per phone; a number its plan lacks: 400 INVALID_PHONE, nothing sent)",
+    request_body = access_types::SendPhoneOtpRequest,
+    responses((status = 200, description = "success", body = access_types::OtpValidation)),
+    security(("bearer" = [])),
+)]
 pub async fn send_whatsapp(
     State(st): State<AppState>,
     auth: Auth,
@@ -377,6 +404,15 @@ fn send_tx(tx: &Connection, a: &SendArgs, url_checked: bool) -> ApiResult<SendOu
     Ok(SendOutcome::Done(validation, text))
 }
 
+#[utoipa::path(
+    post,
+    path = "/email/verify-otp",
+    tag = "codes",
+    summary = "Verify an email OTP (not 6 digits: 400 INVALID_OTP_FORMAT, no attempt used)",
+    request_body = access_types::VerifyEmailOtpRequest,
+    responses((status = 200, description = "success", body = access_types::OtpVerification)),
+    security(("bearer" = [])),
+)]
 pub async fn verify_email(
     State(st): State<AppState>,
     auth: Auth,
@@ -387,6 +423,15 @@ pub async fn verify_email(
     verify(&st, &auth, Kind::Email, email, otp, req.validation_id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/phone/verify-otp",
+    tag = "codes",
+    summary = "Verify a phone OTP (not 6 digits: 400 INVALID_OTP_FORMAT, no attempt used)",
+    request_body = access_types::VerifyPhoneOtpRequest,
+    responses((status = 200, description = "success", body = access_types::OtpVerification)),
+    security(("bearer" = [])),
+)]
 pub async fn verify_phone(
     State(st): State<AppState>,
     auth: Auth,

@@ -15,6 +15,15 @@ use crate::flows::{FLOW_COLUMNS, flow_from_row, project_exists};
 use crate::ok;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/sync/policy",
+    tag = "sync",
+    summary = "What a kiosk needs to decide faces offline: the login flow's state, methods and lists",
+    params(("project_id" = String, Query)),
+    responses((status = 200, description = "success", body = access_types::KioskPolicy)),
+    security(("bearer" = [])),
+)]
 pub async fn policy(
     State(st): State<AppState>,
     auth: Auth,

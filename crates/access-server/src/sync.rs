@@ -32,6 +32,15 @@ pub enum Feed {
 /// The cursor is the last `rev` seen; deleted templates come as `op: delete` tombstones.
 /// Every answer carries the project's head revision as its `ETag` (`TemplatePage::etag`);
 /// `If-None-Match` with it is answered 304 after one index lookup, no template read.
+#[utoipa::path(
+    get,
+    path = "/sync/templates",
+    tag = "sync",
+    summary = "Delta feed of enrolled templates, paged (limit, cursor); ETag is the head revision, If-None-Match with it is 304",
+    params(("project_id" = String, Query), ("cursor" = Option<String>, Query), ("limit" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = access_types::TemplatePage)),
+    security(("bearer" = [])),
+)]
 pub async fn templates(
     State(st): State<AppState>,
     auth: Auth,
@@ -191,6 +200,15 @@ fn implausible(
 /// for another project, oversized, or dated implausibly; an id this kiosk sent before is a
 /// duplicate, not stored again, so a kiosk can blindly retry a whole batch. The kiosk id is
 /// the token's, never the body's. Each accepted offline sign-in is a webhook event.
+#[utoipa::path(
+    post,
+    path = "/sync/events",
+    tag = "sync",
+    summary = "Idempotent upload of signed offline events",
+    request_body = access_types::SyncEventsRequest,
+    responses((status = 200, description = "success", body = access_types::SyncEventsResponse)),
+    security(("bearer" = [])),
+)]
 pub async fn events(
     State(st): State<AppState>,
     auth: Auth,

@@ -110,6 +110,15 @@ pub fn revoke(c: &Connection, id: &str, now: i64) -> ApiResult<ApiTokenInfo> {
     .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "unknown token id"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "tokens",
+    summary = "Mint an admin or metrics token (lifetime capped by admin_token_max_ttl_s)",
+    request_body = access_types::CreateApiTokenRequest,
+    responses((status = 200, description = "success", body = access_types::CreatedApiToken)),
+    security(("bearer" = [])),
+)]
 pub async fn create_handler(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -129,12 +138,29 @@ pub async fn create_handler(
     Ok(created(t, "token created; it is shown only now"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "tokens",
+    summary = "Tokens minted by operators ({ tokens: ApiTokenInfo[] })",
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn list_handler(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let tokens = st.db.call(move |c| Ok(list(c, now)?)).await?;
     Ok(ok(json!({ "tokens": tokens }), ""))
 }
 
+#[utoipa::path(
+    post,
+    path = "/tokens/{id}/revoke",
+    tag = "tokens",
+    summary = "Revoke a token by id",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::ApiTokenInfo)),
+    security(("bearer" = [])),
+)]
 pub async fn revoke_handler(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -149,6 +175,14 @@ pub async fn revoke_handler(
 
 /// `POST /keys/rotate` (admin): a new signing key at once; the old one verifies until the
 /// longest token it could have signed has expired.
+#[utoipa::path(
+    post,
+    path = "/keys/rotate",
+    tag = "tokens",
+    summary = "Rotate the token signing key; the old key stays in the JWKS until its tokens have expired",
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn rotate_keys_handler(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let keep_ms = st.cfg.longest_token_ttl_s().saturating_mul(1000) as i64;

@@ -471,6 +471,15 @@ fn check_events(events: &[String]) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    summary = "Create a webhook; the secret is shown once",
+    request_body = access_types::CreateWebhookRequest,
+    responses((status = 200, description = "success", body = access_types::CreatedWebhook)),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -533,6 +542,15 @@ pub struct ListQuery {
     pub project_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    summary = "List webhooks",
+    params(("project_id" = Option<String>, Query)),
+    responses((status = 200, description = "success", body = Vec<access_types::Webhook>)),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -550,6 +568,15 @@ pub async fn list(
     Ok(ok(hooks, ""))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Get a webhook",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::Webhook)),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -559,6 +586,16 @@ pub async fn get(
     Ok(ok(hook, ""))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Update a webhook",
+    request_body = access_types::UpdateWebhookRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::Webhook)),
+    security(("bearer" = [])),
+)]
 pub async fn update(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -607,6 +644,15 @@ pub async fn update(
     Ok(ok(hook, "webhook updated"))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Delete a webhook",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     State(st): State<AppState>,
     _a: AdminAuth,
@@ -633,6 +679,15 @@ pub async fn delete(
 }
 
 /// Delivery log of one webhook, newest first, with every attempt.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    summary = "Delivery log",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = Vec<access_types::WebhookDelivery>)),
+    security(("bearer" = [])),
+)]
 pub async fn deliveries(
     State(st): State<AppState>,
     _a: AdminAuth,

@@ -33,6 +33,8 @@ dpkg-deb -c "$deb" | grep -q 'usr/bin/access-kiosk$' || { echo "no app binary in
 echo "bundle: $deb" >&2
 
 echo "== cargo test" >&2
+# Tests that would skip for a missing tool (chromedriver, the built console) fail instead.
+export ACCESS_TEST_STRICT=1
 cargo test --workspace
 
 echo "== the server suite again, on PostgreSQL (a throwaway cluster on loopback)" >&2

@@ -153,6 +153,7 @@ export interface EnrolledUser {
   project_id: string;
   samples: number;
   first_enrolled_at: string;
+  last_sign_in_at?: string;
 }
 export interface Kiosk {
   kiosk_id: string;

@@ -871,6 +871,10 @@ pub struct EnrolledUser {
     pub project_id: String,
     pub samples: u32,
     pub first_enrolled_at: String,
+    /// RFC 3339: the person's latest face sign-in, decided by this server or reported by a
+    /// kiosk that decided it offline (a signed `sign_in` event); absent if none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_in_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]

@@ -17,7 +17,7 @@ pub mod photos;
 pub mod server;
 
 pub use fakes::FakeFaces;
-pub use paths::{case_path, cases_dir, face_path, faces_dir, temp_dir, workspace};
+pub use paths::{case_path, cases_dir, face_path, faces_dir, temp_dir, workspace, workspace_bin};
 pub use photos::{
     ALEX_ENROL, BIDEN, OBAMA_ENROL, OBAMA_PROBE, b64, burst, case_b64, case_bytes, farther, frames,
     photo, photo_b64, photo_bytes,

@@ -35,6 +35,19 @@ pub fn case_path(name: &str) -> PathBuf {
     cases_dir().join(name)
 }
 
+/// Another crate's binary of this workspace, built beside the running test
+/// (`target/<profile>/<name>`): `cargo test --workspace` builds every binary before it runs a
+/// test, so a test can run the real program (`kiosk pair`) where `CARGO_BIN_EXE_*` reaches
+/// only its own crate's.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 static N: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh, empty directory in the system temp dir, unique to this process and call:

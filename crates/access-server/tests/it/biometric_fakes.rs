@@ -268,3 +268,97 @@ async fn one_verify_face_with_a_live_face_is_the_whole_login() {
     assert_eq!(claims.amr, vec!["face", "liveness"]);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_people_list_shows_each_persons_last_sign_in_online_or_offline() {
+    use access_server::Clock;
+    let fakes = FakeFaces::new();
+    let t = fake_server(&fakes).await;
+    let (pid, _) = t
+        .project_with_flow(json!({"face": true, "liveness_required": false}))
+        .await;
+    let k = t.kiosk();
+    for (who, n) in [("ada", 1), ("grace", 3), ("linus", 5)] {
+        let (s, v) = t
+            .post(
+                "/biometric/register-face",
+                &k,
+                json!({"user_id": who, "project_id": pid, "face_image": photo(n, 1)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let people = || async {
+        let (s, v) = t.get(&format!("/users?project_id={pid}"), &t.admin).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        data(&v)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let last = p["last_sign_in_at"].as_str().map(str::to_string);
+                (p["user_id"].as_str().unwrap().to_string(), last)
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert!(people().await.values().all(Option::is_none));
+
+    // Ada signs in online (1:N); a miss on Grace's name counts for nobody.
+    let signed_in_at = t.clock.now_ms();
+    let (_, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"project_id": pid, "face_image": photo(1, 2)}),
+        )
+        .await;
+    assert_eq!(data(&v)["user_id"], "ada", "{v}");
+    let answered_at = t.clock.now_ms();
+    let (_, v) = t
+        .post(
+            "/biometric/verify-face",
+            &k,
+            json!({"user_id": "grace", "project_id": pid, "face_image": photo(4, 1)}),
+        )
+        .await;
+    assert_eq!(data(&v)["matched"], false, "{v}");
+    // Grace signs in at a kiosk that was offline, ten minutes later; it reports it when back,
+    // with a time in another offset (compared as an instant).
+    t.clock.advance_ms(600_000);
+    let device = common::DeviceKey::generate();
+    let (kiosk_id, token) = t.pair_device(&device, &pid).await;
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(t.clock.now_ms() - 60_000) * 1_000_000,
+    )
+    .unwrap()
+    .to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap());
+    let event = access_types::OfflineEvent {
+        event_id: "evt_grace".into(),
+        kind: "sign_in".into(),
+        project_id: pid.clone(),
+        occurred_at: at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+        user_id: Some("grace".into()),
+        payload: json!({"decision": "accepted", "score": 0.8}),
+        signature: None,
+    };
+    let e = device.sign_event(&kiosk_id, event);
+    let (s, v) = t.post("/sync/events", &token, json!({"events": [e]})).await;
+    assert_eq!(
+        data(&v)["accepted"].as_array().map(Vec::len),
+        Some(1),
+        "{s} {v}"
+    );
+
+    let seen = people().await;
+    let at = |who: &str| access_server::clock::parse_rfc3339(seen[who].as_deref().unwrap());
+    let ada = at("ada").unwrap();
+    assert!((signed_in_at..=answered_at).contains(&ada), "{seen:?}");
+    let grace = at("grace").unwrap();
+    assert!(
+        grace > answered_at + 500_000 && grace < t.clock.now_ms(),
+        "{seen:?}"
+    );
+    assert_eq!(seen["linus"], None);
+}

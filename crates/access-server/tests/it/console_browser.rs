@@ -1,15 +1,17 @@
 //! The console in a real browser: Debian's headless Chromium driven through its chromedriver
 //! (W3C WebDriver) against the real server on loopback. An operator is throttled after wrong
 //! passwords, signs in, creates a project and a login flow, adds a webhook and sees a delivery,
-//! pairs a kiosk with the code the page shows (over HTTP, as `kiosk pair` does), sees it in the
-//! list, erases a person, revokes the kiosk, mints an API token; a change without the CSRF
-//! header is refused. Screenshots of every screen go to `target/console-screens/`.
+//! pairs a kiosk with the code the page shows (the real `kiosk pair`), sees it in the list with
+//! the version its first sync reported, finds a person with their last sign-in and erases them,
+//! revokes the kiosk, mints an API token; a change without the CSRF header is refused.
+//! Screenshots of every screen go to `target/console-screens/`.
 //!
-//! Skipped (with a message) only when chromedriver or the built console is missing and `CI`
-//! is unset: CI installs chromium-driver (scripts/setup.sh) and builds the console first
-//! (scripts/test.sh), so there it always runs.
+//! Skipped (with a message) only when chromedriver, the built console or the kiosk program is
+//! missing and neither `CI` nor `ACCESS_TEST_STRICT` is set: scripts/test.sh installs
+//! chromium-driver (scripts/setup.sh), builds the console and sets `ACCESS_TEST_STRICT`, so
+//! there it always runs.
 
-use crate::common::{DeviceKey, TestServer};
+use crate::common::TestServer;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -346,13 +348,18 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[tokio::test]
+// Two workers: the kiosk program is run blocking while the server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
-    let ci = std::env::var_os("CI").is_some();
+    // scripts/test.sh sets ACCESS_TEST_STRICT: there nothing may be skipped.
+    let ci = std::env::var_os("CI").is_some() || std::env::var_os("ACCESS_TEST_STRICT").is_some();
+    let kiosk_bin = crate::common::workspace_bin("kiosk");
     let missing = if !std::path::Path::new(CHROMEDRIVER).exists() {
         Some("chromedriver is not installed (scripts/setup.sh installs chromium-driver)")
     } else if !access_server::console::built() {
         Some("the console is not built (cd console && npm ci && npm run build)")
+    } else if !kiosk_bin.exists() {
+        Some("the kiosk program is not built (cargo build -p kiosk-cli)")
     } else {
         None
     };
@@ -487,20 +494,36 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
         .await;
     assert!(qr.as_u64().unwrap_or(0) > 50, "a QR code image: {qr}");
     b.screen("kiosk-pairing-code").await;
-    let device = DeviceKey::generate();
-    let (s, v) = t
-        .call(
-            reqwest::Method::POST,
-            "/kiosks/pair",
-            None,
-            Some(device.pair_request(&code)),
-        )
-        .await;
-    assert!(s.is_success(), "pairing with the shown code: {v}");
-    let kiosk_id = v["data"]["kiosk_id"].as_str().unwrap().to_string();
+    // The real kiosk program pairs with it, then reports its version in a sync round.
+    let kiosk_data = crate::common::temp_dir();
+    let kiosk = |args: &[&str]| {
+        let out = Command::new(&kiosk_bin)
+            .env_remove("KIOSK_API_URL")
+            .env_remove("KIOSK_TOKEN")
+            .env_remove("KIOSK_PROJECT")
+            .env_remove("KIOSK_PAIRING_CODE")
+            .env("XDG_CONFIG_HOME", kiosk_data.join("no-config"))
+            .arg("--data-dir")
+            .arg(&kiosk_data)
+            .args(["--api-url", &t.base_url()])
+            .args(args)
+            .output()
+            .expect("run the kiosk program");
+        assert!(
+            out.status.success(),
+            "kiosk {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("the kiosk answers in JSON")
+    };
+    let paired = kiosk(&["pair", "--code", &code]);
+    let kiosk_id = paired["kiosk_id"].as_str().unwrap().to_string();
+    assert_eq!(paired["project_id"], project.as_str(), "{paired}");
+    kiosk(&["sync", "--once"]);
     b.click("#kiosk-refresh").await;
     b.wait(&format!("tr[data-kiosk='{kiosk_id}']")).await;
     b.wait_text("Lobby kiosk").await;
+    b.wait_text(env!("CARGO_PKG_VERSION")).await;
     b.screen("kiosks").await;
 
     // A person enrolled at a kiosk, found and erased with confirmation.
@@ -514,12 +537,23 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
                         ('tpl_2', ?1, 'visitor-1', 'test', x'00', ?2, 2)",
                 rusqlite::params![project, now],
             )?;
+            // ... who signed in at 09:30 UTC on 2 March 2026.
+            c.execute(
+                "INSERT INTO validations(id, kind, identifier, project_id, flow_id, status,
+                   attempts, max_attempts, expires_at, created_at, updated_at, validated_at,
+                   matched_user)
+                 VALUES ('val_v1', 'biometric', 'visitor-1', ?1, 'flow', 'validated', 1, 3,
+                   ?2, ?2, ?2, ?2, 'visitor-1')",
+                rusqlite::params![project, 1_772_443_800_000i64],
+            )?;
             Ok(())
         })
         .unwrap();
     b.click("#nav-people").await;
     b.clear_and_type("#people-search", "visitor").await;
     b.wait("#people-list").await;
+    let last = b.text("#people-list td.last-sign-in").await;
+    assert!(last.contains("2026"), "the last sign-in shown: {last}");
     b.screen("people").await;
     b.click("button.erase").await;
     b.wait("#erase-confirm").await;

@@ -13,7 +13,7 @@
 //!
 //! ONNX is protobuf, so this is a minimal protobuf walker: only the fields it reads are
 //! decoded (`ModelProto.graph`, `GraphProto.node`/`initializer`/`input`, `NodeProto`'s inputs,
-//! op type and domain, `TensorProto`'s shape, type and data); every other field is copied as
+//! outputs, name, op type and domain, `TensorProto`'s shape, type and data); every other field is copied as
 //! its bytes. Anything it does not understand leaves the model as it was.
 
 use std::collections::{HashMap, HashSet};
@@ -137,9 +137,10 @@ fn write_len(out: &mut Vec<u8>, num: u32, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
-/// The model with every single-slope `PRelu` of its main graph replaced by the equivalent
-/// `LeakyRelu`, and the slopes no longer used dropped; `None` when there is none (or the
-/// model is not one this walker reads), so the caller keeps the original bytes.
+/// The model with the `PRelu`s of its main graph rewritten (module docs): one slope value as
+/// `LeakyRelu`, its slope dropped when nothing else reads it; slopes all at most 1 as `Mul` and
+/// `Max`; any other left as it is. `None` when nothing was rewritten (or the model is not one
+/// this walker reads), so the caller keeps the original bytes.
 pub(crate) fn rewrite_prelus(model: &[u8]) -> Option<Vec<u8>> {
     let top = fields(model)?;
     let mut graphs = top
@@ -308,9 +309,7 @@ fn leaky_relu(node: &[Field], alpha: f32) -> Vec<u8> {
 /// `node` (a `PRelu` whose slopes are all at most 1) as `Max(x, Mul(x, slope))`, framed as
 /// two graph nodes. Equal to the bit: where `x >= 0`, `slope * x <= x` so `Max` gives `x`;
 /// where `x < 0`, `slope * x >= x` so it gives `slope * x`, the product `PRelu` computes.
-/// ORT's broadcasting `Mul` and `Max` are vectorised where its `PRelu` is not: MiniFASNetV2
-/// ran in 2.3 ms instead of 4.4 (ORT 1.32, Python, one thread). The product is named after
-/// the node's output, which no other name in an ONNX graph may be.
+/// The product's name is [`product_name`]'s, which the caller has checked is free.
 fn mul_max(node: &[Field], slope: &[u8]) -> Vec<u8> {
     let product = product_name(node);
     let mut mul = Vec::new();

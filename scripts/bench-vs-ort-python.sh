@@ -7,6 +7,7 @@
 # library (the Rust side's), OpenCV (headless) and numpy, from PyPI.
 #
 #   scripts/bench-vs-ort-python.sh            # ROUNDS=3 passes over the photos, REPEATS=2
+#   KIOSK=/tmp/kiosk-main scripts/bench-vs-ort-python.sh   # that binary, not this tree's
 #   INT8=1 scripts/bench-vs-ort-python.sh     # also: the embedder quantised to int8
 #                                             # (onnxruntime.quantization, dynamic), its
 #                                             # accuracy on the shared pairs and its speed
@@ -31,8 +32,14 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import onnxruntime as
 fi
 py=$venv/bin/python
 
-cargo build -q -p kiosk-cli
-kiosk=${CARGO_TARGET_DIR:-$root/target}/debug/kiosk
+# KIOSK=path: a kiosk binary built elsewhere (another branch, for a before/after in the same
+# conditions) instead of this tree's.
+if [ -n "${KIOSK:-}" ]; then
+    kiosk=$KIOSK
+else
+    cargo build -q -p kiosk-cli
+    kiosk=${CARGO_TARGET_DIR:-$root/target}/debug/kiosk
+fi
 
 for i in $(seq 1 "$repeats"); do
     echo "run $i/$repeats: ours" >&2

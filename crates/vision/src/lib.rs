@@ -16,6 +16,7 @@ pub mod jpeg;
 pub mod liveness;
 pub mod matcher;
 pub mod metrics;
+mod onnx_rewrite;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;

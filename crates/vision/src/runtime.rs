@@ -218,8 +218,21 @@ pub(crate) fn load_session(cfg: &RuntimeConfig, role: &str) -> Result<Session> {
         });
     }
     let env = environment(cfg)?;
+    // The same values from operators ORT runs faster (see onnx_rewrite); else the file as is.
+    let model = crate::onnx_rewrite::rewrite_prelus(&bytes);
+    session_from(cfg, env, &path, model.as_deref().unwrap_or(&bytes))
+}
+
+/// A session on `model` (the bytes of the file at `path`, or a rewrite of them) with the
+/// options `cfg` sets.
+fn session_from(
+    cfg: &RuntimeConfig,
+    env: &Environment,
+    path: &Path,
+    model: &[u8],
+) -> Result<Session> {
     let fail = |reason: String| VisionError::RuntimeLoad {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason,
     };
     Session::builder(env)
@@ -232,7 +245,7 @@ pub(crate) fn load_session(cfg: &RuntimeConfig, role: &str) -> Result<Session> {
         .map_err(|e| fail(e.to_string()))?
         .with_intra_op_spinning(cfg.spinning)
         .map_err(|e| fail(e.to_string()))?
-        .commit_from_memory(&bytes)
+        .commit_from_memory(model)
         .map_err(|e| fail(e.to_string()))
 }
 
@@ -241,5 +254,62 @@ pub(crate) fn inference(model: &'static str) -> impl Fn(ort::Error) -> VisionErr
     move |e| VisionError::Inference {
         model,
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ort::value::TensorRef;
+
+    fn model_bytes(cfg: &RuntimeConfig, role: &str) -> (PathBuf, Vec<u8>) {
+        let path = cfg.resolved_models_dir().join(spec(role).file);
+        let bytes = std::fs::read(&path).expect("the model files (scripts/setup.sh)");
+        (path, bytes)
+    }
+
+    /// The model of `role` as the file is and as rewritten, run on the same deterministic
+    /// input over the whole 0..255 range: the outputs must agree to float noise.
+    fn rewritten_answers_as_the_file_does(role: &str, side: usize) {
+        let cfg = RuntimeConfig::default();
+        let env = environment(&cfg).unwrap();
+        let (path, bytes) = model_bytes(&cfg, role);
+        let rewritten = crate::onnx_rewrite::rewrite_prelus(&bytes).expect("PRelu nodes");
+        let mut original = session_from(&cfg, env, &path, &bytes).unwrap();
+        let mut fused = session_from(&cfg, env, &path, &rewritten).unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let input: Vec<f32> = (0..3 * side * side)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 56) as f32
+            })
+            .collect();
+        let run = |s: &mut Session| -> Vec<f32> {
+            let t = TensorRef::from_array_view(([1usize, 3, side, side], &input[..])).unwrap();
+            let out = s.run(ort::inputs![t]).unwrap();
+            out[0].try_extract_tensor::<f32>().unwrap().1.to_vec()
+        };
+        let (a, b) = (run(&mut original), run(&mut fused));
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-5 * scale, "{role}: max diff {diff} of {scale}");
+    }
+
+    #[test]
+    fn the_rewritten_models_answer_as_the_files_do() {
+        rewritten_answers_as_the_file_does("embedder", 128);
+        rewritten_answers_as_the_file_does("liveness_v2", 80);
+        rewritten_answers_as_the_file_does("liveness_v1se", 80);
+    }
+
+    #[test]
+    fn the_detector_has_nothing_to_rewrite() {
+        let (_, bytes) = model_bytes(&RuntimeConfig::default(), "detector");
+        assert!(crate::onnx_rewrite::rewrite_prelus(&bytes).is_none());
     }
 }

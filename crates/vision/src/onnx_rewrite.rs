@@ -13,8 +13,11 @@
 //!
 //! ONNX is protobuf, so this is a minimal protobuf walker: only the fields it reads are
 //! decoded (`ModelProto.graph`, `GraphProto.node`/`initializer`/`input`, `NodeProto`'s inputs,
-//! outputs, name, op type and domain, `TensorProto`'s shape, type and data); every other field is copied as
-//! its bytes. Anything it does not understand leaves the model as it was.
+//! outputs, name, op type and domain, `TensorProto`'s shape, type and data); every other field is
+//! copied as its bytes. Anything it does not understand leaves the model as it was. Why not a
+//! protobuf crate: decoding into generated onnx.proto types needs protoc at build time and
+//! re-encodes every field, where copying what is not rewritten keeps the rest of the file
+//! byte-identical to the hashed one.
 
 use std::collections::{HashMap, HashSet};
 

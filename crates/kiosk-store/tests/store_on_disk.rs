@@ -7,6 +7,8 @@ use kiosk_store::{
     AuditDecision, AuditEntry, AuditMethod, AuditMode, ServerChange, Store, StoreKey,
 };
 
+// Not `test_support::temp_dir`: test-support depends on kiosk-store (through kiosk-core), so
+// using it here would build a second kiosk-store for these tests.
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kiosk-store-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -9,6 +9,8 @@ use vision::{
     MultiFace, PipelineConfig, PixelFormat, QualityIssue, VisionError, cosine, decode_image,
 };
 
+// Not `test_support::faces_dir`: test-support depends on vision (through access-server and
+// kiosk-core), so using it here would build a second vision for these tests.
 fn data_dir() -> PathBuf {
     std::env::var_os("FACE_DATA_DIR")
         .map(PathBuf::from)

@@ -603,7 +603,8 @@ pub fn count_in(db: &Path, sql: &str) -> i64 {
         // Off the test's runtime: the synchronous client starts one of its own.
         return std::thread::spawn(move || {
             let mut c = postgres::Client::connect(&url, postgres::NoTls)?;
-            let row = c.query_one(&sql, &[])?;
+            // As BIGINT: PostgreSQL's SUM and the like answer NUMERIC, which is no i64.
+            let row = c.query_one(&format!("SELECT CAST(({sql}) AS BIGINT)"), &[])?;
             Ok::<i64, postgres::Error>(row.get(0))
         })
         .join()

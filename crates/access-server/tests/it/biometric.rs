@@ -26,7 +26,8 @@ fn data(v: &Value) -> &Value {
 
 /// Whether the webhook receiver heard an event of type `want` within 4 s.
 async fn heard(types: &std::sync::Mutex<Vec<String>>, want: &str) -> bool {
-    for _ in 0..200 {
+    // Up to 10 s: deliveries queue behind the whole suite's work on a loaded machine.
+    for _ in 0..500 {
         if types.lock().unwrap().iter().any(|t| t == want) {
             return true;
         }
@@ -287,16 +288,15 @@ async fn liveness_gates_the_login_and_rate_limit_applies() {
     assert_eq!(claims.amr, vec!["face", "liveness"]);
 
     // Every state change was announced.
-    heard(&types, "biometric_validation.validated").await;
-    let seen = types.lock().unwrap().clone();
     for want in [
         "biometric_validation.created",
         "biometric_validation.liveness_passed",
         "biometric_validation.validated",
     ] {
         assert!(
-            seen.iter().any(|t| t == want),
-            "{want} missing from {seen:?}"
+            heard(&types, want).await,
+            "{want} missing from {:?}",
+            types.lock().unwrap()
         );
     }
 

@@ -388,7 +388,7 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
     b.screen("sign-in").await;
     let failures = || {
         t.count(&format!(
-            "SELECT COALESCE(SUM(failures), 0) FROM login_throttle WHERE key = 'acct:{EMAIL}'"
+            "SELECT COALESCE(MAX(failures), 0) FROM login_throttle WHERE key = 'acct:{EMAIL}'"
         ))
     };
     b.clear_and_type("#signin-email", EMAIL).await;
@@ -533,9 +533,9 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
         .blocking(|c| {
             c.execute(
                 "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev)
-                 VALUES ('tpl_1', ?1, 'visitor-1', 'test', x'00', ?2, 1),
-                        ('tpl_2', ?1, 'visitor-1', 'test', x'00', ?2, 2)",
-                rusqlite::params![project, now],
+                 VALUES ('tpl_1', ?1, 'visitor-1', 'test', ?3, ?2, 1),
+                        ('tpl_2', ?1, 'visitor-1', 'test', ?3, ?2, 2)",
+                rusqlite::params![project, now, vec![0u8]],
             )?;
             // ... who signed in at 09:30 UTC on 2 March 2026.
             c.execute(

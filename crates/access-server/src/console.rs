@@ -153,7 +153,7 @@ pub struct ValidationRow {
     get,
     path = "/validations",
     tag = "console",
-    summary = "The newest sign-in attempts, 50 a page (before, project_id, limit)",
+    summary = "The newest sign-in attempts, about 50 a page (before, project_id, limit); a page never ends inside a millisecond, so `next_before` loses none",
     params(("before" = Option<String>, Query), ("project_id" = Option<String>, Query), ("limit" = Option<String>, Query)),
     responses((status = 200, description = "success")),
     security(("session" = [])),
@@ -165,49 +165,63 @@ pub async fn validations(
 ) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let before = q.before.unwrap_or(i64::MAX);
-    let (rows, last) = st
+    let (rows, next_before) = st
         .db
         .call(move |c| {
-            let mut s = c.prepare_cached(
-                "SELECT id, kind, channel, identifier, project_id, flow_id, status, attempts,
-                        created_at, validated_at, match_score, matched_user, liveness_score
-                 FROM validations WHERE created_at < ?1 AND (CAST(?2 AS TEXT) IS NULL OR project_id = ?2)
-                 ORDER BY created_at DESC, id LIMIT ?3",
+            const COLUMNS: &str = "id, kind, channel, identifier, project_id, flow_id, status,
+                attempts, created_at, validated_at, match_score, matched_user, liveness_score";
+            let row = |r: &crate::sql::Row<'_>| {
+                let created: i64 = r.get(8)?;
+                Ok((
+                    created,
+                    ValidationRow {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        channel: r.get(2)?,
+                        identifier: r.get(3)?,
+                        project_id: r.get(4)?,
+                        project_flow_id: r.get(5)?,
+                        status: r.get(6)?,
+                        attempts: r.get(7)?,
+                        created_at: rfc3339(created),
+                        validated_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
+                        match_score: r.get(10)?,
+                        matched_user: r.get(11)?,
+                        liveness_score: r.get(12)?,
+                    },
+                ))
+            };
+            let mut rows = c.query_all(
+                &format!(
+                    "SELECT {COLUMNS} FROM validations
+                     WHERE created_at < ?1 AND (CAST(?2 AS TEXT) IS NULL OR project_id = ?2)
+                     ORDER BY created_at DESC, id LIMIT ?3"
+                ),
+                rusqlite::params![before, q.project_id, limit],
+                row,
             )?;
-            let mut last = None;
-            let rows = s
-                .query_map(rusqlite::params![before, q.project_id, limit], |r| {
-                    let created: i64 = r.get(8)?;
-                    Ok((
-                        created,
-                        ValidationRow {
-                            id: r.get(0)?,
-                            kind: r.get(1)?,
-                            channel: r.get(2)?,
-                            identifier: r.get(3)?,
-                            project_id: r.get(4)?,
-                            project_flow_id: r.get(5)?,
-                            status: r.get(6)?,
-                            attempts: r.get(7)?,
-                            created_at: rfc3339(created),
-                            validated_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
-                            match_score: r.get(10)?,
-                            matched_user: r.get(11)?,
-                            liveness_score: r.get(12)?,
-                        },
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .map(|(at, v)| {
-                    last = Some(at);
-                    v
-                })
-                .collect::<Vec<_>>();
-            Ok((rows, last))
+            let Some(last) = (rows.len() == limit as usize)
+                .then(|| rows.last().map(|(at, _)| *at))
+                .flatten()
+            else {
+                return Ok((rows, None));
+            };
+            // The next page starts before `last`, so a page never ends inside a millisecond:
+            // the rest of that millisecond's validations come on this page.
+            rows.retain(|(at, _)| *at != last);
+            rows.extend(c.query_all(
+                &format!(
+                    "SELECT {COLUMNS} FROM validations
+                     WHERE created_at = ?1 AND (CAST(?2 AS TEXT) IS NULL OR project_id = ?2)
+                     ORDER BY id"
+                ),
+                rusqlite::params![last, q.project_id],
+                row,
+            )?);
+            Ok((rows, Some(last)))
         })
         .await?;
-    let next_before = (rows.len() == limit as usize).then_some(last).flatten();
+    let rows: Vec<ValidationRow> = rows.into_iter().map(|(_, v)| v).collect();
     Ok(ok(
         json!({ "validations": rows, "next_before": next_before }),
         "",

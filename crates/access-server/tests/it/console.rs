@@ -762,3 +762,61 @@ async fn a_failed_delivery_is_retried_from_the_console() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn recent_validations_page_without_losing_one_in_a_shared_millisecond() {
+    let t = TestServer::start().await;
+    add_operator(&t, EMAIL, PASSWORD);
+    let b = sign_in(&t, EMAIL, PASSWORD).await;
+    let project = "prj_front_door".to_string();
+    // Three in one millisecond, one a millisecond earlier, one in another project.
+    let at = 1_772_443_800_000i64;
+    t.server()
+        .state
+        .db
+        .blocking(|c| {
+            for (id, created, pid) in [
+                ("val_a", at, project.as_str()),
+                ("val_b", at, project.as_str()),
+                ("val_c", at, project.as_str()),
+                ("val_d", at - 1, project.as_str()),
+                ("val_e", at, "prj_other"),
+            ] {
+                c.execute(
+                    "INSERT INTO validations(id, kind, channel, identifier, project_id, flow_id,
+                       status, attempts, max_attempts, expires_at, created_at, updated_at)
+                     VALUES (?1, 'email', 'email', 'a@example.org', ?2, 'flow', 'pending', 0, 3,
+                       ?3, ?3, ?3)",
+                    rusqlite::params![id, pid, created],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let page = |before: Option<i64>| {
+        let mut url = console_url(&t, &format!("/validations?project_id={project}&limit=2"));
+        if let Some(b) = before {
+            url.push_str(&format!("&before={b}"));
+        }
+        let b = &b;
+        let t = &t;
+        async move {
+            let (s, v, _) = send(t, Method::GET, &url, b, None, None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let ids: Vec<String> = v["data"]["validations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect();
+            (ids, v["data"]["next_before"].as_i64())
+        }
+    };
+    // A page of 2 would end inside the shared millisecond: it takes the whole millisecond.
+    let (first, next) = page(None).await;
+    assert_eq!(first, ["val_a", "val_b", "val_c"]);
+    assert_eq!(next, Some(at));
+    let (second, next) = page(next).await;
+    assert_eq!(second, ["val_d"]);
+    assert_eq!(next, None);
+}

@@ -235,6 +235,15 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log(at);
 "#,
     ),
+    // A person's last sign-in (admin::last_sign_ins) without reading a project's every
+    // validation.
+    (
+        "validations_matched_user",
+        r#"
+CREATE INDEX validations_matched_user ON validations(project_id, matched_user)
+    WHERE matched_user IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,

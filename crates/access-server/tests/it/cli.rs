@@ -215,14 +215,13 @@ async fn token_command_and_serve_with_config_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn serve_reads_env_vars() {
-    let dir = common::temp_dir();
-    let db = dir.join("env.db");
+/// `access-server serve` configured by its environment only, on `db` (a file or a URL): any
+/// port on loopback, the dev outbox on, no vision. The child and its address.
+pub(crate) fn serve_by_env(db: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(BIN)
         .arg("serve")
         .env("ACCESS_ADDR", "127.0.0.1:0")
-        .env("ACCESS_DB", &db)
+        .env("ACCESS_DB", db)
         .env("ACCESS_DEV_OUTBOX", "true")
         .env("ACCESS_NO_VISION", "true")
         .env("RUST_LOG", "error")
@@ -231,6 +230,14 @@ async fn serve_reads_env_vars() {
         .spawn()
         .unwrap();
     let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
+#[tokio::test]
+async fn serve_reads_env_vars() {
+    let dir = common::temp_dir();
+    let db = dir.join("env.db");
+    let (mut child, addr) = serve_by_env(&db);
     let out = Command::new(BIN)
         .args(["token", "--subject", "e"])
         .env("ACCESS_DB", &db)

@@ -5,14 +5,13 @@
 //! through one replica matched through the other: setup_webhooks_sync.rs and
 //! erasure_and_policy.rs, which run both ways too.)
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_support::{TestServer, code_of};
 
-use crate::cli::{BIN, listening_addr};
+use crate::cli::serve_by_env;
 
 async fn two_replicas() -> (TestServer, TestServer, String) {
     let a = TestServer::start().await;
@@ -126,18 +125,7 @@ async fn a_replica_killed_mid_burst_loses_and_duplicates_nothing() {
     let a = TestServer::start().await;
     let (pid, _) = a.project_with_flow(json!({"email": true})).await;
     let kiosk = a.kiosk();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("ACCESS_ADDR", "127.0.0.1:0")
-        .env("ACCESS_DB", &a.cfg.db)
-        .env("ACCESS_DEV_OUTBOX", "true")
-        .env("ACCESS_NO_VISION", "true")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = listening_addr(&mut child);
+    let (mut child, addr) = serve_by_env(&a.cfg.db);
     let base = format!("http://{addr}{}", access_types::BASE_PATH);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -249,8 +249,15 @@ fn check_security(guard: &OutboundGuard, s: &mut SecuritySettings) -> ApiResult<
 
 fn check_scores(l: &access_types::LoginSettings) -> ApiResult<()> {
     let ok = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
-    if !ok(l.liveness_min_score) || !ok(l.match_min_score) {
+    if !ok(l.liveness_min_score) || !l.match_min_score.is_none_or(ok) {
         return Err(ApiError::bad_request("scores must be between 0 and 1"));
+    }
+    // Rates are fractions strictly between 0 and 1 (0 would refuse everyone, 1 accept anyone).
+    let rate = |v: f64| v.is_finite() && v > 0.0 && v < 1.0;
+    if !rate(l.target_fmr) || !rate(l.target_fpir) || !rate(l.fnir_ceiling) {
+        return Err(ApiError::bad_request(
+            "target_fmr, target_fpir and fnir_ceiling must be between 0 and 1 (exclusive)",
+        ));
     }
     Ok(())
 }
@@ -425,7 +432,12 @@ pub async fn update_flow(
                 l.face = p.face.unwrap_or(l.face);
                 l.liveness_required = p.liveness_required.unwrap_or(l.liveness_required);
                 l.liveness_min_score = p.liveness_min_score.unwrap_or(l.liveness_min_score);
-                l.match_min_score = p.match_min_score.unwrap_or(l.match_min_score);
+                l.target_fmr = p.target_fmr.unwrap_or(l.target_fmr);
+                l.target_fpir = p.target_fpir.unwrap_or(l.target_fpir);
+                l.fnir_ceiling = p.fnir_ceiling.unwrap_or(l.fnir_ceiling);
+                if let Some(m) = p.match_min_score {
+                    l.match_min_score = m;
+                }
                 check_scores(l)?;
             }
             if let Some(mut s) = req.security {

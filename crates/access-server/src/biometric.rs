@@ -1,5 +1,6 @@
 //! Face enrolment, 1:1 / 1:N verification and liveness.
 
+use crate::face_attempts;
 use crate::sql::{Connection, OptionalExtension};
 use access_types::{
     EnrolSource, ErrorCode, FaceQuality, LivenessCheckRequest, LivenessCheckResponse, ProjectFlow,
@@ -86,11 +87,17 @@ async fn admit(
     project_id: &str,
     user_id: &str,
     a: &FaceAnalysis,
-    threshold: f32,
+    targets: vision::decision::FaceTargets,
 ) -> ApiResult<()> {
     let g = gallery(st, project_id, a).await?;
     let (e, u) = (a.embedding.clone(), user_id.to_string());
-    let admission = templates::search(g, move |g| g.admit(e.as_slice(), &u, threshold)).await?;
+    let admission = templates::search(g, move |g| {
+        // A sample of a person is held to 1:1's threshold; "is this face someone else's?"
+        // is a search of everyone, held to 1:N's.
+        let t = g.thresholds(&targets);
+        g.admit(e.as_slice(), &u, t.verify, t.identify)
+    })
+    .await?;
     match admission {
         vision::Admission::New | vision::Admission::SamePerson { .. } => Ok(()),
         vision::Admission::Mismatch { .. } if auth.is_admin() => Ok(()),
@@ -109,6 +116,19 @@ async fn admit(
             ))
         }
     }
+}
+
+/// Refuses while the person's failed face attempts hold face sign-in back (NIST SP 800-63B-4).
+async fn attempts_open(
+    st: &AppState,
+    project_id: &str,
+    user: &str,
+    liveness_required: bool,
+) -> ApiResult<()> {
+    let (p, u, now) = (project_id.to_string(), user.to_string(), st.clock.now_ms());
+    st.db
+        .call(move |c| face_attempts::check(c, &p, &u, liveness_required, now))
+        .await
 }
 
 /// A 1:N search is limited per caller (a kiosk's token) and per project, before any work.
@@ -278,7 +298,7 @@ pub async fn register_face(
         &req.project_id,
         &req.user_id,
         &a,
-        flow.login.match_min_score,
+        crate::face::targets(&flow.login),
     )
     .await?;
     let now = st.clock.now_ms();
@@ -489,7 +509,7 @@ pub async fn verify_face(
     };
     flows::require_method(&flow, Method::Face)?;
     // 1:1 target: the request's user, else the validation's.
-    let mut target = req.user_id.clone().or_else(|| {
+    let target = req.user_id.clone().or_else(|| {
         existing
             .as_ref()
             .map(|v| v.identifier.clone())
@@ -499,6 +519,7 @@ pub async fn verify_face(
         Some(u) => {
             rate_check(&st, &project_id, u).await?;
             flows::check_identifier(&st, &flow, u, Method::Face).await?;
+            attempts_open(&st, &project_id, u, flow.login.liveness_required).await?;
         }
         None => one_to_n_check(&st, &project_id, &auth.caller_key()).await?,
     }
@@ -509,39 +530,67 @@ pub async fn verify_face(
     if liveness_required {
         a.require_liveness_ready()?;
     }
-    let threshold = flow.login.match_min_score;
     let live_min = flow.login.liveness_min_score;
-    if target.is_none() {
-        // 1:N: the security settings apply to whoever the face turns out to be, before the
-        // validation can succeed; from here on it is 1:1 against that user.
+    // One search, one decision (`vision::decision`): 1:1 against the claimed person, else
+    // open-set 1:N at the thresholds the flow's error rates give for this gallery.
+    let (decision, thresholds) = {
         let g = gallery(&st, &project_id, &a).await?;
-        let e = a.embedding.clone();
-        let best = templates::search(g, move |g| g.best(e.as_slice(), None)).await?;
-        if let Some(m) = best
-            && m.score >= threshold
-        {
-            // The per-user limit counts 1:N logins of that user too.
-            rate_check(&st, &project_id, &m.person).await?;
-            flows::check_identifier(&st, &flow, &m.person, Method::Face).await?;
-            target = Some(m.person);
+        let (e, claim, targets) = (
+            a.embedding.clone(),
+            target.clone(),
+            crate::face::targets(&flow.login),
+        );
+        templates::search(g, move |g| {
+            let t = g.thresholds(&targets);
+            let d = match &claim {
+                Some(u) => vision::decision::verify(g, e.as_slice(), u, &t)?,
+                None => vision::decision::identify(g, e.as_slice(), &t)?,
+            };
+            Ok((d, t))
+        })
+        .await?
+    };
+    let threshold = if target.is_some() {
+        thresholds.verify
+    } else {
+        thresholds.identify
+    };
+    use vision::decision::FaceDecision;
+    let (user, score, matched) = match decision {
+        FaceDecision::Match { person, score } => {
+            if target.is_none() {
+                // 1:N: the security settings apply to whoever the face turns out to be,
+                // before the validation can succeed; the per-user limit counts them too.
+                rate_check(&st, &project_id, &person).await?;
+                flows::check_identifier(&st, &flow, &person, Method::Face).await?;
+                attempts_open(&st, &project_id, &person, liveness_required).await?;
+            }
+            (Some(person), score, true)
         }
-    }
-    // Match outside the store's thread, against the cached templates.
-    let g = gallery(&st, &project_id, &a).await?;
-    let (e, t2) = (a.embedding.clone(), target.clone());
-    let best = templates::search(g, move |g| g.best(e.as_slice(), t2.as_deref())).await?;
-    let (user, score) = match (best, &target) {
-        (Some(m), _) => (Some(m.person), m.score),
-        (None, Some(u)) => {
-            return Err(
-                ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
+        FaceDecision::NoMatch { score } => (target.clone(), score.unwrap_or(-1.0), false),
+        FaceDecision::NotEnrolled => {
+            return Err(match &target {
+                Some(u) => ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
                     .with_details(json!({ "user_id": u })),
-            );
+                None => ApiError::new(ErrorCode::NotEnrolled, "no enrolled faces in this project"),
+            });
         }
-        (None, None) => {
+        FaceDecision::IdentifyOff => {
             return Err(ApiError::new(
-                ErrorCode::NotEnrolled,
-                "no enrolled faces in this project",
+                ErrorCode::IdentificationUnavailable,
+                "face-only sign-in cannot hold this flow's error rates at this gallery's size: ask who the person is",
+            )
+            .with_details(json!({
+                "people": thresholds.people,
+                "expected_fnir": thresholds.identify_fnir,
+                "fnir_ceiling": flow.login.fnir_ceiling,
+                "target_fpir": flow.login.target_fpir,
+            })));
+        }
+        FaceDecision::Ambiguous { .. } => {
+            return Err(ApiError::new(
+                ErrorCode::AmbiguousMatch,
+                "the face is close to more than one person: ask who the person is",
             ));
         }
     };
@@ -552,7 +601,6 @@ pub async fn verify_face(
     let (v, matched, score, user) = st
         .db
         .tx(move |tx| {
-            let matched = score >= threshold;
             let mut v = match existing {
                 Some(v) => {
                     // Re-read inside the transaction: another request may have moved it on.
@@ -602,6 +650,15 @@ pub async fn verify_face(
                 )?;
                 v.announce(tx, Step::MatchFailed, json!({ "match_score": score, "threshold": threshold }), now)?;
                 v.fail_attempt(tx, now)?;
+            }
+            // The person's failed attempts in a row (the claimed one, or whom 1:N named): a
+            // pass starts the count again, a miss or a failed liveness adds one.
+            if let Some(person) = user.as_deref() {
+                if v.status == ValidationStatus::Validated {
+                    face_attempts::reset(tx, &v.project_id, person)?;
+                } else if !matched || v.liveness_passed == Some(false) {
+                    face_attempts::record_failure(tx, &v.project_id, person, now)?;
+                }
             }
             Ok(Ok((v, matched, score, user)))
         })
@@ -692,14 +749,17 @@ pub async fn liveness_check(
     // The live face must be the person being validated, or a real face could vouch for a
     // photo shown to verify-face.
     let g = gallery(&st, &v.project_id, &a).await?;
-    let (e, u, min_match) = (
+    let (e, u, targets) = (
         a.embedding.clone(),
         v.identifier.clone(),
-        flow.login.match_min_score,
+        crate::face::targets(&flow.login),
     );
     let same_person = templates::search(g, move |g| {
-        Ok(g.best(e.as_slice(), Some(&u))?
-            .is_some_and(|m| m.score >= min_match))
+        let t = g.thresholds(&targets);
+        Ok(matches!(
+            vision::decision::verify(g, e.as_slice(), &u, &t)?,
+            vision::decision::FaceDecision::Match { .. }
+        ))
     })
     .await?;
     let now = st.clock.now_ms();
@@ -743,6 +803,34 @@ pub async fn liveness_check(
             expires_in,
         },
         msg,
+    ))
+}
+
+/// `DELETE /biometric/users/{user_id}/face-attempts?project_id=`: an operator re-opens face
+/// sign-in for a person whose failed attempts delayed or disabled it (admin scope).
+#[utoipa::path(
+    delete,
+    path = "/biometric/users/{user_id}/face-attempts",
+    tag = "faces",
+    summary = "Reset a person's failed face attempts (face sign-in delayed or disabled after too many in a row)",
+    params(("user_id" = String, Path), ("project_id" = String, Query)),
+    responses((status = 200, description = "success")),
+    security(("bearer" = [])),
+)]
+pub async fn reset_face_attempts(
+    State(st): State<AppState>,
+    _admin: crate::extract::AdminAuth,
+    axum::extract::Path(user_id): axum::extract::Path<String>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<crate::admin::RequiredProject>,
+) -> ApiResult<Response> {
+    check_user_id(&user_id)?;
+    let (p, u) = (q.project_id.clone(), user_id.clone());
+    st.db
+        .tx(move |tx| Ok(face_attempts::reset(tx, &p, &u)?))
+        .await?;
+    Ok(ok(
+        json!({ "user_id": user_id, "project_id": q.project_id }),
+        "face attempts reset",
     ))
 }
 

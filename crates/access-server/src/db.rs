@@ -244,6 +244,25 @@ CREATE INDEX validations_matched_user ON validations(project_id, matched_user)
     WHERE matched_user IS NOT NULL;
 "#,
     ),
+    // Face decisions as error rates (vision::decision): a flow's `match_min_score` becomes an
+    // expert override. The old default, 0.36, written into every flow, is not an expert's
+    // choice: it goes back to the targets. Any other value was set by someone and stays.
+    (
+        "face_targets",
+        r#"
+UPDATE flows SET login_json = REPLACE(login_json, '"match_min_score":0.36', '"match_min_score":null');
+"#,
+    ),
+    // Failed face attempts in a row per person (face_attempts.rs, NIST SP 800-63B-4): one row
+    // a person with failures, deleted at their next success.
+    (
+        "face_attempts",
+        r#"
+CREATE TABLE face_attempts (
+    project_id TEXT NOT NULL, user_id TEXT NOT NULL, failures INTEGER NOT NULL,
+    last_failed_at INTEGER NOT NULL, PRIMARY KEY (project_id, user_id));
+"#,
+    ),
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,

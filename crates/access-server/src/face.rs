@@ -48,6 +48,16 @@ impl FaceAnalysis {
     }
 }
 
+/// A flow's face settings as `vision::decision` reads them.
+pub fn targets(l: &access_types::LoginSettings) -> vision::decision::FaceTargets {
+    vision::decision::FaceTargets {
+        target_fmr: l.target_fmr,
+        target_fpir: l.target_fpir,
+        fnir_ceiling: l.fnir_ceiling,
+        threshold_override: l.match_min_score,
+    }
+}
+
 pub trait FaceEngine: Send + Sync {
     /// Analyse an encoded image. `enrol`: refuse several faces (never store the wrong person);
     /// otherwise the largest face is used (the person in front of the kiosk).

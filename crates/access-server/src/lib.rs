@@ -16,6 +16,7 @@ pub mod erasure;
 pub mod error;
 pub mod extract;
 pub mod face;
+mod face_attempts;
 pub mod flows;
 pub mod ids;
 pub mod kiosks;

@@ -487,6 +487,8 @@ async fn verify(
                 .is_some_and(|h| code_mac(&key, &v.id, otp.as_str()).verify_slice(h).is_ok());
             if good {
                 lockout::reset(tx, &v.project_id, &v.identifier)?;
+                // Another factor passed: face sign-in is open again for this identifier.
+                crate::face_attempts::reset(tx, &v.project_id, &v.identifier)?;
                 v.validate(tx, now)?;
                 return Ok(Ok(v));
             }

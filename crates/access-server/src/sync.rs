@@ -282,6 +282,20 @@ pub async fn events(
                     out.duplicates.push(e.event_id);
                     continue;
                 }
+                // A face refused at a kiosk while offline counts against that person as one
+                // refused here would (a kiosk's offline success resets nothing: only a
+                // success the server saw, or another factor, does).
+                if e.kind == "sign_in_failed"
+                    && let Some(u) = e.user_id.as_deref()
+                {
+                    let at = time::OffsetDateTime::parse(
+                        &e.occurred_at,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_or(now, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                    .min(now);
+                    crate::face_attempts::record_failure(tx, &e.project_id, u, at)?;
+                }
                 if e.kind == "sign_in" {
                     webhooks::enqueue(
                         tx,

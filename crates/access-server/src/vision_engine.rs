@@ -151,7 +151,16 @@ mod tests {
     #[test]
     fn flow_defaults_follow_the_models() {
         let d = access_types::LoginSettings::default();
-        assert_eq!(d.match_min_score, vision::DEFAULT_MATCH_THRESHOLD);
+        assert_eq!(d.match_min_score, None);
+        let t = crate::face::targets(&d);
+        assert_eq!(
+            (t.target_fmr, t.target_fpir, t.fnir_ceiling),
+            (
+                vision::decision::DEFAULT_TARGET_FMR,
+                vision::decision::DEFAULT_TARGET_FPIR,
+                vision::decision::DEFAULT_FNIR_CEILING
+            )
+        );
         assert_eq!(d.liveness_min_score, vision::DEFAULT_LIVENESS_THRESHOLD);
     }
 }

@@ -125,6 +125,17 @@ error_codes! {
     ImageEmpty = "IMAGE_EMPTY" => 400,
     /// The user has no enrolled face in this project (1:1) or the project has none (1:N).
     NotEnrolled = "NOT_ENROLLED" => 404,
+    /// 1:N cannot hold the flow's `target_fpir` with its FNIR under `fnir_ceiling` at this
+    /// gallery's size (`vision::decision`): ask who the person is and verify 1:1;
+    /// `details.people`, `details.expected_fnir`. No attempt was counted.
+    IdentificationUnavailable = "IDENTIFICATION_UNAVAILABLE" => 409,
+    /// 1:N found two people too close to the face to tell apart: ask who the person is and
+    /// verify 1:1. No attempt was counted.
+    AmbiguousMatch = "AMBIGUOUS_MATCH" => 409,
+    /// Too many failed face attempts for this person in a row (NIST SP 800-63B-4): face
+    /// sign-in waits `details.retry_after_s`, or is disabled until a code sign-in or an
+    /// operator resets it (`details.disabled`). A code sign-in is always offered instead.
+    FaceAttemptsLocked = "FACE_ATTEMPTS_LOCKED" => 423,
     /// Face models not loaded on this server.
     VisionUnavailable = "VISION_UNAVAILABLE" => 503,
     /// The process is up but cannot serve yet (`/readyz`): `details.database` and

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 mod error_code;
 pub use error_code::ErrorCode;
 
+pub mod face_attempts;
 pub mod identifiers;
 pub mod kiosk_identity;
 pub use identifiers::{Email, IdentifierError, ListEntry, OtpCode, PhoneE164, UserId};
@@ -546,7 +547,8 @@ wire_enum!(
     FlowStatus, ts "FlowStatus" { Draft, Active, Paused }
 );
 
-/// Which login methods a flow offers and how strict face login is.
+/// Which login methods a flow offers and how strict face login is. Face decisions are set
+/// as error rates (`vision::decision` turns them into thresholds for the project's gallery).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginSettings {
@@ -556,7 +558,15 @@ pub struct LoginSettings {
     pub face: bool,
     pub liveness_required: bool,
     pub liveness_min_score: f32,
-    pub match_min_score: f32,
+    /// 1:1 false match rate (a fraction; default 1e-4, NIST SP 800-63B-4).
+    pub target_fmr: f64,
+    /// 1:N false positive identification rate (default 1e-3): a stranger taken for anyone.
+    pub target_fpir: f64,
+    /// 1:N is off, and a person is asked who they are, when the threshold holding
+    /// `target_fpir` would turn away more than this share of enrolled people (default 0.2).
+    pub fnir_ceiling: f64,
+    /// An expert's raw cosine threshold in place of the targets (null: the targets decide).
+    pub match_min_score: Option<f32>,
 }
 
 impl Default for LoginSettings {
@@ -569,7 +579,10 @@ impl Default for LoginSettings {
             liveness_required: true,
             // The vision crate's defaults (checked by a test in access-server).
             liveness_min_score: 0.6,
-            match_min_score: 0.36,
+            target_fmr: 1e-4,
+            target_fpir: 1e-3,
+            fnir_ceiling: 0.2,
+            match_min_score: None,
         }
     }
 }
@@ -591,7 +604,28 @@ pub struct LoginSettingsPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_min_score: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub match_min_score: Option<f32>,
+    pub target_fmr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_fpir: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fnir_ceiling: Option<f64>,
+    /// Absent: unchanged; `null`: back to the targets; a number: an expert threshold.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_or_null"
+    )]
+    #[schema(value_type = Option<f32>)]
+    pub match_min_score: Option<Option<f32>>,
+}
+
+/// A PATCH field that tells "absent" (`None`, by `default`) from `null` (`Some(None)`).
+fn present_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]

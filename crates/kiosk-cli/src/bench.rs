@@ -235,7 +235,9 @@ fn pipeline_stages(
             let t = Instant::now();
             let faces = pipeline.detect(frame)?;
             detect.push(ms(t));
-            let Ok(face) = FacePipeline::choose(&faces, MultiFace::Largest) else {
+            let Ok(face) =
+                FacePipeline::choose(&faces, MultiFace::Largest, frame.width(), frame.height())
+            else {
                 continue;
             };
             if round == 0 {

@@ -14,12 +14,40 @@ use vision::{DecodeLimits, FacePipeline, Frame, MultiFace, VisionError, metrics}
 use crate::VisionArgs;
 use crate::report;
 
+/// Which face of a photo with several faces is evaluated.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FaceChoice {
+    Centred,
+    Largest,
+}
+
+impl From<FaceChoice> for MultiFace {
+    fn from(f: FaceChoice) -> Self {
+        match f {
+            FaceChoice::Centred => MultiFace::Centred,
+            FaceChoice::Largest => MultiFace::Largest,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum EvalCommand {
-    /// 1:1 verification over `image_a,image_b,same[,subset]` pairs.
+    /// 1:1 verification over `image_a,image_b,same[,subset]` pairs, or over every pair of an
+    /// `image,identity` list (`--identities`: all impostor pairs, so low FMRs are measurable).
     Verify {
+        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
+        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
+        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
+        face: FaceChoice,
+        #[arg(
+            long,
+            required_unless_present = "identities",
+            conflicts_with = "identities"
+        )]
+        pairs: Option<PathBuf>,
+        /// `image,identity` rows: every pair of them is compared.
         #[arg(long)]
-        pairs: PathBuf,
+        identities: Option<PathBuf>,
         /// Folder the CSV's paths are relative to (default: the CSV's folder).
         #[arg(long)]
         images: Option<PathBuf>,
@@ -35,9 +63,24 @@ pub enum EvalCommand {
     /// across people, the figures of `verify`, and a proposed match threshold with its 95%
     /// bounds; with `--labels`, the same for liveness (APCER/BPCER, ISO/IEC 30107-3).
     Calibrate {
+        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
+        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
+        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
+        face: FaceChoice,
         /// A folder holding one folder per person, each with that person's photos.
+        #[arg(
+            long,
+            required_unless_present = "identities",
+            conflicts_with = "identities"
+        )]
+        people: Option<PathBuf>,
+        /// Or an `image,identity` list (paths relative to its folder).
         #[arg(long)]
-        people: PathBuf,
+        identities: Option<PathBuf>,
+        /// Write the model's calibration (impostor tail, genuine CDF: `vision::decision`)
+        /// here as JSON, the file `models/calibration/` ships.
+        #[arg(long)]
+        write_calibration: Option<PathBuf>,
         /// The false match rate the proposed threshold is for.
         #[arg(long, default_value_t = 1e-4)]
         target_fmr: f64,
@@ -60,8 +103,49 @@ pub enum EvalCommand {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Open-set 1:N with the decision rule the server and the kiosk use (`vision::decision`):
+    /// per gallery size, the threshold for the target FPIR, the measured FPIR (with its 95%
+    /// bound), FNIR, misidentification, and whether 1:N would be on; beside today's fixed
+    /// threshold for comparison.
+    Identify {
+        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
+        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
+        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
+        face: FaceChoice,
+        /// `image,identity[,role]`: one enrolment photo per person.
+        #[arg(long)]
+        gallery: PathBuf,
+        /// `image,identity,mated`: mated probes (1) of enrolled people, strangers (0).
+        #[arg(long)]
+        probes: PathBuf,
+        /// Folder the CSVs' paths are relative to (default: the gallery CSV's folder).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Gallery sizes to measure at (people drawn at random with a fixed seed), `all`
+        /// for the whole gallery.
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,all")]
+        gallery_sizes: Vec<String>,
+        #[arg(long, default_value_t = vision::decision::DEFAULT_TARGET_FMR)]
+        target_fmr: f64,
+        #[arg(long, default_value_t = vision::decision::DEFAULT_TARGET_FPIR)]
+        target_fpir: f64,
+        #[arg(long, default_value_t = vision::decision::DEFAULT_FNIR_CEILING)]
+        fnir_ceiling: f64,
+        /// The fixed threshold the figures are compared with (the rule before targets).
+        #[arg(long, default_value_t = vision::DEFAULT_MATCH_THRESHOLD)]
+        baseline_threshold: f32,
+        #[arg(long)]
+        json: bool,
+        /// Write an HTML page of the table here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Presentation-attack detection over `image,label[,attack_type]` (label real|spoof).
     Liveness {
+        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
+        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
+        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
+        face: FaceChoice,
         #[arg(long)]
         labels: PathBuf,
         #[arg(long)]
@@ -88,26 +172,38 @@ pub enum EvalCommand {
 pub fn run(cmd: EvalCommand, args: &VisionArgs) -> anyhow::Result<()> {
     match cmd {
         EvalCommand::Verify {
+            face,
             pairs,
+            identities,
             images,
             threshold,
             json,
             report: report_dir,
         } => {
-            let dir = images.unwrap_or_else(|| parent(&pairs));
-            let (r, embedded, pairs_scored) =
-                verify(&mut args.pipeline()?, &pairs, &dir, threshold)?;
+            let list = pairs
+                .as_ref()
+                .or(identities.as_ref())
+                .context("--pairs or --identities")?;
+            let dir = images.unwrap_or_else(|| parent(list));
+            let (r, embedded, scores) = match (&pairs, &identities) {
+                (Some(p), _) => verify(&mut args.pipeline()?, p, &dir, threshold, face.into())?,
+                (None, Some(ids)) => {
+                    verify_all_pairs(&mut args.pipeline()?, ids, &dir, threshold, face.into())?
+                }
+                (None, None) => bail!("--pairs or --identities is required"),
+            };
             if let Some(out) = report_dir {
                 report::write(
                     &out,
                     &report::Page {
-                        title: format!("Verification on {}", pairs.display()),
+                        title: format!("Verification on {}", list.display()),
                         figures: &r.all,
                         subsets: &r.subsets,
                         proposal: None,
                         liveness: None,
                         worst: &r.worst,
-                        pairs: &pairs_scored,
+                        genuine: &scores.genuine,
+                        impostor: &scores.impostor,
                         images: &dir,
                         embedded: &embedded,
                     },
@@ -116,7 +212,10 @@ pub fn run(cmd: EvalCommand, args: &VisionArgs) -> anyhow::Result<()> {
             print(&r, json, print_verify)
         }
         EvalCommand::Calibrate {
+            face,
             people,
+            identities,
+            write_calibration,
             target_fmr,
             threshold,
             labels,
@@ -134,44 +233,133 @@ pub fn run(cmd: EvalCommand, args: &VisionArgs) -> anyhow::Result<()> {
                     bail!("{name} must be between 0 and 1 (exclusive), got {v}");
                 }
             }
-            let (r, embedded, pairs_scored) = calibrate(
+            let images_of = match (&people, &identities) {
+                (Some(dir), _) => ImageSet::People(dir.clone()),
+                (None, Some(csv)) => ImageSet::Identities(csv.clone()),
+                (None, None) => bail!("--people or --identities is required"),
+            };
+            let root = images_of.root();
+            let (r, embedded, mut scores) = calibrate(
                 &mut args.pipeline()?,
                 &CalibrateArgs {
-                    people: &people,
+                    people: &images_of,
                     threshold,
                     target_fmr,
                     labels: labels.as_deref(),
                     label_images: images.as_deref(),
                     liveness_threshold,
                     target_apcer,
+                    face: face.into(),
                 },
             )?;
             if let Some(out) = report_dir {
                 report::write(
                     &out,
                     &report::Page {
-                        title: format!("Calibration on {}", people.display()),
+                        title: format!("Calibration on {}", images_of.describe()),
                         figures: &r.figures,
                         subsets: &BTreeMap::new(),
                         proposal: Some(&r.proposal),
                         liveness: r.liveness.as_ref(),
                         worst: &r.worst,
-                        pairs: &pairs_scored,
-                        images: &people,
+                        genuine: &scores.genuine,
+                        impostor: &scores.impostor,
+                        images: &root,
                         embedded: &embedded,
                     },
                 )?;
             }
+            if let Some(out) = write_calibration {
+                let made_with = format!(
+                    "kiosk eval calibrate on {} ({} people, {} images, {} without a face): every pair, {} genuine (each person weighted once) and {} impostor comparisons; faces chosen {:?}; pipeline of kiosk {}",
+                    images_of.describe(),
+                    r.people,
+                    r.images,
+                    r.undetected,
+                    scores.genuine.len(),
+                    scores.impostor.len(),
+                    face,
+                    env!("CARGO_PKG_VERSION"),
+                );
+                let cal = vision::decision::Calibration::from_scores(
+                    vision::EMBEDDER_MODEL_ID,
+                    &made_with,
+                    &scores.genuine,
+                    &scores.genuine_weights,
+                    &mut scores.impostor,
+                );
+                std::fs::write(&out, serde_json::to_string_pretty(&cal)? + "\n")
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
             print(&r, json, print_calibrate)
         }
+        EvalCommand::Identify {
+            face,
+            gallery,
+            probes,
+            images,
+            gallery_sizes,
+            target_fmr,
+            target_fpir,
+            fnir_ceiling,
+            baseline_threshold,
+            json,
+            report: report_dir,
+        } => {
+            for (name, v) in [
+                ("--target-fmr", target_fmr),
+                ("--target-fpir", target_fpir),
+                ("--fnir-ceiling", fnir_ceiling),
+            ] {
+                if !(v > 0.0 && v < 1.0) {
+                    bail!("{name} must be between 0 and 1 (exclusive), got {v}");
+                }
+            }
+            let sizes = gallery_sizes
+                .iter()
+                .map(|s| match s.trim() {
+                    "all" => Ok(None),
+                    n => n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .map(Some)
+                        .with_context(|| format!("--gallery-sizes: {n:?} is not a size or `all`")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let dir = images.unwrap_or_else(|| parent(&gallery));
+            let targets = vision::decision::FaceTargets {
+                target_fmr,
+                target_fpir,
+                fnir_ceiling,
+                threshold_override: None,
+            };
+            let r = identify(
+                &mut args.pipeline()?,
+                &IdentifyArgs {
+                    gallery: &gallery,
+                    probes: &probes,
+                    images: &dir,
+                    sizes: &sizes,
+                    targets,
+                    baseline_threshold,
+                    face: face.into(),
+                },
+            )?;
+            if let Some(out) = report_dir {
+                write_identify_report(&out, &r)?;
+            }
+            print(&r, json, print_identify)
+        }
         EvalCommand::Liveness {
+            face,
             labels,
             images,
             threshold,
             json,
         } => {
             let dir = images.unwrap_or_else(|| parent(&labels));
-            let report = liveness(&mut args.pipeline()?, &labels, &dir, threshold)?;
+            let report = liveness(&mut args.pipeline()?, &labels, &dir, threshold, face.into())?;
             print(&report, json, print_liveness)
         }
         EvalCommand::Detect {
@@ -231,7 +419,7 @@ pub fn progress_bar(total: usize, what: &'static str) -> ProgressBar {
 
 /// FMR targets reported by `eval verify` and `eval calibrate` (ISO/IEC 19795-1 style operating
 /// points; 1e-4 is the target a kiosk's match threshold is usually set for).
-pub const FMR_TARGETS: [f64; 3] = [1e-2, 1e-3, 1e-4];
+pub const FMR_TARGETS: [f64; 4] = [1e-2, 1e-3, 1e-4, 1e-5];
 
 /// The verification figures of one set of comparisons (all pairs, or one subset).
 #[derive(Serialize)]
@@ -268,9 +456,42 @@ impl Figures {
                 .iter()
                 .map(|&t| metrics::fnmr_at_fmr(genuine, impostor, t))
                 .collect(),
-            roc: metrics::roc(genuine, impostor),
+            roc: thin(metrics::roc(genuine, impostor)),
         }
     }
+}
+
+/// The ROC with its points thinned to what a plot or a JSON reader can use: a point is kept
+/// where FMR moved by 2% of a decade or FNMR by 0.2% since the last kept one (about a
+/// thousand points, whatever the number of pairs: 24 million pairs give as many points).
+fn thin(roc: Vec<metrics::OperatingPoint>) -> Vec<metrics::OperatingPoint> {
+    let Some(&last) = roc.last() else {
+        return roc;
+    };
+    let mut out: Vec<metrics::OperatingPoint> = Vec::new();
+    for p in roc {
+        let keep = out.last().is_none_or(|k| {
+            let lf = |f: f64| f.max(1e-12).log10();
+            (lf(p.fmr) - lf(k.fmr)).abs() >= 0.02 || (p.fnmr - k.fnmr).abs() >= 0.002
+        });
+        if keep {
+            out.push(p);
+        }
+    }
+    if out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
+}
+
+/// Genuine and impostor scores of a set of comparisons.
+#[derive(Default)]
+pub struct Scores {
+    pub genuine: Vec<f32>,
+    pub impostor: Vec<f32>,
+    /// One per genuine score when known: 1 / the pairs its person's photos make, so that each
+    /// person counts once in a calibration's FNMR. Empty: equal weights.
+    pub genuine_weights: Vec<f64>,
 }
 
 /// One compared pair, for the report's worst pairs.
@@ -295,6 +516,7 @@ pub fn embed_images(
     pipeline: &mut FacePipeline,
     dir: &Path,
     names: &[String],
+    face: MultiFace,
 ) -> anyhow::Result<Embedded> {
     let mut faces = HashMap::new();
     let mut undetected = Vec::new();
@@ -302,7 +524,7 @@ pub fn embed_images(
     let started = Instant::now();
     for name in names {
         let frame = load_frame(&dir.join(name))?;
-        let e = match pipeline.embed_frame(&frame, MultiFace::Largest) {
+        let e = match pipeline.embed_frame(&frame, face) {
             Ok(fe) => Some(fe),
             Err(VisionError::NoFace) => {
                 undetected.push(name.clone());
@@ -381,7 +603,8 @@ pub fn verify(
     pairs: &Path,
     dir: &Path,
     threshold: f32,
-) -> anyhow::Result<(VerifyReport, Embedded, Vec<ScoredPair>)> {
+    face: MultiFace,
+) -> anyhow::Result<(VerifyReport, Embedded, Scores)> {
     let rows = read_csv(pairs)?;
     let mut parsed = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
@@ -410,7 +633,7 @@ pub fn verify(
         .collect();
     names.sort_unstable();
     names.dedup();
-    let embedded = embed_images(pipeline, dir, &names)?;
+    let embedded = embed_images(pipeline, dir, &names, face)?;
     let scored: Vec<ScoredPair> = parsed
         .into_iter()
         .map(|(a, b, same, subset)| ScoredPair {
@@ -436,9 +659,34 @@ pub fn verify(
         })
         .collect();
     let (genuine, impostor) = split(&scored);
-    let all = Figures::of(&genuine, &impostor, threshold);
+    let worst = worst_pairs(&scored, WORST_PAIRS);
+    let report = verify_report(
+        Scores {
+            genuine,
+            impostor,
+            genuine_weights: Vec::new(),
+        },
+        subsets,
+        worst,
+        names.len(),
+        &embedded,
+        threshold,
+    );
+    Ok((report.0, embedded, report.1))
+}
+
+fn verify_report(
+    scores: Scores,
+    subsets: BTreeMap<String, Figures>,
+    worst: Vec<ScoredPair>,
+    images: usize,
+    embedded: &Embedded,
+    threshold: f32,
+) -> (VerifyReport, Scores) {
+    let (genuine, impostor) = (&scores.genuine, &scores.impostor);
+    let all = Figures::of(genuine, impostor, threshold);
     let report = VerifyReport {
-        pairs: scored.len(),
+        pairs: genuine.len() + impostor.len(),
         same: genuine.len(),
         different: impostor.len(),
         threshold,
@@ -448,17 +696,117 @@ pub fn verify(
         auc: all.auc,
         eer: all.eer,
         fnmr_at_fmr: all.fnmr_at_fmr.clone(),
-        images: names.len(),
+        images,
         undetected: embedded.undetected.len(),
         undetected_images: embedded.undetected.clone(),
         ms_per_image: embedded.ms_per_image,
         genuine_min: genuine.iter().copied().fold(f32::INFINITY, f32::min),
         impostor_max: impostor.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-        worst: worst_pairs(&scored, WORST_PAIRS),
+        worst,
         all,
         subsets,
     };
-    Ok((report, embedded, scored))
+    (report, scores)
+}
+
+/// `eval verify --identities`: every pair of the listed images.
+pub fn verify_all_pairs(
+    pipeline: &mut FacePipeline,
+    identities: &Path,
+    dir: &Path,
+    threshold: f32,
+    face: MultiFace,
+) -> anyhow::Result<(VerifyReport, Embedded, Scores)> {
+    let images = identity_images(identities)?;
+    let names: Vec<String> = images.iter().map(|(_, f)| f.clone()).collect();
+    let embedded = embed_images(pipeline, dir, &names, face)?;
+    let (scores, worst) = all_pairs(&images, &embedded);
+    let (r, scores) = verify_report(
+        scores,
+        BTreeMap::new(),
+        worst,
+        names.len(),
+        &embedded,
+        threshold,
+    );
+    Ok((r, embedded, scores))
+}
+
+/// Every pair of `images` (person, image): genuine when the person is the same, with the
+/// worst pairs. No list of pairs is kept: 7,000 photos make 24 million of them.
+pub fn all_pairs(images: &[(String, String)], embedded: &Embedded) -> (Scores, Vec<ScoredPair>) {
+    let vectors: Vec<Option<&[f32]>> = images
+        .iter()
+        .map(|(_, f)| match embedded.faces.get(f) {
+            Some(Some((_, e))) => Some(e.as_slice()),
+            _ => None,
+        })
+        .collect();
+    let mut scores = Scores::default();
+    // The lowest genuine and highest impostor pairs: (score, i, j), kept short.
+    let (mut low_gen, mut high_imp): (Vec<(f32, usize, usize)>, Vec<(f32, usize, usize)>) =
+        (Vec::new(), Vec::new());
+    let keep = |list: &mut Vec<(f32, usize, usize)>, item: (f32, usize, usize), high: bool| {
+        let worse = |a: f32, b: f32| if high { a > b } else { a < b };
+        if list.len() < WORST_PAIRS || list.last().is_some_and(|l| worse(item.0, l.0)) {
+            let pos = list.partition_point(|l| !worse(item.0, l.0));
+            list.insert(pos, item);
+            list.truncate(WORST_PAIRS);
+        }
+    };
+    let mut photos: HashMap<&str, usize> = HashMap::new();
+    for (person, _) in images {
+        *photos.entry(person.as_str()).or_default() += 1;
+    }
+    let bar = progress_bar(images.len(), "pairs");
+    for i in 0..images.len() {
+        for j in i + 1..images.len() {
+            let score = match (vectors[i], vectors[j]) {
+                (Some(a), Some(b)) => vision::cosine(a, b),
+                _ => -1.0,
+            };
+            if images[i].0 == images[j].0 {
+                let k = photos.get(images[i].0.as_str()).copied().unwrap_or(2);
+                scores.genuine.push(score);
+                scores
+                    .genuine_weights
+                    .push(2.0 / (k * k.saturating_sub(1)).max(1) as f64);
+                keep(&mut low_gen, (score, i, j), false);
+            } else {
+                scores.impostor.push(score);
+                keep(&mut high_imp, (score, i, j), true);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let worst = low_gen
+        .into_iter()
+        .map(|w| (w, true))
+        .chain(high_imp.into_iter().map(|w| (w, false)))
+        .map(|((score, i, j), same)| ScoredPair {
+            image_a: images[i].1.clone(),
+            image_b: images[j].1.clone(),
+            same,
+            subset: "all".into(),
+            score,
+        })
+        .collect();
+    (scores, worst)
+}
+
+/// `image,identity` rows (a header row first): `(identity, image)`, in file order.
+pub fn identity_images(csv: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let rows = read_csv(csv)?;
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| match (r.get(0), r.get(1)) {
+            (Some(image), Some(id)) if !image.is_empty() && !id.is_empty() => {
+                Ok((id.to_string(), image.to_string()))
+            }
+            _ => bail!("{} row {}: expected image,identity", csv.display(), i + 2),
+        })
+        .collect()
 }
 
 /// How many of the lowest genuine and of the highest impostor pairs a report shows.
@@ -568,48 +916,70 @@ pub struct CalibrateReport {
     pub liveness: Option<LivenessCalibration>,
 }
 
+/// Where `eval calibrate` finds each person's photos.
+pub enum ImageSet {
+    /// A folder per person.
+    People(PathBuf),
+    /// An `image,identity` list, paths relative to its folder.
+    Identities(PathBuf),
+}
+
+impl ImageSet {
+    /// The folder image paths are relative to.
+    pub fn root(&self) -> PathBuf {
+        match self {
+            Self::People(d) => d.clone(),
+            Self::Identities(csv) => parent(csv),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::People(d) | Self::Identities(d) => d.display().to_string(),
+        }
+    }
+
+    /// `(person, image)`, image relative to [`Self::root`].
+    pub fn images(&self) -> anyhow::Result<Vec<(String, String)>> {
+        match self {
+            Self::People(d) => people_images(d),
+            Self::Identities(csv) => identity_images(csv),
+        }
+    }
+}
+
 pub struct CalibrateArgs<'a> {
-    pub people: &'a Path,
+    pub people: &'a ImageSet,
     pub threshold: f32,
     pub target_fmr: f64,
     pub labels: Option<&'a Path>,
     pub label_images: Option<&'a Path>,
     pub liveness_threshold: f32,
     pub target_apcer: f64,
+    pub face: MultiFace,
 }
 
 pub fn calibrate(
     pipeline: &mut FacePipeline,
     args: &CalibrateArgs<'_>,
-) -> anyhow::Result<(CalibrateReport, Embedded, Vec<ScoredPair>)> {
-    let images = people_images(args.people)?;
+) -> anyhow::Result<(CalibrateReport, Embedded, Scores)> {
+    let images = args.people.images()?;
     let people: std::collections::BTreeSet<&str> = images.iter().map(|(p, _)| p.as_str()).collect();
     if people.len() < 2 {
         bail!(
             "{}: need a folder per person, at least two people with photos (found {})",
-            args.people.display(),
+            args.people.describe(),
             people.len()
         );
     }
     let names: Vec<String> = images.iter().map(|(_, f)| f.clone()).collect();
-    let embedded = embed_images(pipeline, args.people, &names)?;
-    let mut scored = Vec::new();
-    for (i, (pa, a)) in images.iter().enumerate() {
-        for (pb, b) in &images[i + 1..] {
-            scored.push(ScoredPair {
-                image_a: a.clone(),
-                image_b: b.clone(),
-                same: pa == pb,
-                subset: "all".into(),
-                score: embedded.score(a, b),
-            });
-        }
-    }
-    let (genuine, impostor) = split(&scored);
+    let embedded = embed_images(pipeline, &args.people.root(), &names, args.face)?;
+    let (scores, worst) = all_pairs(&images, &embedded);
+    let (genuine, impostor) = (&scores.genuine, &scores.impostor);
     if genuine.is_empty() {
         bail!(
             "{}: no person has two photos, so there is no genuine pair",
-            args.people.display()
+            args.people.describe()
         );
     }
     let liveness = match args.labels {
@@ -618,7 +988,7 @@ pub fn calibrate(
                 .label_images
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| parent(labels));
-            let r = liveness(pipeline, labels, &dir, args.liveness_threshold)?;
+            let r = liveness(pipeline, labels, &dir, args.liveness_threshold, args.face)?;
             Some(liveness_calibration(&r, args.target_apcer))
         }
         None => None,
@@ -629,13 +999,13 @@ pub fn calibrate(
             images: names.len(),
             undetected: embedded.undetected.len(),
             undetected_images: embedded.undetected.clone(),
-            figures: Figures::of(&genuine, &impostor, args.threshold),
-            proposal: metrics::propose_threshold(&genuine, &impostor, args.target_fmr),
-            worst: worst_pairs(&scored, WORST_PAIRS),
+            figures: Figures::of(genuine, impostor, args.threshold),
+            proposal: metrics::propose_threshold(genuine, impostor, args.target_fmr),
+            worst,
             liveness,
         },
         embedded,
-        scored,
+        scores,
     ))
 }
 
@@ -768,6 +1138,7 @@ pub fn liveness(
     labels: &Path,
     dir: &Path,
     threshold: f32,
+    face: MultiFace,
 ) -> anyhow::Result<LivenessReport> {
     let rows = read_csv(labels)?;
     let mut results = Vec::new();
@@ -785,10 +1156,9 @@ pub fn liveness(
             );
         }
         let frame = load_frame(&dir.join(image))?;
-        let score = match pipeline
-            .detect(&frame)
-            .and_then(|faces| FacePipeline::choose(&faces, MultiFace::Largest))
-        {
+        let score = match pipeline.detect(&frame).and_then(|faces| {
+            FacePipeline::choose(&faces, face.into(), frame.width(), frame.height())
+        }) {
             Ok(face) => Some(pipeline.liveness(&frame, &face)?),
             Err(VisionError::NoFace) => None,
             Err(e) => return Err(e.into()),
@@ -967,6 +1337,353 @@ fn print_detect(r: &DetectReport) {
     outln!("recall       {:.4}", r.recall);
     outln!("precision    {:.4}", r.precision);
     outln!("ms/image     {:.1}", r.ms_per_image);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub struct IdentifyArgs<'a> {
+    pub gallery: &'a Path,
+    pub probes: &'a Path,
+    pub images: &'a Path,
+    /// `None`: the whole gallery.
+    pub sizes: &'a [Option<usize>],
+    pub targets: vision::decision::FaceTargets,
+    pub baseline_threshold: f32,
+    pub face: MultiFace,
+}
+
+/// Open-set 1:N figures at one gallery size.
+#[derive(Serialize)]
+pub struct IdentifyFigures {
+    /// People enrolled (each with a face found in their enrolment photo).
+    pub people: usize,
+    /// The thresholds `vision::decision` chose for this gallery, with the rates it expects.
+    pub thresholds: vision::decision::Thresholds,
+    /// Whether 1:N would be on (the rates below are measured as if it were).
+    pub identify_on: bool,
+    /// Probes of people not enrolled at this size, and mated probes.
+    pub strangers: usize,
+    pub mated: usize,
+    /// Strangers named as someone, over strangers, with its Wilson 95% interval.
+    pub fpir: f64,
+    pub fpir_interval: (f64, f64),
+    /// Mated probes not named as themselves, over mated (misidentified, ambiguous, below the
+    /// threshold, or no face found).
+    pub fnir: f64,
+    /// Mated probes named as someone else.
+    pub misidentification: f64,
+    /// Probes the top-2 margin sent to a claim (no one named), strangers and mated.
+    pub ambiguous: usize,
+    /// The fixed threshold's figures on the same probes: top-1 at or above it is a match.
+    pub baseline: BaselineFigures,
+    /// Strangers named as someone (at most [`WORST_CASES`]), highest score first: the cases
+    /// to look at (a look-alike, or a person listed under two names).
+    pub false_positives: Vec<IdentifyCase>,
+}
+
+/// One probe and whom it was taken for.
+#[derive(Serialize)]
+pub struct IdentifyCase {
+    pub probe: String,
+    pub identity: String,
+    pub named: String,
+    pub score: f32,
+}
+
+/// How many false positives an identify report lists per gallery size.
+pub const WORST_CASES: usize = 10;
+
+#[derive(Serialize)]
+pub struct BaselineFigures {
+    pub threshold: f32,
+    pub fpir: f64,
+    pub fpir_interval: (f64, f64),
+    pub fnir: f64,
+    pub misidentification: f64,
+}
+
+#[derive(Serialize)]
+pub struct IdentifyReport {
+    pub gallery_images: usize,
+    pub probe_images: usize,
+    pub undetected: usize,
+    pub targets: vision::decision::FaceTargets,
+    /// The shipped calibration's provenance.
+    pub calibration: String,
+    pub sizes: Vec<IdentifyFigures>,
+    pub ms_per_image: f64,
+}
+
+fn identify_rows(csv: &Path, want: usize) -> anyhow::Result<Vec<csv::StringRecord>> {
+    let rows = read_csv(csv)?;
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() < want || r.iter().take(want).any(str::is_empty) {
+            bail!("{} row {}: expected {want} columns", csv.display(), i + 2);
+        }
+    }
+    Ok(rows)
+}
+
+/// The gallery's rows drawn for a size: a fixed-seed shuffle, so every run and every size
+/// draws the same people (a smaller gallery is a prefix of a larger one).
+fn draw(n: usize, size: Option<usize>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..n).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        order.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    order.truncate(size.unwrap_or(n).min(n));
+    order
+}
+
+pub fn identify(
+    pipeline: &mut FacePipeline,
+    args: &IdentifyArgs<'_>,
+) -> anyhow::Result<IdentifyReport> {
+    use vision::decision::{self, FaceDecision};
+    let gallery_rows = identify_rows(args.gallery, 2)?;
+    let probe_rows = identify_rows(args.probes, 2)?;
+    let mut names: Vec<String> = gallery_rows
+        .iter()
+        .chain(&probe_rows)
+        .map(|r| r[0].to_string())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let embedded = embed_images(pipeline, args.images, &names, args.face)?;
+    let shipped = decision::Calibration::for_model(vision::EMBEDDER_MODEL_ID);
+    let face = |image: &str| match embedded.faces.get(image) {
+        Some(Some((_, e))) => Some(e.as_slice()),
+        _ => None,
+    };
+    let mut sizes = Vec::new();
+    for &size in args.sizes {
+        let mut g = vision::Gallery::new(vision::EMBEDDER_MODEL_ID, vision::EMBEDDING_DIM);
+        for (key, i) in draw(gallery_rows.len(), size).into_iter().enumerate() {
+            if let Some(e) = face(&gallery_rows[i][0]) {
+                g.insert(
+                    key as u64,
+                    &gallery_rows[i][1],
+                    vision::EMBEDDER_MODEL_ID,
+                    e,
+                );
+            }
+        }
+        let t = g.thresholds(&args.targets);
+        // Measured as if on: the figures say what 1:N would do; `identify_on` whether it may.
+        let mut measured = t;
+        measured.identify_availability = decision::Availability::On;
+        let (mut strangers, mut mated, mut fp, mut fneg, mut misid, mut ambiguous) =
+            (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+        let (mut b_fp, mut b_fneg, mut b_misid) = (0usize, 0usize, 0usize);
+        let mut false_positives = Vec::new();
+        for r in &probe_rows {
+            let (image, who) = (&r[0], &r[1]);
+            let enrolled = g.contains(who);
+            if enrolled {
+                mated += 1;
+            } else {
+                strangers += 1;
+            }
+            let Some(e) = face(image) else {
+                // No face: nobody named. A miss for a mated probe, nothing for a stranger.
+                if enrolled {
+                    fneg += 1;
+                    b_fneg += 1;
+                }
+                continue;
+            };
+            match decision::identify(&g, e, &measured)? {
+                FaceDecision::Match { person, score } => {
+                    if !enrolled {
+                        fp += 1;
+                        false_positives.push(IdentifyCase {
+                            probe: image.to_string(),
+                            identity: who.to_string(),
+                            named: person,
+                            score,
+                        });
+                    } else if person != who {
+                        misid += 1;
+                        fneg += 1;
+                    }
+                }
+                FaceDecision::Ambiguous { .. } => {
+                    ambiguous += 1;
+                    fneg += usize::from(enrolled);
+                }
+                _ => fneg += usize::from(enrolled),
+            }
+            // Before: the best sample at or above one fixed threshold.
+            match g.best(e, None)? {
+                Some(m) if m.score >= args.baseline_threshold => {
+                    if !enrolled {
+                        b_fp += 1;
+                    } else if m.person != *who {
+                        b_misid += 1;
+                        b_fneg += 1;
+                    }
+                }
+                _ => b_fneg += usize::from(enrolled),
+            }
+        }
+        let rate = |k: usize, n: usize| k as f64 / n.max(1) as f64;
+        sizes.push(IdentifyFigures {
+            people: g.people(),
+            identify_on: t.identify_on(),
+            thresholds: t,
+            strangers,
+            mated,
+            fpir: rate(fp, strangers),
+            fpir_interval: metrics::wilson_interval(fp, strangers),
+            fnir: rate(fneg, mated),
+            misidentification: rate(misid, mated),
+            ambiguous,
+            baseline: BaselineFigures {
+                threshold: args.baseline_threshold,
+                fpir: rate(b_fp, strangers),
+                fpir_interval: metrics::wilson_interval(b_fp, strangers),
+                fnir: rate(b_fneg, mated),
+                misidentification: rate(b_misid, mated),
+            },
+            false_positives: {
+                false_positives.sort_by(|a, b| b.score.total_cmp(&a.score));
+                false_positives.truncate(WORST_CASES);
+                false_positives
+            },
+        });
+    }
+    Ok(IdentifyReport {
+        gallery_images: gallery_rows.len(),
+        probe_images: probe_rows.len(),
+        undetected: embedded.undetected.len(),
+        targets: args.targets,
+        calibration: shipped.map_or("none for this model".into(), |c| c.made_with.clone()),
+        sizes,
+        ms_per_image: embedded.ms_per_image,
+    })
+}
+
+fn identify_rows_text(r: &IdentifyReport) -> Vec<[String; 9]> {
+    let pct = |v: f64| format!("{:.2}%", v * 100.0);
+    let bound = |(lo, hi): (f64, f64)| format!("[{:.2}, {:.2}]%", lo * 100.0, hi * 100.0);
+    r.sizes
+        .iter()
+        .map(|f| {
+            let t = &f.thresholds;
+            [
+                f.people.to_string(),
+                format!("{:.3}", t.identify),
+                format!("{} {}", pct(f.fpir), bound(f.fpir_interval)),
+                pct(f.fnir),
+                pct(f.misidentification),
+                f.ambiguous.to_string(),
+                if f.identify_on {
+                    "on".into()
+                } else {
+                    format!("off (expected FNIR {})", pct(t.identify_fnir))
+                },
+                format!(
+                    "{} {}",
+                    pct(f.baseline.fpir),
+                    bound(f.baseline.fpir_interval)
+                ),
+                pct(f.baseline.fnir),
+            ]
+        })
+        .collect()
+}
+
+const IDENTIFY_COLUMNS: [&str; 9] = [
+    "people",
+    "threshold",
+    "FPIR [95%]",
+    "FNIR",
+    "misident.",
+    "ambiguous",
+    "1:N",
+    "fixed: FPIR [95%]",
+    "fixed: FNIR",
+];
+
+fn print_identify(r: &IdentifyReport) {
+    outln!(
+        "targets      FPIR {:e}, FNIR ceiling {:.0}% (1:1 FMR {:e}); fixed threshold compared: {:.3}",
+        r.targets.target_fpir,
+        r.targets.fnir_ceiling * 100.0,
+        r.targets.target_fmr,
+        r.sizes.first().map_or(0.0, |f| f.baseline.threshold)
+    );
+    outln!(
+        "images       {} gallery, {} probes, {} without a face; {:.1} ms/image",
+        r.gallery_images,
+        r.probe_images,
+        r.undetected,
+        r.ms_per_image
+    );
+    outln!("calibration  {}", r.calibration);
+    outln!("{}", IDENTIFY_COLUMNS.join(" | "));
+    for (row, f) in identify_rows_text(r).iter().zip(&r.sizes) {
+        outln!("{}", row.join(" | "));
+        outln!(
+            "  ({} strangers, {} mated probes; expected FPIR {:.2e}, FNIR {:.2}%{}{})",
+            f.strangers,
+            f.mated,
+            f.thresholds.identify_fpir,
+            f.thresholds.identify_fnir * 100.0,
+            if f.thresholds.extrapolated {
+                "; threshold extrapolated past the measured tail"
+            } else {
+                ""
+            },
+            if f.thresholds.site_refined {
+                "; refined by the gallery's own impostors"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+/// `index.html`: the table of [`print_identify`].
+fn write_identify_report(dir: &Path, r: &IdentifyReport) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut html = String::from(
+        "<!doctype html><meta charset=utf-8><title>Open-set 1:N</title>\
+         <style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right}</style>\
+         <h1>Open-set identification (1:N)</h1>",
+    );
+    html += &format!(
+        "<p>Targets: FPIR {:e}, FNIR ceiling {:.0}%. {} gallery images, {} probes, {} without a face.</p><p>Calibration: {}</p><table><tr>",
+        r.targets.target_fpir,
+        r.targets.fnir_ceiling * 100.0,
+        r.gallery_images,
+        r.probe_images,
+        r.undetected,
+        esc(&r.calibration)
+    );
+    for c in IDENTIFY_COLUMNS {
+        html += &format!("<th>{}</th>", esc(c));
+    }
+    html += "</tr>";
+    for row in identify_rows_text(r) {
+        html += "<tr>";
+        for c in row {
+            html += &format!("<td>{}</td>", esc(&c));
+        }
+        html += "</tr>";
+    }
+    html += "</table>";
+    std::fs::write(dir.join("index.html"), html)
+        .with_context(|| format!("writing {}", dir.join("index.html").display()))
 }
 
 #[cfg(test)]

@@ -21,8 +21,9 @@ pub struct Page<'a> {
     pub proposal: Option<&'a ThresholdProposal>,
     pub liveness: Option<&'a LivenessCalibration>,
     pub worst: &'a [ScoredPair],
-    /// Every compared pair (the histograms).
-    pub pairs: &'a [ScoredPair],
+    /// Every comparison's score (the histograms).
+    pub genuine: &'a [f32],
+    pub impostor: &'a [f32],
     /// The folder the pairs' image paths are relative to.
     pub images: &'a Path,
     pub embedded: &'a Embedded,
@@ -35,19 +36,12 @@ pub fn write(dir: &Path, page: &Page<'_>) -> anyhow::Result<()> {
     let mut curves: Vec<(&str, &Figures)> = vec![("all", page.figures)];
     curves.extend(page.subsets.iter().map(|(k, f)| (k.as_str(), f)));
     det_svg(&dir.join("det.svg"), &curves)?;
-    let genuine: Vec<f32> = page
-        .pairs
-        .iter()
-        .filter(|p| p.same)
-        .map(|p| p.score)
-        .collect();
-    let impostor: Vec<f32> = page
-        .pairs
-        .iter()
-        .filter(|p| !p.same)
-        .map(|p| p.score)
-        .collect();
-    histogram_svg(&dir.join("scores.svg"), page.figures, &genuine, &impostor)?;
+    histogram_svg(
+        &dir.join("scores.svg"),
+        page.figures,
+        page.genuine,
+        page.impostor,
+    )?;
     let mut thumbs = BTreeMap::new();
     for p in page.worst {
         for name in [&p.image_a, &p.image_b] {

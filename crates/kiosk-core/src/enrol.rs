@@ -133,14 +133,14 @@ impl Kiosk {
                 min_score = min_score.min(vision::cosine(&embeddings[i], &embeddings[j]));
             }
         }
-        if min_score < self.live().settings.match_threshold {
+        let thresholds = self.face_thresholds()?;
+        if min_score < thresholds.verify {
             return Err(KioskError::EnrolInconsistent { min_score });
         }
         {
             let gallery = self.gallery.read().unwrap_or_else(|e| e.into_inner());
-            let threshold = self.live().settings.match_threshold;
             for e in &embeddings {
-                match gallery.admit(e, user_id, threshold)? {
+                match gallery.admit(e, user_id, &thresholds)? {
                     vision::Admission::New | vision::Admission::SamePerson { .. } => {}
                     vision::Admission::Mismatch { score } => {
                         drop(gallery);

@@ -140,27 +140,43 @@ impl Kiosk {
             .iter()
             .map(|(_, a)| a.as_ref().map(|a| FrameView::of(a, &qcfg)))
             .collect();
-        let (best, liveness) = match assess_burst(&views, self.cfg.min_liveness_frames) {
-            Burst::Ready { best, liveness } => (best, liveness),
+        let (best, good, liveness) = match assess_burst(&views, self.cfg.min_liveness_frames) {
+            Burst::Ready {
+                best,
+                good,
+                liveness,
+            } => (best, good, liveness),
             Burst::Retry { reason, guidance } => {
                 return Ok(FaceSignIn::retry(reason, guidance, n, failures));
             }
         };
+        // The burst's good frames are embedded and fused into one probe (their noise
+        // averages out); the best one alone goes to the server.
+        let to_embed: Vec<vision::FrameAnalysis> = good
+            .iter()
+            .filter_map(|&i| analysed.get(i).and_then(|(_, a)| a.clone()))
+            .collect();
         let Some((best_frame, Some(best_analysis))) = analysed.into_iter().nth(best) else {
             return Err(KioskError::NoFrames);
         };
-
         let best_face = best_analysis.face;
-        // Every frame was checked; only the best one is embedded.
-        let embedding = self
+        let embeddings = self
             .vision()?
-            .run(move |p| p.embed_analysis(&best_analysis))
+            .run(move |p| {
+                to_embed
+                    .iter()
+                    .map(|a| p.embed_analysis(a))
+                    .collect::<vision::Result<Vec<_>>>()
+            })
             .await??;
+        let probe = vision::decision::fuse(embeddings.iter().map(|e| e.as_slice()))
+            .ok_or(KioskError::NoFrames)?;
+        let thresholds = self.face_thresholds()?;
         let local = self
             .gallery
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .best(embedding.as_slice(), user_id)?;
+            .decide(&probe, user_id, &thresholds)?;
 
         let server = match self.api().await {
             None => ServerAnswer::NotAsked,
@@ -201,13 +217,7 @@ impl Kiosk {
                 Err(e) => return Err(e.into()),
             },
         };
-        let thresholds = {
-            let live = self.live();
-            Thresholds {
-                match_score: live.settings.match_threshold,
-                liveness: live.settings.liveness_threshold,
-            }
-        };
+        let liveness_threshold = self.live().settings.liveness_threshold;
         // From the cache alone: only within the offline window, and by the flow's state,
         // methods and lists as the last sync knew them.
         let policy = if matches!(server, ServerAnswer::Unreachable) {
@@ -223,14 +233,27 @@ impl Kiosk {
         } else {
             None
         };
-        let mut out = decide(server, local, liveness, &thresholds, n, policy.as_ref());
+        let mut out = decide(
+            server,
+            local,
+            liveness,
+            liveness_threshold,
+            n,
+            policy.as_ref(),
+        );
         if out.mode == Mode::Offline {
             self.queue_signed_event(&out)?;
         }
         if let Some(u) = &out.user_id {
             out.name = self.store().user_name(u)?;
         }
+        // "Ask who you are" is no failed attempt: nobody's face was refused.
+        let no_attempt = matches!(
+            out.reason.as_deref(),
+            Some("IDENTIFICATION_UNAVAILABLE" | "AMBIGUOUS_MATCH")
+        );
         out.failures = match out.decision {
+            _ if no_attempt => failures,
             Decision::Accepted => {
                 self.store().clear_failures(FACE_LOCK_SUBJECT)?;
                 0
@@ -437,8 +460,13 @@ impl<'a> FrameView<'a> {
 /// A burst of frames judged: the one to embed, or why to try again.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Burst {
-    /// `best`: the index of the frame to embed; `liveness`: the mean over the frames with a face.
-    Ready { best: usize, liveness: f32 },
+    /// `best`: the index of the frame to upload; `good`: the frames to embed and fuse (the
+    /// best first, at most [`FUSED_FRAMES`]); `liveness`: the mean over the frames with a face.
+    Ready {
+        best: usize,
+        good: Vec<usize>,
+        liveness: f32,
+    },
     /// `reason`: `NO_FACE`, or the first quality issue's code.
     Retry {
         reason: String,
@@ -473,14 +501,21 @@ pub fn assess_burst(frames: &[Option<FrameView<'_>>], min_frames: usize) -> Burs
         .map(|(_, f)| f.liveness)
         .collect();
     let liveness = trusted.iter().sum::<f32>() / trusted.len().max(1) as f32;
-    let best = with_face
+    let mut good: Vec<&(usize, &FrameView<'_>)> = with_face
         .iter()
         .filter(|(_, f)| f.quality_passed && f.liveness_issue.is_none())
-        .max_by(|a, b| {
-            (a.1.quality_score * a.1.face_score).total_cmp(&(b.1.quality_score * b.1.face_score))
-        });
-    match best {
-        Some((i, _)) => Burst::Ready { best: *i, liveness },
+        .collect();
+    // Best first: highest quality x detector score; a stable sort keeps frame order on ties.
+    good.sort_by(|a, b| {
+        (b.1.quality_score * b.1.face_score).total_cmp(&(a.1.quality_score * a.1.face_score))
+    });
+    let good: Vec<usize> = good.iter().take(FUSED_FRAMES).map(|(i, _)| *i).collect();
+    match good.first() {
+        Some(&best) => Burst::Ready {
+            best,
+            good,
+            liveness,
+        },
         None => {
             issues.sort_by_key(|i| *i as u8);
             issues.dedup();
@@ -491,6 +526,10 @@ pub fn assess_burst(frames: &[Option<FrameView<'_>>], min_frames: usize) -> Burs
         }
     }
 }
+
+/// At most this many good frames of a burst are embedded and fused: each costs one
+/// embedding (about 7 ms), and past three the noise they average out is small.
+pub const FUSED_FRAMES: usize = 3;
 
 /// What the Access API said about a face.
 #[derive(Debug, Clone)]
@@ -505,24 +544,18 @@ pub enum ServerAnswer {
     Refused(ErrorCode),
 }
 
-/// The kiosk's own thresholds, for decisions from its cache.
-#[derive(Debug, Clone, Copy)]
-pub struct Thresholds {
-    pub match_score: f32,
-    pub liveness: f32,
-}
-
 /// The decision on a judged burst: the server's when it decided, else the cache's (`local`:
-/// the best enrolled person and their score). A rejection from the cache never names whom the
-/// face resembled. `failures` and `name` are the caller's to fill.
+/// `vision::decision`'s answer on the fused probe). A rejection from the cache never names
+/// whom the face resembled. `failures` and `name` are the caller's to fill.
 pub fn decide(
     server: ServerAnswer,
-    local: Option<(String, f32)>,
+    local: vision::decision::FaceDecision,
     liveness: f32,
-    t: &Thresholds,
+    liveness_threshold: f32,
     frames: usize,
     policy: Option<&KioskPolicy>,
 ) -> FaceSignIn {
+    use vision::decision::FaceDecision;
     match server {
         ServerAnswer::Decided(mut o) => {
             o.liveness = Some(liveness);
@@ -546,9 +579,14 @@ pub fn decide(
         }
         ServerAnswer::NotAsked | ServerAnswer::Unreachable => {}
     }
-    let live = liveness >= t.liveness;
-    let (user, score) = local.clone().unzip();
-    let matched = score.is_some_and(|s| s >= t.match_score);
+    let live = liveness >= liveness_threshold;
+    let (user, score) = match &local {
+        FaceDecision::Match { person, score } => (Some(person.clone()), Some(*score)),
+        FaceDecision::NoMatch { score } => (None, *score),
+        FaceDecision::Ambiguous { score, .. } => (None, Some(*score)),
+        FaceDecision::IdentifyOff | FaceDecision::NotEnrolled => (None, None),
+    };
+    let matched = user.is_some();
     // What the server would refuse offline too: the flow (paused, face off) for anyone, its
     // lists for the person the cache recognised.
     let refusal = policy.and_then(|p| {
@@ -567,12 +605,8 @@ pub fn decide(
         Some(code.as_str())
     } else if !live {
         Some("LIVENESS_FAILED")
-    } else if local.is_none() {
-        Some("NOT_ENROLLED")
-    } else if !matched {
-        Some("NO_MATCH")
     } else {
-        None
+        local.code()
     };
     FaceSignIn {
         decision,
@@ -592,6 +626,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vision::decision::FaceDecision;
 
     fn view(quality: f32, passed: bool, liveness: f32) -> Option<FrameView<'static>> {
         Some(FrameView {
@@ -627,15 +662,23 @@ mod tests {
         }
         // One near frame among far ones: it is chosen, and only its liveness counts.
         match assess_burst(&[far(0.01), view(0.5, true, 0.9), far(0.02)], 3) {
-            Burst::Ready { best, liveness } => assert_eq!((best, liveness), (1, 0.9)),
+            Burst::Ready {
+                best,
+                good,
+                liveness,
+            } => assert_eq!((best, good, liveness), (1, vec![1], 0.9)),
             other => panic!("{other:?}"),
         }
     }
 
-    const T: Thresholds = Thresholds {
-        match_score: 0.36,
-        liveness: 0.6,
-    };
+    const T: f32 = 0.6;
+
+    fn matched(person: &str, score: f32) -> FaceDecision {
+        FaceDecision::Match {
+            person: person.into(),
+            score,
+        }
+    }
 
     #[test]
     fn the_best_passing_frame_is_chosen_and_liveness_averaged() {
@@ -646,8 +689,13 @@ mod tests {
             view(1.0, false, 0.8),
         ];
         match assess_burst(&frames, 3) {
-            Burst::Ready { best, liveness } => {
-                assert_eq!(best, 2);
+            Burst::Ready {
+                best,
+                good,
+                liveness,
+            } => {
+                // The frames fused: those that passed, best first.
+                assert_eq!((best, good), (2, vec![2, 0]));
                 assert!((liveness - 0.8).abs() < 1e-6, "{liveness}");
             }
             other => panic!("{other:?}"),
@@ -672,25 +720,25 @@ mod tests {
 
     #[test]
     fn the_cache_decides_only_when_the_server_did_not() {
-        let obama = Some(("obama".to_string(), 0.8));
-        let yes = decide(ServerAnswer::Unreachable, obama.clone(), 0.9, &T, 3, None);
+        let obama = matched("obama", 0.8);
+        let yes = decide(ServerAnswer::Unreachable, obama.clone(), 0.9, T, 3, None);
         assert_eq!(
             (yes.decision, yes.user_id.as_deref(), yes.mode),
             (Decision::Accepted, Some("obama"), Mode::Offline)
         );
-        let yes = decide(ServerAnswer::NotAsked, obama.clone(), 0.9, &T, 3, None);
+        let yes = decide(ServerAnswer::NotAsked, obama.clone(), 0.9, T, 3, None);
         assert_eq!(yes.decision, Decision::Accepted);
         // A spoof: refused, and the cache does not say whom it resembled.
-        let spoof = decide(ServerAnswer::Unreachable, obama.clone(), 0.2, &T, 3, None);
+        let spoof = decide(ServerAnswer::Unreachable, obama.clone(), 0.2, T, 3, None);
         assert_eq!(
             (spoof.decision, spoof.user_id, spoof.reason.as_deref()),
             (Decision::Rejected, None, Some("LIVENESS_FAILED"))
         );
         let stranger = decide(
             ServerAnswer::Unreachable,
-            Some(("obama".into(), 0.2)),
+            FaceDecision::NoMatch { score: Some(0.2) },
             0.9,
-            &T,
+            T,
             3,
             None,
         );
@@ -702,8 +750,32 @@ mod tests {
             ),
             (Decision::Rejected, None, Some("NO_MATCH"))
         );
-        let nobody = decide(ServerAnswer::Unreachable, None, 0.9, &T, 3, None);
+        let nobody = decide(
+            ServerAnswer::Unreachable,
+            FaceDecision::NotEnrolled,
+            0.9,
+            T,
+            3,
+            None,
+        );
         assert_eq!(nobody.reason.as_deref(), Some("NOT_ENROLLED"));
+        // 1:N off, or two people too close: nobody named, the reason says ask who it is.
+        for (local, code) in [
+            (FaceDecision::IdentifyOff, "IDENTIFICATION_UNAVAILABLE"),
+            (
+                FaceDecision::Ambiguous {
+                    score: 0.8,
+                    runner_up: 0.79,
+                },
+                "AMBIGUOUS_MATCH",
+            ),
+        ] {
+            let out = decide(ServerAnswer::Unreachable, local, 0.9, T, 3, None);
+            assert_eq!(
+                (out.decision, out.user_id, out.reason.as_deref()),
+                (Decision::Rejected, None, Some(code))
+            );
+        }
         // The server's refusal stands, whatever the cache says.
         let refused = FaceSignIn {
             decision: Decision::Rejected,
@@ -722,7 +794,7 @@ mod tests {
             ServerAnswer::Decided(refused),
             obama.clone(),
             0.95,
-            &T,
+            T,
             3,
             None,
         );
@@ -737,14 +809,7 @@ mod tests {
             ErrorCode::SecurityCheckUnavailable,
             ErrorCode::FlowPaused,
         ] {
-            let out = decide(
-                ServerAnswer::Refused(code),
-                obama.clone(),
-                0.95,
-                &T,
-                3,
-                None,
-            );
+            let out = decide(ServerAnswer::Refused(code), obama.clone(), 0.95, T, 3, None);
             assert_eq!(
                 (out.decision, out.mode, out.user_id, out.reason.as_deref()),
                 (Decision::Rejected, Mode::Online, None, Some(code.as_str()))
@@ -755,7 +820,7 @@ mod tests {
     #[test]
     fn offline_the_last_policy_refuses_what_the_server_would() {
         use access_types::{FlowStatus, KioskFlowPolicy, LoginSettings, SecurityMode};
-        let obama = Some(("obama".to_string(), 0.8));
+        let obama = matched("obama", 0.8);
         let policy = |status, mode, ids: &[&str]| KioskPolicy {
             project_id: "p".into(),
             flow: Some(KioskFlowPolicy {
@@ -775,7 +840,7 @@ mod tests {
             ServerAnswer::Unreachable,
             obama.clone(),
             0.9,
-            &T,
+            T,
             3,
             Some(&open),
         );
@@ -794,7 +859,7 @@ mod tests {
                 ServerAnswer::Unreachable,
                 obama.clone(),
                 0.9,
-                &T,
+                T,
                 3,
                 Some(&p),
             );
@@ -805,7 +870,7 @@ mod tests {
         }
         // Someone else on a blacklist does not stop this face.
         let other = policy(FlowStatus::Active, SecurityMode::Blacklist, &["ada"]);
-        let yes = decide(ServerAnswer::Unreachable, obama, 0.9, &T, 3, Some(&other));
+        let yes = decide(ServerAnswer::Unreachable, obama, 0.9, T, 3, Some(&other));
         assert_eq!(yes.decision, Decision::Accepted);
     }
 }

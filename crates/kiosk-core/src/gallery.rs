@@ -1,8 +1,9 @@
 //! The in-memory 1:N index over the cached templates, rebuilt from the store after changes.
-//! Which templates may match and how a person scores are `vision::Gallery`'s rules, the same
-//! the Access API server matches by.
+//! Which templates may match, how a person scores and what a score decides are
+//! `vision::Gallery`'s and `vision::decision`'s rules, the same the Access API server decides by.
 
 use vision::EMBEDDING_DIM;
+use vision::decision::{FaceDecision, FaceTargets, Thresholds};
 
 use crate::error::Result;
 
@@ -29,29 +30,44 @@ impl Gallery {
         self.len() == 0
     }
 
-    /// Best (user, score) over everyone, or over one user's templates.
-    pub fn best(&self, query: &[f32], only_user: Option<&str>) -> Result<Option<(String, f32)>> {
-        let Some(index) = &self.index else {
-            return Ok(None);
+    /// The flow's thresholds for this gallery, never under the kiosk's own `floor` (an
+    /// administrator may raise the bar on one kiosk, never lower it).
+    pub fn thresholds(&self, targets: &FaceTargets, floor: f32) -> Thresholds {
+        let mut t = match &self.index {
+            Some(g) => g.thresholds(targets),
+            None => Thresholds::compute(
+                vision::decision::Calibration::for_model(vision::EMBEDDER_MODEL_ID).as_deref(),
+                None,
+                targets,
+                0,
+            ),
         };
-        Ok(index.best(query, only_user)?.map(|m| (m.person, m.score)))
+        t.verify = t.verify.max(floor);
+        t.identify = t.identify.max(floor);
+        t
     }
 
-    /// Best match among users other than `except`.
-    pub fn best_other(&self, query: &[f32], except: &str) -> Result<Option<(String, f32)>> {
+    /// 1:1 against `only_user`, else open-set 1:N (`vision::decision`).
+    pub fn decide(
+        &self,
+        query: &[f32],
+        only_user: Option<&str>,
+        t: &Thresholds,
+    ) -> Result<FaceDecision> {
         let Some(index) = &self.index else {
-            return Ok(None);
+            return Ok(FaceDecision::NotEnrolled);
         };
-        Ok(index
-            .best_other(query, except)?
-            .map(|m| (m.person, m.score)))
+        Ok(match only_user {
+            Some(u) => vision::decision::verify(index, query, u, t)?,
+            None => vision::decision::identify(index, query, t)?,
+        })
     }
 
     /// The enrolment rule, the server's too (`vision::Gallery::admit`).
-    pub fn admit(&self, query: &[f32], user: &str, threshold: f32) -> Result<vision::Admission> {
+    pub fn admit(&self, query: &[f32], user: &str, t: &Thresholds) -> Result<vision::Admission> {
         let Some(index) = &self.index else {
             return Ok(vision::Admission::New);
         };
-        Ok(index.admit(query, user, threshold)?)
+        Ok(index.admit(query, user, t.verify, t.identify)?)
     }
 }

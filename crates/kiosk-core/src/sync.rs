@@ -473,6 +473,27 @@ impl Kiosk {
             .filter(|p| Some(&p.project_id) == project.as_ref()))
     }
 
+    /// The face thresholds this kiosk decides by: the flow's error-rate targets (from the
+    /// last policy the server sent; the defaults before the first) turned into thresholds for
+    /// the cached gallery by `vision::decision`, never under the kiosk's `match_threshold`.
+    pub(crate) fn face_thresholds(&self) -> Result<vision::decision::Thresholds> {
+        let targets = self.offline_policy()?.and_then(|p| p.flow).map_or_else(
+            vision::decision::FaceTargets::default,
+            |f| vision::decision::FaceTargets {
+                target_fmr: f.login.target_fmr,
+                target_fpir: f.login.target_fpir,
+                fnir_ceiling: f.login.fnir_ceiling,
+                threshold_override: f.login.match_min_score,
+            },
+        );
+        let floor = self.live().settings.match_threshold;
+        Ok(self
+            .gallery
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .thresholds(&targets, floor))
+    }
+
     /// Refuses a face decided from the cache when the last good sync (or, before the first,
     /// the store's creation) is more than `offline_max_hours` ago.
     pub(crate) fn check_offline_window(&self, now_unix: i64) -> Result<()> {

@@ -7,6 +7,7 @@
 //! owns the pipeline on its own thread for programs with many callers.
 
 pub mod align;
+pub mod decision;
 pub mod detect;
 pub mod embed;
 mod error;

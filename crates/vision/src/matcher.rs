@@ -514,32 +514,49 @@ impl TemplateIndex {
 pub enum Admission {
     /// A person not enrolled yet, whose face matches nobody else.
     New,
-    /// Another sample of an enrolled person: it matches their samples (`score`, cosine).
+    /// Another sample of an enrolled person: it matches their fused template (`score`).
     SamePerson { score: f32 },
-    /// Said to be an enrolled person, but it does not match their samples (best `score`).
+    /// Said to be an enrolled person, but it does not match their fused template (`score`).
     Mismatch { score: f32 },
     /// A new person whose face is already someone else's.
     Duplicate(PersonMatch),
 }
 
-/// A person's best match in a [`Gallery`].
+/// A person's match in a [`Gallery`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonMatch {
     pub person: String,
     pub score: f32,
 }
 
+/// One enrolled person: their number in the index and their samples (template key, values).
+#[derive(Debug, Clone)]
+struct Person {
+    number: u64,
+    samples: Vec<(u64, Vec<f32>)>,
+}
+
 /// The templates of many people, for one embedding model: the one place that decides which
 /// templates may be compared with a probe (those of the same model and length, never another
-/// model's: its scores would mean nothing) and how a person's score is made (their best
-/// template). 1:N runs on the [`TemplateIndex`] scan; 1:1 scores that person's templates
-/// exactly.
+/// model's: its scores would mean nothing) and how a person scores: against their **fused
+/// template**, the normalised mean of their samples, so that a person with five samples is
+/// one comparison in 1:N, as a person with one (the count the FPIR rule of
+/// [`crate::decision`] divides by), and no single odd sample decides alone. 1:N runs on a
+/// [`TemplateIndex`] of the fused templates.
 #[derive(Debug, Clone)]
 pub struct Gallery {
     model_id: String,
+    /// Key: the person's number.
     index: TemplateIndex,
+    people: HashMap<String, Person>,
+    /// Person number -> name.
+    names: HashMap<u64, String>,
+    /// Template key -> person name.
     owner: HashMap<u64, String>,
-    by_person: HashMap<String, Vec<u64>>,
+    next_number: u64,
+    samples: usize,
+    /// The site's own score distributions, made on first use after a change.
+    site: std::sync::OnceLock<crate::decision::Calibration>,
 }
 
 impl Gallery {
@@ -548,8 +565,12 @@ impl Gallery {
         Self {
             model_id: model_id.to_string(),
             index: TemplateIndex::new(dim),
+            people: HashMap::new(),
+            names: HashMap::new(),
             owner: HashMap::new(),
-            by_person: HashMap::new(),
+            next_number: 0,
+            samples: 0,
+            site: std::sync::OnceLock::new(),
         }
     }
 
@@ -561,13 +582,18 @@ impl Gallery {
         self.index.dim()
     }
 
-    /// Number of templates.
+    /// Number of templates (samples).
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.samples
+    }
+
+    /// Number of people (fused templates): what a 1:N probe is compared with.
+    pub fn people(&self) -> usize {
+        self.people.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.samples == 0
     }
 
     /// Adds (or replaces) template `key` of `person`, made by `model_id`. A template of another
@@ -577,98 +603,216 @@ impl Gallery {
             return false;
         }
         self.remove(key);
-        if self.index.insert(key, template).is_err() {
-            return false;
+        let number = match self.people.get(person) {
+            Some(p) => p.number,
+            None => {
+                self.next_number += 1;
+                self.names.insert(self.next_number, person.to_string());
+                self.people.insert(
+                    person.to_string(),
+                    Person {
+                        number: self.next_number,
+                        samples: Vec::new(),
+                    },
+                );
+                self.next_number
+            }
+        };
+        if let Some(p) = self.people.get_mut(person) {
+            p.samples.push((key, template.to_vec()));
         }
         self.owner.insert(key, person.to_string());
-        self.by_person
-            .entry(person.to_string())
-            .or_default()
-            .push(key);
+        self.samples += 1;
+        self.update_fused(person, number);
         true
+    }
+
+    /// The person's fused template back into the index (or out of it, with no samples left).
+    fn update_fused(&mut self, person: &str, number: u64) {
+        self.site = std::sync::OnceLock::new();
+        self.index.remove(number);
+        match self.people.get(person) {
+            Some(p) if !p.samples.is_empty() => {
+                if let Some(fused) =
+                    crate::decision::fuse(p.samples.iter().map(|(_, v)| v.as_slice()))
+                {
+                    let _ = self.index.insert(number, &fused);
+                }
+            }
+            _ => {
+                self.people.remove(person);
+                self.names.remove(&number);
+            }
+        }
     }
 
     pub fn remove(&mut self, key: u64) -> bool {
         let Some(person) = self.owner.remove(&key) else {
             return false;
         };
-        if let Some(keys) = self.by_person.get_mut(&person) {
-            keys.retain(|k| *k != key);
-            if keys.is_empty() {
-                self.by_person.remove(&person);
-            }
-        }
-        self.index.remove(key)
+        let Some(p) = self.people.get_mut(&person) else {
+            return false;
+        };
+        p.samples.retain(|(k, _)| *k != key);
+        let number = p.number;
+        self.samples -= 1;
+        self.update_fused(&person, number);
+        true
     }
 
     /// Whether `person` has any template here.
     pub fn contains(&self, person: &str) -> bool {
-        self.by_person.contains_key(person)
+        self.people.contains_key(person)
     }
 
-    /// The best match over everyone (1:N), or over `only`'s templates (1:1). None: nobody
-    /// (or not `only`) is enrolled with this model.
-    pub fn best(&self, query: &[f32], only: Option<&str>) -> Result<Option<PersonMatch>> {
+    /// `person`'s fused template.
+    pub fn fused(&self, person: &str) -> Option<&[f32]> {
+        self.people
+            .get(person)
+            .and_then(|p| self.index.get(p.number))
+    }
+
+    fn check(&self, query: &[f32]) -> Result<()> {
         if query.len() != self.index.dim() {
             return Err(VisionError::DimensionMismatch(
                 query.len(),
                 self.index.dim(),
             ));
         }
+        Ok(())
+    }
+
+    /// The best match over everyone (1:N), or `only`'s score (1:1), against fused templates.
+    /// None: nobody (or not `only`) is enrolled with this model. A score alone decides
+    /// nothing: [`crate::decision`] does.
+    ///
+    /// Errors: `DIMENSION_MISMATCH` for a probe of another length.
+    pub fn best(&self, query: &[f32], only: Option<&str>) -> Result<Option<PersonMatch>> {
+        self.check(query)?;
         let Some(person) = only else {
             return Ok(self.index.best_match(query)?.map(|m| self.person_match(m)));
         };
+        Ok(self.fused(person).map(|t| PersonMatch {
+            person: person.to_string(),
+            score: dot_f32(t, query),
+        }))
+    }
+
+    /// The two best people (1:N with its runner-up), best first.
+    ///
+    /// Errors: `DIMENSION_MISMATCH` for a probe of another length.
+    pub fn top_two(&self, query: &[f32]) -> Result<Vec<PersonMatch>> {
+        self.check(query)?;
         Ok(self
-            .by_person
-            .get(person)
+            .index
+            .search(query, 2)?
             .into_iter()
-            .flatten()
-            .filter_map(|k| self.index.get(*k))
-            .map(|t| dot_f32(t, query))
-            .reduce(f32::max)
-            .map(|score| PersonMatch {
-                person: person.to_string(),
-                score,
-            }))
+            .map(|m| self.person_match(m))
+            .collect())
     }
 
     /// The best match among everyone but `except` (is this face already someone else's?).
     pub fn best_other(&self, query: &[f32], except: &str) -> Result<Option<PersonMatch>> {
-        // `except`'s templates can fill at most this many of the top places.
-        let k = self.by_person.get(except).map_or(0, Vec::len) + 1;
         Ok(self
-            .index
-            .search(query, k)?
+            .top_two(query)?
             .into_iter()
-            .map(|m| self.person_match(m))
             .find(|m| m.person != except))
     }
 
-    /// Whether a new sample `query` may be added as `person`'s, at `threshold` (the flow's
-    /// match score): the one enrolment rule the server and the kiosk both apply. A sample of
-    /// a known person must match that person (else [`Admission::Mismatch`]: a different face
-    /// would let its owner sign in as them); a new person's face must match nobody else
-    /// ([`Admission::Duplicate`]: one face, one identity).
-    pub fn admit(&self, query: &[f32], person: &str, threshold: f32) -> Result<Admission> {
+    /// Whether a new sample `query` may be added as `person`'s: the one enrolment rule the
+    /// server and the kiosk both apply. A sample of a known person must match that person's
+    /// fused template as a whole at `verify` (else [`Admission::Mismatch`]: a different face
+    /// would let its owner sign in as them, and a chain of samples each close to the last
+    /// one cannot drift it); a new person's face must match nobody else at `duplicate` (the
+    /// 1:N threshold: [`Admission::Duplicate`], one face, one identity).
+    pub fn admit(
+        &self,
+        query: &[f32],
+        person: &str,
+        verify: f32,
+        duplicate: f32,
+    ) -> Result<Admission> {
         if self.contains(person) {
             let own = self
                 .best(query, Some(person))?
                 .map_or(f32::MIN, |m| m.score);
-            return Ok(if own >= threshold {
+            return Ok(if own >= verify {
                 Admission::SamePerson { score: own }
             } else {
                 Admission::Mismatch { score: own }
             });
         }
         Ok(match self.best_other(query, person)? {
-            Some(m) if m.score >= threshold => Admission::Duplicate(m),
+            Some(m) if m.score >= duplicate => Admission::Duplicate(m),
             _ => Admission::New,
         })
     }
 
+    /// The site's own score distributions: impostors from every pair of different people's
+    /// fused templates, genuine from every pair of one person's samples; at most
+    /// [`crate::decision::SITE_MAX_PEOPLE`] people (spread over the gallery), made once per
+    /// change of the gallery. None with fewer than two people.
+    pub fn site_calibration(&self) -> Option<&crate::decision::Calibration> {
+        if self.people() < 2 {
+            return None;
+        }
+        Some(self.site.get_or_init(|| {
+            let mut numbers: Vec<u64> = self.people.values().map(|p| p.number).collect();
+            numbers.sort_unstable();
+            let step = numbers
+                .len()
+                .div_ceil(crate::decision::SITE_MAX_PEOPLE)
+                .max(1);
+            let chosen: Vec<u64> = numbers.into_iter().step_by(step).collect();
+            let fused: Vec<&[f32]> = chosen.iter().filter_map(|n| self.index.get(*n)).collect();
+            let mut impostor = Vec::with_capacity(fused.len() * fused.len() / 2);
+            for (i, a) in fused.iter().enumerate() {
+                for b in &fused[i + 1..] {
+                    impostor.push(dot_f32(a, b));
+                }
+            }
+            let (mut genuine, mut weights) = (Vec::new(), Vec::new());
+            for n in &chosen {
+                if let Some(p) = self.names.get(n).and_then(|name| self.people.get(name)) {
+                    let k = p.samples.len();
+                    let w = 2.0 / (k * k.saturating_sub(1)).max(1) as f64;
+                    for (i, (_, a)) in p.samples.iter().enumerate() {
+                        for (_, b) in &p.samples[i + 1..] {
+                            genuine.push(dot_f32(a, b));
+                            weights.push(w);
+                        }
+                    }
+                }
+            }
+            crate::decision::Calibration::from_scores(
+                &self.model_id,
+                &format!("site gallery: {} people", chosen.len()),
+                &genuine,
+                &weights,
+                &mut impostor,
+            )
+        }))
+    }
+
+    /// The thresholds of `targets` for this gallery: the model's calibration
+    /// ([`crate::decision::Calibration::for_model`]) refined by [`Self::site_calibration`],
+    /// at [`Self::people`].
+    pub fn thresholds(
+        &self,
+        targets: &crate::decision::FaceTargets,
+    ) -> crate::decision::Thresholds {
+        let model = crate::decision::Calibration::for_model(&self.model_id);
+        crate::decision::Thresholds::compute(
+            model.as_deref(),
+            self.site_calibration(),
+            targets,
+            self.people(),
+        )
+    }
+
     fn person_match(&self, m: Match) -> PersonMatch {
         PersonMatch {
-            person: self.owner.get(&m.key).cloned().unwrap_or_default(),
+            person: self.names.get(&m.key).cloned().unwrap_or_default(),
             score: m.score,
         }
     }
@@ -706,18 +850,18 @@ mod tests {
         // Ada again: allowed. Bob's face as Ada: a mismatch. Ada's face as a new person: a
         // duplicate (of Ada). A face nobody has, as a new person: new.
         assert!(matches!(
-            g.admit(&v[0], "ada", 0.5).unwrap(),
+            g.admit(&v[0], "ada", 0.5, 0.5).unwrap(),
             Admission::SamePerson { .. }
         ));
         assert!(matches!(
-            g.admit(&v[1], "ada", 0.5).unwrap(),
+            g.admit(&v[1], "ada", 0.5, 0.5).unwrap(),
             Admission::Mismatch { .. }
         ));
-        match g.admit(&v[0], "eve", 0.5).unwrap() {
+        match g.admit(&v[0], "eve", 0.5, 0.5).unwrap() {
             Admission::Duplicate(m) => assert_eq!(m.person, "ada"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(g.admit(&v[2], "eve", 0.5).unwrap(), Admission::New);
+        assert_eq!(g.admit(&v[2], "eve", 0.5, 0.5).unwrap(), Admission::New);
     }
 
     #[test]
@@ -990,30 +1134,32 @@ mod tests {
     }
 
     #[test]
-    fn a_gallery_scores_a_person_by_their_best_template() {
+    fn a_gallery_scores_a_person_by_their_fused_template() {
         let vs = unit_vectors(6, 16, 5);
         let mut g = Gallery::new("m", 16);
         for (i, v) in vs.iter().enumerate() {
             g.insert(i as u64, if i < 4 { "ann" } else { "bob" }, "m", v);
         }
-        // 1:1 against ann, probing with one of her templates: that one, exactly.
+        assert_eq!((g.len(), g.people()), (6, 2));
+        // 1:1 against ann: the cosine with the normalised mean of her four samples.
+        let fused = crate::decision::fuse(vs[..4].iter().map(Vec::as_slice)).unwrap();
         let m = g.best(&vs[2], Some("ann")).unwrap().unwrap();
         assert_eq!(m.person, "ann");
-        assert!((m.score - 1.0).abs() < 1e-5);
-        // 1:N finds bob for bob's template; best_other looks past ann's four templates.
-        assert_eq!(g.best(&vs[5], None).unwrap().unwrap().person, "bob");
+        assert!((m.score - cosine(&fused, &vs[2])).abs() < 1e-5);
+        assert_eq!(g.fused("ann").unwrap(), fused.as_slice());
+        // 1:N ranks people, not samples: the top two are two people.
+        let top = g.top_two(&vs[5]).unwrap();
+        assert_eq!(top[0].person, "bob");
+        assert_eq!(top[1].person, "ann");
         let other = g.best_other(&vs[0], "ann").unwrap().unwrap();
         assert_eq!(other.person, "bob");
-        let expected = vs[4..]
-            .iter()
-            .map(|b| cosine(b, &vs[0]))
-            .fold(f32::MIN, f32::max);
-        assert!((other.score - expected).abs() < 1e-5);
         // Replacing a key moves the template to its new owner; removing it forgets it.
         assert!(g.insert(5, "ann", "m", &vs[5]));
-        assert_eq!(g.best(&vs[5], None).unwrap().unwrap().person, "ann");
-        assert!(g.remove(4) && g.remove(5));
+        assert_eq!(g.people(), 2);
+        assert!(g.remove(4));
         assert!(!g.contains("bob"));
+        assert_eq!(g.people(), 1);
         assert_eq!(g.best_other(&vs[0], "ann").unwrap(), None);
+        assert!(!g.remove(4));
     }
 }

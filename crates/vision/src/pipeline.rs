@@ -27,6 +27,9 @@ pub enum MultiFace {
     Largest,
     /// Refuse with `MULTIPLE_FACES` (enrolment: never store the wrong person).
     Refuse,
+    /// Use the face whose box centre is nearest the frame's (photo sets cropped around their
+    /// subject, such as LFW, where the largest face is sometimes a bystander's).
+    Centred,
 }
 
 #[derive(Debug, Clone)]
@@ -135,9 +138,21 @@ impl FacePipeline {
     }
 
     /// Picks the face to use from a detection result.
-    pub fn choose(faces: &[Face], policy: MultiFace) -> Result<Face> {
+    /// The face `policy` picks among `faces` of a `width` x `height` frame.
+    pub fn choose(faces: &[Face], policy: MultiFace, width: u32, height: u32) -> Result<Face> {
         match (faces.len(), policy) {
             (0, _) => Err(VisionError::NoFace),
+            (_, MultiFace::Centred) => {
+                let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+                let off = |f: &Face| {
+                    let (x, y) = (f.bbox[0] + f.bbox[2] / 2.0, f.bbox[1] + f.bbox[3] / 2.0);
+                    (x - cx).powi(2) + (y - cy).powi(2)
+                };
+                Ok(*faces
+                    .iter()
+                    .min_by(|a, b| off(a).total_cmp(&off(b)))
+                    .unwrap_or(&faces[0]))
+            }
             (1, _) | (_, MultiFace::Largest) => Ok(*faces
                 .iter()
                 .max_by(|a, b| a.area().total_cmp(&b.area()))
@@ -172,7 +187,7 @@ impl FacePipeline {
     /// quality, score liveness.
     pub fn analyze_frame(&mut self, frame: &Frame, policy: MultiFace) -> Result<FrameAnalysis> {
         let faces = self.detect(frame)?;
-        let face = Self::choose(&faces, policy)?;
+        let face = Self::choose(&faces, policy, frame.width(), frame.height())?;
         let aligned = self.align(frame, &face);
         let quality = self.assess(frame, &face, &aligned, faces.len());
         let liveness = self.liveness(frame, &face)?;
@@ -208,7 +223,7 @@ impl FacePipeline {
     /// Embedding of the chosen face only (no quality, no liveness): evaluation and matching.
     pub fn embed_frame(&mut self, frame: &Frame, policy: MultiFace) -> Result<(Face, Embedding)> {
         let faces = self.detect(frame)?;
-        let face = Self::choose(&faces, policy)?;
+        let face = Self::choose(&faces, policy, frame.width(), frame.height())?;
         let aligned = self.align(frame, &face);
         let e = self
             .embed(std::slice::from_ref(&aligned))?

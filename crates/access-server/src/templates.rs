@@ -209,8 +209,10 @@ mod tests {
         let cache = TemplateCache::default();
         let g = cache.get(&db, "p", "m1", 2).await.unwrap();
         assert_eq!(g.len(), 3);
+        // A person scores by their fused template: a's two samples' normalised mean,
+        // (1.6, 0.8) / |(1.6, 0.8)|.
         let s = g.best(&[0.0, 1.0], Some("a")).unwrap().unwrap().score;
-        assert!((s - 0.8).abs() < 1e-6);
+        assert!((s - 0.8 / 1.6f32.hypot(0.8)).abs() < 1e-6, "{s}");
         assert_eq!(g.best(&[0.1, 0.9], None).unwrap().unwrap().person, "b");
         // The other model's template is never a candidate, even as the only one asked for.
         assert_eq!(g.best(&[0.0, 1.0], Some("z")).unwrap(), None);

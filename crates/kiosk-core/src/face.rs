@@ -242,7 +242,7 @@ impl Kiosk {
             policy.as_ref(),
         );
         if out.mode == Mode::Offline {
-            self.queue_signed_event(&out)?;
+            self.queue_signed_event(&out, user_id)?;
         }
         if let Some(u) = &out.user_id {
             out.name = self.store().user_name(u)?;
@@ -358,7 +358,9 @@ impl Kiosk {
 
     /// Queues an offline decision for the server, signed by the device key so the server can
     /// check later that this kiosk made it.
-    fn queue_signed_event(&self, out: &FaceSignIn) -> Result<()> {
+    /// `claim`: who the person said they were (1:1); a refused claim is reported under that
+    /// person, so the server counts it against their failed face attempts.
+    fn queue_signed_event(&self, out: &FaceSignIn, claim: Option<&str>) -> Result<()> {
         let Some(project) = self.live().settings.project_id.clone() else {
             return Ok(());
         };
@@ -380,7 +382,7 @@ impl Kiosk {
             kind: kind.to_string(),
             project_id: project,
             occurred_at,
-            user_id: out.user_id.clone(),
+            user_id: out.user_id.clone().or_else(|| claim.map(str::to_string)),
             payload: body,
             signature: None,
         };

@@ -11,6 +11,7 @@ mod console_browser;
 mod deb;
 mod delivery;
 mod erasure_and_policy;
+mod face_decisions;
 mod hostile;
 mod ops;
 mod otp;

@@ -363,3 +363,66 @@ async fn trusted_files_enrol_without_liveness_and_the_camera_still_needs_it() {
     }
     server.stop().await;
 }
+
+/// Where 1:N cannot hold the flow's targets (the policy the kiosk last synced says so), the
+/// offline cache names nobody from a face alone and no failure is counted; a claim then 1:1
+/// decides, and a refused claim reaches the server under the person claimed, where it counts
+/// against their failed face attempts (NIST SP 800-63B-4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_one_to_n_off_asks_for_a_claim_and_a_refused_claim_counts_for_that_person() {
+    let fakes = FakeFaces::new();
+    let mut login = every_method();
+    login["target_fpir"] = serde_json::json!(1e-12);
+    let mut server = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(login)
+        .start()
+        .await;
+    let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-claim")), &fakes);
+    k.enroll(ADMIN, "ada", Some("Ada"), samples(1))
+        .await
+        .unwrap();
+    assert!(k.sync_once().await.unwrap().online);
+    // Online, the server says it too.
+    let online = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (online.decision, online.mode, online.reason.as_deref()),
+        (
+            Decision::Rejected,
+            Mode::Online,
+            Some("IDENTIFICATION_UNAVAILABLE")
+        ),
+        "{online:?}"
+    );
+    server.shutdown().await;
+    let off = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (off.decision, off.mode, off.reason.as_deref(), off.user_id.as_deref()),
+        (
+            Decision::Rejected,
+            Mode::Offline,
+            Some("IDENTIFICATION_UNAVAILABLE"),
+            None
+        ),
+        "{off:?}"
+    );
+    assert_eq!(off.failures, 0, "asking who it is is no failed attempt");
+    let yes = k.sign_in_face(looks(1), Some("ada")).await.unwrap();
+    assert_eq!(
+        (yes.decision, yes.mode, yes.user_id.as_deref()),
+        (Decision::Accepted, Mode::Offline, Some("ada")),
+        "{yes:?}"
+    );
+    let no = k.sign_in_face(looks(2), Some("ada")).await.unwrap();
+    assert_eq!(
+        (no.decision, no.reason.as_deref(), no.user_id),
+        (Decision::Rejected, Some("NO_MATCH"), None)
+    );
+    server.restart().await;
+    let r = k.sync_once().await.unwrap();
+    assert!(r.online && r.pending == 0, "{r:?}");
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM face_attempts WHERE user_id = 'ada' AND failures = 1"),
+        1
+    );
+}

@@ -273,7 +273,7 @@ fn save_flow(c: &Connection, f: &ProjectFlow, now: i64) -> ApiResult<()> {
     Ok(())
 }
 
-fn get_flow(c: &Connection, id: &str) -> ApiResult<ProjectFlow> {
+pub(crate) fn get_flow(c: &Connection, id: &str) -> ApiResult<ProjectFlow> {
     load_flow(c, id)?.ok_or_else(|| ApiError::new(ErrorCode::FlowNotFound, "unknown project flow"))
 }
 

@@ -111,6 +111,7 @@ pub fn router(st: AppState) -> Router {
         .routes(routes!(policy::policy))
         .routes(routes!(erasure::delete_biometric_user))
         .routes(routes!(biometric::reset_face_attempts))
+        .routes(routes!(biometric::face_rates))
         .routes(routes!(misc::jwks))
         .routes(routes!(openapi::serve))
         .routes(routes!(misc::healthz))

@@ -834,6 +834,66 @@ pub async fn reset_face_attempts(
     ))
 }
 
+/// `GET /project-flows/{id}/face-rates`: the flow's face thresholds for its project's gallery
+/// today, and the error rates they give (what the console shows an operator).
+#[utoipa::path(
+    get,
+    path = "/project-flows/{id}/face-rates",
+    tag = "flows",
+    summary = "The flow's face thresholds for its project's gallery today, with the FMR, FPIR and FNIR they give, and how many people 1:N can hold",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "success", body = access_types::FaceRates)),
+    security(("bearer" = [])),
+)]
+pub async fn face_rates(
+    State(st): State<AppState>,
+    _admin: crate::extract::AdminAuth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let flow = st.db.call(move |c| crate::admin::get_flow(c, &id)).await?;
+    let model_id = st.face.engine()?.model_id().to_string();
+    let g = st
+        .templates
+        .get(&st.db, &flow.project_id, &model_id, vision::EMBEDDING_DIM)
+        .await?;
+    let login = flow.login.clone();
+    let rates = templates::search(g, move |g| {
+        use vision::decision::{Availability, Calibration, identify_capacity};
+        let targets = crate::face::targets(&login);
+        let t = g.thresholds(&targets);
+        let model = Calibration::for_model(g.model_id());
+        let capacity = identify_capacity(model.as_deref(), g.site_calibration(), &targets);
+        let rate = |r: f64| r.is_finite().then_some(r);
+        Ok(access_types::FaceRates {
+            flow_id: flow.id.clone(),
+            project_id: flow.project_id.clone(),
+            people: t.people as u64,
+            target_fmr: login.target_fmr,
+            target_fpir: login.target_fpir,
+            fnir_ceiling: login.fnir_ceiling,
+            match_min_score: login.match_min_score,
+            verify_threshold: t.verify,
+            verify_fmr: rate(t.verify_fmr),
+            verify_fnmr: rate(t.verify_fnmr),
+            identify_threshold: t.identify,
+            identify_fpir: rate(t.identify_fpir),
+            identify_fnir: rate(t.identify_fnir),
+            identify_on: t.identify_on(),
+            identify_off_reason: match t.identify_availability {
+                Availability::On => None,
+                Availability::Off(r) => serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string)),
+            },
+            identify_capacity: capacity.map(|c| c as u64),
+            site_refined: t.site_refined,
+            calibration: model.map(|c| c.made_with.clone()),
+        })
+    })
+    .await?;
+    Ok(ok(rates, ""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -587,6 +587,41 @@ impl Default for LoginSettings {
     }
 }
 
+/// What a flow's face targets give for its project's gallery today (`GET
+/// /project-flows/{id}/face-rates`): the thresholds and the rates they are expected to hold
+/// (`vision::decision`). Rates are fractions; null where nothing can be promised (no
+/// calibration for the model).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct FaceRates {
+    pub flow_id: String,
+    pub project_id: String,
+    /// People enrolled with the server's embedding model (a 1:N probe is compared with each).
+    pub people: u64,
+    pub target_fmr: f64,
+    pub target_fpir: f64,
+    pub fnir_ceiling: f64,
+    /// The expert threshold, when one replaces the targets.
+    pub match_min_score: Option<f32>,
+    /// 1:1: the cosine threshold, the expected FMR and FNMR there.
+    pub verify_threshold: f32,
+    pub verify_fmr: Option<f64>,
+    pub verify_fnmr: Option<f64>,
+    /// 1:N: the threshold at this gallery size, the expected FPIR and FNIR there.
+    pub identify_threshold: f32,
+    pub identify_fpir: Option<f64>,
+    pub identify_fnir: Option<f64>,
+    /// Whether face-only sign-in (1:N) is on; when off, a person is asked who they are.
+    pub identify_on: bool,
+    /// Why it is off: `fnir_above_ceiling`, `fpir_above_target`, `uncalibrated`.
+    pub identify_off_reason: Option<String>,
+    /// The most people 1:N can hold the targets for (null: not even one).
+    pub identify_capacity: Option<u64>,
+    /// Whether the project's own enrolled faces refined the thresholds.
+    pub site_refined: bool,
+    /// How the model's calibration was made.
+    pub calibration: Option<String>,
+}
+
 /// PATCH of [`LoginSettings`]: only the given fields change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]

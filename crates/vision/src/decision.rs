@@ -502,6 +502,34 @@ impl Thresholds {
     }
 }
 
+/// The most people 1:N can hold `targets` for (FNIR under the ceiling), up to 10 million:
+/// `None` when it cannot hold them even for one. The warning before a gallery outgrows 1:N.
+pub fn identify_capacity(
+    model: Option<&Calibration>,
+    site: Option<&Calibration>,
+    targets: &FaceTargets,
+) -> Option<usize> {
+    const MOST: usize = 10_000_000;
+    let on = |n: usize| Thresholds::compute(model, site, targets, n).identify_on();
+    if !on(1) {
+        return None;
+    }
+    if on(MOST) {
+        return Some(MOST);
+    }
+    // The threshold rises with the gallery and the FNIR with it: one boundary.
+    let (mut lo, mut hi) = (1, MOST);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if on(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
 /// A face decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
@@ -681,6 +709,17 @@ mod tests {
         );
         let lax = Thresholds::compute(Some(&c), None, &FaceTargets::default(), 10);
         assert!(lax.identify_on(), "{lax:?}");
+        // The capacity is where it turns off.
+        let cap = identify_capacity(Some(&c), None, &strict).unwrap_or(0);
+        assert!(cap < 100_000);
+        let cap = identify_capacity(Some(&c), None, &FaceTargets::default()).unwrap();
+        assert!(Thresholds::compute(Some(&c), None, &FaceTargets::default(), cap).identify_on());
+        if cap < 10_000_000 {
+            assert!(
+                !Thresholds::compute(Some(&c), None, &FaceTargets::default(), cap + 1)
+                    .identify_on()
+            );
+        }
         // No calibration: nothing promised, 1:N off.
         let none = Thresholds::compute(None, None, &FaceTargets::default(), 10);
         assert!(!none.identify_on() && none.verify == 1.0);

@@ -103,6 +103,32 @@ async fn the_one_to_n_threshold_rises_with_the_gallery_and_holds_the_target() {
         one_to_one <= small && small < large,
         "1:1 {one_to_one}, 1:N at 2 people {small}, at 40 people {large}"
     );
+    // What the console shows: the rates these thresholds give for 40 people, and how many
+    // people 1:N can hold the targets for.
+    let (s, v) = t
+        .get(&format!("/project-flows/{}/face-rates", t.flow()), &t.admin)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let r = &v["data"];
+    assert_eq!(
+        (r["people"].as_u64(), r["identify_on"].as_bool()),
+        (Some(40), Some(true)),
+        "{r}"
+    );
+    assert!(
+        (r["identify_threshold"].as_f64().unwrap() - large).abs() < 1e-6,
+        "{r}"
+    );
+    assert!(r["identify_fpir"].as_f64().unwrap() <= 1e-3 * 1.0001, "{r}");
+    assert!(r["identify_capacity"].as_u64().unwrap() >= 40, "{r}");
+    assert!(
+        r["calibration"].as_str().unwrap().contains("synthetic"),
+        "{r}"
+    );
+    let (s, _) = t
+        .get(&format!("/project-flows/{}/face-rates", t.flow()), &k)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
     // A stranger is nobody, at either size.
     let (s, v) = verify(&t, &k, None, 50).await;
     assert_eq!(
@@ -129,6 +155,17 @@ async fn where_one_to_n_cannot_hold_its_targets_a_claim_then_one_to_one_decides(
         "{v}"
     );
     assert_eq!(v["details"]["people"], 2, "{v}");
+    let (_, r) = t
+        .get(&format!("/project-flows/{}/face-rates", t.flow()), &t.admin)
+        .await;
+    assert_eq!(
+        (
+            r["data"]["identify_on"].as_bool(),
+            r["data"]["identify_off_reason"].as_str()
+        ),
+        (Some(false), Some("fnir_above_ceiling")),
+        "{r}"
+    );
     assert!(v["details"]["expected_fnir"].as_f64().unwrap() > 0.2, "{v}");
     // No validation opened, no attempt counted, nobody named.
     assert_eq!(

@@ -397,7 +397,12 @@ async fn offline_one_to_n_off_asks_for_a_claim_and_a_refused_claim_counts_for_th
     server.shutdown().await;
     let off = k.sign_in_face(looks(1), None).await.unwrap();
     assert_eq!(
-        (off.decision, off.mode, off.reason.as_deref(), off.user_id.as_deref()),
+        (
+            off.decision,
+            off.mode,
+            off.reason.as_deref(),
+            off.user_id.as_deref()
+        ),
         (
             Decision::Rejected,
             Mode::Offline,

@@ -108,7 +108,35 @@ export interface LoginSettings {
   face: boolean;
   liveness_required: boolean;
   liveness_min_score: number;
-  match_min_score: number;
+  /** 1:1 false match rate (a fraction). */
+  target_fmr: number;
+  /** 1:N false positive identification rate (a fraction). */
+  target_fpir: number;
+  /** Above this expected FNIR, face-only sign-in (1:N) is off. */
+  fnir_ceiling: number;
+  /** An expert's raw threshold in place of the targets; null: the targets decide. */
+  match_min_score: number | null;
+}
+/** `GET /project-flows/{id}/face-rates` (access_types::FaceRates). */
+export interface FaceRates {
+  flow_id: string;
+  project_id: string;
+  people: number;
+  target_fmr: number;
+  target_fpir: number;
+  fnir_ceiling: number;
+  match_min_score: number | null;
+  verify_threshold: number;
+  verify_fmr: number | null;
+  verify_fnmr: number | null;
+  identify_threshold: number;
+  identify_fpir: number | null;
+  identify_fnir: number | null;
+  identify_on: boolean;
+  identify_off_reason: string | null;
+  identify_capacity: number | null;
+  site_refined: boolean;
+  calibration: string | null;
 }
 export type SecurityMode = 'none' | 'whitelist' | 'blacklist' | 'url';
 export interface SecuritySettings {

@@ -369,7 +369,11 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
         return;
     }
     let started = Instant::now();
-    let t = TestServer::start().await;
+    // The fake face engines: the flow screen shows what its face targets give.
+    let t = TestServer::builder()
+        .vision(crate::common::Vision::Fake(crate::common::FakeFaces::new()))
+        .start()
+        .await;
     let hash = operators::hash_password(PASSWORD).unwrap();
     let now = t.clock.now_ms();
     t.server()
@@ -436,6 +440,10 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
         .await;
     b.click("#flow-save").await;
     b.wait_text("Saved.").await;
+    // The face targets in words, for the gallery the project has (nobody yet).
+    b.wait("#flow-rates-summary").await;
+    let rates = b.text("#flow-rates-summary").await;
+    assert!(rates.contains("With 0 people enrolled"), "{rates}");
     b.screen("login-flow").await;
     let (face, security): (bool, String) = t
         .server()

@@ -133,6 +133,31 @@ pub fn run(args: BenchArgs, vargs: &VisionArgs) -> anyhow::Result<()> {
             }
             stages.push(stats(&format!("{name}, N={n}"), &samples));
         }
+        // The whole decision as the server and the kiosk make it: one person a template,
+        // their thresholds once per gallery change (the site's own impostor tail), then the
+        // top two people and the rule (vision::decision::identify) a query.
+        let mut g = vision::Gallery::new(vision::EMBEDDER_MODEL_ID, index.dim());
+        for key in 0..n as u64 {
+            if let Some(t) = index.get(key) {
+                g.insert(key, &format!("p{key}"), vision::EMBEDDER_MODEL_ID, t);
+            }
+        }
+        let t = Instant::now();
+        let thresholds = g.thresholds(&vision::decision::FaceTargets::default());
+        stages.push(stats(
+            &format!("thresholds after a change (site calibration), N={n}"),
+            &[ms(t)],
+        ));
+        let mut samples = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            std::hint::black_box(vision::decision::identify(&g, q, &thresholds)?);
+            samples.push(ms(t));
+        }
+        stages.push(stats(
+            &format!("decision 1:N (top 2, rule), N={n}"),
+            &samples,
+        ));
         match_memory.push(MatchMemory {
             templates: n,
             bytes_per_template: index.bytes_per_template(),

@@ -744,9 +744,8 @@ pub fn all_pairs(images: &[(String, String)], embedded: &Embedded) -> (Scores, V
         .collect();
     let mut scores = Scores::default();
     // The lowest genuine and highest impostor pairs: (score, i, j), kept short.
-    let (mut low_gen, mut high_imp): (Vec<(f32, usize, usize)>, Vec<(f32, usize, usize)>) =
-        (Vec::new(), Vec::new());
-    let keep = |list: &mut Vec<(f32, usize, usize)>, item: (f32, usize, usize), high: bool| {
+    let (mut low_gen, mut high_imp): (Vec<PairAt>, Vec<PairAt>) = (Vec::new(), Vec::new());
+    let keep = |list: &mut Vec<PairAt>, item: PairAt, high: bool| {
         let worse = |a: f32, b: f32| if high { a > b } else { a < b };
         if list.len() < WORST_PAIRS || list.last().is_some_and(|l| worse(item.0, l.0)) {
             let pos = list.partition_point(|l| !worse(item.0, l.0));
@@ -794,6 +793,9 @@ pub fn all_pairs(images: &[(String, String)], embedded: &Embedded) -> (Scores, V
         .collect();
     (scores, worst)
 }
+
+/// A pair's score and its two images' indices.
+type PairAt = (f32, usize, usize);
 
 /// `image,identity` rows (a header row first): `(identity, image)`, in file order.
 pub fn identity_images(csv: &Path) -> anyhow::Result<Vec<(String, String)>> {
@@ -1156,9 +1158,10 @@ pub fn liveness(
             );
         }
         let frame = load_frame(&dir.join(image))?;
-        let score = match pipeline.detect(&frame).and_then(|faces| {
-            FacePipeline::choose(&faces, face.into(), frame.width(), frame.height())
-        }) {
+        let score = match pipeline
+            .detect(&frame)
+            .and_then(|faces| FacePipeline::choose(&faces, face, frame.width(), frame.height()))
+        {
             Ok(face) => Some(pipeline.liveness(&frame, &face)?),
             Err(VisionError::NoFace) => None,
             Err(e) => return Err(e.into()),

@@ -113,7 +113,7 @@ impl FakeFaces {
 /// photos of one person near 1. 300,000 impostor scores measure FMR down to about 1.3e-5:
 /// 1:1 at 1e-4 sits near 0.45, 1:N over tens of people near 0.5.
 pub fn fake_calibration() -> vision::decision::Calibration {
-    let mut s = 0x5DEE_CE66_Du64;
+    let mut s = 0x0005_DEEC_E66D_u64;
     let mut uniform = move || {
         s ^= s << 13;
         s ^= s >> 7;

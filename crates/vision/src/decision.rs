@@ -803,7 +803,7 @@ mod tests {
             matches!(identify(&g, &near, &t).unwrap(), FaceDecision::Match { ref person, .. } if person == "ann")
         );
         // Ann at 0.70, bob at 0.69: within the margin though bob is under the threshold.
-        let close = vec![0.70, 0.69, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0];
+        let close = [0.70, 0.69, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0f32];
         let n = close.iter().map(|x: &f32| x * x).sum::<f32>().sqrt();
         let close: Vec<f32> = close.iter().map(|x| x / n).collect();
         let t = fixed(0.5, 0.69);

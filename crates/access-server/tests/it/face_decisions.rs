@@ -230,7 +230,11 @@ async fn failed_face_attempts_count_per_person_across_replicas_kiosks_and_offlin
         let (a, b, p) = (&a, &b, p.clone());
         async move {
             // Alternating replicas and kiosks: one count.
-            let (server, token) = if n % 2 == 0 { (a, ka) } else { (b, kb) };
+            let (server, token) = if n.is_multiple_of(2) {
+                (a, ka)
+            } else {
+                (b, kb)
+            };
             verify_in(server, &p, &token, Some("ada"), 2).await
         }
     };
@@ -288,7 +292,7 @@ async fn failed_face_attempts_count_per_person_across_replicas_kiosks_and_offlin
         })
         .collect();
     let (s, v) = b
-        .post("/sync/events", &token, json!({"events": events}))
+        .post("/sync/events", token, json!({"events": events}))
         .await;
     assert_eq!(
         v["data"]["accepted"].as_array().map(Vec::len),
@@ -297,7 +301,7 @@ async fn failed_face_attempts_count_per_person_across_replicas_kiosks_and_offlin
     );
     // The same upload again (a retry) counts nothing more: 1 online + 4 offline = 5.
     let (_, v) = b
-        .post("/sync/events", &token, json!({"events": events}))
+        .post("/sync/events", token, json!({"events": events}))
         .await;
     assert_eq!(
         v["data"]["duplicates"].as_array().map(Vec::len),

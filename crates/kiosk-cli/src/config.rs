@@ -38,6 +38,8 @@ pub struct KioskArgs {
     /// [env: KIOSK_ID]
     #[arg(long, global = true)]
     pub kiosk_id: Option<String>,
+    /// A floor (cosine) under the flow's face thresholds on this kiosk: it can raise the bar
+    /// the flow's error-rate targets set, never lower it.
     #[arg(long, global = true)]
     pub match_threshold: Option<f32>,
     #[arg(long, global = true)]

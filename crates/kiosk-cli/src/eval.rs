@@ -461,13 +461,19 @@ impl Figures {
     }
 }
 
-/// The ROC with its points thinned to what a plot or a JSON reader can use: a point is kept
-/// where FMR moved by 2% of a decade or FNMR by 0.2% since the last kept one (about a
-/// thousand points, whatever the number of pairs: 24 million pairs give as many points).
+/// The ROC with its points thinned to what a plot or a JSON reader can use: past 4,096
+/// points, a point is kept where FMR moved by 2% of a decade or FNMR by 0.2% since the last
+/// kept one (about a thousand points, whatever the number of pairs: 24 million pairs would
+/// give as many points).
 fn thin(roc: Vec<metrics::OperatingPoint>) -> Vec<metrics::OperatingPoint> {
+    // Small sets keep one point per distinct score.
+    const KEEP_ALL_UP_TO: usize = 4096;
     let Some(&last) = roc.last() else {
         return roc;
     };
+    if roc.len() <= KEEP_ALL_UP_TO {
+        return roc;
+    }
     let mut out: Vec<metrics::OperatingPoint> = Vec::new();
     for p in roc {
         let keep = out.last().is_none_or(|k| {

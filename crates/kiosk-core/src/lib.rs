@@ -58,6 +58,8 @@ pub struct KioskConfig {
     pub project_id: Option<String>,
     /// This kiosk's name in the audit until it is paired (then the server's kiosk id).
     pub kiosk_id: String,
+    /// A floor (cosine) under the thresholds the flow's error-rate targets give
+    /// (`vision::decision`): this kiosk may raise the bar, never lower it.
     pub match_threshold: f32,
     pub liveness_threshold: f32,
     /// Frames whose liveness is averaged before a decision.

@@ -39,7 +39,7 @@ fn verification_on_the_shared_pairs_meets_the_accuracy_bar() {
     // The operator's figures: EER, FNMR at the FMR targets the pairs can measure, per subset.
     assert!(r["eer"]["rate"].as_f64().unwrap() <= 0.02, "{r}");
     let at = r["fnmr_at_fmr"].as_array().unwrap();
-    assert_eq!(at.len(), 3);
+    assert_eq!(at.len(), 4);
     assert_eq!(at[0]["status"], "measured", "{r}");
     assert!(at[0]["fmr"].as_f64().unwrap() <= 0.01);
     assert!(at[0]["fnmr"].as_f64().unwrap() <= 0.02, "{r}");
@@ -52,7 +52,7 @@ fn verification_on_the_shared_pairs_meets_the_accuracy_bar() {
     for subset in ["face_api_js", "face_recognition_examples"] {
         let s = &r["subsets"][subset];
         assert!(s["eer"]["rate"].as_f64().is_some(), "{subset}: {s}");
-        assert_eq!(s["fnmr_at_fmr"].as_array().unwrap().len(), 3);
+        assert_eq!(s["fnmr_at_fmr"].as_array().unwrap().len(), 4);
     }
     assert_eq!(
         r["subsets"]["face_recognition_examples"]["fnmr_at_fmr"][0]["status"], "not_measurable",
@@ -293,4 +293,106 @@ fn bad_inputs_fail_with_a_message_not_a_panic() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
+}
+
+/// Open-set 1:N with the product's decision rule, on the shared photos: six of the eight
+/// people enrolled with their first photo, the others' photos are strangers; at sizes 3 and
+/// all (6). The measured rates come with their bounds, the old fixed threshold beside them.
+#[test]
+fn identify_reports_open_set_rates_per_gallery_size() {
+    let dir = test_support::temp_dir("kiosk-cli-identify");
+    let people = people_dir();
+    let mut gallery = String::from("image,identity,role\n");
+    let mut probes = String::from("image,identity,mated\n");
+    for (i, person) in [
+        "amy",
+        "bernadette",
+        "howard",
+        "leonard",
+        "penny",
+        "raj",
+        "sheldon",
+        "stuart",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut photos: Vec<String> = std::fs::read_dir(people.join(person))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
+            .collect();
+        photos.sort();
+        let enrolled = i < 6;
+        for (j, p) in photos.iter().enumerate() {
+            let image = format!("{person}/{p}");
+            if enrolled && j == 0 {
+                gallery += &format!("{image},{person},mated_enrolled\n");
+            } else {
+                probes += &format!("{image},{person},{}\n", u8::from(enrolled));
+            }
+        }
+    }
+    std::fs::write(dir.join("gallery.csv"), gallery).unwrap();
+    std::fs::write(dir.join("probes.csv"), probes).unwrap();
+    let r = json(&[
+        "eval",
+        "identify",
+        "--gallery",
+        dir.join("gallery.csv").to_str().unwrap(),
+        "--probes",
+        dir.join("probes.csv").to_str().unwrap(),
+        "--images",
+        people.to_str().unwrap(),
+        "--gallery-sizes",
+        "3,all",
+        "--json",
+    ]);
+    let sizes = r["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2, "{r}");
+    let (small, all) = (&sizes[0], &sizes[1]);
+    assert_eq!(
+        (small["people"].as_u64(), all["people"].as_u64()),
+        (Some(3), Some(6)),
+        "{r}"
+    );
+    // Fewer people enrolled: more of the probes are strangers.
+    assert!(
+        small["strangers"].as_u64() > all["strangers"].as_u64(),
+        "{r}"
+    );
+    for s in sizes {
+        let t = &s["thresholds"];
+        assert!(t["identify"].as_f64() >= t["verify"].as_f64(), "{s}");
+        let (fpir, (lo, hi)) = (
+            s["fpir"].as_f64().unwrap(),
+            (
+                s["fpir_interval"][0].as_f64().unwrap(),
+                s["fpir_interval"][1].as_f64().unwrap(),
+            ),
+        );
+        assert!(lo <= fpir && fpir <= hi, "{s}");
+        assert!(s["fnir"].as_f64().unwrap() <= 1.0);
+        assert!(
+            (s["baseline"]["threshold"].as_f64().unwrap() - 0.36).abs() < 1e-6,
+            "{s}"
+        );
+    }
+    assert!(
+        r["calibration"].as_str().unwrap().contains("faces-lfw"),
+        "{r}"
+    );
+    // A size that is not one is refused with words, not a panic.
+    let out = kiosk(&[
+        "eval",
+        "identify",
+        "--gallery",
+        dir.join("gallery.csv").to_str().unwrap(),
+        "--probes",
+        dir.join("probes.csv").to_str().unwrap(),
+        "--gallery-sizes",
+        "ten",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gallery-sizes"));
 }

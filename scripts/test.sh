@@ -73,5 +73,8 @@ for line in sys.stdin:
         print(m["executable"])
 ')
 [ -x "$it_bin" ] || { echo "the access-server test binary was not found" >&2; exit 1; }
-(cd crates/access-server && ACCESS_TEST_PG="$pg_url" "$it_bin")
+pg_log="$pgdir/suite.log"
+(cd crates/access-server && ACCESS_TEST_PG="$pg_url" "$it_bin") 2>&1 | tee "$pg_log"
 report_phases
+# The test runner's closing line last, for whoever reads the end of this output.
+grep '^test result' "$pg_log" | tail -n 1

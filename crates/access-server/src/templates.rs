@@ -140,6 +140,17 @@ impl TemplateCache {
         let (rev, gallery) = db
             .call(move |c| Ok((head_rev(c, &p)?, load(c, &p, &model, dim)?)))
             .await?;
+        // The site's own score distributions (vision::decision) are made here, once per
+        // change, off the store's thread and the async workers: up to 2 M pairs of templates.
+        let gallery = tokio::task::spawn_blocking(move || {
+            gallery.site_calibration();
+            gallery
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "site calibration failed");
+            ApiError::internal()
+        })?;
         let gallery = Arc::new(gallery);
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let e = m.entry(project_id.to_string()).or_default();

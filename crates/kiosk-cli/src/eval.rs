@@ -14,6 +14,21 @@ use vision::{DecodeLimits, FacePipeline, Frame, MultiFace, VisionError, metrics}
 use crate::VisionArgs;
 use crate::report;
 
+/// `--face`, shared by the eval commands that read photos.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct FaceArg {
+    /// Which face of a photo with several: `centred` (the photo's subject, as labelled
+    /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
+    #[arg(long = "face", value_enum, default_value_t = FaceChoice::Centred)]
+    pub choice: FaceChoice,
+}
+
+impl From<FaceArg> for MultiFace {
+    fn from(f: FaceArg) -> Self {
+        f.choice.into()
+    }
+}
+
 /// Which face of a photo with several faces is evaluated.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum FaceChoice {
@@ -35,10 +50,8 @@ pub enum EvalCommand {
     /// 1:1 verification over `image_a,image_b,same[,subset]` pairs, or over every pair of an
     /// `image,identity` list (`--identities`: all impostor pairs, so low FMRs are measurable).
     Verify {
-        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
-        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
-        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
-        face: FaceChoice,
+        #[command(flatten)]
+        face: FaceArg,
         #[arg(
             long,
             required_unless_present = "identities",
@@ -63,10 +76,8 @@ pub enum EvalCommand {
     /// across people, the figures of `verify`, and a proposed match threshold with its 95%
     /// bounds; with `--labels`, the same for liveness (APCER/BPCER, ISO/IEC 30107-3).
     Calibrate {
-        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
-        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
-        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
-        face: FaceChoice,
+        #[command(flatten)]
+        face: FaceArg,
         /// A folder holding one folder per person, each with that person's photos.
         #[arg(
             long,
@@ -108,10 +119,8 @@ pub enum EvalCommand {
     /// bound), FNIR, misidentification, and whether 1:N would be on; beside today's fixed
     /// threshold for comparison.
     Identify {
-        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
-        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
-        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
-        face: FaceChoice,
+        #[command(flatten)]
+        face: FaceArg,
         /// `image,identity[,role]`: one enrolment photo per person.
         #[arg(long)]
         gallery: PathBuf,
@@ -142,10 +151,8 @@ pub enum EvalCommand {
     },
     /// Presentation-attack detection over `image,label[,attack_type]` (label real|spoof).
     Liveness {
-        /// Which face of a photo with several: `centred` (the photo's subject, as labelled
-        /// photo sets are cropped) or `largest` (the kiosk's rule for a live camera).
-        #[arg(long, value_enum, default_value_t = FaceChoice::Centred)]
-        face: FaceChoice,
+        #[command(flatten)]
+        face: FaceArg,
         #[arg(long)]
         labels: PathBuf,
         #[arg(long)]
@@ -278,7 +285,7 @@ pub fn run(cmd: EvalCommand, args: &VisionArgs) -> anyhow::Result<()> {
                     r.undetected,
                     scores.genuine.len(),
                     scores.impostor.len(),
-                    face,
+                    face.choice,
                     env!("CARGO_PKG_VERSION"),
                 );
                 let cal = vision::decision::Calibration::from_scores(

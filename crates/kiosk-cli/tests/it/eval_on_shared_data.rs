@@ -118,19 +118,22 @@ fn verify_report_draws_the_det_curve_histograms_and_worst_pairs() {
     assert_eq!(&png[1..4], b"PNG");
 }
 
+/// The people of face_api_js.
+const PEOPLE: [&str; 8] = [
+    "amy",
+    "bernadette",
+    "howard",
+    "leonard",
+    "penny",
+    "raj",
+    "sheldon",
+    "stuart",
+];
+
 /// face_api_js minus its group photos: a folder per person, as an operator would lay out.
 fn people_dir() -> std::path::PathBuf {
     let dir = test_support::temp_dir("kiosk-cli-people");
-    for person in [
-        "amy",
-        "bernadette",
-        "howard",
-        "leonard",
-        "penny",
-        "raj",
-        "sheldon",
-        "stuart",
-    ] {
+    for person in PEOPLE {
         std::os::unix::fs::symlink(
             face_path(&format!("face_api_js/{person}")),
             dir.join(person),
@@ -304,19 +307,7 @@ fn identify_reports_open_set_rates_per_gallery_size() {
     let people = people_dir();
     let mut gallery = String::from("image,identity,role\n");
     let mut probes = String::from("image,identity,mated\n");
-    for (i, person) in [
-        "amy",
-        "bernadette",
-        "howard",
-        "leonard",
-        "penny",
-        "raj",
-        "sheldon",
-        "stuart",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, person) in PEOPLE.iter().enumerate() {
         let mut photos: Vec<String> = std::fs::read_dir(people.join(person))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

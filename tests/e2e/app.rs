@@ -223,6 +223,43 @@ async fn face_sign_in_of_an_enrolled_person_and_a_stranger_refused() -> anyhow::
     app.wait("screen-email", WAIT).await?;
     app.screenshot("use-a-code-instead").await?;
     app.quit().await;
+
+    // A flow whose 1:N cannot hold its targets (vision::decision): the face alone names
+    // nobody, the person says who they are, and the face is checked against them only.
+    let (s, v) = server
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/project-flows/{}", server.flow()),
+            Some(&server.admin),
+            Some(serde_json::json!({"login": {"target_fpir": 1e-12}})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let mut app = App::launch("face_claim", &obama_camera_env(&server, &dir.join("claim"))).await?;
+    app.wait("method-face", WAIT).await?;
+    app.click("method-face").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.click("face-sign-in").await?;
+    app.wait("screen-result", WAIT).await?;
+    assert_eq!(
+        app.attribute("result-reason", "data-code").await?,
+        "IDENTIFICATION_UNAVAILABLE"
+    );
+    let order = app.attribute("result-actions", "data-order").await?;
+    assert!(order.starts_with("claim,"), "{order}");
+    app.screenshot("face-alone-cannot-tell").await?;
+    app.click("say-who").await?;
+    app.wait("screen-claim", WAIT).await?;
+    app.type_into("claim-input", "obama").await?;
+    app.screenshot("who-are-you").await?;
+    app.click("claim-continue").await?;
+    app.wait("screen-face", WAIT).await?;
+    app.click("face-sign-in").await?;
+    app.wait("screen-result", WAIT).await?;
+    let result = app.text("screen-result").await?;
+    assert!(app.exists("result-success").await, "{result}");
+    app.screenshot("claimed-then-matched").await?;
+    app.quit().await;
     Ok(())
 }
 

@@ -36,3 +36,11 @@ describe('success countdown', () => {
     expect(secondsLeft(8000, 0, 9000)).toBe(0);
   });
 });
+
+describe('failureActions when the face alone cannot tell', () => {
+  it('asks who the person is first, then offers a code and staff', () => {
+    expect(failureActions('IDENTIFICATION_UNAVAILABLE', true, true)).toEqual(['claim', 'code', 'staff']);
+    expect(failureActions('AMBIGUOUS_MATCH', false, true)).toEqual(['claim', 'staff', 'code']);
+    expect(failureActions('NO_MATCH', true, true)[0]).not.toBe('claim');
+  });
+});

@@ -18,7 +18,10 @@ const NOT_KNOWN = [
   'SECURITY_CHECK_UNAVAILABLE',
 ];
 
-export type FailureAction = 'code' | 'staff' | 'retry';
+export type FailureAction = 'claim' | 'code' | 'staff' | 'retry';
+
+/** Refusals that only mean "the face alone cannot tell who you are": say who, then the face. */
+const ASK_WHO = ['IDENTIFICATION_UNAVAILABLE', 'AMBIGUOUS_MATCH'];
 
 /**
  * The actions for a face refusal, most useful first (the first is the primary button).
@@ -34,6 +37,9 @@ export function failureActions(
   canRetryNow = true,
 ): FailureAction[] {
   const later: FailureAction[] = codesOffered && !codes ? ['code'] : [];
+  if (ASK_WHO.includes(reason)) {
+    return ['claim', ...(codes ? (['code'] as const) : []), 'staff', ...later];
+  }
   if (NOT_KNOWN.includes(reason) || !canRetryNow) {
     return [...(codes ? (['code'] as const) : []), 'staff', 'retry', ...later];
   }

@@ -7,7 +7,9 @@ export type Screen =
   | { name: 'email' }
   | { name: 'phone' }
   | { name: 'code'; channel: OtpChannel; to: string; sent: OtpSent; sentAtMs: number; back: 'email' | 'phone' }
-  | { name: 'face' }
+  /** `claim`: who the person said they are; the face is then checked against them only. */
+  | { name: 'face'; claim?: string }
+  | { name: 'claim' }
   | { name: 'success'; who: string | null; identifier: string | null; mode: 'online' | 'offline' | null }
   | { name: 'failure'; reason: string; retryAfterS: number | null; message?: string }
   | { name: 'admin-login' }

@@ -285,7 +285,13 @@ pub async fn events(
                 // A face refused at a kiosk while offline counts against that person as one
                 // refused here would (a kiosk's offline success resets nothing: only a
                 // success the server saw, or another factor, does).
+                // Only a face refused counts (not a try held back, nor "ask who it is").
+                let refused_face = matches!(
+                    e.payload["reason"].as_str(),
+                    Some("NO_MATCH" | "LIVENESS_FAILED")
+                );
                 if e.kind == "sign_in_failed"
+                    && refused_face
                     && let Some(u) = e.user_id.as_deref()
                 {
                     let at = time::OffsetDateTime::parse(

@@ -27,6 +27,24 @@ pub enum FaceAttemptState {
     Disabled,
 }
 
+/// The wait after `failures` consecutive failed attempts, ms: 0 while they are free, `None`
+/// once face sign-in is disabled.
+pub fn delay_ms(failures: u32, liveness_required: bool) -> Option<i64> {
+    let i = usize::from(liveness_required);
+    if failures >= DISABLED_AT[i] {
+        return None;
+    }
+    if failures < FREE_ATTEMPTS[i] {
+        return Some(0);
+    }
+    let doublings = (failures - FREE_ATTEMPTS[i]).min(30);
+    Some(
+        BASE_DELAY_MS
+            .saturating_mul(1 << doublings)
+            .min(MAX_DELAY_MS),
+    )
+}
+
 /// The state after `failures` consecutive failed attempts, the last at `last_failed_at` (ms).
 pub fn state(
     failures: u32,
@@ -34,17 +52,12 @@ pub fn state(
     liveness_required: bool,
     now: i64,
 ) -> FaceAttemptState {
-    let i = usize::from(liveness_required);
-    if failures >= DISABLED_AT[i] {
+    let Some(delay) = delay_ms(failures, liveness_required) else {
         return FaceAttemptState::Disabled;
-    }
-    if failures < FREE_ATTEMPTS[i] {
+    };
+    if delay == 0 {
         return FaceAttemptState::Open;
     }
-    let doublings = (failures - FREE_ATTEMPTS[i]).min(30);
-    let delay = BASE_DELAY_MS
-        .saturating_mul(1 << doublings)
-        .min(MAX_DELAY_MS);
     let until = last_failed_at.saturating_add(delay);
     if until > now {
         FaceAttemptState::Delayed { until }

@@ -18,6 +18,8 @@ use kiosk_store::{AuditDecision, AuditMethod};
 
 /// The lockout's subject in the store.
 pub(crate) const FACE_LOCK_SUBJECT: &str = "face";
+/// A person's own failed face attempts in the store: this prefix and their user id.
+const FACE_PERSON_LOCK_PREFIX: &str = "face-person:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -233,6 +235,15 @@ impl Kiosk {
         } else {
             None
         };
+        // Whom an offline decision is about: the person claimed, else whom the cache named.
+        let named = match &local {
+            vision::decision::FaceDecision::Match { person, .. } => Some(person.clone()),
+            _ => None,
+        };
+        let liveness_required = policy
+            .as_ref()
+            .and_then(|p| p.flow.as_ref())
+            .is_none_or(|f| f.login.liveness_required);
         let mut out = decide(
             server,
             local,
@@ -241,6 +252,11 @@ impl Kiosk {
             n,
             policy.as_ref(),
         );
+        if out.mode == Mode::Offline
+            && let Some(person) = user_id.map(str::to_string).or(named)
+        {
+            self.count_person_attempt(&mut out, &person, liveness_required)?;
+        }
         if out.mode == Mode::Offline {
             self.queue_signed_event(&out, user_id)?;
         }
@@ -279,6 +295,50 @@ impl Kiosk {
         e.detail = out.reason.clone();
         self.audit(e);
         Ok(out)
+    }
+
+    /// Offline, this kiosk counts each person's failed face attempts as the server does
+    /// (`access_types::face_attempts`, NIST SP 800-63B-4: delayed after 5 or 10 in a row,
+    /// disabled at 50 or 100): a person held back is refused here too (`FACE_ATTEMPTS_LOCKED`),
+    /// a failure adds one, a success clears this kiosk's count. The server counts the same
+    /// failures from the events at sync.
+    fn count_person_attempt(
+        &self,
+        out: &mut FaceSignIn,
+        person: &str,
+        liveness_required: bool,
+    ) -> Result<()> {
+        let subject = format!("{FACE_PERSON_LOCK_PREFIX}{person}");
+        let now = now_unix();
+        let lock = self.store().lockout(&subject)?;
+        if lock.locked_until > now {
+            *out = FaceSignIn {
+                decision: Decision::Rejected,
+                user_id: None,
+                name: None,
+                score: None,
+                liveness: out.liveness,
+                mode: Mode::Offline,
+                access_token: None,
+                reason: Some(ErrorCode::FaceAttemptsLocked.as_str().into()),
+                guidance: Vec::new(),
+                frames: out.frames,
+                failures: out.failures,
+            };
+            return Ok(());
+        }
+        match (out.decision, out.reason.as_deref()) {
+            (Decision::Accepted, _) => self.store().clear_failures(&subject)?,
+            (Decision::Rejected, Some("NO_MATCH" | "LIVENESS_FAILED")) => {
+                self.store().record_failure(&subject, now, |f| {
+                    access_types::face_attempts::delay_ms(f, liveness_required)
+                        // Disabled: until staff or the server's reset reach this kiosk.
+                        .map_or(i64::MAX / 4, |ms| (ms as u64).div_ceil(1000) as i64)
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     async fn verify_online(

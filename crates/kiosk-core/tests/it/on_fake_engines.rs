@@ -378,7 +378,10 @@ async fn offline_one_to_n_off_asks_for_a_claim_and_a_refused_claim_counts_for_th
         .login_flow(login)
         .start()
         .await;
-    let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-claim")), &fakes);
+    let mut cfg = kiosk_config(&server, &temp_dir("fake-claim"));
+    // The kiosk-wide lockout (5 of anyone's) aside: this test counts one person's.
+    cfg.lockout_after = 1000;
+    let k = fake_kiosk(cfg, &fakes);
     k.enroll(ADMIN, "ada", Some("Ada"), samples(1))
         .await
         .unwrap();
@@ -418,16 +421,27 @@ async fn offline_one_to_n_off_asks_for_a_claim_and_a_refused_claim_counts_for_th
         (Decision::Accepted, Mode::Offline, Some("ada")),
         "{yes:?}"
     );
-    let no = k.sign_in_face(looks(2), Some("ada")).await.unwrap();
+    // Ten refused claims in a row (the flow requires liveness: 10 free, NIST SP 800-63B-4)
+    // hold Ada's face back at this kiosk, even her own face, counted here while offline.
+    for _ in 0..10 {
+        let no = k.sign_in_face(looks(2), Some("ada")).await.unwrap();
+        assert_eq!(
+            (no.decision, no.reason.as_deref(), no.user_id),
+            (Decision::Rejected, Some("NO_MATCH"), None)
+        );
+    }
+    let held = k.sign_in_face(looks(1), Some("ada")).await.unwrap();
     assert_eq!(
-        (no.decision, no.reason.as_deref(), no.user_id),
-        (Decision::Rejected, Some("NO_MATCH"), None)
+        (held.decision, held.reason.as_deref()),
+        (Decision::Rejected, Some("FACE_ATTEMPTS_LOCKED")),
+        "{held:?}"
     );
     server.restart().await;
     let r = k.sync_once().await.unwrap();
     assert!(r.online && r.pending == 0, "{r:?}");
+    // The server counts the same ten from the events (the held-back try is no failure).
     assert_eq!(
-        server.count("SELECT COUNT(*) FROM face_attempts WHERE user_id = 'ada' AND failures = 1"),
+        server.count("SELECT COUNT(*) FROM face_attempts WHERE user_id = 'ada' AND failures = 10"),
         1
     );
 }

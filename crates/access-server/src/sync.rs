@@ -294,12 +294,9 @@ pub async fn events(
                     && refused_face
                     && let Some(u) = e.user_id.as_deref()
                 {
-                    let at = time::OffsetDateTime::parse(
-                        &e.occurred_at,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .map_or(now, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-                    .min(now);
+                    let at = crate::clock::parse_rfc3339(&e.occurred_at)
+                        .unwrap_or(now)
+                        .min(now);
                     crate::face_attempts::record_failure(tx, &e.project_id, u, at)?;
                 }
                 if e.kind == "sign_in" {

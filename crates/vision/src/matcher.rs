@@ -12,9 +12,11 @@ use std::collections::HashMap;
 
 use crate::error::{Result, VisionError};
 
-/// Default 1:1 and 1:N acceptance threshold (cosine), calibrated on the shared dev pairs
-/// (genuine min 0.368, impostor max 0.311 with this pipeline; `kiosk eval verify`): impostors get no match, and the
-/// margin above the worst impostor is kept rather than split, since a false accept opens a door.
+/// The fixed cosine threshold used before decisions were set as error rates: set on the shared
+/// dev pairs (genuine min 0.368, impostor max 0.311). It decides nothing now: a kiosk's default
+/// floor under the flow's thresholds and `kiosk eval`'s point of comparison. On faces-lfw it
+/// gives FMR 7e-4 and takes 37% of strangers for someone in a gallery of 1,000; the thresholds
+/// that decide come from [`crate::decision`].
 pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.36;
 
 /// Cosine similarity of two L2-normalised vectors (their dot product).

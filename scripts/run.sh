@@ -74,7 +74,7 @@ KIOSK_PAIRING_CODE="$("$bin/access-server" kiosks pair --db "$demo/access.db" --
   "$bin/kiosk" --data-dir "$demo/kiosk" --api-url "$api" status --json >/dev/null
 
 # The administrator PIN (only the first time; later runs keep what was set).
-"$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin --new-pin 246810 >/dev/null 2>&1 || true
+KIOSK_NEW_PIN=246810 "$bin/kiosk" --data-dir "$demo/kiosk" admin set-pin >/dev/null 2>&1 || true
 
 if ls /dev/video* >/dev/null 2>&1; then
   camera="${KIOSK_CAMERA:-v4l:0}"

@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "settings_set",
     "kiosk_pair",
     "admin_first_setup",
+    "ui_log",
 ];
 
 fn main() {

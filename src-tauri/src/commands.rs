@@ -239,6 +239,31 @@ pub async fn admin_first_setup(
         .into())
 }
 
+/// How bad a message from the webview is.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UiLogLevel {
+    Warn,
+    Error,
+}
+
+/// The longest message from the webview kept in the log (characters).
+const UI_LOG_MAX_CHARS: usize = 2000;
+
+/// The webview's own errors (uncaught exceptions, rejected promises, `console.error`) into
+/// `kiosk.log`: otherwise a blank or stuck screen on a device leaves no trace. The text is
+/// logged quoted and escaped (a newline in it cannot forge a log line) and cut to
+/// [`UI_LOG_MAX_CHARS`]; the UI limits how many it sends (ui/src/lib/uilog.ts) and the log
+/// file is rotated at 8 MB.
+#[tauri::command]
+pub fn ui_log(level: UiLogLevel, message: String) {
+    let text: String = message.chars().take(UI_LOG_MAX_CHARS).collect();
+    match level {
+        UiLogLevel::Warn => tracing::warn!(target: "webview", "{text:?}"),
+        UiLogLevel::Error => tracing::error!(target: "webview", "{text:?}"),
+    }
+}
+
 /// A visitor touched the screen: the engine probes the API now, so a kiosk that was offline
 /// shows the code methods again within a probe.
 #[tauri::command]

@@ -134,7 +134,12 @@ fn init_logging(data_dir: &std::path::Path) {
         .with(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // No colour codes where stderr is journald or a file.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .with(file)
         .init();
 }
@@ -298,6 +303,7 @@ fn run() -> anyhow::Result<()> {
             commands::settings_set,
             commands::kiosk_pair,
             commands::admin_first_setup,
+            commands::ui_log,
         ])
         .run(context)
         .context("running the window")?;

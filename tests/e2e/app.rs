@@ -1140,6 +1140,9 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         &[("KIOSK_CONFIG", config.display().to_string())],
     )
     .await?;
+    // The webview's errors reach kiosk.log (ui/src/lib/uilog.ts), escaped onto one line.
+    app.execute("console.error('webview marker', new Error('line one\\nline two')); return null")
+        .await?;
     app.click("method-face").await?;
     app.wait("screen-face", WAIT).await?;
     app.click("face-sign-in").await?;
@@ -1147,6 +1150,16 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
     app.screenshot("signed-in").await?;
     app.quit().await;
     let log = std::fs::read_to_string(data.join("kiosk.log"))?;
+    let forwarded = log
+        .lines()
+        .find(|l| l.contains("webview marker"))
+        .with_context(|| format!("the webview's console.error is not in kiosk.log:\n{log}"))?;
+    assert!(
+        forwarded.contains("ERROR")
+            && forwarded.contains("webview")
+            && forwarded.contains("line one\\nline two"),
+        "{forwarded}"
+    );
     let start = log
         .lines()
         .find(|l| l.contains("starting"))

@@ -1,6 +1,8 @@
 import { mount } from 'svelte';
 import './app.css';
 import App from './App.svelte';
+import { api } from './lib/api';
+import { forwardErrors } from './lib/uilog';
 
 async function start() {
   const params = new URLSearchParams(window.location.search);
@@ -11,6 +13,8 @@ async function start() {
     installMock(params);
     initial = params.get('screen');
   }
+  // In the real shell, the webview's errors go to kiosk.log.
+  if ('__TAURI_INTERNALS__' in window && !params.has('mock')) forwardErrors(api.uiLog);
   mount(App, { target: document.getElementById('app')!, props: { initial } });
 }
 

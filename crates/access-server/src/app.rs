@@ -122,7 +122,7 @@ pub fn router(st: AppState) -> Router {
     }
     let api = api.merge(biometric);
 
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+    let trace = TraceLayer::new(QuietProbes).make_span_with(|req: &Request<_>| {
         let id = req
             .headers()
             .get(request_id_header())
@@ -192,6 +192,29 @@ pub fn router(st: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id_header()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id_header(), MakeRequestUuid))
+}
+
+/// Which answers the request log reports as failures (at ERROR): every 5xx but a probe's. A
+/// load balancer or systemd asks `/readyz` every few seconds, and its 503 while the models
+/// load is the answer it asked for, not a fault; probes are logged at DEBUG like any answer.
+#[derive(Clone, Copy)]
+struct QuietProbes;
+
+impl tower_http::classify::MakeClassifier for QuietProbes {
+    type Classifier = tower_http::classify::StatusInRangeAsFailures;
+    type FailureClass = tower_http::classify::StatusInRangeFailureClass;
+    type ClassifyEos = tower_http::classify::NeverClassifyEos<Self::FailureClass>;
+
+    fn make_classifier<B>(&self, req: &Request<B>) -> Self::Classifier {
+        let path = req.uri().path();
+        let probe = path.strip_prefix(BASE_PATH).unwrap_or(path);
+        let range = match probe {
+            // 999: a status no response has, so no probe answer is a failure.
+            "/readyz" | "/healthz" => 999..=999,
+            _ => 500..=599,
+        };
+        tower_http::classify::StatusInRangeAsFailures::new(range)
+    }
 }
 
 /// A running server.
@@ -510,3 +533,36 @@ async fn request_deadline(
 
 /// Upper bound for a graceful shutdown before in-flight requests are dropped.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_http::classify::{ClassifiedResponse, ClassifyResponse, MakeClassifier};
+
+    /// A probe's 503 (still loading) is not logged as a failure; any other 5xx is.
+    #[test]
+    fn only_non_probe_server_errors_are_failures() {
+        let failed = |path: &str, status: u16| {
+            let req = Request::get(path).body(()).unwrap();
+            let res = axum::http::Response::builder()
+                .status(status)
+                .body(())
+                .unwrap();
+            match QuietProbes.make_classifier(&req).classify_response(&res) {
+                ClassifiedResponse::Ready(r) => r.is_err(),
+                ClassifiedResponse::RequiresEos(_) => unreachable!("no streaming classes"),
+            }
+        };
+        for probe in [
+            "/readyz",
+            "/healthz",
+            "/v2/access/readyz",
+            "/v2/access/healthz",
+        ] {
+            assert!(!failed(probe, 503), "{probe}");
+        }
+        assert!(failed("/v2/access/otp/send", 503));
+        assert!(failed("/readyz/x", 500));
+        assert!(!failed("/v2/access/otp/send", 429));
+    }
+}

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use config_layers::figment::Figment;
 use config_layers::figment::value::Value;
 use config_layers::{FileError, Layer, parse_bool};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use config_layers::Environment;
 
@@ -45,10 +45,10 @@ pub struct ServeFlags {
     /// TOML config file [env: ACCESS_CONFIG]; the environment and flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// [env: ACCESS_ADDR]
+    /// Address and port to listen on, e.g. 127.0.0.1:8787 [env: ACCESS_ADDR].
     #[arg(long)]
     pub addr: Option<SocketAddr>,
-    /// [env: ACCESS_DB]
+    /// The database: a SQLite file (created when missing) or a PostgreSQL URL [env: ACCESS_DB].
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Keep OTP messages and serve GET /v2/access/dev/outbox. Development only
@@ -84,36 +84,54 @@ pub fn environment() -> Environment {
     Environment::process(&names)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The server's settings: the file's keys (`[table]`s for the nested structs). Each field's doc
+/// comment is the settings reference (docs/settings/server.md), the shipped example file and
+/// `access-server config show` ([`ServerConfig::reference`]).
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Address and port to listen on. Loopback by default: put a reverse proxy doing TLS in
+    /// front, or set `[tls]` and listen on the LAN (`"0.0.0.0:8443"`).
     pub addr: SocketAddr,
+    /// The database: a SQLite file (created mode 0600; it holds the signing keys) or a
+    /// PostgreSQL URL (`postgres://user@host/db`, for replicas). Back it up.
     pub db: PathBuf,
     /// Keep every OTP message in the database and serve `GET /dev/outbox`. Never in production.
     pub dev_outbox: bool,
     /// `iss` of every token this server signs.
     pub issuer: String,
+    /// Life of the access token a completed validation earns (seconds).
     pub access_token_ttl_s: u64,
+    /// Life of a one-time code (seconds).
     pub otp_ttl_s: u64,
+    /// Wrong tries one code allows before its validation fails.
     pub otp_max_attempts: u32,
     /// Wrong codes in a row, across validations, before an identifier is locked.
     pub code_failures_before_lock: u32,
     /// The first lock; each further one doubles (capped at a day).
     pub code_lock_base_s: u64,
+    /// Codes sent to one email address per minute.
     pub email_sends_per_min: u32,
+    /// Codes sent to one phone number (SMS or WhatsApp) per minute.
     pub phone_sends_per_min: u32,
+    /// Face calls (enrol, verify, liveness) per person per minute.
     pub biometric_per_min: u32,
-    /// 1:N face verifications (no `user_id`) per minute, per calling token (a kiosk), and per
-    /// project: a 1:N call searches everyone, so unbounded it is a way to probe the gallery.
+    /// 1:N face verifications (no `user_id`) per minute per calling token (a kiosk): a 1:N
+    /// call searches everyone, so unbounded it is a way to probe the gallery.
     pub one_to_n_per_min_caller: u32,
+    /// 1:N face verifications per minute per project, all callers together.
     pub one_to_n_per_min_project: u32,
     /// Body limit of non-image endpoints.
     pub max_body_bytes: usize,
     /// Largest decoded face image.
     pub max_image_bytes: usize,
+    /// `[smtp]`: the relay that sends email codes; email codes are off without it.
     pub smtp: Option<SmtpConfig>,
+    /// `[sms]`: the gateway that sends SMS and WhatsApp codes; both are off without it.
     pub sms: Option<SmsGatewayConfig>,
+    /// `[webhooks]`: how deliveries to customer webhooks are retried.
     pub webhooks: WebhookConfig,
+    /// `[vision]`: the face models and the ONNX Runtime.
     pub vision: VisionConfig,
     /// A client must send its request headers within this time, or the connection is closed
     /// (slow-loris clients would otherwise be held open forever).
@@ -133,9 +151,11 @@ pub struct ServerConfig {
     /// Codes one caller (a kiosk, or an admin token's subject) may send, per hour and per
     /// day: one stolen kiosk cannot pump SMS or bomb inboxes.
     pub sends_per_hour_caller: u32,
+    /// Codes one caller may send per day (see `sends_per_hour_caller`).
     pub sends_per_day_caller: u32,
-    /// Codes one project may send per hour and per day, all callers together.
+    /// Codes one project may send per hour, all callers together.
     pub sends_per_hour_project: u32,
+    /// Codes one project may send per day, all callers together.
     pub sends_per_day_project: u32,
     /// Paid messages (SMS and WhatsApp) the whole server may send per day.
     pub paid_messages_per_day: u32,
@@ -152,7 +172,7 @@ pub struct ServerConfig {
 }
 
 /// `[console]`: how long an operator's session lives and how logins are throttled.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsoleConfig {
     /// A session unused this long ends (seconds).
@@ -180,7 +200,7 @@ impl Default for ConsoleConfig {
 }
 
 /// `[tls]`: PEM files, re-read when the process gets SIGHUP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Certificate chain, leaf first [env: ACCESS_TLS_CERT].
@@ -250,31 +270,44 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+/// How the SMTP connection is protected.
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpSecurity {
     /// Plain SMTP (local relays, tests).
     None,
+    /// STARTTLS on the submission port (587), required.
     #[default]
     Starttls,
     /// Implicit TLS (port 465).
     Tls,
 }
 
-#[derive(Clone, Deserialize)]
+/// `[smtp]`: the relay that sends email codes.
+#[derive(Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
+    /// The relay's host name (required).
     pub host: String,
+    /// The relay's port.
     #[serde(default = "default_smtp_port")]
     pub port: u16,
+    /// `starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (a local relay only).
     #[serde(default)]
     pub security: SmtpSecurity,
+    /// The login, if the relay asks for one.
     #[serde(default)]
     pub username: Option<String>,
-    /// Prefer the `ACCESS_SMTP_PASSWORD` env var over writing it here.
+    /// The login's password. Better in `ACCESS_SMTP_PASSWORD` from a root-only (0600)
+    /// `EnvironmentFile` than in this file.
     #[serde(default)]
+    #[schemars(extend("x-secret" = true))]
     pub password: Option<String>,
+    /// The sender, e.g. `"Access <kiosk@example.com>"` (required).
     pub from: String,
+    /// How long one send may take (milliseconds).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -302,14 +335,18 @@ fn default_timeout_ms() -> u64 {
 /// An HTTP SMS/WhatsApp gateway speaking the Twilio Messages API:
 /// `POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json`, form `To`, `From`, `Body`,
 /// HTTP basic auth `account_sid:auth_token`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmsGatewayConfig {
+    /// The gateway's base URL (the Twilio Messages API or one speaking it).
     #[serde(default = "default_twilio_base")]
     pub base_url: String,
+    /// The account (HTTP basic auth user; required).
     pub account_sid: String,
-    /// Prefer the `ACCESS_SMS_AUTH_TOKEN` env var.
+    /// The account's auth token. Better in `ACCESS_SMS_AUTH_TOKEN` from a root-only (0600)
+    /// `EnvironmentFile` than in this file.
     #[serde(default)]
+    #[schemars(extend("x-secret" = true))]
     pub auth_token: String,
     /// Sender number for SMS; SMS is off without it.
     #[serde(default)]
@@ -322,6 +359,7 @@ pub struct SmsGatewayConfig {
     /// session. A project's own template wins; without either the text is sent as is.
     #[serde(default)]
     pub whatsapp_templates: std::collections::HashMap<String, String>,
+    /// How long one send may take (milliseconds).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -341,12 +379,15 @@ fn default_twilio_base() -> String {
     "https://api.twilio.com".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[webhooks]`: retries of deliveries to customer webhooks.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Delay before retry n (the last value repeats).
+    /// Delay before retry n, milliseconds (the last value repeats).
     pub backoff_ms: Vec<u64>,
+    /// Tries of one delivery before it is marked failed.
     pub max_attempts: u32,
+    /// How long the receiver has to answer one try (milliseconds).
     pub timeout_ms: u64,
     /// How often the queue is polled when nothing wakes it.
     pub poll_ms: u64,
@@ -363,12 +404,19 @@ impl Default for WebhookConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[vision]`: face detection, embedding and liveness on this server.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct VisionConfig {
+    /// Load the face models; off, the face endpoints answer `VISION_UNAVAILABLE`
+    /// (`ACCESS_NO_VISION=1` turns it off).
     pub enabled: bool,
+    /// The folder with the model files (each checked against its sha256 when loaded); unset:
+    /// `$MODELS_DIR`, then the source tree's `models/`.
     pub models_dir: Option<PathBuf>,
+    /// The ONNX Runtime shared library; unset: `$ORT_DYLIB_PATH`, then `.local/onnxruntime/`.
     pub ort_library: Option<PathBuf>,
+    /// Threads each model's inference uses.
     pub intra_threads: usize,
     /// Face pipelines working at once, each with its own ORT sessions (and its own copy of
     /// the models in memory); unset: one per available core.
@@ -396,9 +444,82 @@ impl Default for VisionConfig {
     }
 }
 
+/// The ONNX Runtime the packages carry (scripts/setup.sh's `ORT_VERSION`): the example file's
+/// `vision.ort_library`.
+const PACKAGED_ORT: &str = "libonnxruntime.so.1.32.0";
+
 impl ServerConfig {
     /// Defaults < file < environment < flags (see the module doc).
     pub fn load(flags: &ServeFlags, env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self::figment(flags, env)?.extract_lossy()?)
+    }
+
+    /// Every setting, from this struct's doc comments: the settings page, the example file
+    /// and `config show` are made from it.
+    pub fn reference() -> config_layers::docs::Reference {
+        let defaults = serde_json::to_value(Self::default()).expect("the defaults serialise");
+        config_layers::docs::Reference::new(
+            &schemars::schema_for!(ServerConfig),
+            &defaults,
+            ENV_VARS,
+        )
+    }
+
+    /// The effective configuration for `flags` and `env`, each value with where it came
+    /// from, secrets hidden (`access-server config show`).
+    pub fn show(flags: &ServeFlags, env: &Environment) -> Result<String, ConfigError> {
+        let fig = Self::figment(flags, env)?;
+        let cfg: Self = fig.extract_lossy()?;
+        let effective = serde_json::to_value(&cfg).map_err(|e| {
+            ConfigError::Invalid(Box::new(config_layers::figment::Error::from(e.to_string())))
+        })?;
+        let file = flags
+            .config
+            .clone()
+            .or_else(|| env.get("ACCESS_CONFIG").map(PathBuf::from));
+        let head = match file {
+            Some(f) => format!("# config file: {}\n", f.display()),
+            None => "# config file: none (--config or ACCESS_CONFIG names one)\n".to_string(),
+        };
+        Ok(head + &Self::reference().show(&effective, &fig))
+    }
+
+    /// The commented `/etc/access-server/server.toml` the package ships.
+    pub fn example_toml() -> String {
+        let ort = format!("\"/usr/lib/access-server/lib/{PACKAGED_ORT}\"");
+        Self::reference().example_toml(
+            "/etc/access-server/server.toml: the Access API server's settings (access-server serve).\n\
+             Generated from the server's config struct (docs/settings/server.md has the same text).\n\
+             Every key has a default: the commented-out lines show it. The environment (ACCESS_*)\n\
+             and flags override this file; `access-server config show` prints what is in force\n\
+             and where each value came from. An unknown key is an error.\n\
+             `systemctl reload access-server` re-reads the TLS files; other keys need a restart.",
+            &[
+                ("db", "\"/var/lib/access-server/access.db\""),
+                ("vision.models_dir", "\"/usr/lib/access-server/models\""),
+                ("vision.ort_library", &ort),
+            ],
+        )
+    }
+
+    /// The settings reference page (docs/settings/server.md).
+    pub fn settings_markdown() -> String {
+        Self::reference().markdown(
+            "Server settings",
+            "Every setting of `access-server serve`, generated from its config struct \
+             (`crates/access-server/src/config.rs`); the shipped `/etc/access-server/server.toml` \
+             carries the same text. Layers, lowest first: these defaults, the TOML file \
+             (`--config`, else `$ACCESS_CONFIG`), the environment variables listed, then flags \
+             (`--addr`, `--db`, `--dev-outbox`, `--no-vision`). An empty variable counts as \
+             unset; `ACCESS_NO_VISION=1` turns `vision.enabled` off; `ACCESS_OUTBOUND_ALLOW` \
+             (comma-separated) adds to the file's list. An unknown key is an error. \
+             `access-server config show` prints the configuration in force and where each value \
+             came from, secrets hidden.",
+        )
+    }
+
+    /// The layers, before extraction: `load` extracts them, `show` also asks each key's source.
+    pub fn figment(flags: &ServeFlags, env: &Environment) -> Result<Figment, ConfigError> {
         let file = match flags
             .config
             .clone()
@@ -449,7 +570,7 @@ impl ServerConfig {
         }
         // `admerge`: the environment's list of allowed hosts adds to the file's; its other
         // values replace the file's, as `merge` would.
-        Ok(fig.admerge(from_env).merge(from_flags).extract_lossy()?)
+        Ok(fig.admerge(from_env).merge(from_flags))
     }
 
     /// Image endpoints take a base64 image (4/3 the bytes) plus a little JSON.
@@ -461,6 +582,7 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn temp_file(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("access-cfg-{}", std::process::id()));
@@ -626,6 +748,81 @@ mod tests {
         let c = ServerConfig::load(&with_file(&f), &env(&e)).unwrap();
         assert_eq!(c.smtp.unwrap().password.as_deref(), Some("pw-env"));
         assert_eq!(c.sms.unwrap().auth_token, "tok-env");
+    }
+
+    /// The shipped example and the settings page are what the struct's doc comments make
+    /// (`ACCESS_REGENERATE=1 cargo test -p access-server --lib config` rewrites them).
+    #[test]
+    fn the_example_file_and_the_settings_page_come_from_the_struct() {
+        let r = ServerConfig::reference();
+        assert!(
+            r.undocumented().is_empty(),
+            "no doc comment: {:?}",
+            r.undocumented()
+        );
+        assert!(r.settings().count() > 60, "every setting is listed");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for (path, text) in [
+            (
+                "packaging/access-server/server.toml",
+                ServerConfig::example_toml(),
+            ),
+            ("docs/settings/server.md", ServerConfig::settings_markdown()),
+        ] {
+            let file = root.join(path);
+            if std::env::var_os("ACCESS_REGENERATE").is_some() {
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, &text).unwrap();
+            }
+            let shipped = std::fs::read_to_string(&file).unwrap_or_default();
+            assert!(
+                shipped == text,
+                "{path} is not what the config struct makes: run ACCESS_REGENERATE=1 cargo test -p access-server --lib config"
+            );
+        }
+        // The example is a valid file that sets what the package needs.
+        let f = temp_file("example.toml", &ServerConfig::example_toml());
+        let c = ServerConfig::load(&with_file(&f), &env(&[])).unwrap();
+        assert_eq!(c.db, PathBuf::from("/var/lib/access-server/access.db"));
+        assert!(c.smtp.is_none() && c.tls.is_none());
+    }
+
+    #[test]
+    fn show_names_sources_and_hides_secrets() {
+        let f = temp_file(
+            "show.toml",
+            "issuer = \"site\"\n[smtp]\nhost = \"relay\"\nfrom = \"a@b.c\"\n",
+        );
+        let out = ServerConfig::show(
+            &ServeFlags {
+                db: Some("/flag.db".into()),
+                ..with_file(&f)
+            },
+            &env(&[
+                ("ACCESS_SMTP_PASSWORD", "hunter2"),
+                ("ACCESS_ADDR", "127.0.0.1:9"),
+            ]),
+        )
+        .unwrap();
+        assert!(!out.contains("hunter2"), "{out}");
+        let line = |k: &str| {
+            out.lines()
+                .find(|l| l.starts_with(&format!("{k} =")))
+                .unwrap_or_else(|| panic!("{k} in {out}"))
+                .to_string()
+        };
+        assert!(
+            line("issuer").ends_with(&format!("# config file {}", f.display())),
+            "{out}"
+        );
+        assert!(line("db").contains("/flag.db") && line("db").ends_with("# command-line flag"));
+        assert!(
+            line("addr").ends_with("# environment variable ACCESS_ADDR"),
+            "{out}"
+        );
+        assert!(line("smtp.password").contains("(set, hidden)"), "{out}");
+        assert!(line("smtp.port").contains("587") && line("smtp.port").ends_with("# default"));
+        assert!(line("otp_ttl_s").ends_with("# default"), "{out}");
     }
 
     #[test]

@@ -1,136 +1,74 @@
-//! `access-server serve | token | tokens | kiosks | keys | admins`.
+//! `access-server serve | token | tokens | kiosks | keys | admins | config | completions`:
+//! the definition is `access_server::cli`; this runs it.
 
 use cli_output::outln;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use access_server::auth::{Keys, parse_ttl};
+use access_server::cli::{AdminsCmd, Cli, Cmd, ConfigCmd, KeysCmd, KiosksCmd, Store, TokensCmd};
 use access_server::clock::{Clock, SystemClock};
 use access_server::config::{self, ServeFlags};
-use access_server::db::Db;
+use access_server::db::{Db, DbTarget};
 use access_server::{ServerConfig, kiosks, operators, start, tokens};
 use access_types::ApiScope;
 use access_types::kiosk_identity::CreatePairingRequest;
-use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::Parser;
 
-#[derive(Parser)]
-#[command(
-    name = "access-server",
-    version,
-    about = "Access API server (/v2/access)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-/// Where the offline commands find the database and settings: the server's config file and
-/// environment, as `serve` reads them.
-#[derive(clap::Args, Clone)]
-struct Store {
-    /// The server's TOML config [env: ACCESS_CONFIG].
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// [env: ACCESS_DB]
-    #[arg(long)]
-    db: Option<PathBuf>,
-}
-
-impl Store {
-    fn open(&self) -> anyhow::Result<(ServerConfig, Db)> {
-        let flags = ServeFlags {
-            config: self.config.clone(),
-            db: self.db.clone(),
-            ..Default::default()
-        };
-        let cfg = ServerConfig::load(&flags, &config::environment())?;
-        let db = Db::connect(&cfg.db)
-            .with_context(|| format!("opening {}", access_server::db::redact_db(&cfg.db)))?;
-        Ok((cfg, db))
+/// Opens the store the offline commands work on: the server's config file and environment,
+/// as `serve` reads them. A SQLite file that does not exist is an error unless `--create`
+/// says to make it (a mistyped path would otherwise mint keys nobody serves).
+fn open_store(store: &Store) -> anyhow::Result<(ServerConfig, Db)> {
+    let flags = ServeFlags {
+        config: store.config.clone(),
+        db: store.db.clone(),
+        ..Default::default()
+    };
+    let cfg = ServerConfig::load(&flags, &config::environment())?;
+    if let DbTarget::Sqlite(path) = DbTarget::parse(&cfg.db)
+        && !store.create
+        && !path.exists()
+    {
+        return Err(CliError::NoDatabase(path.display().to_string()).into());
     }
+    let db = Db::connect(&cfg.db)
+        .with_context(|| format!("opening {}", access_server::db::redact_db(&cfg.db)))?;
+    Ok((cfg, db))
 }
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// Run the server.
-    Serve(ServeFlags),
-    /// Print a new operator API token (recorded: `tokens list`, `tokens revoke`): `admin`, or
-    /// `metrics` for a Prometheus scraper (reads /metrics only). Kiosks get theirs by pairing
-    /// (`kiosks pair`).
-    Token {
-        #[command(flatten)]
-        store: Store,
-        #[arg(long)]
-        subject: String,
-        /// `admin` or `metrics`: kiosk tokens come from pairing.
-        #[arg(long, default_value = "admin", value_parser = ["admin", "metrics"])]
-        scope: String,
-        /// e.g. 30d, 12h, 15m; at most `admin_token_max_ttl_s` (default 30 days).
-        #[arg(long, default_value = "1d")]
-        ttl: String,
-    },
-    /// Admin tokens minted so far.
-    Tokens {
-        #[command(subcommand)]
-        cmd: TokensCmd,
-    },
-    /// Kiosks: pair one, list them, revoke one.
-    Kiosks {
-        #[command(subcommand)]
-        cmd: KiosksCmd,
-    },
-    /// Token signing keys.
-    Keys {
-        #[command(subcommand)]
-        cmd: KeysCmd,
-    },
-    /// The console's operators (people who sign in at /console).
-    Admins {
-        #[command(subcommand)]
-        cmd: AdminsCmd,
-    },
+/// Refusals of the command line itself (the library's errors carry their own codes).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(
+        "no database at {0}: check --db, ACCESS_DB or the config file's `db` (or pass --create to make a new one)"
+    )]
+    NoDatabase(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
-#[derive(Subcommand)]
-enum AdminsCmd {
-    /// Add an operator. Without --password-stdin a random password is made and printed once.
-    Add {
-        #[command(flatten)]
-        store: Store,
-        /// The name they sign in with (an email address).
-        email: String,
-        /// Read the password from the first line of standard input (12 characters or more).
-        #[arg(long)]
-        password_stdin: bool,
-        /// Do nothing when any operator exists (a setup script run twice).
-        #[arg(long)]
-        if_none: bool,
-    },
-    List {
-        #[command(flatten)]
-        store: Store,
-    },
-    /// Remove an operator; their sessions end at once.
-    Remove {
-        #[command(flatten)]
-        store: Store,
-        email: String,
-    },
-    /// A new password (printed once, or read with --password-stdin); their sessions end.
-    ResetPassword {
-        #[command(flatten)]
-        store: Store,
-        email: String,
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Turn an operator's authenticator (TOTP) off, e.g. after a lost phone.
-    ResetTotp {
-        #[command(flatten)]
-        store: Store,
-        email: String,
-    },
+/// The stable code printed with an error: `error [CODE]: …`.
+fn error_code(err: &anyhow::Error) -> &'static str {
+    if let Some(e) = err.downcast_ref::<CliError>() {
+        return match e {
+            CliError::NoDatabase(_) => "NO_DATABASE",
+            CliError::Usage(_) => "INVALID_ARGUMENT",
+        };
+    }
+    if let Some(e) = err.downcast_ref::<access_server::error::ApiError>() {
+        return e.code.as_str();
+    }
+    if err.downcast_ref::<config::ConfigError>().is_some() {
+        return "CONFIG_INVALID";
+    }
+    if err
+        .downcast_ref::<access_server::db::StoreError>()
+        .is_some()
+    {
+        return "DATABASE_ERROR";
+    }
+    "ERROR"
 }
 
 /// The password for `admins add` / `reset-password`: from stdin, or a random one to print.
@@ -147,62 +85,20 @@ fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     Ok((p, false))
 }
 
-#[derive(Subcommand)]
-enum TokensCmd {
-    List {
-        #[command(flatten)]
-        store: Store,
-    },
-    /// Revoke a token by its id (`jti`).
-    Revoke {
-        #[command(flatten)]
-        store: Store,
-        id: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum KiosksCmd {
-    /// Print a one-time pairing code for a project (10 minutes, single use).
-    Pair {
-        #[command(flatten)]
-        store: Store,
-        #[arg(long)]
-        project: String,
-        #[arg(long)]
-        name: Option<String>,
-    },
-    List {
-        #[command(flatten)]
-        store: Store,
-        #[arg(long)]
-        project: Option<String>,
-    },
-    /// Revoke a kiosk: its tokens and events are refused from its next request.
-    Revoke {
-        #[command(flatten)]
-        store: Store,
-        id: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCmd {
-    /// A new signing key; the old one verifies until its longest token has expired. A running
-    /// server picks it up within 30 s.
-    Rotate {
-        #[command(flatten)]
-        store: Store,
-    },
-}
-
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
+    if let Err(err) = run(cli) {
+        cli_output::print_error(error_code(&err), err.as_ref());
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let now = SystemClock.now_ms();
     match cli.cmd {
         Cmd::Token {
@@ -213,9 +109,11 @@ fn main() -> anyhow::Result<()> {
         } => {
             let scope = ApiScope::parse(&scope).context("--scope")?;
             let Some(ttl) = parse_ttl(&ttl) else {
-                bail!("invalid --ttl {ttl:?} (e.g. 30d, 12h)")
+                return Err(
+                    CliError::Usage(format!("invalid --ttl {ttl:?} (e.g. 30d, 12h)")).into(),
+                );
             };
-            let (cfg, db) = store.open()?;
+            let (cfg, db) = open_store(&store)?;
             let keys = Keys::load_or_create(&db, &cfg.issuer, now)?;
             let max = cfg.admin_token_max_ttl_s;
             let t = db.blocking_tx(|c| tokens::mint(c, &keys, &subject, scope, ttl, max, now))?;
@@ -224,11 +122,11 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Tokens { cmd } => match cmd {
             TokensCmd::List { store } => {
-                let (_, db) = store.open()?;
+                let (_, db) = open_store(&store)?;
                 print_json(&db.blocking_tx(|c| Ok(tokens::list(c, now)?))?)
             }
             TokensCmd::Revoke { store, id } => {
-                let (_, db) = store.open()?;
+                let (_, db) = open_store(&store)?;
                 print_json(&db.blocking_tx(|c| tokens::revoke(c, &id, now))?)
             }
         },
@@ -238,7 +136,7 @@ fn main() -> anyhow::Result<()> {
                 project,
                 name,
             } => {
-                let (_, db) = store.open()?;
+                let (_, db) = open_store(&store)?;
                 let req = CreatePairingRequest {
                     project_id: project,
                     name,
@@ -254,24 +152,41 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             KiosksCmd::List { store, project } => {
-                let (_, db) = store.open()?;
+                let (_, db) = open_store(&store)?;
                 print_json(&db.blocking_tx(|c| Ok(kiosks::list(c, project.as_deref())?))?)
             }
             KiosksCmd::Revoke { store, id } => {
-                let (_, db) = store.open()?;
+                let (_, db) = open_store(&store)?;
                 print_json(&db.blocking_tx(|c| kiosks::revoke(c, &id, now))?)
             }
         },
         Cmd::Keys {
             cmd: KeysCmd::Rotate { store },
         } => {
-            let (cfg, db) = store.open()?;
+            let (cfg, db) = open_store(&store)?;
             let keep_ms = cfg.longest_token_ttl_s().saturating_mul(1000) as i64;
             let kid = Keys::rotate(&db, now, keep_ms)?;
             outln!("{kid}");
             Ok(())
         }
         Cmd::Admins { cmd } => admins(cmd, now),
+        Cmd::Config {
+            cmd: ConfigCmd::Show(flags),
+        } => {
+            let text = ServerConfig::show(&flags, &config::environment())?;
+            cli_output::outln!("{}", text.trim_end());
+            Ok(())
+        }
+        Cmd::Completions { shell } => {
+            cli_output::print_completions(shell, access_server::cli::command());
+            Ok(())
+        }
+        Cmd::Man { dir } => {
+            for page in cli_output::write_man_pages(access_server::cli::command(), &dir)? {
+                cli_output::outln!("{}", page.display());
+            }
+            Ok(())
+        }
         Cmd::Serve(flags) => {
             let cfg = ServerConfig::load(&flags, &config::environment())?;
             let logs = tracing_subscriber::fmt()
@@ -279,7 +194,9 @@ fn main() -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,tower_http=info".into()),
                 )
-                .with_writer(std::io::stderr);
+                .with_writer(std::io::stderr)
+                // journald and log files get no colour codes; a terminal does.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
             if cfg.log_json {
                 logs.json().init();
             } else {
@@ -321,7 +238,7 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
             password_stdin,
             if_none,
         } => {
-            let (_, db) = store.open()?;
+            let (_, db) = open_store(&store)?;
             if if_none && db.blocking_tx(|c| Ok(operators::any(c)?))? {
                 cli_output::errln!(
                     "an operator exists already; none added (reset a password with `access-server admins reset-password EMAIL`)"
@@ -339,11 +256,11 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
             Ok(())
         }
         AdminsCmd::List { store } => {
-            let (_, db) = store.open()?;
+            let (_, db) = open_store(&store)?;
             print_json(&db.blocking_tx(|c| Ok(operators::list(c)?))?)
         }
         AdminsCmd::Remove { store, email } => {
-            let (_, db) = store.open()?;
+            let (_, db) = open_store(&store)?;
             print_json(&db.blocking_tx(|c| operators::remove(c, &email))?)
         }
         AdminsCmd::ResetPassword {
@@ -351,7 +268,7 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
             email,
             password_stdin,
         } => {
-            let (_, db) = store.open()?;
+            let (_, db) = open_store(&store)?;
             db.blocking_tx(|c| operators::get(c, &email))?;
             let (password, generated) = new_password(password_stdin)?;
             let hash = operators::hash_password(&password)?;
@@ -363,7 +280,7 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
             Ok(())
         }
         AdminsCmd::ResetTotp { store, email } => {
-            let (_, db) = store.open()?;
+            let (_, db) = open_store(&store)?;
             print_json(&db.blocking_tx(|c| operators::clear_totp(c, &email))?)
         }
     }

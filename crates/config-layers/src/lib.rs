@@ -14,6 +14,8 @@
 //! - **Every layer names where its values came from**, so an error says which file or which
 //!   variable is wrong (`... for key "KIOSK_IDLE_RESET_S" in environment variable`).
 
+pub mod docs;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -21,10 +21,13 @@ pub enum KioskCommand {
     /// Enrol a person from 3 to 5 trusted photo files (administrator PIN required; recorded as
     /// `source: file`, not asked for liveness).
     Enroll {
+        /// The person's id in the project.
         #[arg(long)]
         user: String,
+        /// Their display name.
         #[arg(long)]
         name: Option<String>,
+        /// 3 to 5 photo files (JPEG or PNG) of the person's face.
         #[arg(long, num_args = 1.., required = true)]
         images: Vec<PathBuf>,
     },
@@ -46,11 +49,13 @@ pub enum KioskCommand {
     /// made (`access-server kiosks pair`): it registers the kiosk's device key, and from then
     /// on the kiosk gets its own short-lived tokens. No token is ever copied onto a kiosk.
     Pair {
+        /// The one-time code (`ABCD-EFGH-JKMN`), valid 10 minutes.
         #[arg(long)]
         code: String,
     },
     /// Connectivity, queue and cache.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -63,13 +68,17 @@ pub enum KioskCommand {
         /// Frames per decision.
         #[arg(long, default_value_t = 3)]
         frames: usize,
+        /// Passes over the photos.
         #[arg(long, default_value_t = 2)]
         rounds: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// The people enrolled on this kiosk.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The administrator PIN and the audit log.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
@@ -101,14 +110,18 @@ pub enum OtpCommand {
         #[arg(long)]
         to: String,
     },
+    /// Check a code the person received; prints the validation.
     Verify {
         /// email, sms or whatsapp.
         #[arg(long)]
         channel: OtpChannel,
+        /// The email address or E.164 phone number the code was sent to.
         #[arg(long)]
         to: String,
+        /// The code (six digits).
         #[arg(long)]
         code: String,
+        /// The validation `otp send` printed (`val_…`).
         #[arg(long)]
         validation_id: String,
     },
@@ -116,22 +129,28 @@ pub enum OtpCommand {
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
+    /// List the people enrolled here (JSON).
     List,
     /// Delete a person and their templates from this kiosk (administrator PIN required).
     Delete {
+        /// The person's id.
         user: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
-    /// Set the administrator PIN (4 to 12 digits); the current one (--admin-pin) is needed to change it.
+    /// Set the administrator PIN (6 to 12 digits); the current one (KIOSK_ADMIN_PIN) is needed
+    /// to change it. The new PIN comes from KIOSK_NEW_PIN, else the first line of standard input.
     SetPin {
-        #[arg(long)]
-        new_pin: String,
+        /// The new PIN. Prefer KIOSK_NEW_PIN or standard input: a flag is visible to every
+        /// local user in `ps`.
+        #[arg(long, env = "KIOSK_NEW_PIN", hide_env_values = true)]
+        new_pin: Option<String>,
     },
     /// The audit log, newest first.
     Audit {
+        /// How many entries.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -140,7 +159,29 @@ pub enum AdminCommand {
 /// Exit code for a sign-in that was not accepted (not an error: a decision).
 pub const EXIT_NOT_ACCEPTED: i32 = 3;
 
-fn open(cfg: &Settings, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
+/// The refusals of the command line itself, with their codes.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(
+        "no kiosk database in {0}: check --data-dir or KIOSK_DATA_DIR (or pass --create to make a new kiosk there)"
+    )]
+    NoKiosk(String),
+}
+
+impl CliError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoKiosk(_) => "NO_KIOSK_DATA",
+        }
+    }
+}
+
+/// The kiosk on the configured data dir. `create`: it may be made there; otherwise a data
+/// dir without a kiosk database is refused (a mistyped path would make a new kiosk).
+fn open(cfg: &Settings, vision: &VisionArgs, create: bool) -> anyhow::Result<Kiosk> {
+    if !create && !kiosk_core::store_path(&cfg.data_dir).exists() {
+        return Err(CliError::NoKiosk(cfg.data_dir.display().to_string()).into());
+    }
     let mut k = cfg.kiosk_config();
     k.vision = vision.pipeline_config();
     Ok(Kiosk::open(k)?)
@@ -149,8 +190,8 @@ fn open(cfg: &Settings, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
 /// [`open`], then pairs with the configured one-time code if this kiosk is not paired yet
 /// (`KIOSK_PAIRING_CODE`): what the commands that talk to the API use. A server that cannot
 /// be reached is the command's own business (it decides offline, or says so).
-async fn open_online(cfg: &Settings, vision: &VisionArgs) -> anyhow::Result<Kiosk> {
-    let k = open(cfg, vision)?;
+async fn open_online(cfg: &Settings, vision: &VisionArgs, create: bool) -> anyhow::Result<Kiosk> {
+    let k = open(cfg, vision, create)?;
     match k.ensure_paired().await {
         Err(kiosk_core::KioskError::Api(e)) if e.is_unreachable() => {
             errln!("not paired yet: {e}");
@@ -174,6 +215,8 @@ fn print(v: &serde_json::Value) -> anyhow::Result<()> {
 /// Runs one kiosk subcommand; returns the process exit code.
 pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::Result<i32> {
     let cfg = args.resolve()?;
+    // A configured pairing code provisions a new kiosk: it may create one, as `pair` does.
+    let may_create = args.create || cfg.pairing_code.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -181,7 +224,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
     rt.block_on(async move {
         match cmd {
             KioskCommand::Enroll { user, name, images } => {
-                let k = open_online(&cfg, vision).await?;
+                let k = open_online(&cfg, vision, may_create).await?;
                 let frames = images
                     .iter()
                     .map(|p| load_frame(p))
@@ -199,7 +242,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 Ok(0)
             }
             KioskCommand::SignIn(a) => {
-                let k = open_online(&cfg, vision).await?;
+                let k = open_online(&cfg, vision, may_create).await?;
                 let frames = match (&a.camera, a.face.is_empty()) {
                     (Some(spec), _) => camera_frames(spec, a.frames)?,
                     (None, false) => a
@@ -218,7 +261,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 })
             }
             KioskCommand::Otp(OtpCommand::Send { channel, to }) => {
-                let k = open_online(&cfg, vision).await?;
+                let k = open_online(&cfg, vision, may_create).await?;
                 print(&serde_json::to_value(k.otp_send(channel, &to).await?)?)?;
                 Ok(0)
             }
@@ -228,13 +271,13 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 code,
                 validation_id,
             }) => {
-                let k = open_online(&cfg, vision).await?;
+                let k = open_online(&cfg, vision, may_create).await?;
                 let v = k.otp_verify(channel, &to, &code, &validation_id).await?;
                 print(&serde_json::to_value(v)?)?;
                 Ok(0)
             }
             KioskCommand::Sync { once, interval } => {
-                let k = Arc::new(open_online(&cfg, vision).await?);
+                let k = Arc::new(open_online(&cfg, vision, may_create).await?);
                 if once {
                     let r = k.sync_once().await?;
                     print(&serde_json::to_value(&r)?)?;
@@ -251,7 +294,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 }
             }
             KioskCommand::Pair { code } => {
-                let k = open(&cfg, vision)?;
+                let k = open(&cfg, vision, true)?;
                 let Some(url) = cfg.api_url.as_deref() else {
                     bail!("pairing needs the API's address: --api-url or KIOSK_API_URL");
                 };
@@ -260,7 +303,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 Ok(0)
             }
             KioskCommand::Status { json } => {
-                let k = open_online(&cfg, vision).await?;
+                let k = open_online(&cfg, vision, may_create).await?;
                 let online = k.check_online().await;
                 let s = k.status().borrow().clone();
                 let v = json!({
@@ -292,7 +335,7 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 rounds,
                 json,
             } => {
-                let k = open(&cfg, vision)?;
+                let k = open(&cfg, vision, may_create)?;
                 let report = bench_sign_in(&k, &images, frames, rounds).await?;
                 if json {
                     print(&report)?;
@@ -302,24 +345,34 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                 Ok(0)
             }
             KioskCommand::Users(UsersCommand::List) => {
-                let k = open(&cfg, vision)?;
+                let k = open(&cfg, vision, may_create)?;
                 print(&serde_json::to_value(k.users()?)?)?;
                 Ok(0)
             }
             KioskCommand::Users(UsersCommand::Delete { user }) => {
-                let k = open(&cfg, vision)?;
+                let k = open(&cfg, vision, may_create)?;
                 let deleted = k.delete_user(AdminAuth::Pin(pin(&cfg)?), &user)?;
                 print(&json!({"user_id": user, "deleted": deleted}))?;
                 Ok(if deleted { 0 } else { 1 })
             }
             KioskCommand::Admin(AdminCommand::SetPin { new_pin }) => {
-                let k = open(&cfg, vision)?;
+                let new_pin = match new_pin {
+                    Some(p) => p,
+                    None => {
+                        let mut line = String::new();
+                        std::io::stdin()
+                            .read_line(&mut line)
+                            .context("reading the new PIN from standard input")?;
+                        line.trim().to_string()
+                    }
+                };
+                let k = open(&cfg, vision, may_create)?;
                 k.set_admin_pin(cfg.admin_pin.as_deref(), &new_pin)?;
                 print(&json!({"admin_pin": "set"}))?;
                 Ok(0)
             }
             KioskCommand::Admin(AdminCommand::Audit { limit }) => {
-                let k = open(&cfg, vision)?;
+                let k = open(&cfg, vision, may_create)?;
                 print(&serde_json::to_value(k.audit_log(limit)?)?)?;
                 Ok(0)
             }

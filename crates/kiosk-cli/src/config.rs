@@ -10,6 +10,7 @@ use kiosk_core::config::{LoadOptions, Partial, Settings};
 /// Everything configurable from the command line (each also from the config file; the
 /// environment variable named is read by the loader, under the flag).
 #[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Kiosk settings (any command; also from kiosk.toml and KIOSK_*)")]
 pub struct KioskArgs {
     /// Config file [env: KIOSK_CONFIG] (default: $XDG_CONFIG_HOME/access-kiosk/kiosk.toml,
     /// else /etc/access-kiosk/kiosk.toml, if present).
@@ -18,32 +19,40 @@ pub struct KioskArgs {
     /// Access API root, e.g. http://127.0.0.1:8787/v2/access [env: KIOSK_API_URL].
     #[arg(long, global = true)]
     pub api_url: Option<String>,
-    /// A bearer token used as given [env: KIOSK_TOKEN]; a paired kiosk needs none.
+    /// A bearer token used as given [env: KIOSK_TOKEN]; a paired kiosk needs none. Prefer the
+    /// variable or the config file: a flag is visible to every local user in `ps`.
     #[arg(long, global = true)]
     pub token: Option<String>,
     /// One-time pairing code: an unpaired kiosk pairs with it before it first talks to the
     /// API [env: KIOSK_PAIRING_CODE].
     #[arg(long, global = true)]
     pub pairing_code: Option<String>,
-    /// [env: KIOSK_PROJECT]
+    /// The project whose people sign in here [env: KIOSK_PROJECT].
     #[arg(long, global = true)]
     pub project: Option<String>,
     /// Where the kiosk keeps its database and keys [env: KIOSK_DATA_DIR] (default:
     /// $XDG_DATA_HOME/access-kiosk).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
-    /// [env: KIOSK_ADMIN_PIN]
+    /// The administrator PIN, for commands that need one [env: KIOSK_ADMIN_PIN]. Prefer the
+    /// variable: a flag is visible to every local user in `ps`.
     #[arg(long, global = true)]
     pub admin_pin: Option<String>,
-    /// [env: KIOSK_ID]
+    /// This kiosk's name in events and the audit log [env: KIOSK_ID].
     #[arg(long, global = true)]
     pub kiosk_id: Option<String>,
     /// A floor (cosine) under the flow's face thresholds on this kiosk: it can raise the bar
     /// the flow's error-rate targets set, never lower it.
     #[arg(long, global = true)]
     pub match_threshold: Option<f32>,
+    /// The liveness score (0 to 1) a face must reach to count as a live person.
     #[arg(long, global = true)]
     pub liveness_threshold: Option<f32>,
+    /// Make the data dir and its database when there are none. Without it a mistyped
+    /// --data-dir is an error, not a new kiosk with a new device key (`pair`, and a
+    /// configured pairing code, always may create).
+    #[arg(long, global = true)]
+    pub create: bool,
 }
 
 impl KioskArgs {
@@ -70,6 +79,11 @@ impl KioskArgs {
     /// The configuration in force for these flags and the process environment.
     pub fn resolve(&self) -> Result<Settings, kiosk_core::config::ConfigError> {
         Settings::load(self.load_options(kiosk_core::config::environment()))
+    }
+
+    /// `kiosk config show`: the configuration in force, each value's source, secrets hidden.
+    pub fn show(&self) -> Result<String, kiosk_core::config::ConfigError> {
+        Settings::show(self.load_options(kiosk_core::config::environment()))
     }
 }
 

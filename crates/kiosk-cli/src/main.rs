@@ -9,10 +9,9 @@ mod eval;
 mod report;
 mod stats;
 
-use cli_output::errln;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "kiosk", version, about = "Access Kiosk, headless")]
@@ -27,6 +26,7 @@ struct Cli {
 
 /// Where the models and the runtime are, and how many threads inference uses.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Models (any command)")]
 pub struct VisionArgs {
     /// Folder with the model files (default: $MODELS_DIR, then the workspace's models/).
     #[arg(long, global = true, env = "MODELS_DIR")]
@@ -71,6 +71,28 @@ enum Command {
     Camera(camera_cmd::CameraCommand),
     #[command(flatten)]
     Kiosk(commands::KioskCommand),
+    /// The configuration: `config show` prints what is in force and where each value came from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (section 1) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// The folder to write `kiosk*.1` into.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration for these flags and this environment: each key with
+    /// its value and where it came from (default, config file, saved settings, environment
+    /// variable, flag); secrets show only whether they are set.
+    Show,
 }
 
 fn main() {
@@ -80,6 +102,22 @@ fn main() {
         Command::Bench(args) => bench::run(args, &cli.vision).map(|()| 0),
         Command::Camera(cmd) => camera_cmd::run(cmd, &cli.vision).map(|()| 0),
         Command::Kiosk(cmd) => commands::run(cmd, &cli.kiosk, &cli.vision),
+        Command::Config(ConfigCommand::Show) => cli.kiosk.show().map_err(Into::into).map(|text| {
+            cli_output::outln!("{}", text.trim_end());
+            0
+        }),
+        Command::Completions { shell } => {
+            cli_output::print_completions(shell, Cli::command());
+            Ok(0)
+        }
+        Command::Man { dir } => cli_output::write_man_pages(Cli::command(), &dir)
+            .map_err(Into::into)
+            .map(|pages| {
+                for page in pages {
+                    cli_output::outln!("{}", page.display());
+                }
+                0
+            }),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -93,12 +131,20 @@ fn main() {
                 .or_else(|| {
                     err.downcast_ref::<kiosk_core::config::ConfigError>()
                         .map(|e| e.code())
-                });
-            match code {
-                Some(code) => errln!("error [{code}]: {err:#}"),
-                None => errln!("error: {err:#}"),
-            }
+                })
+                .or_else(|| err.downcast_ref::<commands::CliError>().map(|e| e.code()));
+            cli_output::print_error(code.unwrap_or("ERROR"), err.as_ref());
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_flag_and_subcommand_says_what_it_does() {
+        let missing =
+            cli_output::undescribed_args(&<super::Cli as clap::CommandFactory>::command());
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

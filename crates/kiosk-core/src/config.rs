@@ -59,22 +59,38 @@ pub const DEFAULT_LOCALE: &str = "en";
 pub const DEFAULT_IDLE_RESET_S: u64 = 60;
 
 /// Every key of the configuration, each optional: the config file's shape, and what flags
-/// give (a `None` field was not given and keeps the value below).
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+/// give (a `None` field was not given and keeps the value below). Each field's doc comment is
+/// the settings reference (docs/settings/kiosk.md), the example `kiosk.toml` and
+/// `kiosk config show` ([`reference`]).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Partial {
+    /// The Access API's root, e.g. `https://access.example.com/v2/access`; unset: the kiosk
+    /// works offline only.
     pub api_url: Option<String>,
     /// A bearer token used as given (an administrator's, for tools); a paired kiosk needs
     /// none: it renews its own from its device key.
+    #[schemars(extend("x-secret" = true))]
     pub token: Option<String>,
     /// A one-time pairing code (`access-server kiosks pair`): an unpaired kiosk pairs itself
     /// with it at its first sync (provisioning without a person at the screen).
+    #[schemars(extend("x-secret" = true))]
     pub pairing_code: Option<String>,
+    /// The project whose people sign in here (a paired kiosk takes its pairing's).
     pub project: Option<String>,
+    /// Where the kiosk keeps its database, device key and log (mode 0700); unset:
+    /// `$XDG_DATA_HOME/access-kiosk` (`~/.local/share/access-kiosk`).
     pub data_dir: Option<PathBuf>,
+    /// The administrator PIN (6 to 12 digits) for commands that need one (enrol, delete,
+    /// set a new PIN). Better in `KIOSK_ADMIN_PIN`: a flag is visible to every local user.
+    #[schemars(extend("x-secret" = true))]
     pub admin_pin: Option<String>,
+    /// This kiosk's name in events and the audit log; unset: made once and kept.
     pub kiosk_id: Option<String>,
+    /// A floor (cosine similarity) under the flow's face thresholds on this kiosk: it can
+    /// raise the bar the flow's error-rate targets set, never lower it.
     pub match_threshold: Option<f32>,
+    /// The liveness score (0 to 1) a face must reach to count as a live person.
     pub liveness_threshold: Option<f32>,
     /// The app's camera (`v4l:0`, `replay:DIR@15`).
     pub camera: Option<String>,
@@ -103,7 +119,7 @@ pub struct LoadOptions {
 }
 
 /// The configuration in force.
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 pub struct Settings {
     #[serde(skip)]
     pub data_dir: PathBuf,
@@ -247,9 +263,67 @@ fn text(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Every setting, from [`Partial`]'s doc comments: the settings page, the example file and
+/// `kiosk config show` are made from it.
+pub fn reference() -> config_layers::docs::Reference {
+    let defaults = serde_json::to_value(defaults()).expect("the defaults serialise");
+    config_layers::docs::Reference::new(&schemars::schema_for!(Partial), &defaults, ENV_VARS)
+}
+
+/// The commented `/etc/access-kiosk/kiosk.toml` the package ships.
+pub fn example_toml() -> String {
+    reference().example_toml(
+        "/etc/access-kiosk/kiosk.toml: the kiosk's settings (the app and the `kiosk` command).\n\
+         Generated from the kiosk's config struct (docs/settings/kiosk.md has the same text).\n\
+         Keep this file mode 0600 when it holds a token, a pairing code or the PIN.\n\
+         Every key is optional: the commented-out lines show the default. Above this file come\n\
+         the administrator's saved settings (settings.json in the data dir), the environment\n\
+         (KIOSK_*) and the `kiosk` command's flags; `kiosk config show` prints what is in force\n\
+         and where each value came from. An unknown key is an error.",
+        &[],
+    )
+}
+
+/// The settings reference page (docs/settings/kiosk.md).
+pub fn settings_markdown() -> String {
+    reference().markdown(
+        "Kiosk settings",
+        "Every setting of the kiosk app and the `kiosk` command, generated from their config \
+         struct (`crates/kiosk-core/src/config.rs`); the shipped `/etc/access-kiosk/kiosk.toml` \
+         carries the same text. Layers, lowest first: these defaults; the TOML file (`--config`, \
+         else `$KIOSK_CONFIG`, else `$XDG_CONFIG_HOME/access-kiosk/kiosk.toml`, else \
+         `/etc/access-kiosk/kiosk.toml`); the administrator's saved settings (`settings.json` \
+         in the data dir: API URL, project, thresholds); the environment variables listed; the \
+         `kiosk` command's flags of the same names (`--api-url`, `--project`, ...). An empty \
+         variable counts as unset. An unknown key is an error. An installed app starts with no \
+         environment: its settings go in the file. `kiosk config show` prints the \
+         configuration in force and where each value came from, secrets hidden.",
+    )
+}
+
 impl Settings {
     /// Defaults < config file < saved settings < environment < flags (see the module doc).
     pub fn load(opts: LoadOptions) -> Result<Self, ConfigError> {
+        Ok(Self::load_with_sources(opts)?.0)
+    }
+
+    /// The effective configuration, each key with where its value came from, secrets hidden
+    /// (`kiosk config show`).
+    pub fn show(opts: LoadOptions) -> Result<String, ConfigError> {
+        let (s, fig) = Self::load_with_sources(opts)?;
+        let mut effective = serde_json::to_value(&s).map_err(|e| {
+            ConfigError::Invalid(Box::new(config_layers::figment::Error::from(e.to_string())))
+        })?;
+        effective["data_dir"] = serde_json::Value::from(s.data_dir.display().to_string());
+        let file = match &s.file {
+            Some(f) => format!("# config file: {}\n", f.display()),
+            None => "# config file: none found\n".to_string(),
+        };
+        Ok(file + &reference().show(&effective, &fig))
+    }
+
+    /// [`Settings::load`], with the layers it read (for each key's source).
+    fn load_with_sources(opts: LoadOptions) -> Result<(Self, Figment), ConfigError> {
         let env = &opts.env;
         let file = match opts
             .explicit_file
@@ -289,7 +363,8 @@ impl Settings {
                 &saved,
             )?);
         }
-        let mut s: Settings = all.merge(env_layer).merge(flags).extract_lossy()?;
+        let all = all.merge(env_layer).merge(flags);
+        let mut s: Settings = all.extract_lossy()?;
         s.data_dir = data_dir;
         s.file = file;
         s.api_url = text(s.api_url);
@@ -297,7 +372,7 @@ impl Settings {
         s.pairing_code = text(s.pairing_code);
         s.project = text(s.project);
         s.admin_pin = text(s.admin_pin);
-        Ok(s)
+        Ok((s, all))
     }
 
     /// The engine's configuration from these settings (its other fields at their defaults).
@@ -353,6 +428,86 @@ mod tests {
             &settings_file::path(data),
         )
         .unwrap();
+    }
+
+    /// The shipped example and the settings page are what the struct's doc comments make
+    /// (`KIOSK_REGENERATE=1 cargo test -p kiosk-core --lib config` rewrites them).
+    #[test]
+    fn the_example_file_and_the_settings_page_come_from_the_struct() {
+        let r = reference();
+        assert!(
+            r.undocumented().is_empty(),
+            "no doc comment: {:?}",
+            r.undocumented()
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for (path, text) in [
+            ("packaging/kiosk/kiosk.toml", example_toml()),
+            ("docs/settings/kiosk.md", settings_markdown()),
+        ] {
+            let file = root.join(path);
+            if std::env::var_os("KIOSK_REGENERATE").is_some() {
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, &text).unwrap();
+            }
+            let shipped = std::fs::read_to_string(&file).unwrap_or_default();
+            assert!(
+                shipped == text,
+                "{path} is not what the config struct makes: run KIOSK_REGENERATE=1 cargo test -p kiosk-core --lib config"
+            );
+        }
+        // The example is a valid file, and sets nothing.
+        let dir = temp_dir("example");
+        let f = dir.join("kiosk.toml");
+        std::fs::write(&f, example_toml()).unwrap();
+        let s = load(&f, &[("HOME", dir.to_str().unwrap())], Partial::default());
+        assert_eq!(s.camera, DEFAULT_CAMERA);
+        assert!(s.api_url.is_none() && s.token.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn show_names_sources_and_hides_secrets() {
+        let dir = temp_dir("show");
+        let f = dir.join("kiosk.toml");
+        std::fs::write(&f, "camera = \"v4l:1\"\ntoken = \"tok-secret\"\n").unwrap();
+        let out = Settings::show(LoadOptions {
+            explicit_file: Some(f.clone()),
+            flags: Partial {
+                project: Some("p-flag".into()),
+                ..Partial::default()
+            },
+            env: env(&[
+                ("KIOSK_ADMIN_PIN", "24681012"),
+                ("KIOSK_LOCALE", "es"),
+                ("KIOSK_DATA_DIR", dir.to_str().unwrap()),
+            ]),
+        })
+        .unwrap();
+        assert!(
+            !out.contains("tok-secret") && !out.contains("24681012"),
+            "{out}"
+        );
+        let line = |k: &str| {
+            out.lines()
+                .find(|l| l.starts_with(&format!("{k} =")))
+                .unwrap_or_else(|| panic!("{k} in {out}"))
+                .to_string()
+        };
+        assert!(
+            line("camera").ends_with(&format!("# config file {}", f.display())),
+            "{out}"
+        );
+        assert!(line("token").contains("(set, hidden)"), "{out}");
+        assert!(
+            line("admin_pin").ends_with("# environment variable KIOSK_ADMIN_PIN"),
+            "{out}"
+        );
+        assert!(line("locale").contains("\"es\""), "{out}");
+        assert!(line("project").ends_with("# command-line flags"), "{out}");
+        assert!(line("idle_reset_s").ends_with("# default"), "{out}");
+        assert!(line("data_dir").contains(dir.to_str().unwrap()), "{out}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -282,6 +282,11 @@ fn device_key(path: &Path) -> Result<Ed25519KeyPair> {
     Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| fail("not an Ed25519 PKCS#8 key".into()))
 }
 
+/// The kiosk's database in `data_dir`: its presence says a kiosk lives there.
+pub fn store_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("kiosk.db")
+}
+
 impl Kiosk {
     /// Opens the store (creating the data dir and keys on first run) and loads the models.
     /// The models are loaded when a face is first needed (or by [`Kiosk::load_models`]):
@@ -304,7 +309,7 @@ impl Kiosk {
             reason: e.to_string(),
         })?;
         let key = StoreKey::load_or_create(&cfg.data_dir.join("store.key"))?;
-        let mut store = Store::open(&cfg.data_dir.join("kiosk.db"), &key)?;
+        let mut store = Store::open(&store_path(&cfg.data_dir), &key)?;
         let device_key =
             std::sync::Arc::new(DeviceKey(device_key(&cfg.data_dir.join("device.key"))?));
         let gallery = Gallery::rebuild(&store, model_id)?;

@@ -122,6 +122,8 @@ export const api = {
 
   /** A visitor did something: the shell probes the API now, so the screen is up to date. */
   visitorActive: () => call<null>('visitor_active'),
+  /** The webview's errors into the kiosk's log (see lib/uilog.ts). */
+  uiLog: (level: 'warn' | 'error', message: string) => call<null>('ui_log', { level, message }),
 
   settingsGet: () => call<LiveSettings>('settings_get'),
   /** Fields left out (or null) keep their value; an empty text clears one. */

@@ -47,6 +47,7 @@ async fn token_command_and_serve_with_config_file() {
     let out = Command::new(BIN)
         .args([
             "token",
+            "--create",
             "--db",
             db.to_str().unwrap(),
             "--subject",
@@ -65,6 +66,20 @@ async fn token_command_and_serve_with_config_file() {
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(token.split('.').count(), 3);
+    // A mistyped --db is an error with its code on one line, and creates nothing.
+    let typo = dir.join("clii.db");
+    let out = Command::new(BIN)
+        .args(["token", "--db", typo.to_str().unwrap(), "--subject", "x"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.starts_with("error [NO_DATABASE]: no database at "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!typo.exists());
     let bad = Command::new(BIN)
         .args([
             "token",
@@ -293,6 +308,7 @@ async fn serve_starts_without_vision_on_a_cut_short_runtime() {
     let out = Command::new(BIN)
         .args([
             "token",
+            "--create",
             "--db",
             db.to_str().unwrap(),
             "--subject",
@@ -415,6 +431,7 @@ fn the_database_is_private_and_an_exposed_one_is_refused() {
         Command::new(BIN)
             .args([
                 "token",
+                "--create",
                 "--db",
                 db.to_str().unwrap(),
                 "--subject",
@@ -495,6 +512,7 @@ fn stalled_clients_are_closed_and_the_connection_cap_holds() {
     let out = Command::new(BIN)
         .args([
             "token",
+            "--create",
             "--db",
             dir.join("edges.db").to_str().unwrap(),
             "--subject",

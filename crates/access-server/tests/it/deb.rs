@@ -90,8 +90,10 @@ async fn the_deb_unpacked_and_started_as_its_unit_serves_readyz() {
         .env_remove("ACCESS_DB")
         .env_remove("ACCESS_ADDR")
         .env_remove("ACCESS_NO_VISION")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // What journald would get.
+        .stderr(std::fs::File::create(dir.join("journal.log")).unwrap())
         .spawn()
         .unwrap();
     let addr = listening_addr(&mut child);
@@ -121,4 +123,15 @@ async fn the_deb_unpacked_and_started_as_its_unit_serves_readyz() {
             .success()
     );
     assert!(child.wait().unwrap().success());
+    // The log a journal gets: no colour codes, and the start-up's 503 probes are not errors.
+    let journal = std::fs::read_to_string(dir.join("journal.log")).unwrap();
+    assert!(journal.contains("shutting down"), "{journal}");
+    assert!(
+        !journal.contains('\u{1b}'),
+        "ANSI codes in the journal: {journal}"
+    );
+    assert!(
+        !journal.lines().any(|l| l.contains("ERROR")),
+        "errors logged on a clean start: {journal}"
+    );
 }

@@ -19,9 +19,9 @@ pub fn case(name: &str) -> String {
     test_support::case_path(name).display().to_string()
 }
 
-/// The kiosk binary on `data`, with `flags` (the server's) before the command, no config file
-/// from the user's home and none of the caller's kiosk variables, the administrator PIN in its
-/// variable.
+/// The kiosk binary on `data` (made when missing), with `flags` (the server's) before the
+/// command, no config file from the user's home and none of the caller's kiosk variables, the
+/// administrator PIN in its variable.
 pub fn kiosk(data: &Path, flags: &[String], args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk"));
     c.env_remove("KIOSK_API_URL")
@@ -30,6 +30,8 @@ pub fn kiosk(data: &Path, flags: &[String], args: &[&str]) -> Command {
         .env_remove("KIOSK_OFFLINE_MAX_HOURS")
         .env("XDG_CONFIG_HOME", data.join("no-config"))
         .env("KIOSK_ADMIN_PIN", PIN)
+        // Each test's data dir is its own new kiosk.
+        .arg("--create")
         .arg("--data-dir")
         .arg(data)
         .args(flags)

@@ -425,3 +425,70 @@ fn commands_that_need_no_face_run_without_models() {
         "{stderr}"
     );
 }
+
+/// No foot-guns: a mistyped data dir is refused with its code on one line (nothing made),
+/// the new PIN comes from standard input, and `config show` says where each value came from
+/// without showing a secret.
+#[test]
+fn a_missing_kiosk_is_refused_the_pin_comes_from_stdin_and_config_show_hides_secrets() {
+    use std::io::Write as _;
+    let dir = temp_dir("kiosk-cli-footguns");
+    let data = dir.join("kiosk");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .env("XDG_CONFIG_HOME", dir.join("no-config"))
+        .env_remove("KIOSK_PAIRING_CODE")
+        .args(["--data-dir", data.to_str().unwrap(), "users", "list"])
+        .output()
+        .unwrap();
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error [NO_KIOSK_DATA]: no kiosk database in "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!data.exists(), "a kiosk was made at a mistyped path");
+
+    let mut child = kiosk(&data, &["admin", "set-pin"])
+        .env_remove("KIOSK_ADMIN_PIN")
+        .env_remove("KIOSK_NEW_PIN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"135792\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    // The PIN read from stdin is the one in force: deleting someone asks for it.
+    let wrong = kiosk(&data, &["users", "delete", "nobody"])
+        .output()
+        .unwrap();
+    assert!(
+        common::stderr(&wrong).contains("ADMIN_PIN"),
+        "{}",
+        common::stderr(&wrong)
+    );
+
+    let out = kiosk(&data, &["config", "show"])
+        .env("KIOSK_LOCALE", "es")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(!text.contains(common::PIN), "{text}");
+    let line = |k: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{k} =")))
+            .unwrap_or_default()
+    };
+    assert!(line("admin_pin").contains("(set, hidden)"), "{text}");
+    assert!(
+        line("admin_pin").ends_with("# environment variable KIOSK_ADMIN_PIN"),
+        "{text}"
+    );
+    assert!(line("locale").contains("\"es\""), "{text}");
+    assert!(line("data_dir").ends_with("# command-line flags"), "{text}");
+    assert!(line("camera").ends_with("# default"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

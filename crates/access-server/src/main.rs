@@ -2,7 +2,6 @@
 //! the definition is `access_server::cli`; this runs it.
 
 use cli_output::outln;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use access_server::auth::{Keys, parse_ttl};

@@ -247,7 +247,9 @@ fn one_paragraph(doc: &str) -> String {
 pub fn toml_literal(v: &Value) -> String {
     match v {
         // JSON's string escapes are TOML's basic-string escapes.
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => v.to_string(),
+        Value::String(_) | Value::Bool(_) => v.to_string(),
+        Value::Number(n) if n.is_f64() => float_literal(n.as_f64().unwrap_or_default()),
+        Value::Number(_) => v.to_string(),
         Value::Null => "…".into(),
         Value::Array(items) => format!(
             "[{}]",
@@ -264,6 +266,23 @@ pub fn toml_literal(v: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+/// A float as people write it: an `f32` setting's 0.6 is stored as 0.6000000238418579 in JSON,
+/// so the shortest text that reads back as the same `f32` is used when there is one; a whole
+/// number keeps its `.0` (TOML reads `72` as an integer).
+fn float_literal(f: f64) -> String {
+    let short = f as f32;
+    let text = if f64::from(short) == f {
+        short.to_string()
+    } else {
+        f.to_string()
+    };
+    if text.contains(['.', 'e', 'E', 'n', 'i']) {
+        text
+    } else {
+        format!("{text}.0")
     }
 }
 
@@ -515,6 +534,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("Per minute.<br>A second paragraph."), "{md}");
+    }
+
+    #[test]
+    fn floats_read_as_people_write_them() {
+        let f = |x: f64| toml_literal(&serde_json::json!(x));
+        assert_eq!(f(f64::from(0.6f32)), "0.6");
+        assert_eq!(f(72.0), "72.0");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(1e-4), "0.0001");
     }
 
     #[test]

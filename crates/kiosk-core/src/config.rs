@@ -85,7 +85,8 @@ pub struct Partial {
     /// set a new PIN). Better in `KIOSK_ADMIN_PIN`: a flag is visible to every local user.
     #[schemars(extend("x-secret" = true))]
     pub admin_pin: Option<String>,
-    /// This kiosk's name in events and the audit log; unset: made once and kept.
+    /// This kiosk's name in its events and the audit log (a paired kiosk is known to the server
+    /// by its pairing's id).
     pub kiosk_id: Option<String>,
     /// A floor (cosine similarity) under the flow's face thresholds on this kiosk: it can
     /// raise the bar the flow's error-rate targets set, never lower it.
@@ -275,7 +276,8 @@ pub fn example_toml() -> String {
     reference().example_toml(
         "/etc/access-kiosk/kiosk.toml: the kiosk's settings (the app and the `kiosk` command).\n\
          Generated from the kiosk's config struct (docs/settings/kiosk.md has the same text).\n\
-         Keep this file mode 0600 when it holds a token, a pairing code or the PIN.\n\
+         The package installs it root:access-kiosk 0640 (the kiosk's user in that group): it may\n\
+         hold a token, a pairing code or the PIN.\n\
          Every key is optional: the commented-out lines show the default. Above this file come\n\
          the administrator's saved settings (settings.json in the data dir), the environment\n\
          (KIOSK_*) and the `kiosk` command's flags; `kiosk config show` prints what is in force\n\

@@ -6,7 +6,8 @@
 #   scripts/kiosk-deb.sh [APP_BINARY] [KIOSK_BINARY] [OUT_DIR]
 # The binaries default to target/release/{access-kiosk,kiosk} (built here when missing);
 # OUT_DIR to the app binary's folder. Prints the .debs' paths. dpkg-deb, not the Tauri
-# bundler: it cannot set a conffile's mode, split the debug info or carry a second binary.
+# bundler: that cannot set a file's mode (the 0600 conffile), split the debug info into a
+# -dbgsym or take Depends from dpkg-shlibdeps.
 # DEB_COMPRESS, DEB_DBGSYM, DEB_REVISION, MAN_DIR: see scripts/deb-common.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

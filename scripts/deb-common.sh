@@ -55,7 +55,7 @@ deb_install_elf() {
     install -d "$(dirname "$dbg")"
     objcopy --only-keep-debug --compress-debug-sections "$src" "$dbg"
     chmod 0644 "$dbg"
-    deb_build_ids+=("$id")
+    [[ " ${deb_build_ids[*]} " == *" $id "* ]] || deb_build_ids+=("$id")
   fi
   strip --remove-section=.comment --remove-section=.note -o "$dest" "$src"
   [ -z "${dbg:-}" ] || objcopy --add-gnu-debuglink="$dbg" "$dest"

@@ -57,7 +57,8 @@ deb_install_elf() {
     chmod 0644 "$dbg"
     [[ " ${deb_build_ids[*]} " == *" $id "* ]] || deb_build_ids+=("$id")
   fi
-  strip --remove-section=.comment --remove-section=.note -o "$dest" "$src"
+  strip --remove-section=.comment --remove-section=.note --remove-section=.gnu_debuglink \
+    -o "$dest" "$src"
   [ -z "${dbg:-}" ] || objcopy --add-gnu-debuglink="$dbg" "$dest"
   chmod 0755 "$dest"
 }

@@ -45,12 +45,22 @@ phase "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 phase "cargo build (the app binary the end-to-end tests launch)"
 cargo build -p access-kiosk-app
-phase ".deb bundle (tauri CLI from ui/node_modules; --debug reuses the test build)"
-rm -rf target/debug/bundle/deb
-(cd src-tauri && ../ui/node_modules/.bin/tauri build --debug --bundles deb --ci >/dev/null)
-deb=$(ls target/debug/bundle/deb/*.deb)
-dpkg-deb -c "$deb" | grep -q 'usr/bin/access-kiosk$' || { echo "no app binary in $deb" >&2; exit 1; }
-echo "bundle: $deb" >&2
+# The tests' build, now: it also makes target/debug/access-server and kiosk for the packages
+# (`cargo build -p` of those would unify features differently and compile a second variant).
+phase "cargo test --no-run (every test binary, and the binaries the packages carry)"
+cargo test --workspace --no-run
+phase "packages: both .debs from the debug binaries, lintian on each"
+rm -rf target/debug/deb
+# gzip -1 keeps it quick; the e2e tests unpack the kiosk's (tests/e2e/app.rs).
+DEB_COMPRESS="-Zgzip -z1" scripts/server-deb.sh target/debug/access-server target/debug/deb >&2
+DEB_COMPRESS="-Zgzip -z1" scripts/kiosk-deb.sh target/debug/access-kiosk target/debug/kiosk target/debug/deb >&2
+# Without the spelling check of binaries' strings: a third of lintian's time, info tags only.
+lintian --fail-on error --tag-display-limit 0 -X binaries/spelling target/debug/deb/*.deb >&2
+deb=$(ls target/debug/deb/access-kiosk_*.deb)
+files=$(dpkg-deb -c "$deb")
+for f in usr/bin/access-kiosk usr/bin/kiosk usr/libexec/access-kiosk/kiosk; do
+  grep -q " \./$f\$" <<<"$files" || { echo "no $f in $deb" >&2; exit 1; }
+done
 
 phase "cargo test"
 # Tests that would skip for a missing tool (chromedriver, the built console) fail instead.

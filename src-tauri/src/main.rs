@@ -160,8 +160,9 @@ fn main() {
     }
 }
 
-/// An installed app (.deb) carries the models and ONNX Runtime as bundle resources; a build
-/// in the workspace finds them where `scripts/setup.sh` put them. `MODELS_DIR` and
+/// An installed app (.deb) finds the models and ONNX Runtime in Tauri's resource dir,
+/// `/usr/lib/<productName>` = `/usr/lib/access-kiosk` (`scripts/kiosk-deb.sh` puts them there);
+/// a build in the workspace finds them where `scripts/setup.sh` put them. `MODELS_DIR` and
 /// `ORT_DYLIB_PATH` override both.
 fn use_bundled_engine(cfg: &mut KioskConfig, context: &tauri::Context<tauri::Wry>) {
     let Ok(dir) =

@@ -1084,23 +1084,26 @@ async fn every_screen_fits_1920x1080_and_settings_apply_at_once() -> anyhow::Res
     Ok(())
 }
 
-/// The .deb that `scripts/test.sh` builds, unpacked as dpkg would lay it out: the app starts
-/// on the models and ONNX Runtime it carries, not the workspace's, and signs a person in.
+/// The .deb that `scripts/test.sh` builds (`scripts/kiosk-deb.sh`), unpacked as dpkg would lay
+/// it out: the stripped app starts on the models and ONNX Runtime it carries, not the
+/// workspace's, and signs a person in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
     let _one = ONE_APP.lock().await;
-    let bundle = kiosk_e2e::workspace().join("target/debug/bundle/deb");
-    let deb = std::fs::read_dir(&bundle)
+    let debs = kiosk_e2e::workspace().join("target/debug/deb");
+    let deb = std::fs::read_dir(&debs)
         .ok()
         .and_then(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "deb"))
+            d.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("access-kiosk_") && n.ends_with(".deb"))
+            })
         })
         .with_context(|| {
             format!(
-                "no .deb in {}: scripts/test.sh builds it before the tests",
-                bundle.display()
+                "no access-kiosk_*.deb in {}: scripts/test.sh builds it before the tests",
+                debs.display()
             )
         })?;
     let dir = temp("deb");
@@ -1111,7 +1114,7 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         .arg(&root)
         .status()?;
     anyhow::ensure!(status.success(), "dpkg-deb -x {}", deb.display());
-    let resources = root.join("usr/lib/Access Kiosk");
+    let resources = root.join("usr/lib/access-kiosk");
     for m in vision::manifest() {
         anyhow::ensure!(
             resources.join("models").join(m.file).is_file(),
@@ -1177,7 +1180,7 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         "no renderer line in the app's log"
     );
     server.stop().await;
-    // The unpacked package holds a debug binary of several hundred MB.
+    // The unpacked package holds the models and the runtime (tens of MB).
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

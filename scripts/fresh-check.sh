@@ -82,7 +82,7 @@ trust_like_host() {
   say "this machine's TLS goes through its own CA (${#cas[@]} in /usr/local/share/ca-certificates): the root trusts them too"
   mkdir -p "$root/usr/local/share/ca-certificates"
   cp "${cas[@]}" "$root/usr/local/share/ca-certificates/"
-  if [ -x "$root/usr/sbin/update-ca-certificates" ]; then chroot "$root" update-ca-certificates >/dev/null; fi
+  if [ -x "$root/usr/sbin/update-ca-certificates" ]; then chroot "$root" update-ca-certificates >/dev/null 2>&1; fi
 }
 
 # Runs a command in the root as a fresh login would have it (root, a plain PATH), with rustup's

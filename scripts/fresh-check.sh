@@ -238,7 +238,7 @@ kib_after=$(awk -F'\t' '{ s += $3 } END { print s + 0 }' "$state/packages-after.
 kib_debs=$(du -sk "$root/var/cache/apt/archives" | cut -f1)
 awk -F'\t' 'NR == FNR { had[$2] = 1; next } !($2 in had) { print $2 }' \
   "$state/packages-before.txt" "$state/packages-after.txt" >"$state/installed.txt"
-say "installed Debian packages: $((count_after - count_before)) ($(mb "$kib_debs") MB downloaded, $(mb $((kib_after - kib_before))) MB installed; list: $state/installed.txt)"
+say "installed Debian packages: $((count_after - count_before)) on top of debootstrap's $count_before ($(mb "$kib_debs") MB downloaded, $(mb $((kib_after - kib_before))) MB installed; list: $state/installed.txt)"
 say "from the other registries: npm cache $(du -sm "$root/root/.npm" 2>/dev/null | cut -f1) MB, cargo registry $(du -sm "$root/root/.cargo/registry" 2>/dev/null | cut -f1) MB, .local (ONNX Runtime, Node.js) $(du -sm "$work/.local" | cut -f1) MB"
 say "disk: the root $(du -sm "$root" | cut -f1) MB in all, of which target/ $(du -sm "$work/target" 2>/dev/null | cut -f1) MB and the Rust toolchain $(du -sm "$root/root/.rustup" | cut -f1) MB"
 if [ "$new_root" = 1 ]; then

@@ -93,6 +93,10 @@ with open(path, "rb") as f:
     sys.exit(base64.b64encode(hashlib.new(algo, f.read()).digest()).decode() != want)
 PY
 }
+# One fetched for an older pin goes (a bumped pin is fetched again below).
+if [ -x "$NODE_DIR/bin/node" ] && [ "$("$NODE_DIR/bin/node" --version)" != "v$NODE_VERSION" ]; then
+  rm -rf "$NODE_DIR"
+fi
 if ! node_ok && ! { command -v node && command -v npm; } >/dev/null; then
   say "installing Node.js and npm from Debian"
   apt_install nodejs npm

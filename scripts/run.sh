@@ -14,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts/setup.sh
-[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+. scripts/env.sh # Node.js from .local/node (if set-up put it there) and cargo first on PATH
 
 port="${ACCESS_PORT:-8787}"
 demo="$root/.local/demo"

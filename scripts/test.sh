@@ -26,7 +26,7 @@ report_phases() {
 
 phase "set-up (scripts/setup.sh)"
 scripts/setup.sh
-[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+. scripts/env.sh # Node.js from .local/node (if set-up put it there) and cargo first on PATH
 export FACE_DATA_DIR="${FACE_DATA_DIR:-$root/../shared/data/faces}"
 [ -f "$FACE_DATA_DIR/pairs.csv" ] || { echo "test data not found in $FACE_DATA_DIR: set FACE_DATA_DIR" >&2; exit 1; }
 

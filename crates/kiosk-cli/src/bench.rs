@@ -25,6 +25,7 @@ pub struct BenchArgs {
     /// Frame size the photos are letterboxed into, as a camera would deliver.
     #[arg(long, default_value_t = 640)]
     width: u32,
+    /// Camera frame height the photos are letterboxed into (pixels).
     #[arg(long, default_value_t = 480)]
     height: u32,
     /// Passes over the photos (more samples, steadier percentiles).
@@ -36,6 +37,7 @@ pub struct BenchArgs {
     /// Queries per gallery size.
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -11,6 +11,7 @@ use cli_output::outln;
 pub enum CameraCommand {
     /// The cameras on this machine, with the formats, sizes and rates each offers.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -21,11 +22,13 @@ pub enum CameraCommand {
         /// (default: the configured camera, else `v4l:0`).
         #[arg(long, env = "KIOSK_CAMERA")]
         camera: Option<String>,
+        /// How long to watch the camera (seconds).
         #[arg(long, default_value_t = 5)]
         seconds: u32,
         /// Where to write the snapshot.
         #[arg(long, default_value = "camera-test.png")]
         snapshot: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

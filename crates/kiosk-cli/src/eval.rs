@@ -52,6 +52,7 @@ pub enum EvalCommand {
     Verify {
         #[command(flatten)]
         face: FaceArg,
+        /// Pairs CSV, `image_a,image_b,same` (1 for the same person, 0 not).
         #[arg(
             long,
             required_unless_present = "identities",
@@ -64,8 +65,10 @@ pub enum EvalCommand {
         /// Folder the CSV's paths are relative to (default: the CSV's folder).
         #[arg(long)]
         images: Option<PathBuf>,
+        /// The threshold whose figures are reported.
         #[arg(long, default_value_t = vision::DEFAULT_MATCH_THRESHOLD)]
         threshold: f32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// Write an HTML report here (DET curve, score histograms, worst pairs with thumbnails).
@@ -107,10 +110,13 @@ pub enum EvalCommand {
         /// The attack presentation classification error rate the liveness threshold is for.
         #[arg(long, default_value_t = 1e-2)]
         target_apcer: f64,
+        /// The liveness threshold whose figures are reported.
         #[arg(long, default_value_t = vision::DEFAULT_LIVENESS_THRESHOLD)]
         liveness_threshold: f32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Write an HTML report into this folder.
         #[arg(long)]
         report: Option<PathBuf>,
     },
@@ -134,15 +140,19 @@ pub enum EvalCommand {
         /// for the whole gallery.
         #[arg(long, value_delimiter = ',', default_value = "100,1000,all")]
         gallery_sizes: Vec<String>,
+        /// The 1:1 false match rate target (per comparison).
         #[arg(long, default_value_t = vision::decision::DEFAULT_TARGET_FMR)]
         target_fmr: f64,
+        /// The 1:N false positive identification rate target (per search).
         #[arg(long, default_value_t = vision::decision::DEFAULT_TARGET_FPIR)]
         target_fpir: f64,
+        /// The highest FNIR (missed people) at which 1:N is still offered.
         #[arg(long, default_value_t = vision::decision::DEFAULT_FNIR_CEILING)]
         fnir_ceiling: f64,
         /// The fixed threshold the figures are compared with (the rule before targets).
         #[arg(long, default_value_t = vision::DEFAULT_MATCH_THRESHOLD)]
         baseline_threshold: f32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// Write an HTML page of the table here.
@@ -153,24 +163,31 @@ pub enum EvalCommand {
     Liveness {
         #[command(flatten)]
         face: FaceArg,
+        /// Liveness labels, `image,label[,attack_type]` (label real|spoof).
         #[arg(long)]
         labels: PathBuf,
+        /// Folder of photos (searched recursively).
         #[arg(long)]
         images: Option<PathBuf>,
+        /// The threshold whose figures are reported.
         #[arg(long, default_value_t = vision::DEFAULT_LIVENESS_THRESHOLD)]
         threshold: f32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Detection recall and precision against dlib/PASCAL-style ground-truth XML.
     Detect {
+        /// Ground truth: a dlib/PASCAL-style XML file of face boxes.
         #[arg(long)]
         voc: PathBuf,
+        /// Folder of photos (searched recursively).
         #[arg(long)]
         images: Option<PathBuf>,
         /// Minimum IoU between a detection and a ground-truth box to count as found.
         #[arg(long, default_value_t = 0.3)]
         iou: f32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -394,6 +394,7 @@ fn a_closed_stdout_ends_the_commands_quietly() {
             BIN,
             vec![
                 "token",
+                "--create",
                 "--db",
                 db.to_str().unwrap(),
                 "--subject",

@@ -577,6 +577,7 @@ fn admins_cli_adds_once_lists_and_resets() {
     let run = |args: &[&str], stdin: Option<&str>| {
         let mut child = Command::new(crate::cli::BIN)
             .args(args)
+            .arg("--create")
             .arg("--db")
             .arg(&db)
             .stdin(Stdio::piped())

@@ -465,10 +465,21 @@ fn a_missing_kiosk_is_refused_the_pin_comes_from_stdin_and_config_show_hides_sec
         .output()
         .unwrap();
     assert!(
-        common::stderr(&wrong).contains("ADMIN_PIN"),
+        common::stderr(&wrong).contains("error [ADMIN_REFUSED]"),
         "{}",
         common::stderr(&wrong)
     );
+    let right = kiosk(&data, &["users", "delete", "nobody"])
+        .env("KIOSK_ADMIN_PIN", "135792")
+        .output()
+        .unwrap();
+    // Nobody to delete, but not refused: the right PIN.
+    assert!(
+        common::stderr(&right).is_empty(),
+        "{}",
+        common::stderr(&right)
+    );
+    assert_eq!(json(&right)["deleted"], json!(false));
 
     let out = kiosk(&data, &["config", "show"])
         .env("KIOSK_LOCALE", "es")

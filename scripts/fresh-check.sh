@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# Proves the README's two commands' set-up and build on a truly fresh Debian 12 (for releases, not
-# CI: about an hour on 2 cores and 15 GB). It builds a bookworm root with debootstrap (minbase, as
-# a container image has it), puts this repository in (`git archive HEAD`: committed files only,
-# uncommitted changes are NOT in it), bind-mounts ../shared read-only beside it, and runs inside
-# it, with chroot, what scripts/test.sh runs before its tests: scripts/setup.sh, the UI and console
-# npm builds, and `cargo test --workspace --no-run` (every test binary), then the opencv-parity
-# tests (OpenCV's core and imgproc at run time). It ends with what was installed and a table of
-# each step's time.
+# Proves the README's two commands' set-up and build on a truly fresh Debian 12 (or 13), for
+# releases, not CI (half an hour to an hour on 2 cores, 12 GB). It builds a bookworm (or trixie)
+# root with debootstrap (minbase, as a container image has it), puts this repository in
+# (`git archive HEAD`: committed files only, uncommitted changes are NOT in it), bind-mounts
+# ../shared read-only beside it, and runs inside it, with chroot, what scripts/test.sh runs before
+# its tests: scripts/setup.sh, the UI and console npm builds, and `cargo test --workspace
+# --no-run` (every test binary), then the opencv-parity tests (OpenCV's core and imgproc at run
+# time). It ends with what was installed and a table of each step's time.
 #
 # rustup's servers cannot be reached from here nor from CI: the check copies this machine's
 # toolchain whose rustc has the version rust-toolchain.toml pins into the root, under its own name
 # (e.g. stable), with rustup beside it, as on CI's machines; inside, rustup's servers are made
 # unreachable. Everything else comes from the registries: Debian's packages, npm, PyPI, crates.io.
 #
-# Usage (as root): scripts/fresh-check.sh [--fresh] [--clippy] [DIR]
+# Usage (as root): scripts/fresh-check.sh [--fresh] [--clippy] [--suite trixie] [DIR]
 #   DIR       where the check keeps its Debian root (DIR/debian), logs (DIR/logs) and figures
 #             (default /var/tmp/access-fresh); a later run reuses the root (the idempotent case:
 #             set-up finds everything done)
 #   --fresh   delete the root first and start again from debootstrap
 #   --clippy  also run `cargo clippy --workspace --all-targets -- -D warnings`
+#   --suite S Debian release of a new root: bookworm (12, the default) or trixie (13)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-fresh=0 clippy=0 dir=/var/tmp/access-fresh
-for arg in "$@"; do
+fresh=0 clippy=0 dir=/var/tmp/access-fresh suite=bookworm
+while [ $# -gt 0 ]; do
+  arg="$1"
+  shift
   case "$arg" in
+    --suite) suite="${1:?--suite needs bookworm or trixie}"; shift ;;
     --fresh) fresh=1 ;;
     --clippy) clippy=1 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -136,19 +140,19 @@ debootstrap_root() {
   if ! command -v debootstrap >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
   fi
-  debootstrap --variant=minbase bookworm "$root" "$mirror"
-  # What a new Debian 12 lists: the release, its updates and security.
+  debootstrap --variant=minbase "$suite" "$root" "$mirror"
+  # What a new Debian lists: the release, its updates and security.
   rm -f "$root/etc/apt/sources.list"
   cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
 URIs: $mirror
-Suites: bookworm bookworm-updates
+Suites: $suite $suite-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: ${mirror%/debian}/debian-security
-Suites: bookworm-security
+Suites: $suite-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
@@ -163,7 +167,7 @@ packages_now() { chroot "$root" dpkg-query -W -f='${db:Status-Abbrev}\t${Package
 
 if [ ! -f "$state/created" ]; then
   new_root=1
-  step "debootstrap: Debian 12 minbase from $mirror" debootstrap_root
+  step "debootstrap: Debian $suite minbase from $mirror" debootstrap_root
 else
   new_root=0
   say "reusing the root made $(cat "$state/created") in $root (--fresh starts again)"

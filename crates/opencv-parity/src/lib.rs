@@ -1,2 +1,2 @@
 //! Test-only crate: `tests/parity.rs` compares `vision::imgproc` with OpenCV (core and imgproc,
-//! Debian 12's libopencv-dev) on the shared photos. Nothing here ships; the library is empty.
+//! Debian 12's libopencv-core-dev and libopencv-imgproc-dev) on the shared photos. Nothing here ships; the library is empty.

@@ -1,4 +1,4 @@
-//! `vision::imgproc` against OpenCV 4.6 (Debian 12's libopencv-dev, core and imgproc) on the
+//! `vision::imgproc` against OpenCV 4.6 (Debian 12's libopencv-core-dev and libopencv-imgproc-dev) on the
 //! shared photos: resize against `cv::resize(INTER_LINEAR)`, the alignment warp against
 //! `cv::warpAffine`, grey against `cv::cvtColor(BGR2GRAY)`, the sharpness measure against
 //! `cv::Laplacian`, and the detector and liveness inputs built both ways (the liveness ones

@@ -470,9 +470,11 @@ impl ServerConfig {
     pub fn show(flags: &ServeFlags, env: &Environment) -> Result<String, ConfigError> {
         let fig = Self::figment(flags, env)?;
         let cfg: Self = fig.extract_lossy()?;
-        let effective = serde_json::to_value(&cfg).map_err(|e| {
+        let mut effective = serde_json::to_value(&cfg).map_err(|e| {
             ConfigError::Invalid(Box::new(config_layers::figment::Error::from(e.to_string())))
         })?;
+        // A PostgreSQL URL may carry its password: shown as the logs show it.
+        effective["db"] = serde_json::Value::from(crate::db::redact_db(&cfg.db));
         let file = flags
             .config
             .clone()
@@ -762,24 +764,21 @@ mod tests {
         );
         assert!(r.settings().count() > 60, "every setting is listed");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for (path, text) in [
-            (
-                "packaging/access-server/server.toml",
-                ServerConfig::example_toml(),
-            ),
-            ("docs/settings/server.md", ServerConfig::settings_markdown()),
-        ] {
-            let file = root.join(path);
-            if std::env::var_os("ACCESS_REGENERATE").is_some() {
-                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                std::fs::write(&file, &text).unwrap();
-            }
-            let shipped = std::fs::read_to_string(&file).unwrap_or_default();
-            assert!(
-                shipped == text,
-                "{path} is not what the config struct makes: run ACCESS_REGENERATE=1 cargo test -p access-server --lib config"
-            );
-        }
+        let stale = config_layers::docs::stale_generated_files(
+            &root,
+            &[
+                (
+                    "packaging/access-server/server.toml",
+                    ServerConfig::example_toml(),
+                ),
+                ("docs/settings/server.md", ServerConfig::settings_markdown()),
+            ],
+            "ACCESS_REGENERATE",
+        );
+        assert!(
+            stale.is_empty(),
+            "{stale:?}: not what the config struct makes: run ACCESS_REGENERATE=1 cargo test -p access-server --lib config"
+        );
         // The example is a valid file that sets what the package needs.
         let f = temp_file("example.toml", &ServerConfig::example_toml());
         let c = ServerConfig::load(&with_file(&f), &env(&[])).unwrap();
@@ -823,6 +822,18 @@ mod tests {
         assert!(line("smtp.password").contains("(set, hidden)"), "{out}");
         assert!(line("smtp.port").contains("587") && line("smtp.port").ends_with("# default"));
         assert!(line("otp_ttl_s").ends_with("# default"), "{out}");
+        let out = ServerConfig::show(
+            &ServeFlags {
+                db: Some("postgres://ops:pg-secret@db.lan/access".into()),
+                ..Default::default()
+            },
+            &env(&[]),
+        )
+        .unwrap();
+        assert!(
+            !out.contains("pg-secret") && out.contains("ops:***@db.lan"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -186,6 +186,33 @@ impl Reference {
     }
 }
 
+/// Checks that each generated file under `root` (path, text) holds what its generator makes
+/// now; with the environment variable `regenerate` set, writes them first. Returns the paths
+/// that differ (for a test's assertion).
+pub fn stale_generated_files(
+    root: &std::path::Path,
+    files: &[(&str, String)],
+    regenerate: &str,
+) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(path, text)| {
+            let file = root.join(path);
+            if std::env::var_os(regenerate).is_some() {
+                let written = file
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&file, text));
+                if written.is_err() {
+                    return true;
+                }
+            }
+            std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str())
+        })
+        .map(|(path, _)| path.to_string())
+        .collect()
+}
+
 /// Where `key`'s value came from: the layer's name with its file or variable, or `default`.
 pub fn source(figment: &Figment, key: &str) -> String {
     let Some(md) = figment.find_metadata(key) else {

@@ -443,21 +443,18 @@ mod tests {
             r.undocumented()
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for (path, text) in [
-            ("packaging/kiosk/kiosk.toml", example_toml()),
-            ("docs/settings/kiosk.md", settings_markdown()),
-        ] {
-            let file = root.join(path);
-            if std::env::var_os("KIOSK_REGENERATE").is_some() {
-                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                std::fs::write(&file, &text).unwrap();
-            }
-            let shipped = std::fs::read_to_string(&file).unwrap_or_default();
-            assert!(
-                shipped == text,
-                "{path} is not what the config struct makes: run KIOSK_REGENERATE=1 cargo test -p kiosk-core --lib config"
-            );
-        }
+        let stale = config_layers::docs::stale_generated_files(
+            &root,
+            &[
+                ("packaging/kiosk/kiosk.toml", example_toml()),
+                ("docs/settings/kiosk.md", settings_markdown()),
+            ],
+            "KIOSK_REGENERATE",
+        );
+        assert!(
+            stale.is_empty(),
+            "{stale:?}: not what the config struct makes: run KIOSK_REGENERATE=1 cargo test -p kiosk-core --lib config"
+        );
         // The example is a valid file, and sets nothing.
         let dir = temp_dir("example");
         let f = dir.join("kiosk.toml");

@@ -252,4 +252,9 @@ export const WEBHOOK_EVENTS = [
   'biometric_validation.liveness_passed',
   'biometric_validation.liveness_failed',
   'kiosk.offline_sign_in',
+  'face.enrolled',
+  'face.erased',
+  'face.confirmed',
+  'face.identification_off',
+  'face.identification_on',
 ];

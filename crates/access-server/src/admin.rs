@@ -588,7 +588,7 @@ pub async fn delete_user(
     let d = st
         .db
         .tx(move |tx| {
-            let d = crate::erasure::erase(tx, &q.project_id, &user_id, &claims, now)?;
+            let d = crate::erasure::erase(tx, &q.project_id, &user_id, &claims, &claims.sub, now)?;
             if d.templates_deleted == 0 {
                 return Err(ApiError::new(
                     ErrorCode::UserNotFound,
@@ -599,5 +599,6 @@ pub async fn delete_user(
         })
         .await?;
     st.templates.invalidate(&d.project_id);
+    st.webhook_wake.notify_one();
     Ok(ok(d, "user deleted"))
 }

@@ -26,8 +26,8 @@ use crate::error::ApiError;
 use crate::face::FaceService;
 use crate::state::{AppState, Inner};
 use crate::{
-    admin, audit, biometric, console, erasure, kiosks, misc, openapi, operators, otp, policy, sync,
-    tokens, webhooks,
+    admin, audit, biometric, console, erasure, kiosks, misc, openapi, operators, otp, people,
+    policy, sync, tokens, webhooks,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +110,7 @@ pub fn router(st: AppState) -> Router {
         .routes(routes!(sync::events))
         .routes(routes!(policy::policy))
         .routes(routes!(erasure::delete_biometric_user))
+        .routes(routes!(people::confirm_handler))
         .routes(routes!(biometric::reset_face_attempts))
         .routes(routes!(biometric::face_rates))
         .routes(routes!(misc::jwks))

@@ -5,7 +5,7 @@ use crate::sql::{Connection, OptionalExtension};
 use access_types::{
     EnrolSource, ErrorCode, FaceQuality, LivenessCheckRequest, LivenessCheckResponse, ProjectFlow,
     RegisterFaceRequest, RegisterFaceResponse, ValidationStatus, VerifyFaceRequest,
-    VerifyFaceResponse,
+    VerifyFaceResponse, WebhookEventType,
 };
 use axum::extract::State;
 use axum::response::Response;
@@ -291,6 +291,7 @@ pub async fn register_face(
         .with_details(json!({ "issues": a.issues })));
     }
     let source = enrol_source(&auth, &req);
+    file_source_allowed(&auth, source, &flow)?;
     let liveness_score = camera_sample_is_live(source, &flow, &a)?;
     admit(
         &st,
@@ -304,6 +305,8 @@ pub async fn register_face(
     let now = st.clock.now_ms();
     let ttl_ms = st.cfg.otp_ttl_s as i64 * 1000;
     let max_attempts = st.cfg.otp_max_attempts;
+    let max_samples = st.cfg.kiosk_max_samples_per_person;
+    let actor = crate::people::actor(&auth);
     let resp = st
         .db
         .tx(move |tx| {
@@ -317,6 +320,7 @@ pub async fn register_face(
             if let Some(at) = captured_ms {
                 crate::erasure::refuse_if_erased_since(tx, &req.project_id, &req.user_id, at)?;
             }
+            crate::people::may_enrol(tx, &auth, &req.project_id, &req.user_id, max_samples)?;
             let template_id = templates::insert(
                 tx,
                 &templates::NewTemplate {
@@ -325,6 +329,7 @@ pub async fn register_face(
                     model_id: &model_id,
                     embedding: &a.embedding,
                     source,
+                    enrolled_by: &actor,
                 },
                 now,
             )?;
@@ -348,6 +353,15 @@ pub async fn register_face(
                 Step::Created,
                 json!({ "template_id": template_id, "source": source.as_str() }),
                 now,
+            )?;
+            crate::people::record(
+                tx,
+                now,
+                &actor,
+                WebhookEventType::FaceEnrolled,
+                &req.project_id,
+                Some(&req.user_id),
+                json!({ "template_id": template_id, "source": source.as_str(), "samples": samples }),
             )?;
             tracing::info!(project = %req.project_id, template = %template_id, source = source.as_str(), "face enrolled");
             let resp = RegisterFaceResponse {
@@ -393,6 +407,19 @@ fn enrol_source(auth: &Auth, req: &RegisterFaceRequest) -> EnrolSource {
     } else {
         EnrolSource::Camera
     })
+}
+
+/// A file is not judged live: where the flow requires liveness only an administrator may
+/// vouch for one (403 `FILE_SOURCE_NEEDS_ADMIN`); elsewhere both sources pass the same checks
+/// and the label is a record (`people`).
+fn file_source_allowed(auth: &Auth, source: EnrolSource, flow: &ProjectFlow) -> ApiResult<()> {
+    if source == EnrolSource::File && flow.login.liveness_required && !auth.is_admin() {
+        return Err(ApiError::new(
+            ErrorCode::FileSourceNeedsAdmin,
+            "this flow requires liveness: only an administrator may enrol a sample from a file",
+        ));
+    }
+    Ok(())
 }
 
 /// A camera's sample must be live when the flow requires liveness (the kiosk judged the same
@@ -550,6 +577,23 @@ pub async fn verify_face(
         })
         .await?
     };
+    if target.is_none() {
+        // Each change of the project's 1:N availability is an operator's business: recorded
+        // once (audit log, webhook), not per search.
+        let off = matches!(decision, vision::decision::FaceDecision::IdentifyOff);
+        crate::people::note_identification(
+            &st,
+            &project_id,
+            !off,
+            json!({
+                "people": thresholds.people,
+                "expected_fnir": thresholds.identify_fnir.is_finite().then_some(thresholds.identify_fnir),
+                "fnir_ceiling": flow.login.fnir_ceiling,
+                "target_fpir": flow.login.target_fpir,
+            }),
+        )
+        .await?;
+    }
     let threshold = if target.is_some() {
         thresholds.verify
     } else {

@@ -116,6 +116,10 @@ pub struct ServerConfig {
     pub phone_sends_per_min: u32,
     /// Face calls (enrol, verify, liveness) per person per minute.
     pub biometric_per_min: u32,
+    /// Face samples kiosks may add to one person (live samples enrolled with kiosk tokens);
+    /// more need an admin token. Each sample moves the person's fused template, so this bounds
+    /// how far kiosks can move it; a kiosk's enrolment takes 3 to 5 (kiosk-core `MAX_ENROL_SAMPLES`).
+    pub kiosk_max_samples_per_person: u32,
     /// 1:N face verifications (no `user_id`) per minute per calling token (a kiosk): a 1:N
     /// call searches everyone, so unbounded it is a way to probe the gallery.
     pub one_to_n_per_min_caller: u32,
@@ -242,6 +246,7 @@ impl Default for ServerConfig {
             email_sends_per_min: 5,
             phone_sends_per_min: 3,
             biometric_per_min: 10,
+            kiosk_max_samples_per_person: 10,
             one_to_n_per_min_caller: 12,
             one_to_n_per_min_project: 120,
             max_body_bytes: 1024 * 1024,

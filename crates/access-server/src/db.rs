@@ -263,6 +263,22 @@ CREATE TABLE face_attempts (
     last_failed_at INTEGER NOT NULL, PRIMARY KEY (project_id, user_id));
 "#,
     ),
+    // Who may change a person's face samples (people.rs): which caller enrolled each sample
+    // (`kiosk:<id>` or an admin's subject; NULL before this was kept, treated as an admin's),
+    // an administrator's confirmation of a person (kiosks may no longer erase them; a kiosk's
+    // erasure before it is re-enrolment's approval), and the audit log read by target (the
+    // last 1:N on/off decision of a project).
+    (
+        "people_trust",
+        r#"
+ALTER TABLE templates ADD COLUMN enrolled_by TEXT;
+CREATE TABLE person_confirmations (
+    project_id TEXT NOT NULL, user_id TEXT NOT NULL, confirmed_at INTEGER NOT NULL,
+    actor TEXT NOT NULL, PRIMARY KEY (project_id, user_id));
+CREATE INDEX erasures_user ON erasures(project_id, user_id, erased_at);
+CREATE INDEX audit_log_target ON audit_log(target, id);
+"#,
+    ),
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,

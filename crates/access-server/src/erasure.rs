@@ -18,16 +18,11 @@ use crate::flows::project_exists;
 use crate::ok;
 use crate::state::AppState;
 
-/// Whether the caller may erase `project_id`'s people: an admin token any project's, a paired
-/// kiosk's token only its own project's (403 `PROJECT_FORBIDDEN`); the kiosk asked for its
-/// admin PIN first.
-pub fn may_manage_people(auth: &Auth, project_id: &str) -> ApiResult<()> {
-    auth.allow_project(project_id)
-}
-
-/// Tombstones every live template of `user_id` in `project_id` and records the erasure, in
+/// Tombstones every live template of `user_id` in `project_id` and records the erasure (the
+/// `erasures` table, the audit log and a `face.erased` webhook event: `people::record`), in
 /// the caller's transaction. Erasing someone with no samples erases nothing (and records
-/// that). The caller invalidates the project's template cache after the commit.
+/// that). The caller checked who may erase (`people::may_erase`) and invalidates the
+/// project's template cache after the commit.
 ///
 /// (See also [`refuse_if_erased_since`]: a sample taken before an erasure never brings the
 /// person back.)
@@ -36,6 +31,7 @@ pub fn erase(
     project_id: &str,
     user_id: &str,
     actor: &ApiTokenClaims,
+    actor_name: &str,
     now_ms: i64,
 ) -> ApiResult<DeletedUser> {
     if !project_exists(tx, project_id)? {
@@ -72,6 +68,15 @@ pub fn erase(
             now_ms
         ],
     )?;
+    crate::people::record(
+        tx,
+        now_ms,
+        actor_name,
+        access_types::WebhookEventType::FaceErased,
+        project_id,
+        Some(user_id),
+        serde_json::json!({ "templates_deleted": ids.len() }),
+    )?;
     Ok(DeletedUser {
         user_id: user_id.to_string(),
         project_id: project_id.to_string(),
@@ -80,7 +85,8 @@ pub fn erase(
 }
 
 /// `DELETE /biometric/users/{user_id}?project_id=`: erases the person's samples (200 with
-/// how many, 0 when there were none: a kiosk's retried erasure is not an error).
+/// how many, 0 when there were none: a kiosk's retried erasure is not an error). A kiosk
+/// erases only its own unconfirmed people (`people::may_erase`, 403 `ERASURE_NEEDS_ADMIN`).
 #[utoipa::path(
     delete,
     path = "/biometric/users/{user_id}",
@@ -99,15 +105,25 @@ pub async fn delete_biometric_user(
     let user_id = UserId::parse(&user_id)
         .map_err(|e| ApiError::bad_request(e.to_string()))?
         .to_string();
-    may_manage_people(&auth, &q.project_id)?;
-    let claims = auth.0;
+    auth.allow_project(&q.project_id)?;
     let now = st.clock.now_ms();
     let project = q.project_id.clone();
     let d = st
         .db
-        .tx(move |tx| erase(tx, &project, &user_id, &claims, now))
+        .tx(move |tx| {
+            crate::people::may_erase(tx, &auth, &project, &user_id)?;
+            erase(
+                tx,
+                &project,
+                &user_id,
+                &auth.0,
+                &crate::people::actor(&auth),
+                now,
+            )
+        })
         .await?;
     st.templates.invalidate(&d.project_id);
+    st.webhook_wake.notify_one();
     tracing::info!(
         project = %d.project_id,
         templates = d.templates_deleted,

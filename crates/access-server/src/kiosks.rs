@@ -138,18 +138,37 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
             Err(invalid())
         };
     }
-    let existing: Option<String> = c
+    let existing: Option<(String, Option<i64>)> = c
         .query_row(
-            "SELECT id FROM kiosks WHERE public_key = ?1",
+            "SELECT id, revoked_at FROM kiosks WHERE public_key = ?1",
             [&public_key[..]],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    // A revoked kiosk id stays revoked: a fresh code pairs its device key again as a new kiosk
+    // (an administrator's new decision, listed as such), never brings back the old id, its
+    // name or its history. The old row keeps a fingerprint of the key in place of the key,
+    // which must stay unique.
+    let existing = match existing {
+        Some((old_id, Some(_))) => {
+            use sha2::{Digest, Sha256};
+            // The id in it too: one key revoked twice leaves two distinct fingerprints.
+            let fingerprint = Sha256::digest([old_id.as_bytes(), b"\0", &public_key[..]].concat());
+            exec(
+                c,
+                "UPDATE kiosks SET public_key = ?1 WHERE id = ?2",
+                rusqlite::params![&fingerprint[..], old_id],
+            )?;
+            None
+        }
+        Some((id, None)) => Some(id),
+        None => None,
+    };
     let kiosk_id = match existing {
         Some(id) => {
             exec(
                 c,
-                "UPDATE kiosks SET project_id = ?1, name = ?2, revoked_at = NULL,
+                "UPDATE kiosks SET project_id = ?1, name = ?2,
                  version = COALESCE(?3, version), last_seen_at = ?4 WHERE id = ?5",
                 rusqlite::params![project_id, name, req.version, now, id],
             )?;

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod operators;
 pub mod otp;
 pub mod outbound;
+pub mod people;
 pub mod pg;
 pub mod policy;
 pub mod revocation;

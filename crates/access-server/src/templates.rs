@@ -28,6 +28,8 @@ pub struct NewTemplate<'a> {
     pub model_id: &'a str,
     pub embedding: &'a Embedding,
     pub source: access_types::EnrolSource,
+    /// Who enrolled it (`people::actor`): a kiosk may erase only people it enrolled itself.
+    pub enrolled_by: &'a str,
 }
 
 pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> crate::sql::Result<String> {
@@ -36,8 +38,8 @@ pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> crate::sql::Res
     exec(
         tx,
         "INSERT INTO templates(id, project_id, user_id, model_id, embedding, created_at, rev,
-           source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           source, enrolled_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         rusqlite::params![
             id,
             t.project_id,
@@ -46,7 +48,8 @@ pub fn insert(tx: &Connection, t: &NewTemplate<'_>, now: i64) -> crate::sql::Res
             t.embedding.to_le_bytes(),
             now,
             rev,
-            t.source.as_str()
+            t.source.as_str(),
+            t.enrolled_by
         ],
     )?;
     Ok(id)

@@ -77,6 +77,18 @@ error_codes! {
     DuplicateFace = "DUPLICATE_FACE" => 409,
     /// The sample was taken before the person was erased in this project: the erasure stands.
     PersonErased = "PERSON_ERASED" => 409,
+    /// A kiosk may erase only people it enrolled itself that no administrator confirmed;
+    /// anyone else's erasure needs an admin token or the console. Nothing was erased.
+    ErasureNeedsAdmin = "ERASURE_NEEDS_ADMIN" => 403,
+    /// A kiosk erased this person: a kiosk may enrol them again only after an administrator
+    /// confirms it (`POST /biometric/users/{user_id}/confirm`). Nothing was stored.
+    ReenrolmentNeedsApproval = "REENROLMENT_NEEDS_APPROVAL" => 409,
+    /// A kiosk added as many samples to this person as it may
+    /// (`details.max_samples`); more need an admin token. Nothing was stored.
+    TooManySamples = "TOO_MANY_SAMPLES" => 409,
+    /// The flow requires liveness and a file is not judged live: only an admin token may
+    /// enrol a sample from a file there (a kiosk's camera sample is judged). Nothing stored.
+    FileSourceNeedsAdmin = "FILE_SOURCE_NEEDS_ADMIN" => 403,
     NotFound = "NOT_FOUND" => 404,
     MethodNotAllowed = "METHOD_NOT_ALLOWED" => 405,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,

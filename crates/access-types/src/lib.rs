@@ -827,6 +827,28 @@ pub enum WebhookEventType {
     #[serde(rename = "kiosk.offline_sign_in")]
     #[strum(serialize = "kiosk.offline_sign_in")]
     KioskOfflineSignIn,
+    /// A face sample was enrolled for a person (`data`: project, user, template, source, by).
+    #[serde(rename = "face.enrolled")]
+    #[strum(serialize = "face.enrolled")]
+    FaceEnrolled,
+    /// A person's face samples were erased (`data`: project, user, how many, by).
+    #[serde(rename = "face.erased")]
+    #[strum(serialize = "face.erased")]
+    FaceErased,
+    /// An administrator confirmed a person's face samples: kiosks may no longer erase them,
+    /// and a kiosk may enrol them again after a kiosk's erasure.
+    #[serde(rename = "face.confirmed")]
+    #[strum(serialize = "face.confirmed")]
+    FaceConfirmed,
+    /// 1:N (face-only sign-in) turned off for the project: it cannot hold its flow's error
+    /// rates at the gallery's size (`data`: people, expected FNIR, ceiling).
+    #[serde(rename = "face.identification_off")]
+    #[strum(serialize = "face.identification_off")]
+    FaceIdentificationOff,
+    /// 1:N turned back on for the project.
+    #[serde(rename = "face.identification_on")]
+    #[strum(serialize = "face.identification_on")]
+    FaceIdentificationOn,
 }
 wire_names!(WebhookEventType);
 

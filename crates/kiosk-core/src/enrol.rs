@@ -75,6 +75,16 @@ impl Kiosk {
         let user_id = access_types::UserId::parse(user_id)
             .map_err(|_| KioskError::InvalidUserId(user_id.into()))?;
         let user_id = user_id.as_str();
+        // The server refuses a kiosk's file where the flow requires liveness: say so now,
+        // not after the person was enrolled here and the upload refused.
+        if source == EnrolSource::File
+            && self
+                .offline_policy()?
+                .and_then(|p| p.flow)
+                .is_some_and(|f| f.login.liveness_required)
+        {
+            return Err(KioskError::FileSourceNeedsAdmin);
+        }
         if !(MIN_ENROL_SAMPLES..=MAX_ENROL_SAMPLES).contains(&samples.len()) {
             return Err(KioskError::EnrolSampleCount {
                 min: MIN_ENROL_SAMPLES,

@@ -60,6 +60,12 @@ pub enum KioskError {
     /// the same with `SAMPLE_MISMATCH`).
     #[error("this face does not match the person's enrolled samples (similarity {score:.2})")]
     SampleMismatch { score: f32 },
+    /// The project's flow requires liveness (the policy last synced says so) and a file is
+    /// not judged live: the server takes a file there only from an administrator.
+    #[error(
+        "this project requires liveness: enrol from the camera, or ask an administrator to enrol the photos"
+    )]
+    FileSourceNeedsAdmin,
     #[error("invalid user id {0:?}: use 1 to 128 bytes of printable characters")]
     InvalidUserId(String),
     #[error("no frames to analyse")]
@@ -130,6 +136,7 @@ impl KioskError {
             Self::AlreadyEnrolled { .. } => C::AlreadyEnrolled,
             Self::SampleMismatch { .. } => C::SampleMismatch,
             Self::InvalidUserId(_) => C::InvalidUserId,
+            Self::FileSourceNeedsAdmin => C::FileSourceNeedsAdmin,
             Self::NoFrames => C::NoFrames,
             Self::EngineStopped => C::EngineStopped,
             Self::DeviceKey { .. } => C::DeviceKey,

@@ -220,22 +220,28 @@ impl Kiosk {
             }
             Err(e) if !refuses_the_item(&e) => return Err(e.into()),
             Err(e) => {
-                // Not this person's face, or someone else's already: the server's refusal
-                // stands here too, the sample leaves this kiosk's gallery.
+                // Not this person's face, someone else's already, or not a kiosk's to add
+                // (the server's people rules): the server's refusal stands here too, the
+                // sample leaves this kiosk's gallery.
                 if matches!(
                     e.api_code(),
                     Some(
                         ErrorCode::SampleMismatch
                             | ErrorCode::DuplicateFace
                             | ErrorCode::PersonErased
+                            | ErrorCode::ReenrolmentNeedsApproval
+                            | ErrorCode::TooManySamples
+                            | ErrorCode::FileSourceNeedsAdmin
                     )
                 ) && let Some(local) = upload.local_template_id
                 {
                     let mut store = self.store();
                     store.delete_template(local)?;
                     // Erased elsewhere while this kiosk was offline: nothing of them stays.
-                    if e.api_code() == Some(ErrorCode::PersonErased)
-                        && !store.templates()?.iter().any(|t| t.user_id == req.user_id)
+                    if matches!(
+                        e.api_code(),
+                        Some(ErrorCode::PersonErased | ErrorCode::ReenrolmentNeedsApproval)
+                    ) && !store.templates()?.iter().any(|t| t.user_id == req.user_id)
                     {
                         store.delete_user(&req.user_id)?;
                     }
@@ -454,6 +460,12 @@ impl Kiosk {
                 a.decision = AuditDecision::UploadRefused;
                 a.detail = Some(format!("erasure refused: {}: {e}", e.code()));
                 self.store().mark_attempt_failed(client_id, e.code())?;
+                // The person stays enrolled at the server (someone else enrolled or confirmed
+                // them: an administrator's erasure): the feed from its start brings their
+                // samples back to this kiosk, which dropped them when asked.
+                if e.api_code() == Some(ErrorCode::ErasureNeedsAdmin) {
+                    self.store().set_setting(CURSOR_KEY, "0")?;
+                }
             }
         }
         self.audit(a);
@@ -547,8 +559,14 @@ impl Kiosk {
 /// A definite refusal of this one item (bad image, unknown project...), as opposed to a problem
 /// of the kiosk or the network (token, rate limit, 5xx, garbage) that retrying later can fix.
 fn refuses_the_item(e: &access_client::ClientError) -> bool {
+    // A 403 is the credential's (revoked, another project) unless its code is about this
+    // item: the server's people rules.
     matches!(e, access_client::ClientError::Api { status, .. }
         if matches!(status, 400 | 404 | 409 | 410 | 413 | 415 | 422))
+        || matches!(
+            e.api_code(),
+            Some(ErrorCode::ErasureNeedsAdmin | ErrorCode::FileSourceNeedsAdmin)
+        )
 }
 
 /// The background sync: a round every `interval` (±20 %) while online, backing off (doubling, up to a

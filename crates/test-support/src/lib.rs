@@ -23,6 +23,7 @@ pub use photos::{
     photo, photo_b64, photo_bytes,
 };
 #[cfg(feature = "server")]
+pub use reqwest::Method;
 pub use server::{DeviceKey, TestServer, Vision, code_of, every_method, request};
 
 use std::process::{Command, Stdio};

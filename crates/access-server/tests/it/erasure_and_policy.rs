@@ -33,8 +33,15 @@ async fn feed(t: &TestServer, cursor: &str) -> Value {
 #[tokio::test]
 async fn a_kiosk_erases_a_person_and_the_feed_carries_tombstones() {
     let t = fake_server().await;
-    t.enrol_images("ada", &[face_jpeg(1, 1), face_jpeg(1, 2)])
+    // Ada enrolled by the kiosk (it may erase her), Bob by an administrator.
+    for v in 1..=2 {
+        t.post_ok(
+            "/biometric/register-face",
+            &t.kiosk(),
+            json!({"user_id": "ada", "project_id": t.project(), "face_image": b64(&face_jpeg(1, v))}),
+        )
         .await;
+    }
     t.enrol_images("bob", &[face_jpeg(2, 1)]).await;
     let before = feed(&t, "0").await;
     let cursor = before["next_cursor"].as_str().unwrap().to_string();
@@ -52,7 +59,7 @@ async fn a_kiosk_erases_a_person_and_the_feed_carries_tombstones() {
             .await
         }
     };
-    // A paired kiosk may erase in its own project.
+    // A paired kiosk may erase in its own project the people it enrolled.
     let (s, v) = erase("ada", t.kiosk(), t.project().into()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["templates_deleted"], 2);

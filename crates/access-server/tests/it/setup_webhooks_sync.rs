@@ -1096,6 +1096,7 @@ fn seed_templates(t: &TestServer, pid: &str, users: std::ops::Range<usize>) {
                     model_id: "m1",
                     embedding: &e,
                     source: access_types::EnrolSource::File,
+                    enrolled_by: "test",
                 };
                 access_server::templates::insert(c, &new, now)?;
             }

@@ -321,14 +321,17 @@ async fn a_joining_kiosk_catches_up_page_by_page_then_asks_only_whats_new() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trusted_files_enrol_without_liveness_and_the_camera_still_needs_it() {
+async fn trusted_files_enrol_without_liveness_only_where_the_flow_does_not_require_it() {
     let fakes = FakeFaces::new();
+    let mut login = every_method();
+    login["liveness_required"] = serde_json::json!(false);
     let server = TestServer::builder()
         .vision(Vision::Fake(fakes.clone()))
-        .login_flow(every_method())
+        .login_flow(login)
         .start()
         .await;
     let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-source")), &fakes);
+    k.sync_once().await.unwrap();
     // Photos that the liveness model would call a print: refused from the camera...
     fakes.set_liveness(0.2);
     assert_eq!(
@@ -361,6 +364,66 @@ async fn trusted_files_enrol_without_liveness_and_the_camera_still_needs_it() {
         });
         assert!(audited, "{user}: the audit says {source}");
     }
+    // Where the flow requires liveness a kiosk's file would skip it: the kiosk says so before
+    // taking anything (the server would refuse it, FILE_SOURCE_NEEDS_ADMIN).
+    let (s, v) = server
+        .call(
+            common::Method::PATCH,
+            &format!("/project-flows/{}", server.flow()),
+            Some(&server.admin),
+            Some(serde_json::json!({"login": {"liveness_required": true}})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    k.sync_once().await.unwrap();
+    let err = k
+        .enroll_from(ADMIN, "cy", None, samples(3), EnrolSource::File)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "FILE_SOURCE_NEEDS_ADMIN");
+    assert!(k.users().unwrap().iter().all(|u| u.user_id != "cy"));
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM templates WHERE user_id = 'cy'"),
+        0
+    );
+    server.stop().await;
+}
+
+/// A kiosk erases only people it enrolled itself (the server's people rules): erasing
+/// someone an administrator enrolled is refused at the next sync, audited, and the person
+/// comes back to this kiosk from the feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_the_server_refuses_brings_the_person_back() {
+    let fakes = FakeFaces::new();
+    let server = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(every_method())
+        .start()
+        .await;
+    server.enrol_images("grace", &[face_jpeg(3, 1)]).await;
+    let k = fake_kiosk(
+        kiosk_config(&server, &temp_dir("fake-erase-refused")),
+        &fakes,
+    );
+    k.sync_once().await.unwrap();
+    let has_grace = |k: &kiosk_core::Kiosk| k.users().unwrap().iter().any(|u| u.user_id == "grace");
+    assert!(has_grace(&k));
+    assert!(k.delete_user(ADMIN, "grace").unwrap());
+    assert!(!has_grace(&k));
+    let r = k.sync_once().await.unwrap();
+    assert!(r.online, "{r:?}");
+    assert!(has_grace(&k), "the feed brought her back: {r:?}");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM templates WHERE user_id = 'grace' AND deleted_at IS NULL"),
+        1
+    );
+    let refused = k.audit_log(50).unwrap().into_iter().any(|a| {
+        a.detail
+            .as_deref()
+            .is_some_and(|d| d.contains("ERASURE_NEEDS_ADMIN"))
+    });
+    assert!(refused, "the refusal is in the kiosk's audit log");
     server.stop().await;
 }
 

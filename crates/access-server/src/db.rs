@@ -263,6 +263,14 @@ CREATE TABLE face_attempts (
     last_failed_at INTEGER NOT NULL, PRIMARY KEY (project_id, user_id));
 "#,
     ),
+    // A token minted in a console session is the operator's (tokens.rs): revoked when the
+    // operator is removed or gets a new password.
+    (
+        "api_tokens_operator",
+        r#"
+ALTER TABLE api_tokens ADD COLUMN operator_id TEXT;
+"#,
+    ),
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,

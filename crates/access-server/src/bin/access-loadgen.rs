@@ -241,10 +241,8 @@ async fn face_bench(args: &Args) -> anyhow::Result<()> {
     let rss_before = rss_kb();
     let s = start(cfg, Arc::new(SystemClock), None).await?;
     let now = access_server::Clock::now_ms(&SystemClock);
-    let admin = s
-        .state
-        .keys
-        .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+    let admin =
+        access_server::tokens::issue(&s.state.db, &s.state.keys, "loadgen", ApiScope::Admin, 3600, now)?;
     let base = s.base_url();
     let c = reqwest::Client::new();
     let loaded = Instant::now();
@@ -370,10 +368,14 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..args.replicas.max(1) {
                 let s = start(cfg.clone(), Arc::new(SystemClock), None).await?;
                 let now = access_server::Clock::now_ms(&SystemClock);
-                tok = s
-                    .state
-                    .keys
-                    .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+                tok = access_server::tokens::issue(
+                    &s.state.db,
+                    &s.state.keys,
+                    "loadgen",
+                    ApiScope::Admin,
+                    3600,
+                    now,
+                )?;
                 bases.push(s.base_url());
                 servers.push(s);
             }

@@ -374,7 +374,7 @@ async fn drive(
     .await?;
 
     // Pair the fleet (not measured) with the store's own functions, as `access-server kiosks
-    // pair` does: the API takes 30 pairings a minute, server-wide.
+    // pair` does (the API would serve them too: only refused pairings are limited).
     let store = access_server::db::Db::connect(db)?;
     let now = access_server::Clock::now_ms(&access_server::SystemClock);
     let mut fleet = Vec::new();

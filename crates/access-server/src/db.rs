@@ -705,6 +705,29 @@ pub fn rate_limit(
     window_ms: i64,
     now: i64,
 ) -> ApiResult<()> {
+    rate_room(tx, key, limit, window_ms, now)?;
+    rate_record(tx, key, now)
+}
+
+/// Records one hit on `key` (with [`rate_room`]: a limit that counts only some outcomes).
+pub fn rate_record(tx: &Connection, key: &str, now: i64) -> ApiResult<()> {
+    exec(
+        tx,
+        "INSERT INTO rate_hits(key, at) VALUES (?1, ?2)",
+        rusqlite::params![key, now],
+    )?;
+    Ok(())
+}
+
+/// Refuses with `RATE_LIMITED` once `limit` hits on `key` fall within `window_ms`; records
+/// nothing.
+pub fn rate_room(
+    tx: &Connection,
+    key: &str,
+    limit: u32,
+    window_ms: i64,
+    now: i64,
+) -> ApiResult<()> {
     exec(
         tx,
         "DELETE FROM rate_hits WHERE key = ?1 AND at <= ?2",
@@ -723,11 +746,6 @@ pub fn rate_limit(
             .max(1);
         return Err(ApiError::rate_limited(((wait_ms + 999) / 1000) as u64));
     }
-    exec(
-        tx,
-        "INSERT INTO rate_hits(key, at) VALUES (?1, ?2)",
-        rusqlite::params![key, now],
-    )?;
     Ok(())
 }
 

@@ -917,7 +917,7 @@ async fn a_session_alone_makes_no_lasting_credential() {
     assert_eq!(me(&t, &b).await, StatusCode::OK);
 
     // With it: a token tied to the operator.
-    let mint = |b: &Browser| {
+    let mint = |b: &Browser, password: &'static str| {
         let (t, csrf, cookie) = (&t, b.csrf.clone(), b.cookie.clone());
         async move {
             let b = Browser { cookie, csrf: csrf.clone(), set_cookie: String::new() };
@@ -927,7 +927,7 @@ async fn a_session_alone_makes_no_lasting_credential() {
                 &t.url("/tokens"),
                 &b,
                 Some(&csrf),
-                Some(json!({"subject": "ops", "ttl_s": 3600, "password": PASSWORD})),
+                Some(json!({"subject": "ops", "ttl_s": 3600, "password": password})),
             )
             .await;
             assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -935,7 +935,7 @@ async fn a_session_alone_makes_no_lasting_credential() {
         }
     };
     t.clock.advance_ms(2_000); // past the wrong password's throttle
-    let token = mint(&b).await;
+    let token = mint(&b, PASSWORD).await;
     assert_eq!(
         t.count("SELECT COUNT(*) FROM api_tokens WHERE operator_id IS NOT NULL AND subject = 'ops'"),
         1
@@ -957,7 +957,7 @@ async fn a_session_alone_makes_no_lasting_credential() {
 
     // Removing the operator revokes theirs too; tokens minted by bearer are untouched.
     let b = sign_in(&t, EMAIL, "a brand new passphrase").await;
-    let token = mint(&b).await;
+    let token = mint(&b, "a brand new passphrase").await;
     assert_eq!(t.get("/projects", &token).await.0, StatusCode::OK);
     let now = t.clock.now_ms();
     t.server()

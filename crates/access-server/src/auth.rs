@@ -96,7 +96,9 @@ fn live_keys(c: &crate::sql::Connection, now_ms: i64) -> Result<Vec<KeyRow>, Sto
          WHERE retire_after IS NULL OR retire_after > ?1 ORDER BY created_at DESC, kid DESC",
     )?;
     let rows = st
-        .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([now_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

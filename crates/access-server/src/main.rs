@@ -275,7 +275,10 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
             if generated {
                 outln!("{password}");
             }
-            cli_output::errln!("new password for {}; their sessions ended, the tokens they minted in one are revoked", op.email);
+            cli_output::errln!(
+                "new password for {}; their sessions ended, the tokens they minted in one are revoked",
+                op.email
+            );
             Ok(())
         }
         AdminsCmd::ResetTotp { store, email } => {

@@ -836,15 +836,7 @@ pub async fn confirm_password(
             if let Some(a) = &addr_key {
                 fail(c, a, cfg.free_failures_per_address, now)?;
             }
-            crate::audit::record(
-                c,
-                now,
-                &email,
-                "console.password_refused",
-                None,
-                None,
-                addr,
-            )?;
+            crate::audit::record(c, now, &email, "console.password_refused", None, None, addr)?;
             Ok(())
         })
         .await?;

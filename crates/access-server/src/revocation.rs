@@ -113,8 +113,9 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
             ErrorCode::KioskRevoked,
             "this kiosk was revoked; pair it again",
         ),
-        ApiScope::Admin | ApiScope::Metrics => {
-            ApiError::new(ErrorCode::Unauthorized, "this token was revoked or never recorded")
-        }
+        ApiScope::Admin | ApiScope::Metrics => ApiError::new(
+            ErrorCode::Unauthorized,
+            "this token was revoked or never recorded",
+        ),
     })
 }

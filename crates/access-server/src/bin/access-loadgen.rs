@@ -241,8 +241,14 @@ async fn face_bench(args: &Args) -> anyhow::Result<()> {
     let rss_before = rss_kb();
     let s = start(cfg, Arc::new(SystemClock), None).await?;
     let now = access_server::Clock::now_ms(&SystemClock);
-    let admin =
-        access_server::tokens::issue(&s.state.db, &s.state.keys, "loadgen", ApiScope::Admin, 3600, now)?;
+    let admin = access_server::tokens::issue(
+        &s.state.db,
+        &s.state.keys,
+        "loadgen",
+        ApiScope::Admin,
+        3600,
+        now,
+    )?;
     let base = s.base_url();
     let c = reqwest::Client::new();
     let loaded = Instant::now();

@@ -868,7 +868,9 @@ async fn another_address_cannot_lock_an_operator_out() {
         statuses.push(r.status());
     }
     assert!(
-        statuses[..17].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        statuses[..17]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
     assert_eq!(statuses[17], StatusCode::TOO_MANY_REQUESTS);
@@ -910,7 +912,11 @@ async fn a_session_alone_makes_no_lasting_credential() {
             Some(Value::Object(mint)),
         )
         .await;
-        assert_eq!((s, &v["details"]["reason"]), (StatusCode::FORBIDDEN, &json!("password")), "{v}");
+        assert_eq!(
+            (s, &v["details"]["reason"]),
+            (StatusCode::FORBIDDEN, &json!("password")),
+            "{v}"
+        );
     }
     assert_eq!((totp_pending(), tokens()), (0, before));
     // The session still stands after a wrong password (it is the password that is asked).
@@ -920,7 +926,11 @@ async fn a_session_alone_makes_no_lasting_credential() {
     let mint = |b: &Browser, password: &'static str| {
         let (t, csrf, cookie) = (&t, b.csrf.clone(), b.cookie.clone());
         async move {
-            let b = Browser { cookie, csrf: csrf.clone(), set_cookie: String::new() };
+            let b = Browser {
+                cookie,
+                csrf: csrf.clone(),
+                set_cookie: String::new(),
+            };
             let (s, v, _) = send(
                 t,
                 Method::POST,
@@ -937,7 +947,9 @@ async fn a_session_alone_makes_no_lasting_credential() {
     t.clock.advance_ms(2_000); // past the wrong password's throttle
     let token = mint(&b, PASSWORD).await;
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM api_tokens WHERE operator_id IS NOT NULL AND subject = 'ops'"),
+        t.count(
+            "SELECT COUNT(*) FROM api_tokens WHERE operator_id IS NOT NULL AND subject = 'ops'"
+        ),
         1
     );
     assert_eq!(t.get("/projects", &token).await.0, StatusCode::OK);

@@ -681,17 +681,29 @@ async fn unrecorded_admin_tokens_and_retired_keys_verify_nothing() {
     // and it made nothing.
     let legacy = st
         .keys
-        .issue_api_token("legacy", access_types::ApiScope::Admin, 36_500 * 86_400, now)
+        .issue_api_token(
+            "legacy",
+            access_types::ApiScope::Admin,
+            36_500 * 86_400,
+            now,
+        )
         .unwrap();
     let (s, v) = t.post("/projects", &legacy, create.clone()).await;
     assert_eq!((s, code_of(&v)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
-    assert_eq!(t.get("/projects", &legacy).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.get("/projects", &legacy).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(t.count("SELECT COUNT(*) FROM projects"), 0);
     assert_eq!(t.count("SELECT COUNT(*) FROM api_tokens"), 1);
 
     // A recorded token, used once (so verified and cached).
     let v = t
-        .post_ok("/tokens", &t.admin, json!({"subject": "ops", "ttl_s": 3600}))
+        .post_ok(
+            "/tokens",
+            &t.admin,
+            json!({"subject": "ops", "ttl_s": 3600}),
+        )
         .await;
     let token = v["data"]["token"].as_str().unwrap().to_string();
     assert_eq!(t.get("/projects", &token).await.0, StatusCode::OK);
@@ -745,7 +757,9 @@ async fn junk_pairing_from_one_address_blocks_no_one_elses() {
         statuses.push(s);
     }
     assert!(
-        statuses[..10].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
     assert_eq!(statuses[10..], [StatusCode::TOO_MANY_REQUESTS; 2]);
@@ -759,7 +773,10 @@ async fn junk_pairing_from_one_address_blocks_no_one_elses() {
         Some(DeviceKey::generate().pair_request(&code)),
     )
     .await;
-    assert_eq!((s, code_of(&v)), (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"));
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
+    );
     assert_eq!(t.count("SELECT COUNT(*) FROM kiosks"), kiosks);
     assert_eq!(t.count(used), codes_used);
     // From the site's own address every pairing goes through, the same code included, and
@@ -771,7 +788,11 @@ async fn junk_pairing_from_one_address_blocks_no_one_elses() {
             t.pairing_code(&p).await
         };
         let (s, v) = t
-            .post("/kiosks/pair", "", DeviceKey::generate().pair_request(&code))
+            .post(
+                "/kiosks/pair",
+                "",
+                DeviceKey::generate().pair_request(&code),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{i}: {v}");
     }
@@ -872,7 +893,10 @@ async fn one_to_one_probes_are_limited_per_caller_and_tell_no_one_apart() {
         t.count("SELECT COUNT(*) FROM face_attempts"),
     );
     let (s, v) = verify("u5").await;
-    assert_eq!((s, code_of(&v)), (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"));
+    assert_eq!(
+        (s, code_of(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
+    );
     assert_eq!(t.count("SELECT COUNT(*) FROM validations"), validations);
     assert_eq!(t.count("SELECT COUNT(*) FROM face_attempts"), attempts);
     // Another caller (an admin token) is not held back by this one.
@@ -915,8 +939,7 @@ async fn every_answer_carries_the_security_headers() {
         assert_eq!(h["referrer-policy"], "no-referrer", "{url}");
         assert_eq!(h["cache-control"], "no-store", "{url}");
         assert_eq!(
-            h["content-security-policy"],
-            "default-src 'none'; frame-ancestors 'none'",
+            h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
             "{url}"
         );
     }

@@ -153,6 +153,7 @@ const en = {
   'tokens.revoke': 'Revoke',
   'tokens.empty': 'No API tokens.',
   'tokens.token': 'Token',
+  'tokens.password': 'Your password (to confirm)',
   'account.title': 'My account',
   'account.totp': 'Two-step sign-in',
   'account.totp_on': 'On: signing in asks for a code from your authenticator app.',
@@ -161,9 +162,11 @@ const en = {
   'account.totp_scan': 'Scan this with your authenticator app, or type the key:',
   'account.totp_confirm': 'Confirm with a code',
   'account.totp_done': 'Two-step sign-in is on.',
+  'account.password': 'Your password (to confirm)',
   'err.UNAUTHORIZED': 'Wrong email or password.',
   'err.session': 'Your session ended. Sign in again.',
   'err.totp_invalid': 'That code is wrong or was already used. Wait for the next one.',
+  'err.password': 'That password is wrong.',
   'err.RATE_LIMITED': 'Too many tries. Wait {s} seconds and try again.',
   'err.FORBIDDEN': 'This was refused. Reload the page and try again.',
   'err.NETWORK': 'The server cannot be reached. Check the connection.',
@@ -334,6 +337,7 @@ const es: Record<Key, string> = {
   'tokens.revoke': 'Revocar',
   'tokens.empty': 'No hay tokens de API.',
   'tokens.token': 'Token',
+  'tokens.password': 'Su contraseña (para confirmar)',
   'account.title': 'Mi cuenta',
   'account.totp': 'Acceso en dos pasos',
   'account.totp_on': 'Activado: al entrar se pide un código de su aplicación de autenticación.',
@@ -342,9 +346,11 @@ const es: Record<Key, string> = {
   'account.totp_scan': 'Escanee esto con su aplicación de autenticación, o escriba la clave:',
   'account.totp_confirm': 'Confirmar con un código',
   'account.totp_done': 'El acceso en dos pasos está activado.',
+  'account.password': 'Su contraseña (para confirmar)',
   'err.UNAUTHORIZED': 'Correo o contraseña incorrectos.',
   'err.session': 'Su sesión terminó. Vuelva a entrar.',
   'err.totp_invalid': 'Ese código es incorrecto o ya se usó. Espere al siguiente.',
+  'err.password': 'Esa contraseña es incorrecta.',
   'err.RATE_LIMITED': 'Demasiados intentos. Espere {s} segundos y vuelva a intentarlo.',
   'err.FORBIDDEN': 'Se rechazó. Recargue la página e inténtelo de nuevo.',
   'err.NETWORK': 'No se puede contactar con el servidor. Compruebe la conexión.',
@@ -405,6 +411,7 @@ export function errorText(
   const reason = e.details?.reason;
   if (reason === 'session') return translate(l, 'err.session');
   if (reason === 'totp_invalid') return translate(l, 'err.totp_invalid');
+  if (reason === 'password') return translate(l, 'err.password');
   if (reason === 'totp_required') return translate(l, 'signin.totp_needed');
   if (e.code === 'RATE_LIMITED') {
     const s = e.retryAfter ?? Number(e.details?.retry_after_s ?? 1);

@@ -190,9 +190,43 @@ pub fn router(st: AppState) -> Router {
             use axum::response::IntoResponse;
             ApiError::internal().into_response()
         }))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(PropagateRequestIdLayer::new(request_id_header()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id_header(), MakeRequestUuid))
+}
+
+/// The headers every answer carries (API JSON, errors, `/docs`, the console), each unless the
+/// handler set its own (the console's stricter policy and its caching stay): no MIME sniffing,
+/// no framing, no referrer; an API answer is never stored by a cache and runs nothing if a
+/// browser opens it.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header;
+    let path = req.uri().path();
+    let page = path.starts_with("/docs")
+        || (path.starts_with("/console") && !path.starts_with("/console/api/"));
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    let mut set = |name: HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "no-referrer");
+    if page {
+        // Swagger UI's page loads its own scripts and styles: only framing is refused.
+        set(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'");
+    } else {
+        set(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+        set(header::CACHE_CONTROL, "no-store");
+    }
+    r
 }
 
 /// Which answers the request log reports as failures (at ERROR): every 5xx but a probe's. A
@@ -360,6 +394,8 @@ pub async fn start(
     let limits = ConnLimits {
         header_timeout: Duration::from_millis(st.cfg.header_timeout_ms.max(1)),
         max_connections: st.cfg.max_connections.max(1),
+        max_per_address: st.cfg.max_connections_per_address.max(1),
+        clock: st.clock.clone(),
     };
     let https = tls.is_some();
     let scheme = if https { "https" } else { "http" };
@@ -418,6 +454,73 @@ async fn reload_tls_on_sighup(
 struct ConnLimits {
     header_timeout: Duration,
     max_connections: usize,
+    max_per_address: usize,
+    clock: Arc<dyn Clock>,
+}
+
+/// The connections each client address (an IPv6 /64) holds.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One of an address's connection slots, given back when the connection ends.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<AddressSlot> {
+        let ip = operators::PeerAddr::bucket(ip);
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// How often at most a refused connection is logged: a flood writes one line an interval
+/// with the count, not one a connection.
+const REFUSAL_LOG_EVERY_MS: i64 = 10_000;
+
+/// Counts refused connections between log lines.
+#[derive(Default)]
+struct RefusalLog {
+    count: u64,
+    logged_at: Option<i64>,
+}
+
+impl RefusalLog {
+    /// Counts one refusal at `now` (ms); when a line is due, the refusals it reports (this
+    /// one and those since the last line).
+    fn refused(&mut self, now: i64) -> Option<u64> {
+        self.count += 1;
+        if self
+            .logged_at
+            .is_some_and(|at| now - at < REFUSAL_LOG_EVERY_MS)
+        {
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.count))
+    }
 }
 
 /// Accepts and serves connections until `stop` turns true, then closes idle keep-alives at
@@ -435,6 +538,8 @@ async fn serve(
     use hyper_util::server::conn::auto;
 
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
+    let mut refusals = RefusalLog::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // HTTP/1.1 only: the automatic version sniffing waits for a client's first bytes with no
     // timeout, so silent connections would hold their slots for ever (the header timeout
@@ -457,11 +562,18 @@ async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                max = limits.max_connections,
-                "connection cap reached; closing a new one"
-            );
+        let taken = per_address
+            .take(peer.ip(), limits.max_per_address)
+            .zip(slots.clone().try_acquire_owned().ok());
+        let Some((address_slot, slot)) = taken else {
+            if let Some(n) = refusals.refused(limits.clock.now_ms()) {
+                tracing::warn!(
+                    refused = n,
+                    max = limits.max_connections,
+                    max_per_address = limits.max_per_address,
+                    "connection cap reached; new connections closed (count since the last such line)"
+                );
+            }
             drop(stream);
             continue;
         };
@@ -496,7 +608,7 @@ async fn serve(
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
             }
-            drop(slot);
+            drop((slot, address_slot));
         });
     }
     drop(listener);
@@ -541,6 +653,36 @@ mod tests {
     use tower_http::classify::{ClassifiedResponse, ClassifyResponse, MakeClassifier};
 
     /// A probe's 503 (still loading) is not logged as a failure; any other 5xx is.
+    /// A flood of refused connections writes one line an interval, with the count.
+    #[test]
+    fn refused_connections_are_logged_once_an_interval_with_their_count() {
+        let mut log = RefusalLog::default();
+        let lines: Vec<(i64, u64)> = (0..30_000)
+            .filter_map(|i| {
+                let now = i; // one a millisecond for 30 s
+                log.refused(now).map(|n| (now, n))
+            })
+            .collect();
+        assert_eq!(lines, vec![(0, 1), (10_000, 10_000), (20_000, 10_000)]);
+        // The rest is told with the next one.
+        assert_eq!(log.refused(60_000), Some(10_000));
+    }
+
+    /// Each address holds at most its share; a slot given back is free again.
+    #[test]
+    fn connections_are_capped_per_address() {
+        let table = Arc::new(PerAddress::default());
+        let a: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        let same_64: std::net::IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        let b: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let first = table.take(a, 2).unwrap();
+        let _second = table.take(same_64, 2).unwrap();
+        assert!(table.take(a, 2).is_none(), "a /64 is one address");
+        assert!(table.take(b, 2).is_some());
+        drop(first);
+        assert!(table.take(same_64, 2).is_some());
+    }
+
     #[test]
     fn only_non_probe_server_errors_are_failures() {
         let failed = |path: &str, status: u16| {

@@ -35,7 +35,28 @@ struct KeySet {
     /// Parsed once: `jsonwebtoken::encode` would re-derive the key pair on every token.
     signer: Ed25519KeyPair,
     decoding: HashMap<String, DecodingKey>,
+    /// When each key stops verifying (ms; none: it signs, or was rotated out by nobody yet).
+    /// Checked on every use, so a key retires on time between two re-reads.
+    retire_after: HashMap<String, Option<i64>>,
     jwks: JwkSet,
+}
+
+impl KeySet {
+    /// Whether `kid` verifies at `now_ms`: in the set and not past its retirement.
+    fn verifies(&self, kid: &str, now_ms: i64) -> bool {
+        matches!(self.retire_after.get(kid), Some(r) if r.is_none_or(|at| at > now_ms))
+    }
+
+    /// What a change of keys is seen by: each key and its retirement.
+    fn fingerprint(&self) -> Vec<(String, Option<i64>)> {
+        let mut f: Vec<_> = self
+            .retire_after
+            .iter()
+            .map(|(k, r)| (k.clone(), *r))
+            .collect();
+        f.sort();
+        f
+    }
 }
 
 /// The server's signing key plus every public key it accepts. After a rotation
@@ -43,14 +64,15 @@ struct KeySet {
 /// until `retire_after` (the end of the longest token it could have signed).
 pub struct Keys {
     set: std::sync::RwLock<std::sync::Arc<KeySet>>,
-    /// Verified API tokens. Kiosks present the same token on every call, and an Ed25519
-    /// verification dominated the CPU profile; `exp`/`nbf` are still checked on every use,
-    /// revocation by the extractor.
-    verified: std::sync::Mutex<HashMap<String, ApiTokenClaims>>,
+    /// Verified API tokens, with the key that signed each. Kiosks present the same token on
+    /// every call, and an Ed25519 verification dominated the CPU profile; `exp`/`nbf` and the
+    /// signing key's standing are still checked on every use, revocation by the extractor.
+    /// Cleared whenever the keys change (a rotation here or by another process, a key retiring).
+    verified: std::sync::Mutex<HashMap<String, (String, ApiTokenClaims)>>,
     issuer: String,
 }
 
-type KeyRow = (String, Vec<u8>, Vec<u8>);
+type KeyRow = (String, Vec<u8>, Vec<u8>, Option<i64>);
 
 fn new_key_row(c: &crate::sql::Connection, now_ms: i64) -> Result<String, StoreError> {
     let rng = ring::rand::SystemRandom::new();
@@ -70,22 +92,26 @@ fn new_key_row(c: &crate::sql::Connection, now_ms: i64) -> Result<String, StoreE
 /// The keys not yet retired at `now_ms`, newest first (the first signs).
 fn live_keys(c: &crate::sql::Connection, now_ms: i64) -> Result<Vec<KeyRow>, StoreError> {
     let mut st = c.prepare(
-        "SELECT kid, private_pkcs8, public_key FROM signing_keys
+        "SELECT kid, private_pkcs8, public_key, retire_after FROM signing_keys
          WHERE retire_after IS NULL OR retire_after > ?1 ORDER BY created_at DESC, kid DESC",
     )?;
     let rows = st
-        .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([now_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
 fn key_set(rows: &[KeyRow]) -> Result<KeySet, KeyError> {
-    let (kid, pkcs8, _) = rows.first().ok_or(KeyError::BadKey)?;
+    let (kid, pkcs8, _, _) = rows.first().ok_or(KeyError::BadKey)?;
     let signer = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
     let mut decoding = HashMap::new();
+    let mut retire_after = HashMap::new();
     let mut keys = Vec::new();
-    for (kid, _, public) in rows {
+    for (kid, _, public, retire) in rows {
         decoding.insert(kid.clone(), DecodingKey::from_ed_der(public));
+        retire_after.insert(kid.clone(), *retire);
         keys.push(Jwk {
             kty: "OKP".into(),
             crv: "Ed25519".into(),
@@ -99,6 +125,7 @@ fn key_set(rows: &[KeyRow]) -> Result<KeySet, KeyError> {
         kid: kid.clone(),
         signer,
         decoding,
+        retire_after,
         jwks: JwkSet { keys },
     })
 }
@@ -121,11 +148,23 @@ impl Keys {
         })
     }
 
-    /// Re-reads the keys (another process rotated them, or an old one retired).
+    /// Re-reads the keys (another process rotated them, or an old one retired). Any change
+    /// empties the verified-token cache: nothing a retired key signed is taken from it.
     pub fn reload(&self, db: &Db, now_ms: i64) -> Result<(), KeyError> {
         let rows = db.blocking(move |c| live_keys(c, now_ms))?;
         let set = key_set(&rows)?;
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(set);
+        let changed = {
+            let mut current = self.set.write().unwrap_or_else(|p| p.into_inner());
+            let changed = current.fingerprint() != set.fingerprint();
+            *current = std::sync::Arc::new(set);
+            changed
+        };
+        if changed {
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
         Ok(())
     }
 
@@ -177,8 +216,9 @@ impl Keys {
         ))
     }
 
-    /// An admin-scope token (not recorded: [`crate::tokens::mint`] records the ones
-    /// operators mint, so they can be listed and revoked by id).
+    /// A signed API token, not recorded: an admin or metrics token from here is refused
+    /// ([`crate::revocation::check`] accepts only those [`crate::tokens::mint`] recorded, so
+    /// every one can be listed and revoked). Tests of the signature checks use it.
     pub fn issue_api_token(
         &self,
         subject: &str,
@@ -269,11 +309,14 @@ impl Keys {
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
             .cloned();
-        if let Some(c) = cached {
+        if let Some((kid, c)) = cached {
+            if !self.current().verifies(&kid, now_ms) {
+                return Err(unauthorized("unknown signing key"));
+            }
             check_times(&c, now_ms)?;
             return Ok(c);
         }
-        let claims: ApiTokenClaims = self.verify(token, API_AUDIENCE, now_ms)?;
+        let (kid, claims): (String, ApiTokenClaims) = self.verify(token, API_AUDIENCE, now_ms)?;
         if claims.token_use != TOKEN_USE_API {
             return Err(unauthorized("not an API token"));
         }
@@ -282,7 +325,7 @@ impl Keys {
         if cache.len() >= 4096 {
             cache.clear();
         }
-        cache.insert(token.to_string(), claims.clone());
+        cache.insert(token.to_string(), (kid, claims.clone()));
         Ok(claims)
     }
 
@@ -293,14 +336,15 @@ impl Keys {
         project_id: &str,
         now_ms: i64,
     ) -> Result<AccessTokenClaims, ApiError> {
-        let claims: AccessTokenClaims = self.verify(token, project_id, now_ms)?;
+        let (_, claims): (_, AccessTokenClaims) = self.verify(token, project_id, now_ms)?;
         if claims.token_use != TOKEN_USE_ACCESS {
             return Err(unauthorized("not an access token"));
         }
         Ok(claims)
     }
 
-    fn verify<C>(&self, token: &str, audience: &str, now_ms: i64) -> Result<C, ApiError>
+    /// The claims and the id of the key that verified them.
+    fn verify<C>(&self, token: &str, audience: &str, now_ms: i64) -> Result<(String, C), ApiError>
     where
         C: serde::de::DeserializeOwned + TimeClaims,
     {
@@ -312,10 +356,13 @@ impl Keys {
             return Err(unauthorized("token algorithm not allowed"));
         }
         let set = self.current();
-        let key = header
+        let kid = header
             .kid
-            .as_deref()
-            .and_then(|k| set.decoding.get(k))
+            .filter(|k| set.verifies(k, now_ms))
+            .ok_or_else(|| unauthorized("unknown signing key"))?;
+        let key = set
+            .decoding
+            .get(&kid)
             .ok_or_else(|| unauthorized("unknown signing key"))?;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&[audience]);
@@ -333,7 +380,7 @@ impl Keys {
             }
         })?;
         check_times(&data.claims, now_ms)?;
-        Ok(data.claims)
+        Ok((kid, data.claims))
     }
 }
 

@@ -131,6 +131,17 @@ async fn attempts_open(
         .await
 }
 
+/// A 1:1 verification is limited per caller (a kiosk's token) whoever it names, before any
+/// work: the per-person limit alone lets one caller try a face against everyone in turn.
+async fn one_to_one_check(st: &AppState, project_id: &str, caller: &str) -> ApiResult<()> {
+    let now = st.clock.now_ms();
+    let limit = st.cfg.one_to_one_per_min_caller;
+    let key = format!("1to1:{project_id}:{}:{caller}", caller.len());
+    st.db
+        .tx(move |tx| rate_limit(tx, &key, limit, 60_000, now))
+        .await
+}
+
 /// A 1:N search is limited per caller (a kiosk's token) and per project, before any work.
 async fn one_to_n_check(st: &AppState, project_id: &str, caller: &str) -> ApiResult<()> {
     let now = st.clock.now_ms();
@@ -544,6 +555,7 @@ pub async fn verify_face(
     });
     match &target {
         Some(u) => {
+            one_to_one_check(&st, &project_id, &auth.caller_key()).await?;
             rate_check(&st, &project_id, u).await?;
             flows::check_identifier(&st, &flow, u, Method::Face).await?;
             attempts_open(&st, &project_id, u, flow.login.liveness_required).await?;
@@ -612,12 +624,14 @@ pub async fn verify_face(
             (Some(person), score, true)
         }
         FaceDecision::NoMatch { score } => (target.clone(), score.unwrap_or(-1.0), false),
+        // 1:1 of someone with no face enrolled is a miss like any other (a validation failed,
+        // an attempt counted): a different answer would tell enrolled people apart.
+        FaceDecision::NotEnrolled if target.is_some() => (target.clone(), -1.0, false),
         FaceDecision::NotEnrolled => {
-            return Err(match &target {
-                Some(u) => ApiError::new(ErrorCode::NotEnrolled, "the user has no enrolled face")
-                    .with_details(json!({ "user_id": u })),
-                None => ApiError::new(ErrorCode::NotEnrolled, "no enrolled faces in this project"),
-            });
+            return Err(ApiError::new(
+                ErrorCode::NotEnrolled,
+                "no enrolled faces in this project",
+            ));
         }
         FaceDecision::IdentifyOff => {
             return Err(ApiError::new(
@@ -714,8 +728,9 @@ pub async fn verify_face(
         status: v.status,
         expires_at: rfc3339(v.expires_at),
         matched,
-        // A 1:N miss says nothing about how close the gallery came.
-        match_score: (matched || req.user_id.is_some()).then_some(score),
+        // A miss says nothing about how close the face came (1:N: to anyone; 1:1: to the
+        // person, or whether they have a face at all).
+        match_score: matched.then_some(score),
         threshold,
         // 1:N never reveals who the face most resembled unless it matched.
         user_id: if matched || req.user_id.is_some() {

@@ -125,6 +125,10 @@ pub struct ServerConfig {
     pub one_to_n_per_min_caller: u32,
     /// 1:N face verifications per minute per project, all callers together.
     pub one_to_n_per_min_project: u32,
+    /// 1:1 face verifications (with a `user_id`) per minute per calling token (a kiosk, an
+    /// admin token's subject), whoever is named: one caller cannot try a face against many
+    /// people in turn.
+    pub one_to_one_per_min_caller: u32,
     /// Body limit of non-image endpoints.
     pub max_body_bytes: usize,
     /// Largest decoded face image.
@@ -144,6 +148,10 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Most connections served at once; more are closed on accept.
     pub max_connections: usize,
+    /// Most connections one client address (an IPv6 /64) holds at once, so one client cannot
+    /// take every slot; more are closed on accept. Behind a reverse proxy every connection
+    /// comes from the proxy: set it to `max_connections` there.
+    pub max_connections_per_address: usize,
     /// Hosts (names or IP literals) that webhook and security URLs may reach although they
     /// are internal (loopback, private, link-local): a receiver on the server's own LAN.
     /// Env: `ACCESS_OUTBOUND_ALLOW` (comma-separated) adds to it.
@@ -249,6 +257,7 @@ impl Default for ServerConfig {
             kiosk_max_samples_per_person: 10,
             one_to_n_per_min_caller: 12,
             one_to_n_per_min_project: 120,
+            one_to_one_per_min_caller: 60,
             max_body_bytes: 1024 * 1024,
             max_image_bytes: 10 * 1024 * 1024,
             smtp: None,
@@ -259,6 +268,7 @@ impl Default for ServerConfig {
             header_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             max_connections: 1024,
+            max_connections_per_address: 64,
             admin_token_max_ttl_s: 30 * 86_400,
             kiosk_token_ttl_s: 3600,
             sends_per_hour_caller: 120,

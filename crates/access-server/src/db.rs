@@ -263,6 +263,14 @@ CREATE TABLE face_attempts (
     last_failed_at INTEGER NOT NULL, PRIMARY KEY (project_id, user_id));
 "#,
     ),
+    // A token minted in a console session is the operator's (tokens.rs): revoked when the
+    // operator is removed or gets a new password.
+    (
+        "api_tokens_operator",
+        r#"
+ALTER TABLE api_tokens ADD COLUMN operator_id TEXT;
+"#,
+    ),
     // Who may change a person's face samples (people.rs): which caller enrolled each sample
     // (`kiosk:<id>` or an admin's subject; NULL before this was kept, treated as an admin's),
     // an administrator's confirmation of a person (kiosks may no longer erase them; a kiosk's
@@ -713,6 +721,29 @@ pub fn rate_limit(
     window_ms: i64,
     now: i64,
 ) -> ApiResult<()> {
+    rate_room(tx, key, limit, window_ms, now)?;
+    rate_record(tx, key, now)
+}
+
+/// Records one hit on `key` (with [`rate_room`]: a limit that counts only some outcomes).
+pub fn rate_record(tx: &Connection, key: &str, now: i64) -> ApiResult<()> {
+    exec(
+        tx,
+        "INSERT INTO rate_hits(key, at) VALUES (?1, ?2)",
+        rusqlite::params![key, now],
+    )?;
+    Ok(())
+}
+
+/// Refuses with `RATE_LIMITED` once `limit` hits on `key` fall within `window_ms`; records
+/// nothing.
+pub fn rate_room(
+    tx: &Connection,
+    key: &str,
+    limit: u32,
+    window_ms: i64,
+    now: i64,
+) -> ApiResult<()> {
     exec(
         tx,
         "DELETE FROM rate_hits WHERE key = ?1 AND at <= ?2",
@@ -731,11 +762,6 @@ pub fn rate_limit(
             .max(1);
         return Err(ApiError::rate_limited(((wait_ms + 999) / 1000) as u64));
     }
-    exec(
-        tx,
-        "INSERT INTO rate_hits(key, at) VALUES (?1, ?2)",
-        rusqlite::params![key, now],
-    )?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::clock::rfc3339;
-use crate::db::{exec, rate_limit};
+use crate::db::{exec, rate_record, rate_room};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, ApiJson, ApiQuery, Auth};
 use crate::flows::project_exists;
@@ -31,9 +31,11 @@ use crate::{created, ids, ok};
 pub const PAIRING_TTL_MS: i64 = 10 * 60 * 1000;
 /// Longest kiosk token; the configured `kiosk_token_ttl_s` is capped to it.
 pub const MAX_KIOSK_TOKEN_TTL_S: u64 = 3600;
-/// Pairing attempts per minute, server-wide: a 60-bit code cannot be guessed in 10 minutes
-/// anyway, this keeps a guesser from costing the store anything.
-const PAIR_ATTEMPTS_PER_MIN: u32 = 30;
+/// Refused pairing attempts per minute from one address (an IPv6 /64): a 60-bit code cannot
+/// be guessed in 10 minutes anyway, this keeps a guesser from costing the store anything.
+/// Per address, so junk from elsewhere blocks no one else's pairing; successes are not
+/// counted, so a site pairing many kiosks from one address is never held back.
+const PAIR_FAILURES_PER_MIN: u32 = 10;
 
 /// Crockford's base32 alphabet (no I, L, O, U): read aloud and typed without ambiguity.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -338,15 +340,26 @@ pub async fn create_pairing_handler(
 )]
 pub async fn pair_handler(
     State(st): State<AppState>,
+    peer: Option<axum::Extension<crate::operators::PeerAddr>>,
     ApiJson(req): ApiJson<PairKioskRequest>,
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
-    // Counted in its own transaction: a refused attempt counts too.
+    let key = match peer {
+        Some(p) => format!("kiosk-pair:{}", crate::operators::PeerAddr::bucket(p.0.0)),
+        None => "kiosk-pair:-".to_string(),
+    };
+    let k = key.clone();
     st.db
-        .tx(move |tx| rate_limit(tx, "kiosk-pair", PAIR_ATTEMPTS_PER_MIN, 60_000, now))
+        .call(move |c| rate_room(c, &k, PAIR_FAILURES_PER_MIN, 60_000, now))
         .await?;
-    let paired = st.db.tx(move |tx| pair(tx, &req, now)).await?;
-    Ok(created(paired, "kiosk paired"))
+    match st.db.tx(move |tx| pair(tx, &req, now)).await {
+        Ok(paired) => Ok(created(paired, "kiosk paired")),
+        Err(refused) => {
+            // Counted in its own transaction: the refused one rolled back.
+            st.db.tx(move |tx| rate_record(tx, &key, now)).await?;
+            Err(refused)
+        }
+    }
 }
 
 #[utoipa::path(

@@ -260,7 +260,7 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
         }
         AdminsCmd::Remove { store, email } => {
             let (_, db) = open_store(&store)?;
-            print_json(&db.blocking_tx(|c| operators::remove(c, &email))?)
+            print_json(&db.blocking_tx(|c| operators::remove(c, &email, now))?)
         }
         AdminsCmd::ResetPassword {
             store,
@@ -271,11 +271,14 @@ fn admins(cmd: AdminsCmd, now: i64) -> anyhow::Result<()> {
             db.blocking_tx(|c| operators::get(c, &email))?;
             let (password, generated) = new_password(password_stdin)?;
             let hash = operators::hash_password(&password)?;
-            let op = db.blocking_tx(|c| operators::set_password(c, &email, &hash))?;
+            let op = db.blocking_tx(|c| operators::set_password(c, &email, &hash, now))?;
             if generated {
                 outln!("{password}");
             }
-            cli_output::errln!("new password for {}; their sessions ended", op.email);
+            cli_output::errln!(
+                "new password for {}; their sessions ended, the tokens they minted in one are revoked",
+                op.email
+            );
             Ok(())
         }
         AdminsCmd::ResetTotp { store, email } => {

@@ -11,10 +11,16 @@
 //!   (`details.reason = "csrf"`). A request with a bearer token never looks at the cookie.
 //! - Sessions end after `idle_timeout_s` unused and `session_max_s` after sign-in, on logout,
 //!   and when the operator is removed, disabled or gets a new password.
-//! - Sign-in failures count per account name (existing or not) and per address; past the free
-//!   tries each further try waits 1 s, doubling up to 15 minutes (429 `RATE_LIMITED` with
-//!   `Retry-After`). The answer to a wrong name and to a wrong password is the same, and an
-//!   unknown name still costs one Argon2 verification.
+//! - A session alone does not make lasting credentials: turning TOTP on and minting an API
+//!   token ask for the password again. Tokens minted in a session are the operator's: revoked
+//!   when the operator is removed or gets a new password.
+//! - Sign-in failures count per address (any account) and per account name from that address
+//!   (existing or not), both checked before the password; past the free tries each further try
+//!   waits 1 s, doubling up to 15 minutes (429 `RATE_LIMITED` with `Retry-After`). Nobody can
+//!   lock an operator out from another address: the right password from an address that has
+//!   not failed still signs in. An IPv6 address counts by its /64. The answer to a wrong name
+//!   and to a wrong password is the same, and an unknown name still costs one Argon2
+//!   verification.
 //! - Passwords, session tokens and TOTP secrets are never logged nor returned (the TOTP secret
 //!   once, at enrolment, to be put in an authenticator app).
 
@@ -58,9 +64,23 @@ const TOUCH_EVERY_MS: i64 = 30_000;
 /// An issuer label for authenticator apps.
 const TOTP_ISSUER: &str = "Access Kiosk";
 
-/// The TCP peer of a request, set by the accept loop (app.rs): login throttling per address.
+/// The TCP peer of a request, set by the accept loop (app.rs): limits per address.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub IpAddr);
+
+impl PeerAddr {
+    /// The address as per-address limits count it: IPv4 as it is, IPv6 by its /64 (one host
+    /// commonly holds a whole /64, so counting its addresses one by one would count nothing).
+    pub fn bucket(ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+            v4 => v4,
+        }
+    }
+}
 
 // ------------------------------------------------------------------------------------------
 // Passwords
@@ -193,19 +213,26 @@ pub fn list(c: &Connection) -> crate::sql::Result<Vec<Operator>> {
     s.query_map([], operator_from_row)?.collect()
 }
 
-/// Removes an operator and ends their sessions.
-pub fn remove(c: &Connection, email: &str) -> ApiResult<Operator> {
+/// Removes an operator, ends their sessions and revokes the tokens they minted in one.
+pub fn remove(c: &Connection, email: &str, now: i64) -> ApiResult<Operator> {
     let op = get(c, email)?;
     c.execute(
         "DELETE FROM operator_sessions WHERE operator_id = ?1",
         [&op.id],
     )?;
+    crate::tokens::revoke_operators(c, &op.id, now)?;
     c.execute("DELETE FROM operators WHERE id = ?1", [&op.id])?;
     Ok(op)
 }
 
-/// A new password; every session of the operator ends (whoever knew the old one is out).
-pub fn set_password(c: &Connection, email: &str, password_hash: &str) -> ApiResult<Operator> {
+/// A new password; every session of the operator ends and the tokens minted in one are
+/// revoked (whoever knew the old one, or held a session, is out).
+pub fn set_password(
+    c: &Connection,
+    email: &str,
+    password_hash: &str,
+    now: i64,
+) -> ApiResult<Operator> {
     let op = get(c, email)?;
     c.execute(
         "UPDATE operators SET password_hash = ?1 WHERE id = ?2",
@@ -215,6 +242,7 @@ pub fn set_password(c: &Connection, email: &str, password_hash: &str) -> ApiResu
         "DELETE FROM operator_sessions WHERE operator_id = ?1",
         [&op.id],
     )?;
+    crate::tokens::revoke_operators(c, &op.id, now)?;
     Ok(op)
 }
 
@@ -281,12 +309,18 @@ fn base32(secret: &[u8]) -> String {
 // Throttling
 // ------------------------------------------------------------------------------------------
 
-fn account_key(email: &str) -> String {
-    format!("acct:{}", email.trim().to_lowercase())
+/// An account's failures from one address: another address's failures never hold back the
+/// operator's own sign-in.
+fn account_key(email: &str, addr: Option<IpAddr>) -> String {
+    let email = email.trim().to_lowercase();
+    match addr {
+        Some(a) => format!("acct:{email}|{}", PeerAddr::bucket(a)),
+        None => format!("acct:{email}"),
+    }
 }
 
 fn address_key(addr: Option<IpAddr>) -> Option<String> {
-    addr.map(|a| format!("addr:{a}"))
+    addr.map(|a| format!("addr:{}", PeerAddr::bucket(a)))
 }
 
 /// Seconds until the first of `keys` lets a try through, if any is blocked.
@@ -601,10 +635,13 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let addr = peer.map(|p| p.0.0);
-    let acct = account_key(&req.email);
+    let acct = account_key(&req.email, addr);
     let addr_key = address_key(addr);
-    let keys: Vec<String> = std::iter::once(acct.clone())
-        .chain(addr_key.clone())
+    // The address first: a guesser's own address is what holds it back.
+    let keys: Vec<String> = addr_key
+        .clone()
+        .into_iter()
+        .chain(std::iter::once(acct.clone()))
         .collect();
     let k = keys.clone();
     if let Some(wait) = st.db.call(move |c| Ok(throttled(c, &k, now)?)).await? {
@@ -746,6 +783,69 @@ pub async fn login(
     Ok(resp)
 }
 
+/// The operator a console session's claims stand for ([`Session::claims`]); none for a
+/// bearer token.
+pub fn session_operator(claims: &ApiTokenClaims) -> Option<&str> {
+    (claims.token_use == "console")
+        .then(|| claims.jti.strip_prefix("session:"))
+        .flatten()
+}
+
+/// Asks a signed-in operator for the password again before a lasting change (TOTP on, an
+/// API token): a session left open, or stolen, is not enough. Throttled and audited as a
+/// sign-in is; a wrong password answers 403 `FORBIDDEN` (`details.reason = "password"`, the
+/// session stays).
+pub async fn confirm_password(
+    st: &AppState,
+    operator_id: &str,
+    password: &str,
+    addr: Option<IpAddr>,
+) -> ApiResult<()> {
+    let now = st.clock.now_ms();
+    let id = operator_id.to_string();
+    let row: Option<(String, String)> = st
+        .db
+        .call(move |c| {
+            Ok(c.query_row(
+                "SELECT email, password_hash FROM operators WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+        .await?;
+    let Some((email, hash)) = row else {
+        return Err(session_expired());
+    };
+    let (acct, addr_key) = (account_key(&email, addr), address_key(addr));
+    let keys: Vec<String> = addr_key.clone().into_iter().chain([acct.clone()]).collect();
+    if let Some(wait) = st.db.call(move |c| Ok(throttled(c, &keys, now)?)).await? {
+        return Err(ApiError::rate_limited(wait));
+    }
+    let password = password.to_string();
+    let right = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    if right {
+        return Ok(());
+    }
+    let cfg = st.cfg.console.clone();
+    st.db
+        .call(move |c| {
+            fail(c, &acct, cfg.free_failures_per_account, now)?;
+            if let Some(a) = &addr_key {
+                fail(c, a, cfg.free_failures_per_address, now)?;
+            }
+            crate::audit::record(c, now, &email, "console.password_refused", None, None, addr)?;
+            Ok(())
+        })
+        .await?;
+    Err(
+        ApiError::new(ErrorCode::Forbidden, "enter your password to confirm")
+            .with_details(json!({ "reason": "password" })),
+    )
+}
+
 /// `POST /console/api/logout`: the session ends here and in the store.
 #[utoipa::path(
     post,
@@ -795,20 +895,31 @@ pub async fn me(
     Ok(ok(info(&st, &s), ""))
 }
 
+/// The password typed again (TOTP enrolment).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordConfirm {
+    pub password: String,
+}
+
 /// `POST /console/api/totp/enrol`: a new secret, pending until a code from it is confirmed.
-/// The secret is shown this once.
+/// The secret is shown this once. Asks for the password again.
 #[utoipa::path(
     post,
     path = "/totp/enrol",
     tag = "console",
-    summary = "Starts TOTP enrolment: a new secret and its otpauth URI",
+    summary = "Starts TOTP enrolment (the password again): a new secret and its otpauth URI",
+    request_body = crate::operators::PasswordConfirm,
     responses((status = 200, description = "success")),
     security(("session" = [])),
 )]
 pub async fn totp_enrol(
     State(st): State<AppState>,
     OperatorSession(s): OperatorSession,
+    peer: Option<axum::Extension<PeerAddr>>,
+    ApiJson(req): ApiJson<PasswordConfirm>,
 ) -> ApiResult<Response> {
+    confirm_password(&st, &s.operator_id, &req.password, peer.map(|p| p.0.0)).await?;
     // 160 bits, as RFC 4226 recommends.
     let secret: [u8; 20] = rand::rng().random();
     let id = s.operator_id.clone();

@@ -55,7 +55,9 @@ impl Revocations {
 }
 
 /// Refuses a token whose kiosk (kiosk scope) or whose id (admin scope) was revoked. A kiosk
-/// token must name its kiosk and project: only the token exchange issues those.
+/// token must name its kiosk and project: only the token exchange issues those. An admin or
+/// metrics token must be recorded (`tokens::mint`): one the store never saw (signed before
+/// tokens were recorded, with no cap on their life) could be neither listed nor revoked.
 pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
     let now = st.clock.now_ms();
     let (key, id) = match claims.scope {
@@ -88,13 +90,14 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
                             .query_row([id], |r| r.get::<_, bool>(0))
                             .optional()?
                             .unwrap_or(true),
+                        // An unrecorded one too.
                         ApiScope::Admin | ApiScope::Metrics => c
                             .prepare_cached(
                                 "SELECT revoked_at IS NOT NULL FROM api_tokens WHERE jti = ?1",
                             )?
                             .query_row([id], |r| r.get::<_, bool>(0))
                             .optional()?
-                            .unwrap_or(false),
+                            .unwrap_or(true),
                     })
                 })
                 .await?;
@@ -110,8 +113,9 @@ pub async fn check(st: &AppState, claims: &ApiTokenClaims) -> ApiResult<()> {
             ErrorCode::KioskRevoked,
             "this kiosk was revoked; pair it again",
         ),
-        ApiScope::Admin | ApiScope::Metrics => {
-            ApiError::new(ErrorCode::Unauthorized, "this token was revoked")
-        }
+        ApiScope::Admin | ApiScope::Metrics => ApiError::new(
+            ErrorCode::Unauthorized,
+            "this token was revoked or never recorded",
+        ),
     })
 }

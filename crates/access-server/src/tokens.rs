@@ -1,6 +1,9 @@
 //! Admin tokens operators mint (`access-server token`, `POST /tokens`): recorded so they can
-//! be listed and revoked by id, their lifetime capped by `admin_token_max_ttl_s`. Kiosk tokens
-//! are not minted here: they come from the device-key exchange (`kiosks.rs`).
+//! be listed and revoked by id, their lifetime capped by `admin_token_max_ttl_s`; an admin
+//! token the store does not hold is refused (`revocation::check`). One minted in a console
+//! session asks for the operator's password again and is tied to the operator: removed or
+//! given a new password, their tokens are revoked with their sessions. Kiosk tokens are not
+//! minted here: they come from the device-key exchange (`kiosks.rs`).
 
 use crate::sql::{Connection, OptionalExtension, Row};
 use access_types::{ApiScope, ApiTokenInfo, CreateApiTokenRequest, CreatedApiToken, ErrorCode};
@@ -72,6 +75,29 @@ pub fn mint(
     })
 }
 
+/// Mints and records a token outside any request, as `access-server token` does (the test
+/// fixtures, `access-loadgen`); `ttl_s` is its own cap.
+pub fn issue(
+    db: &crate::db::Db,
+    keys: &Keys,
+    subject: &str,
+    scope: ApiScope,
+    ttl_s: u64,
+    now: i64,
+) -> ApiResult<String> {
+    db.blocking_tx(|c| mint(c, keys, subject, scope, ttl_s, ttl_s, now))
+        .map(|t| t.token)
+}
+
+/// Revokes every token minted in the operator's sessions (the operator removed, or given a
+/// new password: whoever held their session may have minted them).
+pub fn revoke_operators(c: &Connection, operator_id: &str, now: i64) -> crate::sql::Result<usize> {
+    c.execute(
+        "UPDATE api_tokens SET revoked_at = ?1 WHERE operator_id = ?2 AND revoked_at IS NULL",
+        rusqlite::params![now, operator_id],
+    )
+}
+
 fn info_from_row(r: &Row<'_>) -> crate::sql::Result<ApiTokenInfo> {
     Ok(ApiTokenInfo {
         id: r.get(0)?,
@@ -121,18 +147,36 @@ pub fn revoke(c: &Connection, id: &str, now: i64) -> ApiResult<ApiTokenInfo> {
 )]
 pub async fn create_handler(
     State(st): State<AppState>,
-    _a: AdminAuth,
-    ApiJson(req): ApiJson<CreateApiTokenRequest>,
+    a: AdminAuth,
+    peer: Option<axum::Extension<crate::operators::PeerAddr>>,
+    ApiJson(mut req): ApiJson<CreateApiTokenRequest>,
 ) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let max = st.cfg.admin_token_max_ttl_s;
     let ttl = req.ttl_s.unwrap_or(max);
+    // A session mints only with the password typed again, and the token is the operator's.
+    let operator = match crate::operators::session_operator(&a.0) {
+        Some(id) => {
+            let password = req.password.take().unwrap_or_default();
+            crate::operators::confirm_password(&st, id, &password, peer.map(|p| p.0.0)).await?;
+            Some(id.to_string())
+        }
+        None => None,
+    };
     let s = st.clone();
     let t = st
         .db
         .tx(move |tx| {
             let scope = req.scope.unwrap_or(ApiScope::Admin);
-            mint(tx, &s.keys, &req.subject, scope, ttl, max, now)
+            let t = mint(tx, &s.keys, &req.subject, scope, ttl, max, now)?;
+            if let Some(op) = &operator {
+                exec(
+                    tx,
+                    "UPDATE api_tokens SET operator_id = ?1 WHERE jti = ?2",
+                    rusqlite::params![op, t.info.id],
+                )?;
+            }
+            Ok(t)
         })
         .await?;
     Ok(created(t, "token created; it is shown only now"))

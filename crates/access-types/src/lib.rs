@@ -171,6 +171,10 @@ pub struct CreateApiTokenRequest {
     /// pairing, never from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<ApiScope>,
+    /// The operator's password, asked again when a console session mints (a session left
+    /// open is not enough to make a credential that outlives it); a bearer token sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// A recorded admin token (never the token itself).

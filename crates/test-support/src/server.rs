@@ -134,9 +134,16 @@ impl ServerBuilder {
         cfg.addr = running.addr;
         let now = clock.now_ms();
         let keys = &running.state.keys;
-        let admin = keys
-            .issue_api_token("test-admin", ApiScope::Admin, 3600, now)
-            .expect("an admin token");
+        // Recorded, as `access-server token` records it: an unrecorded admin token is refused.
+        let admin = access_server::tokens::issue(
+            &running.state.db,
+            keys,
+            "test-admin",
+            ApiScope::Admin,
+            3600,
+            now,
+        )
+        .expect("an admin token");
         let device = DeviceKey::generate();
         // Until a project exists the test kiosk is registered for none: its token passes
         // authentication, and any call naming a project is refused (403).

@@ -235,16 +235,23 @@ async fn face_bench(args: &Args) -> anyhow::Result<()> {
     };
     cfg.addr = "127.0.0.1:0".parse()?;
     cfg.vision.face_workers = args.face_workers;
-    // Throughput, not the per-person limit, is measured.
+    // Throughput, not the per-person and per-caller limits, is measured; every connection
+    // comes from this one address.
     cfg.biometric_per_min = u32::MAX;
+    cfg.one_to_one_per_min_caller = u32::MAX;
+    cfg.max_connections_per_address = cfg.max_connections;
     let workers = cfg.vision.workers();
     let rss_before = rss_kb();
     let s = start(cfg, Arc::new(SystemClock), None).await?;
     let now = access_server::Clock::now_ms(&SystemClock);
-    let admin = s
-        .state
-        .keys
-        .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+    let admin = access_server::tokens::issue(
+        &s.state.db,
+        &s.state.keys,
+        "loadgen",
+        ApiScope::Admin,
+        3600,
+        now,
+    )?;
     let base = s.base_url();
     let c = reqwest::Client::new();
     let loaded = Instant::now();
@@ -365,15 +372,21 @@ async fn main() -> anyhow::Result<()> {
             cfg.sends_per_day_caller = u32::MAX;
             cfg.sends_per_hour_project = u32::MAX;
             cfg.sends_per_day_project = u32::MAX;
+            // Every connection comes from this one address.
+            cfg.max_connections_per_address = cfg.max_connections;
             let mut bases = Vec::new();
             let mut tok = String::new();
             for _ in 0..args.replicas.max(1) {
                 let s = start(cfg.clone(), Arc::new(SystemClock), None).await?;
                 let now = access_server::Clock::now_ms(&SystemClock);
-                tok = s
-                    .state
-                    .keys
-                    .issue_api_token("loadgen", ApiScope::Admin, 3600, now)?;
+                tok = access_server::tokens::issue(
+                    &s.state.db,
+                    &s.state.keys,
+                    "loadgen",
+                    ApiScope::Admin,
+                    3600,
+                    now,
+                )?;
                 bases.push(s.base_url());
                 servers.push(s);
             }

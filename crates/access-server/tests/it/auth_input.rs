@@ -147,12 +147,16 @@ async fn hostile_tokens_are_401_and_scope_is_enforced() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Expiry by the injected clock: a token valid now is refused two hours later.
-    let short = t
-        .server()
-        .state
-        .keys
-        .issue_api_token("s", access_types::ApiScope::Admin, 3600, now_s() * 1000)
-        .unwrap();
+    let st = &t.server().state;
+    let short = access_server::tokens::issue(
+        &st.db,
+        &st.keys,
+        "s",
+        access_types::ApiScope::Admin,
+        3600,
+        now_s() * 1000,
+    )
+    .unwrap();
     assert_eq!(t.get("/projects", &short).await.0, StatusCode::OK);
     t.clock.advance_ms(2 * 3600 * 1000);
     assert_eq!(t.get("/projects", &short).await.0, StatusCode::UNAUTHORIZED);

@@ -159,7 +159,7 @@ async fn a_session_is_an_admin_credential_with_csrf_on_every_change() {
         &t.url("/tokens"),
         &b,
         Some(&b.csrf),
-        Some(json!({"subject": "payroll-sync", "scope": "metrics", "ttl_s": 3600})),
+        Some(json!({"subject": "payroll-sync", "scope": "metrics", "ttl_s": 3600, "password": PASSWORD})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -388,10 +388,11 @@ async fn sessions_end_when_idle_at_their_lifetime_and_on_logout() {
     // A new password ends every session.
     let b = sign_in(&t, EMAIL, PASSWORD).await;
     let hash = operators::hash_password("another long password").unwrap();
+    let now = t.clock.now_ms();
     t.server()
         .state
         .db
-        .blocking_tx(|c| operators::set_password(c, EMAIL, &hash))
+        .blocking_tx(|c| operators::set_password(c, EMAIL, &hash, now))
         .unwrap();
     assert_eq!(me(&t, &b).await, StatusCode::UNAUTHORIZED);
     t.stop().await;
@@ -408,7 +409,7 @@ async fn once_enrolled_totp_is_required_and_a_code_works_once() {
         &console_url(&t, "/totp/enrol"),
         &b,
         Some(&b.csrf),
-        None,
+        Some(json!({"password": PASSWORD})),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -820,4 +821,164 @@ async fn recent_validations_page_without_losing_one_in_a_shared_millisecond() {
     let (second, next) = page(next).await;
     assert_eq!(second, ["val_d"]);
     assert_eq!(next, None);
+}
+
+/// Sign-in as from another client address (any 127.x address is this host's loopback).
+async fn login_from(t: &TestServer, ip: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+        .post(console_url(t, "/login"))
+        .json(&json!({"email": EMAIL, "password": password}))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+#[tokio::test]
+async fn another_address_cannot_lock_an_operator_out() {
+    let t = TestServer::start().await;
+    add_operator(&t, EMAIL, PASSWORD);
+    // An attacker at 127.0.0.2 guesses until held back, there, even with the right password.
+    for _ in 0..3 {
+        let r = login_from(&t, "127.0.0.2", "a wrong guess").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login_from(&t, "127.0.0.2", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(t.count("SELECT COUNT(*) FROM operator_sessions"), 0);
+    // The operator, at another address, signs in at once.
+    let r = login_from(&t, "127.0.0.3", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(t.count("SELECT COUNT(*) FROM operator_sessions"), 1);
+    // A spray over names from one address is held back by the address's own count (20 free).
+    let spray = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..18 {
+        let r = spray
+            .post(console_url(&t, "/login"))
+            .json(&json!({"email": format!("n{i}@example.org"), "password": "a wrong guess"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses[..17]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[17], StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(t.count("SELECT COUNT(*) FROM operator_sessions"), 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_alone_makes_no_lasting_credential() {
+    let t = TestServer::start().await;
+    add_operator(&t, EMAIL, PASSWORD);
+    let b = sign_in(&t, EMAIL, PASSWORD).await;
+    let totp_pending = || t.count("SELECT COUNT(*) FROM operators WHERE totp_pending IS NOT NULL");
+    let tokens = || t.count("SELECT COUNT(*) FROM api_tokens");
+    let before = tokens();
+    // TOTP set-up and a token need the password again: none, or a wrong one, changes nothing.
+    for body in [json!({}), json!({"password": "not the password"})] {
+        let (s, v, _) = send(
+            &t,
+            Method::POST,
+            &console_url(&t, "/totp/enrol"),
+            &b,
+            Some(&b.csrf),
+            Some(body.clone()),
+        )
+        .await;
+        assert!(s.is_client_error(), "{v}");
+        let mint = json!({"subject": "exfil", "ttl_s": 30 * 86_400});
+        let mut mint = mint.as_object().unwrap().clone();
+        if let Some(p) = body.get("password") {
+            mint.insert("password".into(), p.clone());
+        }
+        let (s, v, _) = send(
+            &t,
+            Method::POST,
+            &t.url("/tokens"),
+            &b,
+            Some(&b.csrf),
+            Some(Value::Object(mint)),
+        )
+        .await;
+        assert_eq!(
+            (s, &v["details"]["reason"]),
+            (StatusCode::FORBIDDEN, &json!("password")),
+            "{v}"
+        );
+    }
+    assert_eq!((totp_pending(), tokens()), (0, before));
+    // The session still stands after a wrong password (it is the password that is asked).
+    assert_eq!(me(&t, &b).await, StatusCode::OK);
+
+    // With it: a token tied to the operator.
+    let mint = |b: &Browser, password: &'static str| {
+        let (t, csrf, cookie) = (&t, b.csrf.clone(), b.cookie.clone());
+        async move {
+            let b = Browser {
+                cookie,
+                csrf: csrf.clone(),
+                set_cookie: String::new(),
+            };
+            let (s, v, _) = send(
+                t,
+                Method::POST,
+                &t.url("/tokens"),
+                &b,
+                Some(&csrf),
+                Some(json!({"subject": "ops", "ttl_s": 3600, "password": password})),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            v["data"]["token"].as_str().unwrap().to_string()
+        }
+    };
+    t.clock.advance_ms(2_000); // past the wrong password's throttle
+    let token = mint(&b, PASSWORD).await;
+    assert_eq!(
+        t.count(
+            "SELECT COUNT(*) FROM api_tokens WHERE operator_id IS NOT NULL AND subject = 'ops'"
+        ),
+        1
+    );
+    assert_eq!(t.get("/projects", &token).await.0, StatusCode::OK);
+
+    // A password reset ends the sessions and revokes what they minted (its next request,
+    // once the 2 s revocation cache has turned over).
+    let hash = operators::hash_password("a brand new passphrase").unwrap();
+    let now = t.clock.now_ms();
+    t.server()
+        .state
+        .db
+        .blocking_tx(|c| operators::set_password(c, EMAIL, &hash, now))
+        .unwrap();
+    t.clock.advance_ms(2_100);
+    assert_eq!(me(&t, &b).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.get("/projects", &token).await.0, StatusCode::UNAUTHORIZED);
+
+    // Removing the operator revokes theirs too; tokens minted by bearer are untouched.
+    let b = sign_in(&t, EMAIL, "a brand new passphrase").await;
+    let token = mint(&b, "a brand new passphrase").await;
+    assert_eq!(t.get("/projects", &token).await.0, StatusCode::OK);
+    let now = t.clock.now_ms();
+    t.server()
+        .state
+        .db
+        .blocking_tx(|c| operators::remove(c, EMAIL, now))
+        .unwrap();
+    t.clock.advance_ms(2_100);
+    assert_eq!(t.get("/projects", &token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.get("/projects", &t.admin).await.0, StatusCode::OK);
+    t.stop().await;
 }

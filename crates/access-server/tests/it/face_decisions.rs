@@ -320,17 +320,16 @@ async fn failed_face_attempts_count_per_person_across_replicas_kiosks_and_offlin
     }
     advance(365 * 24 * 3600 * 1000);
     (ka, kb) = tokens().await;
-    let admin = a
-        .server()
-        .state
-        .keys
-        .issue_api_token(
-            "test-admin",
-            access_types::ApiScope::Admin,
-            3600,
-            a.clock.now_ms(),
-        )
-        .unwrap();
+    let st = &a.server().state;
+    let admin = access_server::tokens::issue(
+        &st.db,
+        &st.keys,
+        "test-admin",
+        access_types::ApiScope::Admin,
+        3600,
+        a.clock.now_ms(),
+    )
+    .unwrap();
     let (s, v) = verify_in(&b, &p, &kb, Some("ada"), 1).await;
     assert_eq!(
         (s, code_of(&v)),

@@ -32,6 +32,7 @@ pub mod outbound;
 pub mod pg;
 pub mod policy;
 pub mod revocation;
+pub mod sealed;
 pub mod sql;
 pub mod state;
 pub mod sync;

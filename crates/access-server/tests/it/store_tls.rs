@@ -120,8 +120,9 @@ async fn the_store_on_postgres_checks_the_servers_certificate_and_no_key_crosses
     let (cert_file, pg_port) = {
         let name = db_name.clone();
         admin(&admin_url, move |c| {
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"))
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
                 .unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
             let cert: String = c.query_one("SHOW ssl_cert_file", &[]).unwrap().get(0);
             let port: String = c.query_one("SHOW port", &[]).unwrap().get(0);
             (PathBuf::from(cert), port.parse::<u16>().unwrap())

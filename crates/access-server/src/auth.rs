@@ -471,7 +471,10 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         let now = 1_000_000_000_000;
         let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref().to_vec();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .unwrap()
+            .as_ref()
+            .to_vec();
         let public = Ed25519KeyPair::from_pkcs8(&pkcs8)
             .unwrap()
             .public_key()
@@ -500,7 +503,11 @@ mod tests {
             })
             .unwrap();
         assert_ne!(stored, pkcs8);
-        assert!(!stored.windows(32).any(|w| pkcs8.windows(32).any(|p| p == w)));
+        assert!(
+            !stored
+                .windows(32)
+                .any(|w| pkcs8.windows(32).any(|p| p == w))
+        );
         assert_eq!(
             k.open(&stored, &signing_key_aad("key_old"), "t").unwrap(),
             (pkcs8, false)

@@ -107,8 +107,8 @@ pub struct ServerConfig {
     /// The 32-byte key that seals the signing and OTP keys in the database (mode 0600,
     /// created when missing). Unset: `<db>.key` beside an SQLite database; PostgreSQL needs
     /// it set, and every replica of one database needs the same file: create it once
-    /// (`head -c 32 /dev/urandom > db.key; chmod 600 db.key`, or let the first replica
-    /// make it) and copy it to each replica (a systemd credential or a secret mount does).
+    /// (`(umask 077; head -c 32 /dev/urandom > db.key)`, or let the first replica make it)
+    /// and copy it to each replica (a systemd credential or a secret mount does).
     /// Lose it and the signing keys are lost: every token must be issued again.
     pub db_key_file: Option<PathBuf>,
     /// Keep every OTP message in the database and serve `GET /dev/outbox`. Never in production.

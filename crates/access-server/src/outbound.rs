@@ -115,21 +115,21 @@ impl OutboundGuard {
 /// plus multicast (224.0.0.0/4, not in that registry). 192.0.0.0/24 is refused whole (its two
 /// global /32s are anycast services no webhook lives on).
 const V4_INTERNAL: &[(Ipv4Addr, u8)] = &[
-    (Ipv4Addr::new(0, 0, 0, 0), 8),         // "this network" (RFC 791)
-    (Ipv4Addr::new(10, 0, 0, 0), 8),        // private (RFC 1918)
-    (Ipv4Addr::new(100, 64, 0, 0), 10),     // shared address space, CGN (RFC 6598)
-    (Ipv4Addr::new(127, 0, 0, 0), 8),       // loopback (RFC 1122)
-    (Ipv4Addr::new(169, 254, 0, 0), 16),    // link-local, cloud metadata (RFC 3927)
-    (Ipv4Addr::new(172, 16, 0, 0), 12),     // private (RFC 1918)
-    (Ipv4Addr::new(192, 0, 0, 0), 24),      // IETF protocol assignments (RFC 6890)
-    (Ipv4Addr::new(192, 0, 2, 0), 24),      // documentation TEST-NET-1 (RFC 5737)
-    (Ipv4Addr::new(192, 88, 99, 0), 24),    // 6to4 relay anycast, deprecated (RFC 7526)
-    (Ipv4Addr::new(192, 168, 0, 0), 16),    // private (RFC 1918)
-    (Ipv4Addr::new(198, 18, 0, 0), 15),     // benchmarking (RFC 2544)
-    (Ipv4Addr::new(198, 51, 100, 0), 24),   // documentation TEST-NET-2 (RFC 5737)
-    (Ipv4Addr::new(203, 0, 113, 0), 24),    // documentation TEST-NET-3 (RFC 5737)
-    (Ipv4Addr::new(224, 0, 0, 0), 4),       // multicast (RFC 5771)
-    (Ipv4Addr::new(240, 0, 0, 0), 4),       // reserved (RFC 1112), broadcast within it
+    (Ipv4Addr::new(0, 0, 0, 0), 8),       // "this network" (RFC 791)
+    (Ipv4Addr::new(10, 0, 0, 0), 8),      // private (RFC 1918)
+    (Ipv4Addr::new(100, 64, 0, 0), 10),   // shared address space, CGN (RFC 6598)
+    (Ipv4Addr::new(127, 0, 0, 0), 8),     // loopback (RFC 1122)
+    (Ipv4Addr::new(169, 254, 0, 0), 16),  // link-local, cloud metadata (RFC 3927)
+    (Ipv4Addr::new(172, 16, 0, 0), 12),   // private (RFC 1918)
+    (Ipv4Addr::new(192, 0, 0, 0), 24),    // IETF protocol assignments (RFC 6890)
+    (Ipv4Addr::new(192, 0, 2, 0), 24),    // documentation TEST-NET-1 (RFC 5737)
+    (Ipv4Addr::new(192, 88, 99, 0), 24),  // 6to4 relay anycast, deprecated (RFC 7526)
+    (Ipv4Addr::new(192, 168, 0, 0), 16),  // private (RFC 1918)
+    (Ipv4Addr::new(198, 18, 0, 0), 15),   // benchmarking (RFC 2544)
+    (Ipv4Addr::new(198, 51, 100, 0), 24), // documentation TEST-NET-2 (RFC 5737)
+    (Ipv4Addr::new(203, 0, 113, 0), 24),  // documentation TEST-NET-3 (RFC 5737)
+    (Ipv4Addr::new(224, 0, 0, 0), 4),     // multicast (RFC 5771)
+    (Ipv4Addr::new(240, 0, 0, 0), 4),     // reserved (RFC 1112), broadcast within it
 ];
 
 /// IPv6 blocks a customer URL may not reach: IANA's IPv6 Special-Purpose Address Registry
@@ -363,7 +363,10 @@ mod tests {
         }
         assert_eq!(
             embedded_ipv4("2001:0:4136:e378:8000:63bf:3fff:fdd2".parse().unwrap()),
-            [Ipv4Addr::new(65, 54, 227, 120), Ipv4Addr::new(192, 0, 2, 45)],
+            [
+                Ipv4Addr::new(65, 54, 227, 120),
+                Ipv4Addr::new(192, 0, 2, 45)
+            ],
             "RFC 4380's example"
         );
         let g = OutboundGuard::new(&[]);

@@ -101,7 +101,8 @@ fn open(url: &str) -> Result<postgres::Client, StoreError> {
             "PostgreSQL is off this machine and its connection is {}: use sslmode=verify-full",
             match target.mode {
                 SslMode::Disable => "in clear (anyone on the network reads and changes it)",
-                SslMode::Prefer => "in clear whenever the server or a man in the middle declines TLS",
+                SslMode::Prefer =>
+                    "in clear whenever the server or a man in the middle declines TLS",
                 _ => "encrypted but the server is not authenticated (a man in the middle reads it)",
             }
         );
@@ -279,25 +280,27 @@ fn tls_config(
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    let webpki =
-        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| tls(e.to_string()))?;
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| tls(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         SslMode::VerifyFull => webpki,
         SslMode::VerifyCa => Arc::new(ChainOnly(webpki)),
         // libpq: with a root certificate file, `require` checks the chain as verify-ca does.
         SslMode::Require | SslMode::Prefer if root_cert.is_some() => Arc::new(ChainOnly(webpki)),
-        SslMode::Require | SslMode::Prefer | SslMode::Disable => Arc::new(Unauthenticated(provider.clone())),
+        SslMode::Require | SslMode::Prefer | SslMode::Disable => {
+            Arc::new(Unauthenticated(provider.clone()))
+        }
     };
-    Ok(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    )
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
 }
 
 /// verify-ca: the chain must lead to a root; the name is not checked.
@@ -597,6 +600,63 @@ mod tests {
             placeholders("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND d = ?12 OR e = ?"),
             "SELECT a FROM t WHERE b = $1 AND c = '?2' AND d = $12 OR e = $1"
         );
+    }
+
+    #[test]
+    fn sslmode_is_libpqs_and_remote_hosts_default_to_verify_full() {
+        let t = |url: &str| PgTarget::parse(url).unwrap();
+        // A host off the machine: its certificate and name are checked unless the URL says.
+        let remote = t("postgres://access@db.internal:5432/access");
+        assert_eq!((remote.mode, remote.defaulted), (SslMode::VerifyFull, true));
+        // Loopback or a Unix socket: nothing crosses a network.
+        for local in [
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgres://postgres@localhost/postgres",
+            "postgres://postgres@[::1]/postgres",
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres",
+            "postgres://postgres@db.test/postgres?hostaddr=127.0.0.1",
+        ] {
+            assert_eq!(t(local).mode, SslMode::Disable, "{local}");
+        }
+        // A loopback name with a remote address is remote.
+        assert_eq!(
+            t("postgres://u@localhost/d?hostaddr=10.0.0.5").mode,
+            SslMode::VerifyFull
+        );
+        for (mode, want) in [
+            ("disable", SslMode::Disable),
+            ("allow", SslMode::Prefer),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            ("verify-full", SslMode::VerifyFull),
+        ] {
+            let p = t(&format!(
+                "postgres://u@db.internal/d?sslmode={mode}&connect_timeout=5&sslrootcert=%2Fetc%2Fca%20x.pem"
+            ));
+            assert_eq!((p.mode, p.defaulted), (want, false), "{mode}");
+            assert_eq!(
+                p.root_cert.as_deref(),
+                Some(std::path::Path::new("/etc/ca x.pem"))
+            );
+            // The options tokio-postgres also reads are kept.
+            assert_eq!(
+                p.config.get_connect_timeout(),
+                Some(&std::time::Duration::from_secs(5))
+            );
+        }
+        assert!(matches!(
+            PgTarget::parse("postgres://u@h/d?sslmode=verify-everything"),
+            Err(StoreError::PgTls(_))
+        ));
+        // A root certificate that is not one is refused before any connection.
+        assert!(matches!(
+            tls_config(
+                SslMode::VerifyFull,
+                Some(std::path::Path::new("/nonexistent/ca.pem"))
+            ),
+            Err(StoreError::PgTls(_))
+        ));
     }
 
     #[test]

@@ -110,7 +110,12 @@ impl DbKey {
 
     /// The clear value of `stored`, and whether it was stored in clear (written before
     /// sealing: the caller seals it in place).
-    pub fn open(&self, stored: &[u8], aad: &[u8], what: &str) -> Result<(Vec<u8>, bool), SealError> {
+    pub fn open(
+        &self,
+        stored: &[u8],
+        aad: &[u8],
+        what: &str,
+    ) -> Result<(Vec<u8>, bool), SealError> {
         let Some(rest) = stored.strip_prefix(MAGIC.as_slice()) else {
             return Ok((stored.to_vec(), true));
         };

@@ -774,7 +774,11 @@ async fn a_proxy_in_the_environment_neither_carries_nor_unblocks_customer_calls(
         }
     };
     let (s, v) = send(&direct).await;
-    assert_eq!(s, StatusCode::OK, "the allow-listed receiver, directly: {v}");
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the allow-listed receiver, directly: {v}"
+    );
     assert_eq!(*hits.lock().unwrap(), 1);
     let (s, v) = send(&named).await;
     assert_eq!(

@@ -17,7 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The suite's cluster URL, or None (then this test has nothing to run against).
 fn pg_admin_url() -> Option<String> {
-    std::env::var("ACCESS_TEST_PG").ok().filter(|u| !u.is_empty())
+    std::env::var("ACCESS_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// Blocking work with the plain (loopback) admin connection.
@@ -190,7 +192,9 @@ async fn the_store_on_postgres_checks_the_servers_certificate_and_no_key_crosses
     let db_key = DbKey::load_file(&key_file).unwrap();
     let admin_db_url = format!(
         "{}/{db_name}",
-        admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b)
+        admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b)
     );
     let (keys_rows, otp): (Vec<(String, Vec<u8>)>, Vec<u8>) = admin(&admin_db_url, |c| {
         let keys = c
@@ -221,9 +225,7 @@ async fn the_store_on_postgres_checks_the_servers_certificate_and_no_key_crosses
         secrets.push(pkcs8[at..at + 32].to_vec());
         secrets.push(pkcs8);
     }
-    let (otp, _) = db_key
-        .open(&otp, b"meta.otp_hmac_key", "OTP key")
-        .unwrap();
+    let (otp, _) = db_key.open(&otp, b"meta.otp_hmac_key", "OTP key").unwrap();
     secrets.push(otp);
 
     let capture = capture.lock().unwrap().clone();
@@ -236,10 +238,21 @@ async fn the_store_on_postgres_checks_the_servers_certificate_and_no_key_crosses
     );
     // Nothing in clear: not the statements, not the table names.
     for word in [&b"signing_keys"[..], b"SELECT", b"otp_hmac_key"] {
-        assert!(!contains(&capture, word), "{} in clear on the wire", String::from_utf8_lossy(word));
+        assert!(
+            !contains(&capture, word),
+            "{} in clear on the wire",
+            String::from_utf8_lossy(word)
+        );
     }
-    for marker in [&b"-----BEGIN"[..], b"PRIVATE KEY", &[0x06, 0x03, 0x2b, 0x65, 0x70]] {
-        assert!(!contains(&capture, marker), "a key marker on the wire: {marker:02x?}");
+    for marker in [
+        &b"-----BEGIN"[..],
+        b"PRIVATE KEY",
+        &[0x06, 0x03, 0x2b, 0x65, 0x70],
+    ] {
+        assert!(
+            !contains(&capture, marker),
+            "a key marker on the wire: {marker:02x?}"
+        );
     }
     for secret in &secrets {
         for form in spellings(secret) {

@@ -187,7 +187,7 @@ pub fn seal_clear_signing_keys(
 /// clear one from before sealing is sealed in place.
 pub fn otp_key(db: &crate::db::Db, key: &DbKey) -> Result<[u8; 32], SealError> {
     let key = key.clone();
-    let out = db.transaction(move |tx| {
+    db.transaction(move |tx| {
         use crate::sql::OptionalExtension;
         let stored: Option<Vec<u8>> = tx
             .query_row(
@@ -220,8 +220,7 @@ pub fn otp_key(db: &crate::db::Db, key: &DbKey) -> Result<[u8; 32], SealError> {
             )?;
         }
         Ok(Ok(otp))
-    })?;
-    out
+    })?
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ new_tmp() { tmp="$(mktemp -d)"; tmpdirs+=("$tmp"); }
 packages=(build-essential pkg-config python3 python3-pip ca-certificates curl clang libclang-dev linux-libc-dev
   libopencv-core-dev libopencv-imgproc-dev
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
-  xvfb xauth webkit2gtk-driver imagemagick postgresql chromium chromium-driver lintian dpkg-dev)
+  xvfb xauth webkit2gtk-driver imagemagick postgresql openssl chromium chromium-driver lintian dpkg-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -9,7 +9,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::routing::get;
-use rand::Rng;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -36,6 +35,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Seal(#[from] crate::sealed::SealError),
     #[error("delivery setup: {0}")]
     Delivery(#[from] DeliveryError),
     #[error("http client: {0}")]
@@ -288,43 +289,16 @@ impl RunningServer {
     }
 }
 
-/// Load the OTP HMAC key from the store, creating it once.
-fn otp_key(db: &Db) -> Result<[u8; 32], StoreError> {
-    db.transaction(|tx| {
-        let existing: Option<Vec<u8>> = {
-            use crate::sql::OptionalExtension;
-            tx.query_row(
-                "SELECT value FROM meta WHERE key = 'otp_hmac_key'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-        };
-        let key = match existing.and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()) {
-            Some(k) => k,
-            None => {
-                let k: [u8; 32] = rand::rng().random();
-                tx.execute(
-                    "INSERT INTO meta(key, value) VALUES ('otp_hmac_key', ?1)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [k.as_slice()],
-                )?;
-                k
-            }
-        };
-        Ok(key)
-    })
-}
-
 /// Open the store, bind, and serve until `shutdown` is called.
 pub async fn start(
     cfg: ServerConfig,
     clock: Arc<dyn Clock>,
     face: Option<FaceService>,
 ) -> Result<RunningServer, StartError> {
+    let db_key = crate::sealed::DbKey::load(&cfg)?;
     let db = Db::connect(&cfg.db)?;
-    let keys = Keys::load_or_create(&db, &cfg.issuer, clock.now_ms())?;
-    let otp_key = otp_key(&db)?;
+    let keys = Keys::load_or_create(&db, &db_key, &cfg.issuer, clock.now_ms())?;
+    let otp_key = crate::sealed::otp_key(&db, &db_key)?;
     let hooks_exist = db.blocking(|c| {
         Ok(c.query_row(
             "SELECT EXISTS(SELECT 1 FROM webhooks WHERE enabled = 1)",

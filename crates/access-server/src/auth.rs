@@ -1,4 +1,5 @@
-//! Signing keys (Ed25519, persisted in the store), API bearer tokens and end-user tokens.
+//! Signing keys (Ed25519, persisted in the store sealed under the database key: `sealed.rs`),
+//! API bearer tokens and end-user tokens.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use crate::db::{Db, StoreError};
 use crate::error::ApiError;
 use crate::ids;
+use crate::sealed::{DbKey, SealError, signing_key_aad};
 
 /// `aud` of API bearer tokens.
 pub const API_AUDIENCE: &str = "access-api";
@@ -27,6 +29,8 @@ pub enum KeyError {
     Store(#[from] StoreError),
     #[error("stored signing key is unusable")]
     BadKey,
+    #[error(transparent)]
+    Seal(#[from] SealError),
 }
 
 /// The keys in force: the newest signs, every key not yet retired verifies.
@@ -70,11 +74,17 @@ pub struct Keys {
     /// Cleared whenever the keys change (a rotation here or by another process, a key retiring).
     verified: std::sync::Mutex<HashMap<String, (String, ApiTokenClaims)>>,
     issuer: String,
+    /// Opens the private keys the store keeps sealed (every reload reads them again).
+    db_key: DbKey,
 }
 
 type KeyRow = (String, Vec<u8>, Vec<u8>, Option<i64>);
 
-fn new_key_row(c: &crate::sql::Connection, now_ms: i64) -> Result<String, StoreError> {
+fn new_key_row(
+    c: &crate::sql::Connection,
+    db_key: &DbKey,
+    now_ms: i64,
+) -> Result<String, StoreError> {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| StoreError::Sql(rusqlite::Error::InvalidQuery.into()))?;
@@ -84,12 +94,17 @@ fn new_key_row(c: &crate::sql::Connection, now_ms: i64) -> Result<String, StoreE
     c.execute(
         "INSERT INTO signing_keys(kid, alg, private_pkcs8, public_key, created_at)
          VALUES (?1, 'EdDSA', ?2, ?3, ?4)",
-        rusqlite::params![kid, pkcs8.as_ref(), pair.public_key().as_ref(), now_ms],
+        rusqlite::params![
+            kid,
+            db_key.seal(pkcs8.as_ref(), &signing_key_aad(&kid)),
+            pair.public_key().as_ref(),
+            now_ms
+        ],
     )?;
     Ok(kid)
 }
 
-/// The keys not yet retired at `now_ms`, newest first (the first signs).
+/// The keys not yet retired at `now_ms`, newest first (the first signs), still sealed.
 fn live_keys(c: &crate::sql::Connection, now_ms: i64) -> Result<Vec<KeyRow>, StoreError> {
     let mut st = c.prepare(
         "SELECT kid, private_pkcs8, public_key, retire_after FROM signing_keys
@@ -103,9 +118,11 @@ fn live_keys(c: &crate::sql::Connection, now_ms: i64) -> Result<Vec<KeyRow>, Sto
     Ok(rows)
 }
 
-fn key_set(rows: &[KeyRow]) -> Result<KeySet, KeyError> {
-    let (kid, pkcs8, _, _) = rows.first().ok_or(KeyError::BadKey)?;
-    let signer = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadKey)?;
+fn key_set(rows: &[KeyRow], db_key: &DbKey) -> Result<KeySet, KeyError> {
+    let (kid, sealed, _, _) = rows.first().ok_or(KeyError::BadKey)?;
+    // Only the signing key is opened: the others only verify, with their public halves.
+    let (pkcs8, _) = db_key.open(sealed, &signing_key_aad(kid), "signing key")?;
+    let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::BadKey)?;
     let mut decoding = HashMap::new();
     let mut retire_after = HashMap::new();
     let mut keys = Vec::new();
@@ -132,27 +149,41 @@ fn key_set(rows: &[KeyRow]) -> Result<KeySet, KeyError> {
 
 impl Keys {
     /// Load the signing keys from the store, creating one on first start (in one transaction,
-    /// so two processes starting together agree on the key).
-    pub fn load_or_create(db: &Db, issuer: &str, now_ms: i64) -> Result<Self, KeyError> {
+    /// so two processes starting together agree on the key). Keys stored in clear by an older
+    /// server are sealed under `db_key` first.
+    pub fn load_or_create(
+        db: &Db,
+        db_key: &DbKey,
+        issuer: &str,
+        now_ms: i64,
+    ) -> Result<Self, KeyError> {
+        let k = db_key.clone();
         let rows = db.transaction(move |tx| {
+            crate::sealed::seal_clear_signing_keys(tx, &k)?;
             if live_keys(tx, now_ms)?.is_empty() {
-                new_key_row(tx, now_ms)?;
+                new_key_row(tx, &k, now_ms)?;
             }
             let rows = live_keys(tx, now_ms)?;
             Ok(rows)
         })?;
         Ok(Self {
-            set: std::sync::RwLock::new(std::sync::Arc::new(key_set(&rows)?)),
+            set: std::sync::RwLock::new(std::sync::Arc::new(key_set(&rows, db_key)?)),
             verified: std::sync::Mutex::new(HashMap::new()),
             issuer: issuer.to_string(),
+            db_key: db_key.clone(),
         })
+    }
+
+    /// The key the store's secrets are sealed with.
+    pub fn db_key(&self) -> &DbKey {
+        &self.db_key
     }
 
     /// Re-reads the keys (another process rotated them, or an old one retired). Any change
     /// empties the verified-token cache: nothing a retired key signed is taken from it.
     pub fn reload(&self, db: &Db, now_ms: i64) -> Result<(), KeyError> {
         let rows = db.blocking(move |c| live_keys(c, now_ms))?;
-        let set = key_set(&rows)?;
+        let set = key_set(&rows, &self.db_key)?;
         let changed = {
             let mut current = self.set.write().unwrap_or_else(|p| p.into_inner());
             let changed = current.fingerprint() != set.fingerprint();
@@ -172,13 +203,14 @@ impl Keys {
     /// (give it the longest lifetime of any token it signed: until then those stay valid).
     /// Returns the new key id. Works on a database a running server uses (it re-reads its
     /// keys every [`KEY_RELOAD`]), or through `POST /keys/rotate`, which reloads at once.
-    pub fn rotate(db: &Db, now_ms: i64, keep_ms: i64) -> Result<String, KeyError> {
+    pub fn rotate(db: &Db, db_key: &DbKey, now_ms: i64, keep_ms: i64) -> Result<String, KeyError> {
+        let db_key = db_key.clone();
         Ok(db.transaction(move |tx| {
             tx.execute(
                 "UPDATE signing_keys SET retire_after = ?1 WHERE retire_after IS NULL",
                 [now_ms.saturating_add(keep_ms)],
             )?;
-            let kid = new_key_row(tx, now_ms + 1)?;
+            let kid = new_key_row(tx, &db_key, now_ms + 1)?;
             Ok(kid)
         })?)
     }
@@ -454,7 +486,8 @@ mod tests {
     #[test]
     fn round_trip_and_expiry() {
         let db = Db::open_in_memory().unwrap();
-        let keys = Keys::load_or_create(&db, "iss", 1_000_000_000_000).unwrap();
+        let k = DbKey::from_bytes([3; 32]);
+        let keys = Keys::load_or_create(&db, &k, "iss", 1_000_000_000_000).unwrap();
         let now = 1_000_000_000_000;
         let t = keys
             .issue_api_token("me", ApiScope::Kiosk, 60, now)
@@ -470,7 +503,61 @@ mod tests {
         assert!(keys.verify_access_token(&a, "prj", now).is_ok());
         assert!(keys.verify_access_token(&a, "other", now).is_err());
         // Same key on reload.
-        let again = Keys::load_or_create(&db, "iss", now).unwrap();
+        let again = Keys::load_or_create(&db, &k, "iss", now).unwrap();
         assert!(again.verify_api_token(&t, now).is_ok());
+        // Another database key opens nothing: refused, not replaced by a new signing key.
+        let other = DbKey::from_bytes([4; 32]);
+        assert!(matches!(
+            Keys::load_or_create(&db, &other, "iss", now),
+            Err(KeyError::Seal(SealError::WrongKey { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_clear_key_from_before_sealing_is_sealed_in_place() {
+        let db = Db::open_in_memory().unwrap();
+        let now = 1_000_000_000_000;
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        let public = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        let stored = pkcs8.clone();
+        db.blocking(move |c| {
+            c.execute(
+                "INSERT INTO signing_keys(kid, alg, private_pkcs8, public_key, created_at)
+                 VALUES ('key_old', 'EdDSA', ?1, ?2, 1)",
+                rusqlite::params![stored, public],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let k = DbKey::from_bytes([5; 32]);
+        let keys = Keys::load_or_create(&db, &k, "iss", now).unwrap();
+        assert_eq!(keys.signing_kid(), "key_old");
+        let stored: Vec<u8> = db
+            .blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT private_pkcs8 FROM signing_keys WHERE kid = 'key_old'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_ne!(stored, pkcs8);
+        assert!(
+            !stored
+                .windows(32)
+                .any(|w| pkcs8.windows(32).any(|p| p == w))
+        );
+        assert_eq!(
+            k.open(&stored, &signing_key_aad("key_old"), "t").unwrap(),
+            (pkcs8, false)
+        );
     }
 }

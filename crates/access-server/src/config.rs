@@ -3,7 +3,8 @@
 //!
 //! 1. **defaults** ([`ServerConfig::default`]);
 //! 2. **the TOML file**: `--config`, else `$ACCESS_CONFIG`, else none; unknown keys refused;
-//! 3. **the environment** ([`ENV_VARS`]): `ACCESS_ADDR`, `ACCESS_DB`, `ACCESS_DEV_OUTBOX`,
+//! 3. **the environment** ([`ENV_VARS`]): `ACCESS_ADDR`, `ACCESS_DB`, `ACCESS_DB_KEY_FILE`,
+//!    `ACCESS_DEV_OUTBOX`,
 //!    `ACCESS_FACE_WORKERS`, `ACCESS_ISSUER`, `ACCESS_NO_VISION`, `ACCESS_OUTBOUND_ALLOW` (comma-separated; adds to
 //!    the file's list), `ACCESS_SMTP_PASSWORD` and `ACCESS_SMS_AUTH_TOKEN` (the secrets of a
 //!    gateway the file configures), `ACCESS_TLS_CERT` and `ACCESS_TLS_KEY` (HTTPS),
@@ -26,6 +27,7 @@ pub use config_layers::Environment;
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("ACCESS_ADDR", "addr"),
     ("ACCESS_DB", "db"),
+    ("ACCESS_DB_KEY_FILE", "db_key_file"),
     ("ACCESS_DEV_OUTBOX", "dev_outbox"),
     ("ACCESS_FACE_WORKERS", "vision.face_workers"),
     ("ACCESS_ISSUER", "issuer"),
@@ -93,9 +95,22 @@ pub struct ServerConfig {
     /// Address and port to listen on. Loopback by default: put a reverse proxy doing TLS in
     /// front, or set `[tls]` and listen on the LAN (`"0.0.0.0:8443"`).
     pub addr: SocketAddr,
-    /// The database: a SQLite file (created mode 0600; it holds the signing keys) or a
-    /// PostgreSQL URL (`postgres://user@host/db`, for replicas). Back it up.
+    /// The database: a SQLite file (created mode 0600; it holds the sealed signing keys) or a
+    /// PostgreSQL URL (`postgres://user@host/db`, for replicas). Back it up, with
+    /// `db_key_file`. PostgreSQL speaks TLS as libpq's `sslmode` in the URL says (`disable`,
+    /// `prefer`, `require`, `verify-ca`, `verify-full`; also `PGSSLMODE`), checking the
+    /// server's certificate against `sslrootcert` (a PEM file; also `PGSSLROOTCERT`), else
+    /// the public web's roots (Mozilla's). Without `sslmode`: `verify-full`, except for a
+    /// host on loopback or a Unix socket, where nothing crosses a network (`disable`). The
+    /// password may come from `PGPASSWORD` instead of the URL.
     pub db: PathBuf,
+    /// The 32-byte key that seals the signing and OTP keys in the database (mode 0600,
+    /// created when missing). Unset: `<db>.key` beside an SQLite database; PostgreSQL needs
+    /// it set, and every replica of one database needs the same file: create it once
+    /// (`(umask 077; head -c 32 /dev/urandom > db.key)`, or let the first replica make it)
+    /// and copy it to each replica (a systemd credential or a secret mount does).
+    /// Lose it and the signing keys are lost: every token must be issued again.
+    pub db_key_file: Option<PathBuf>,
     /// Keep every OTP message in the database and serve `GET /dev/outbox`. Never in production.
     pub dev_outbox: bool,
     /// `iss` of every token this server signs.
@@ -244,6 +259,7 @@ impl Default for ServerConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
             db: PathBuf::from("access.db"),
+            db_key_file: None,
             dev_outbox: false,
             issuer: "access-server".into(),
             access_token_ttl_s: 900,

@@ -24,6 +24,9 @@ pub enum StoreError {
     Migrate(#[source] SqlError),
     #[error("database error: {0}")]
     Sql(#[from] SqlError),
+    /// A PostgreSQL URL's TLS options, or its TLS set-up (a root certificate file).
+    #[error("PostgreSQL TLS: {0}")]
+    PgTls(String),
     #[error("cannot start the database thread: {0}")]
     Thread(std::io::Error),
     #[error("database schema version {0} is newer than this binary supports")]

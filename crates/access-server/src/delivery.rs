@@ -121,7 +121,10 @@ pub struct TwilioSender {
 
 impl TwilioSender {
     pub fn new(cfg: &SmsGatewayConfig, from: &str, whatsapp: bool) -> Result<Self, DeliveryError> {
+        // No proxy from the environment: the gateway's Basic credentials and every code would
+        // go through whatever HTTP_PROXY names (outbound.rs says the same for customer URLs).
         let client = reqwest::Client::builder()
+            .no_proxy()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .build()?;
         Ok(Self {

@@ -33,6 +33,7 @@ pub mod people;
 pub mod pg;
 pub mod policy;
 pub mod revocation;
+pub mod sealed;
 pub mod sql;
 pub mod state;
 pub mod sync;

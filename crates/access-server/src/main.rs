@@ -9,6 +9,7 @@ use access_server::cli::{AdminsCmd, Cli, Cmd, ConfigCmd, KeysCmd, KiosksCmd, Sto
 use access_server::clock::{Clock, SystemClock};
 use access_server::config::{self, ServeFlags};
 use access_server::db::{Db, DbTarget};
+use access_server::sealed::{DbKey, SealError};
 use access_server::{ServerConfig, kiosks, operators, start, tokens};
 use access_types::ApiScope;
 use access_types::kiosk_identity::CreatePairingRequest;
@@ -57,6 +58,12 @@ fn error_code(err: &anyhow::Error) -> &'static str {
     }
     if let Some(e) = err.downcast_ref::<access_server::error::ApiError>() {
         return e.code.as_str();
+    }
+    if let Some(e) = err.downcast_ref::<SealError>() {
+        return e.code();
+    }
+    if let Some(access_server::auth::KeyError::Seal(e)) = err.downcast_ref() {
+        return e.code();
     }
     if err.downcast_ref::<config::ConfigError>().is_some() {
         return "CONFIG_INVALID";
@@ -113,7 +120,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             };
             let (cfg, db) = open_store(&store)?;
-            let keys = Keys::load_or_create(&db, &cfg.issuer, now)?;
+            let db_key = DbKey::load(&cfg)?;
+            let keys = Keys::load_or_create(&db, &db_key, &cfg.issuer, now)?;
             let max = cfg.admin_token_max_ttl_s;
             let t = db.blocking_tx(|c| tokens::mint(c, &keys, &subject, scope, ttl, max, now))?;
             outln!("{}", t.token);
@@ -164,7 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (cfg, db) = open_store(&store)?;
             let keep_ms = cfg.longest_token_ttl_s().saturating_mul(1000) as i64;
-            let kid = Keys::rotate(&db, now, keep_ms)?;
+            let kid = Keys::rotate(&db, &DbKey::load(&cfg)?, now, keep_ms)?;
             outln!("{kid}");
             Ok(())
         }

@@ -6,10 +6,15 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
 use rusqlite::types::{Value, ValueRef};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
 
 use crate::db::StoreError;
 use crate::sql::{Columns, Engine, Result, Row, SqlError, owned_value};
@@ -80,7 +85,8 @@ impl PgConn {
 
 fn open(url: &str) -> Result<postgres::Client, StoreError> {
     let sql = |e: postgres::Error| StoreError::Sql(e.into());
-    let mut config: postgres::Config = url.parse().map_err(sql)?;
+    let target = PgTarget::parse(url)?;
+    let mut config = target.config;
     // The password from the environment (libpq's PGPASSWORD, e.g. the unit's EnvironmentFile)
     // when the URL has none: a URL ends up in configs and error messages, an env var less so.
     if config.get_password().is_none()
@@ -88,9 +94,312 @@ fn open(url: &str) -> Result<postgres::Client, StoreError> {
     {
         config.password(p);
     }
-    // Plain TCP: the database sits on loopback or the cluster's private network; a site that
-    // crosses an untrusted network puts TLS in front (pgbouncer/stunnel) until this speaks it.
-    config.connect(postgres::NoTls).map_err(sql)
+    let local = is_local(&config);
+    if !local && target.mode != SslMode::VerifyFull {
+        tracing::warn!(
+            sslmode = target.mode.as_str(),
+            "PostgreSQL is off this machine and its connection is {}: use sslmode=verify-full",
+            match target.mode {
+                SslMode::Disable => "in clear (anyone on the network reads and changes it)",
+                SslMode::Prefer =>
+                    "in clear whenever the server or a man in the middle declines TLS",
+                _ => "encrypted but the server is not authenticated (a man in the middle reads it)",
+            }
+        );
+    }
+    let tls_error = |e: postgres::Error| {
+        if target.defaulted && !local {
+            StoreError::PgTls(format!(
+                "{e} (the URL sets no sslmode, so the server's certificate is checked (verify-full): give its CA as sslrootcert, or set sslmode)"
+            ))
+        } else {
+            sql(e)
+        }
+    };
+    match target.mode {
+        SslMode::Disable => {
+            config.ssl_mode(postgres::config::SslMode::Disable);
+            config.connect(postgres::NoTls).map_err(sql)
+        }
+        mode => {
+            config.ssl_mode(if mode == SslMode::Prefer {
+                postgres::config::SslMode::Prefer
+            } else {
+                postgres::config::SslMode::Require
+            });
+            let tls = tls_config(mode, target.root_cert.as_deref())?;
+            config
+                .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+                .map_err(tls_error)
+        }
+    }
+}
+
+/// libpq's `sslmode` values (<https://www.postgresql.org/docs/current/libpq-ssl.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, the server not authenticated.
+    Prefer,
+    /// TLS, the server not authenticated (its chain is, when `sslrootcert` is given, as libpq).
+    Require,
+    /// TLS, the server's chain checked, not its name.
+    VerifyCa,
+    /// TLS, the server's chain and name checked.
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(v: &str) -> Result<Self, StoreError> {
+        Ok(match v {
+            "disable" => Self::Disable,
+            // libpq's `allow` tries plain first: as weak as `prefer`, taken as that.
+            "allow" | "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            other => {
+                return Err(StoreError::PgTls(format!(
+                    "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+                )));
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// A PostgreSQL URL taken apart: what tokio-postgres reads, and the TLS options it does not
+/// (`sslmode` beyond `require`, `sslrootcert`), which are taken out of the URL first.
+pub struct PgTarget {
+    pub config: postgres::Config,
+    pub mode: SslMode,
+    pub root_cert: Option<std::path::PathBuf>,
+    /// No `sslmode` in the URL nor `PGSSLMODE`: the mode is this server's default.
+    pub defaulted: bool,
+}
+
+impl PgTarget {
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut mode = None;
+        let mut root_cert = None;
+        let mut rest = Vec::new();
+        for seg in query.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = url::form_urlencoded::parse(seg.as_bytes())
+                .next()
+                .unwrap_or_default();
+            match k.as_ref() {
+                "sslmode" => mode = Some(v.into_owned()),
+                "sslrootcert" => root_cert = Some(v.into_owned()),
+                _ => rest.push(seg),
+            }
+        }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mode = mode.or_else(|| env("PGSSLMODE"));
+        let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT"));
+        let rebuilt = if rest.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        let config: postgres::Config = rebuilt
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Sql(e.into()))?;
+        let defaulted = mode.is_none();
+        let mode = match mode {
+            Some(m) => SslMode::parse(&m)?,
+            // Secure by default: the store carries every secret the server has (sealed, but
+            // also people's templates, phone numbers, audit), and a database across a network
+            // can be read or impersonated by whoever sits on it, so a remote host must prove
+            // who it is. On loopback or a Unix socket nothing crosses a network, and TLS
+            // would only cost: plain unless the URL asks.
+            None if is_local(&config) => SslMode::Disable,
+            None => SslMode::VerifyFull,
+        };
+        Ok(Self {
+            config,
+            mode,
+            root_cert: root_cert.map(Into::into),
+            defaulted,
+        })
+    }
+}
+
+/// Whether every address the config connects to is on this machine (loopback, a Unix socket).
+fn is_local(config: &postgres::Config) -> bool {
+    use postgres::config::Host;
+    if !config.get_hostaddrs().is_empty() {
+        return config.get_hostaddrs().iter().all(|a| a.is_loopback());
+    }
+    !config.get_hosts().is_empty()
+        && config.get_hosts().iter().all(|h| match h {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => {
+                name.eq_ignore_ascii_case("localhost")
+                    || name
+                        .trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|a| a.is_loopback())
+            }
+        })
+}
+
+/// rustls for `mode`: the server's chain checked against `root_cert` (PEM), else Mozilla's
+/// roots; its name checked for verify-full only.
+fn tls_config(
+    mode: SslMode,
+    root_cert: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let tls = |e: String| StoreError::PgTls(e);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| tls(format!("sslrootcert {}: {e}", path.display())))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(tls(format!(
+                    "sslrootcert {}: no certificate in it",
+                    path.display()
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| tls(e.to_string()))?;
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        SslMode::VerifyFull => webpki,
+        SslMode::VerifyCa => Arc::new(ChainOnly(webpki)),
+        // libpq: with a root certificate file, `require` checks the chain as verify-ca does.
+        SslMode::Require | SslMode::Prefer if root_cert.is_some() => Arc::new(ChainOnly(webpki)),
+        SslMode::Require | SslMode::Prefer | SslMode::Disable => {
+            Arc::new(Unauthenticated(provider.clone()))
+        }
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// verify-ca: the chain must lead to a root; the name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the chain first, then the name: a name error means the chain passed.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// require / prefer without a root certificate (libpq's meaning): encrypted, any certificate
+/// taken. The handshake's signatures are still checked against the certificate presented.
+#[derive(Debug)]
+struct Unauthenticated(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for Unauthenticated {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn bind(params: &[&dyn crate::sql::ToSql]) -> Result<Vec<PgValue>> {
@@ -291,6 +600,63 @@ mod tests {
             placeholders("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND d = ?12 OR e = ?"),
             "SELECT a FROM t WHERE b = $1 AND c = '?2' AND d = $12 OR e = $1"
         );
+    }
+
+    #[test]
+    fn sslmode_is_libpqs_and_remote_hosts_default_to_verify_full() {
+        let t = |url: &str| PgTarget::parse(url).unwrap();
+        // A host off the machine: its certificate and name are checked unless the URL says.
+        let remote = t("postgres://access@db.internal:5432/access");
+        assert_eq!((remote.mode, remote.defaulted), (SslMode::VerifyFull, true));
+        // Loopback or a Unix socket: nothing crosses a network.
+        for local in [
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgres://postgres@localhost/postgres",
+            "postgres://postgres@[::1]/postgres",
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres",
+            "postgres://postgres@db.test/postgres?hostaddr=127.0.0.1",
+        ] {
+            assert_eq!(t(local).mode, SslMode::Disable, "{local}");
+        }
+        // A loopback name with a remote address is remote.
+        assert_eq!(
+            t("postgres://u@localhost/d?hostaddr=10.0.0.5").mode,
+            SslMode::VerifyFull
+        );
+        for (mode, want) in [
+            ("disable", SslMode::Disable),
+            ("allow", SslMode::Prefer),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            ("verify-full", SslMode::VerifyFull),
+        ] {
+            let p = t(&format!(
+                "postgres://u@db.internal/d?sslmode={mode}&connect_timeout=5&sslrootcert=%2Fetc%2Fca%20x.pem"
+            ));
+            assert_eq!((p.mode, p.defaulted), (want, false), "{mode}");
+            assert_eq!(
+                p.root_cert.as_deref(),
+                Some(std::path::Path::new("/etc/ca x.pem"))
+            );
+            // The options tokio-postgres also reads are kept.
+            assert_eq!(
+                p.config.get_connect_timeout(),
+                Some(&std::time::Duration::from_secs(5))
+            );
+        }
+        assert!(matches!(
+            PgTarget::parse("postgres://u@h/d?sslmode=verify-everything"),
+            Err(StoreError::PgTls(_))
+        ));
+        // A root certificate that is not one is refused before any connection.
+        assert!(matches!(
+            tls_config(
+                SslMode::VerifyFull,
+                Some(std::path::Path::new("/nonexistent/ca.pem"))
+            ),
+            Err(StoreError::PgTls(_))
+        ));
     }
 
     #[test]

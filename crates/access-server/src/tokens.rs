@@ -230,7 +230,8 @@ pub async fn revoke_handler(
 pub async fn rotate_keys_handler(State(st): State<AppState>, _a: AdminAuth) -> ApiResult<Response> {
     let now = st.clock.now_ms();
     let keep_ms = st.cfg.longest_token_ttl_s().saturating_mul(1000) as i64;
-    let kid = Keys::rotate(&st.db, now, keep_ms).map_err(|_| ApiError::internal())?;
+    let kid =
+        Keys::rotate(&st.db, st.keys.db_key(), now, keep_ms).map_err(|_| ApiError::internal())?;
     st.keys
         .reload(&st.db, now)
         .map_err(|_| ApiError::internal())?;

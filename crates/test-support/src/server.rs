@@ -123,6 +123,9 @@ impl ServerBuilder {
         if let Some(f) = self.configure {
             f(&mut cfg);
         }
+        if cfg.db_key_file.is_none() {
+            cfg.db_key_file = Some(db_key_file(&cfg.db));
+        }
         let face = match &self.vision {
             Vision::Fake(fakes) => Some(access_server::vision_engine::start(fakes.pipeline())),
             Vision::Off | Vision::Real => None,
@@ -507,7 +510,8 @@ impl TestServer {
             "rotate keys while the server is shut down"
         );
         let db = access_server::db::Db::connect(&self.cfg.db).expect("the server's database");
-        access_server::auth::Keys::rotate(&db, self.clock.now_ms(), 0).expect("a new key");
+        let db_key = access_server::sealed::DbKey::load(&self.cfg).expect("the database key");
+        access_server::auth::Keys::rotate(&db, &db_key, self.clock.now_ms(), 0).expect("a new key");
     }
 
     /// Shuts down and removes the temp dir it made.
@@ -621,6 +625,29 @@ pub fn count_in(db: &Path, sql: &str) -> i64 {
     rusqlite::Connection::open(db)
         .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The database key file of the test store `db` (servers on one store share it): `<db>.key`
+/// beside an SQLite file, as the server's default; for a PostgreSQL database, a file named
+/// after it in the temp dir.
+pub fn db_key_file(db: &Path) -> PathBuf {
+    let s = db.to_string_lossy();
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        let name: String = s
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        std::env::temp_dir()
+            .join("access-test-db-keys")
+            .join(format!("{name}.key"))
+    } else {
+        let mut p = db.as_os_str().to_owned();
+        p.push(".key");
+        p.into()
+    }
 }
 
 /// A new, empty database on the PostgreSQL at `admin_url` (the suite's throwaway cluster):

@@ -237,6 +237,7 @@ pub(crate) fn serve_by_env(db: &std::path::Path) -> (std::process::Child, String
         .arg("serve")
         .env("ACCESS_ADDR", "127.0.0.1:0")
         .env("ACCESS_DB", db)
+        .env("ACCESS_DB_KEY_FILE", test_support::server::db_key_file(db))
         .env("ACCESS_DEV_OUTBOX", "true")
         .env("ACCESS_NO_VISION", "true")
         .env("RUST_LOG", "error")

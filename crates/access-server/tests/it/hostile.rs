@@ -748,7 +748,7 @@ async fn unrecorded_admin_tokens_and_retired_keys_verify_nothing() {
     // Another replica rotates, retiring the old key in a minute; this one re-reads its keys
     // (the periodic pass). The token still works until the key retires, then not even from
     // the cache, without another re-read.
-    access_server::auth::Keys::rotate(&st.db, t.clock.now_ms(), 60_000).unwrap();
+    access_server::auth::Keys::rotate(&st.db, st.keys.db_key(), t.clock.now_ms(), 60_000).unwrap();
     st.keys.reload(&st.db, t.clock.now_ms()).unwrap();
     assert_eq!(t.get("/projects", &token).await.0, StatusCode::OK);
     t.clock.advance_ms(60_001);
@@ -768,7 +768,7 @@ async fn unrecorded_admin_tokens_and_retired_keys_verify_nothing() {
     )
     .unwrap();
     assert_eq!(t.get("/projects", &fresh).await.0, StatusCode::OK);
-    access_server::auth::Keys::rotate(&st.db, t.clock.now_ms(), 0).unwrap();
+    access_server::auth::Keys::rotate(&st.db, st.keys.db_key(), t.clock.now_ms(), 0).unwrap();
     st.keys.reload(&st.db, t.clock.now_ms()).unwrap();
     let (s, _) = t.post("/projects", &fresh, create).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -1221,5 +1221,143 @@ async fn kiosk_samples_are_bounded_and_files_need_an_admin_where_liveness_is_req
         )),
         1
     );
+    t.stop().await;
+}
+
+/// Issue 24: a proxy in the server's environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`)
+/// would take customer calls past the guarded resolver (the proxy resolves the name and
+/// reaches whatever it can). With every proxy variable pointing at a listener, the real binary
+/// asks an allow-listed receiver directly, still refuses a name that resolves to loopback, and
+/// never contacts the proxy. Every kind of address the guard missed before is refused when a
+/// URL is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_in_the_environment_neither_carries_nor_unblocks_customer_calls() {
+    use axum::{Router, routing::post};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    let hits = Arc::new(Mutex::new(0u32));
+    let h2 = hits.clone();
+    let app = Router::new().route(
+        "/check",
+        post(move || {
+            *h2.lock().unwrap() += 1;
+            async { axum::Json(json!({"allowed": true})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The "proxy": any connection to it is the failure.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+
+    let mut t = TestServer::start().await;
+    let a = t.admin.clone();
+    let (direct, f1) = t.project_with_flow(json!({"email": true})).await;
+    let (named, f2) = t.project_with_flow(json!({"email": true})).await;
+    for (flow, host) in [(&f1, "127.0.0.1"), (&f2, "localhost")] {
+        let url = format!("http://{host}:{port}/check");
+        let (s, v) = t
+            .call(
+                Method::PATCH,
+                &format!("/project-flows/{flow}"),
+                Some(&a),
+                Some(json!({"security": {"mode": "url", "url": url}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    for url in [
+        "http://198.18.0.1/hook",
+        "http://240.0.0.1/hook",
+        "http://[fec0::1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b:1::a00:1]/hook",
+        "http://[2002:a9fe:a9fe::1]/hook",
+        "http://[2001:0:7f00:1::1]/hook",
+        "http://[::127.0.0.1]/hook",
+    ] {
+        let (s, v) = t
+            .post(
+                "/webhooks",
+                &a,
+                json!({"project_id": direct, "url": url, "events": []}),
+            )
+            .await;
+        assert_eq!(
+            (s, code_of(&v)),
+            (StatusCode::BAD_REQUEST, "URL_NOT_ALLOWED"),
+            "{url}: {v}"
+        );
+    }
+    t.shutdown().await;
+
+    let mut child = Command::new(crate::cli::BIN)
+        .arg("serve")
+        .env("ACCESS_ADDR", "127.0.0.1:0")
+        .env("ACCESS_DB", &t.cfg.db)
+        .env(
+            "ACCESS_DB_KEY_FILE",
+            test_support::server::db_key_file(&t.cfg.db),
+        )
+        .env("ACCESS_DEV_OUTBOX", "true")
+        .env("ACCESS_NO_VISION", "true")
+        .env("ACCESS_OUTBOUND_ALLOW", "127.0.0.1")
+        .envs(
+            [
+                "HTTP_PROXY",
+                "http_proxy",
+                "HTTPS_PROXY",
+                "https_proxy",
+                "ALL_PROXY",
+                "all_proxy",
+            ]
+            .map(|n| (n, proxy_url.as_str())),
+        )
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = crate::cli::listening_addr(&mut child);
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let send = |pid: &str| {
+        let req = c
+            .post(format!("http://{addr}/v2/access/email/send-otp"))
+            .bearer_auth(&a)
+            .json(&json!({"email": "proxy@example.com", "project_id": pid}));
+        async move {
+            let r = req.send().await.unwrap();
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (s, v) = send(&direct).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the allow-listed receiver, directly: {v}"
+    );
+    assert_eq!(*hits.lock().unwrap(), 1);
+    let (s, v) = send(&named).await;
+    assert_eq!(
+        (s, code_of(&v)),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SECURITY_CHECK_UNAVAILABLE"
+        ),
+        "localhost is internal, proxy or not: {v}"
+    );
+    assert_eq!(*hits.lock().unwrap(), 1, "the internal name was called");
+    assert_eq!(
+        proxy.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "the server went through the proxy"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
     t.stop().await;
 }

@@ -17,3 +17,4 @@ mod ops;
 mod otp;
 mod replicas;
 mod setup_webhooks_sync;
+mod store_tls;

@@ -133,6 +133,7 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
                 kiosk_id,
                 project_id,
                 name,
+                signing_keys: None,
             })
         } else {
             Err(invalid())
@@ -175,6 +176,7 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
         kiosk_id,
         project_id,
         name,
+        signing_keys: None,
     })
 }
 
@@ -326,7 +328,9 @@ pub async fn pair_handler(
     st.db
         .tx(move |tx| rate_limit(tx, "kiosk-pair", PAIR_ATTEMPTS_PER_MIN, 60_000, now))
         .await?;
-    let paired = st.db.tx(move |tx| pair(tx, &req, now)).await?;
+    let mut paired = st.db.tx(move |tx| pair(tx, &req, now)).await?;
+    // What the kiosk pins: it will accept only access tokens these keys signed.
+    paired.signing_keys = Some(st.keys.signed_key_set(now));
     Ok(created(paired, "kiosk paired"))
 }
 

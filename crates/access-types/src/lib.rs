@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 mod error_code;
 pub use error_code::ErrorCode;
 
+pub mod access_token;
 pub mod face_attempts;
 pub mod identifiers;
 pub mod kiosk_identity;
@@ -1028,6 +1029,10 @@ pub struct KioskPolicy {
     pub flow: Option<KioskFlowPolicy>,
     /// When the server answered (RFC 3339).
     pub generated_at: String,
+    /// The server's signing keys in force, signed by each of them (additive): a kiosk learns
+    /// a rotation from it when a key it pinned signed it (`access_token::SignedKeySet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_keys: Option<access_token::SignedKeySet>,
 }
 
 /// A login flow as a kiosk sees it: no customer URL, no secrets.
@@ -1243,6 +1248,7 @@ mod tests {
                 identifiers: ids.iter().map(|s| s.to_string()).collect(),
             }),
             generated_at: String::new(),
+            signing_keys: None,
         };
         use FlowStatus::*;
         use SecurityMode as M;

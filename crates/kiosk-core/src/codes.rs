@@ -17,6 +17,7 @@ impl Kiosk {
     ) -> Result<access_types::OtpValidation> {
         // Refused here, with the server's code, before the API is called (or found offline).
         let to = channel.identifier(to)?;
+        self.refuse_if_revoked(audit_method(channel))?;
         let (client, project) = self.api().await.ok_or(KioskError::NotConfigured)?;
         // The message is written in the kiosk's language (the server falls back to the
         // project's default when it has no texts in it).
@@ -43,6 +44,7 @@ impl Kiosk {
         // is not 6 digits is refused here and costs no attempt on the server.
         let to = channel.identifier(to)?;
         let code = access_types::OtpCode::parse(code)?;
+        self.refuse_if_revoked(audit_method(channel))?;
         let (client, _) = self.api().await.ok_or(KioskError::NotConfigured)?;
         let r = match channel {
             OtpChannel::Email => {
@@ -81,7 +83,7 @@ impl Kiosk {
         match r {
             Ok(_) => self.publish_reachability(Ok(())),
             Err(e) if e.is_unreachable() => self.publish_reachability(Err(e.to_string())),
-            Err(_) => {}
+            Err(e) => self.note_api_error(e),
         }
     }
 }

@@ -815,6 +815,19 @@ mod tests {
         let msg = try_load(&[data[0], ("KIOSK_WEBKIT_DMABUF", "maybe")]).to_string();
         assert!(msg.contains("KIOSK_WEBKIT_DMABUF"), "{msg}");
 
+        // Plain HTTP beyond loopback is refused at load, unless the dev setting allows it.
+        std::fs::write(&f, "api_url = \"http://access.example.com/v2/access\"\n").unwrap();
+        let e = try_load(&data);
+        assert_eq!(e.code(), "API_URL_INSECURE");
+        assert!(e.to_string().contains("allow_insecure_http"), "{e}");
+        let dev = Settings::load(LoadOptions {
+            explicit_file: Some(f.clone()),
+            env: env(&[data[0], ("KIOSK_ALLOW_INSECURE_HTTP", "true")]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(dev.kiosk_config().allow_insecure_http);
+
         // A damaged settings.json is SETTINGS_READ, as at the app's start.
         let d = dir.join("data");
         std::fs::create_dir_all(&d).unwrap();

@@ -549,3 +549,44 @@ impl Kiosk {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_api_url;
+
+    #[test]
+    fn api_urls_are_https_or_loopback_unless_the_dev_setting_allows_http() {
+        let code = |u: &str, dev: bool| check_api_url(u, dev).err().map(|e| e.code());
+        for ok in [
+            "https://access.example.com/v2/access",
+            "https://10.0.0.5:8443",
+            "http://127.0.0.1:8080/v2/access",
+            "http://127.8.9.10",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:8080/",
+        ] {
+            assert_eq!(code(ok, false), None, "{ok}");
+        }
+        for insecure in [
+            "http://access.example.com/v2/access",
+            "http://10.0.0.5:8080",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://[::ffff:10.0.0.1]",
+        ] {
+            assert_eq!(code(insecure, false), Some("API_URL_INSECURE"), "{insecure}");
+            assert_eq!(code(insecure, true), None, "{insecure}");
+        }
+        for bad in [
+            "ftp://127.0.0.1",
+            "access.example.com",
+            "",
+            "https://",
+            "http://127.0.0.1@evil.example",
+            "https://user:pw@access.example.com",
+        ] {
+            assert_eq!(code(bad, true), Some("SETTINGS_INVALID"), "{bad}");
+        }
+    }
+}

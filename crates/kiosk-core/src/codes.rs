@@ -1,6 +1,7 @@
 //! One-time codes by email, SMS or WhatsApp: only online (the API sends and checks them).
 
 use crate::error::{KioskError, Result};
+use crate::error_code::KioskCode;
 use crate::{Kiosk, Mode};
 use kiosk_store::{AuditDecision, AuditMethod};
 
@@ -45,7 +46,7 @@ impl Kiosk {
         let to = channel.identifier(to)?;
         let code = access_types::OtpCode::parse(code)?;
         self.refuse_if_revoked(audit_method(channel))?;
-        let (client, _) = self.api().await.ok_or(KioskError::NotConfigured)?;
+        let (client, project) = self.api().await.ok_or(KioskError::NotConfigured)?;
         let r = match channel {
             OtpChannel::Email => {
                 client
@@ -60,12 +61,26 @@ impl Kiosk {
         };
         self.observe(&r);
         let mut e = self.entry(audit_method(channel), AuditDecision::Accepted, Mode::Online);
-        e.user_id = Some(to);
+        e.user_id = Some(to.clone());
         match r {
-            Ok(v) => {
-                self.audit(e);
-                Ok(v)
-            }
+            // Validated only with a token this kiosk verifies: a pinned key's, for its project,
+            // naming the person who typed the code (see `trust`).
+            Ok(v) => match self
+                .verify_token_refreshing(&client, &v.access_token, &project, &to)
+                .await
+            {
+                Ok(()) => {
+                    self.audit(e);
+                    Ok(v)
+                }
+                Err(why) => {
+                    tracing::warn!("an answer of the API validated a code without a valid token: {why}");
+                    e.decision = AuditDecision::Rejected;
+                    e.detail = Some(KioskCode::AnswerUnverified.as_str().into());
+                    self.audit(e);
+                    Err(KioskError::AnswerUnverified(why))
+                }
+            },
             Err(err) => {
                 e.decision = AuditDecision::Rejected;
                 e.detail = Some(err.code().into());

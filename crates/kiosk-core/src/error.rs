@@ -80,6 +80,9 @@ pub enum KioskError {
     /// again.
     #[error("this kiosk was revoked by an administrator (at {at}): pair it again")]
     Revoked { at: String },
+    /// The API's answer claimed a sign-in without an access token this kiosk could verify.
+    #[error("the answer could not be verified ({0}): refused")]
+    AnswerUnverified(String),
     /// The offline policy the last sync saved cannot be read: faces are not decided from the
     /// cache (fail closed) until a sync brings a readable one.
     #[error("the saved offline policy cannot be read ({0}): face sign-in needs the API until the next sync")]
@@ -150,6 +153,7 @@ impl KioskError {
             Self::InvalidSettings(_) => C::SettingsInvalid,
             Self::InsecureApiUrl(_) => C::ApiUrlInsecure,
             Self::Revoked { .. } => C::KioskRevoked,
+            Self::AnswerUnverified(_) => C::AnswerUnverified,
             Self::OfflinePolicyUnreadable(_) => C::OfflinePolicyUnreadable,
             Self::SettingsRead { .. } => C::SettingsRead,
             Self::SettingsWrite { .. } => C::SettingsWrite,

@@ -453,27 +453,6 @@ impl Kiosk {
         })
     }
 
-    /// [`Kiosk::check_access_token`]; a token of a key not pinned yet (the server rotated
-    /// since the last sync) makes the kiosk ask the policy feed for the signed key set once,
-    /// then check again.
-    async fn verify_token_refreshing(
-        &self,
-        client: &AccessClient,
-        token: &str,
-        project: &str,
-        subject: &str,
-    ) -> std::result::Result<(), String> {
-        match self.check_access_token(token, project, subject) {
-            Err(access_types::access_token::TokenError::UnknownKey) => {}
-            other => return other.map_err(|e| e.to_string()),
-        }
-        if let Ok(Some(keys)) = client.sync_policy(project).await.map(|p| p.signing_keys) {
-            let _ = self.learn_keys(&keys);
-        }
-        self.check_access_token(token, project, subject)
-            .map_err(|e| e.to_string())
-    }
-
     /// Queues an offline decision for the server, signed by the device key so the server can
     /// check later that this kiosk made it.
     /// `claim`: who the person said they were (1:1); a refused claim is reported under that

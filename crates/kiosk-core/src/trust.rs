@@ -16,7 +16,7 @@
 //!   written to the store at once; from then on faces and codes are refused here with that code,
 //!   online or not, and the status says so, until the kiosk is paired again.
 
-use access_client::ClientError;
+use access_client::{AccessClient, ClientError};
 use access_types::ErrorCode;
 use access_types::access_token::{self, SignedKeySet, TokenError};
 use kiosk_store::{AuditDecision, AuditMethod};
@@ -111,6 +111,27 @@ impl Kiosk {
             TOKEN_SKEW_S,
         )
         .map(|_| ())
+    }
+
+    /// [`Kiosk::check_access_token`]; a token of a key not pinned yet (the server rotated
+    /// since the last sync) makes the kiosk ask the policy feed for the signed key set once,
+    /// then check again.
+    pub(crate) async fn verify_token_refreshing(
+        &self,
+        client: &AccessClient,
+        token: &str,
+        project: &str,
+        subject: &str,
+    ) -> std::result::Result<(), String> {
+        match self.check_access_token(token, project, subject) {
+            Err(access_types::access_token::TokenError::UnknownKey) => {}
+            other => return other.map_err(|e| e.to_string()),
+        }
+        if let Ok(Some(keys)) = client.sync_policy(project).await.map(|p| p.signing_keys) {
+            let _ = self.learn_keys(&keys);
+        }
+        self.check_access_token(token, project, subject)
+            .map_err(|e| e.to_string())
     }
 
     /// When the server said this kiosk was revoked, if it did (and it was not paired since).

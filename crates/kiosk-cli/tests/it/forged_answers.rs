@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use test_support::{TestServer, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// What the relay does with `POST /biometric/verify-face` (everything else passes).
+/// What the relay does with `POST /biometric/verify-face` and `/email/verify-otp`
+/// (everything else passes).
 #[derive(Clone)]
 enum Face {
     Pass,
@@ -95,7 +96,7 @@ async fn relay_one(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let face = path.ends_with("/biometric/verify-face");
+    let face = path.ends_with("/biometric/verify-face") || path.ends_with("/email/verify-otp");
     let mode = mode.lock().unwrap().clone();
     let (status, content_type, etag, answer) = match mode {
         Face::Forge(b) if face => (200, "application/json".to_string(), None, b.into_bytes()),
@@ -236,6 +237,22 @@ async fn a_relay_cannot_forge_an_accept_and_a_revoked_kiosk_stops_deciding() {
     }
     // Nothing recorded as accepted, nothing queued as decided here.
     assert_eq!(face_accepts(&data, &flags), 1);
+    // A code "validated" by the relay, with a token for someone else: refused too.
+    let otp = json!({"success": true, "message": "", "data": {
+        "validation_id": "val_forged", "status": "validated", "expires_at": "",
+        "project_id": server.project(), "project_flow_id": "flw", "token_type": "Bearer",
+        "access_token": real("obama", server.project()), "expires_in": 900}});
+    relay.set(Face::Forge(otp.to_string()));
+    let out = run(
+        &data,
+        &flags,
+        &[
+            "otp", "verify", "--channel", "email", "--to", "ada@example.org", "--code",
+            "123456", "--validation-id", "val_forged",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ANSWER_UNVERIFIED"), "{}", stderr(&out));
     let status = json(&run(&data, &flags, &["status", "--json"]));
     assert_eq!(status["pending_events"], 0, "{status}");
 

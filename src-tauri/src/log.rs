@@ -77,7 +77,10 @@ mod tests {
         // Both files private; one made readable by others is set back on opening.
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!((mode(&path), mode(&dir.join("kiosk.log.1"))), (0o600, 0o600));
+        assert_eq!(
+            (mode(&path), mode(&dir.join("kiosk.log.1"))),
+            (0o600, 0o600)
+        );
         drop(reopened);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         RotatingFile::open(&path, 100).unwrap();

@@ -195,8 +195,7 @@ fn own_origin(url: &tauri::Url, dev_url: Option<&tauri::Url>) -> bool {
         _ => false,
     };
     let dev = dev_url.is_some_and(|d| d.origin() == url.origin());
-    (app && url.port().is_none() && url.username().is_empty() && url.password().is_none())
-        || dev
+    (app && url.port().is_none() && url.username().is_empty() && url.password().is_none()) || dev
 }
 
 #[cfg(test)]

@@ -316,15 +316,9 @@ impl Keys {
     ) -> Result<AccessTokenClaims, ApiError> {
         // The rule kiosks verify by too (one owner: `access_types::access_token::verify`).
         let keys = self.current().jwks.keys.clone();
-        let claims = access_token::verify(
-            token,
-            &keys,
-            project_id,
-            None,
-            now_ms / 1000,
-            NBF_LEEWAY_S,
-        )
-        .map_err(|e| unauthorized(&e.to_string()))?;
+        let claims =
+            access_token::verify(token, &keys, project_id, None, now_ms / 1000, NBF_LEEWAY_S)
+                .map_err(|e| unauthorized(&e.to_string()))?;
         if claims.iss != self.issuer {
             return Err(unauthorized("token issuer not accepted"));
         }

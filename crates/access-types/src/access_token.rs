@@ -65,7 +65,9 @@ impl TokenError {
 }
 
 fn part<'a>(parts: &mut impl Iterator<Item = &'a str>) -> Result<Vec<u8>, TokenError> {
-    let p = parts.next().ok_or(TokenError::Malformed("not a compact JWS"))?;
+    let p = parts
+        .next()
+        .ok_or(TokenError::Malformed("not a compact JWS"))?;
     URL_SAFE_NO_PAD
         .decode(p)
         .map_err(|_| TokenError::Malformed("not base64url"))
@@ -99,8 +101,8 @@ pub fn verify(
         .rsplit_once('.')
         .ok_or(TokenError::Malformed("not a compact JWS"))?;
     let mut parts = input.split('.');
-    let header: serde_json::Value = serde_json::from_slice(&part(&mut parts)?)
-        .map_err(|_| TokenError::Malformed("header"))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&part(&mut parts)?).map_err(|_| TokenError::Malformed("header"))?;
     let payload = part(&mut parts)?;
     if parts.next().is_some() {
         return Err(TokenError::Malformed("not a compact JWS"));
@@ -301,7 +303,17 @@ mod tests {
         assert_eq!(check(&good, "other", "ada", NOW), TokenError::WrongAudience);
         assert_eq!(check(&good, "prj", "obama", NOW), TokenError::WrongSubject);
         // Expired (beyond the skew), and from the future (beyond the skew).
-        assert!(verify(&good, &pinned, "prj", Some("ada"), NOW + 900 + SKEW - 1, SKEW).is_ok());
+        assert!(
+            verify(
+                &good,
+                &pinned,
+                "prj",
+                Some("ada"),
+                NOW + 900 + SKEW - 1,
+                SKEW
+            )
+            .is_ok()
+        );
         assert_eq!(
             check(&good, "prj", "ada", NOW + 900 + SKEW),
             TokenError::Expired
@@ -319,7 +331,10 @@ mod tests {
             TokenError::BadSignature
         );
         // alg none and HMAC are refused before any key is looked at.
-        for alg in [r#"{"alg":"none","kid":"k1"}"#, r#"{"alg":"HS256","kid":"k1"}"#] {
+        for alg in [
+            r#"{"alg":"none","kid":"k1"}"#,
+            r#"{"alg":"HS256","kid":"k1"}"#,
+        ] {
             let t = format!("{}.{evil}.", b64(alg.as_bytes()));
             assert_eq!(check(&t, "prj", "obama", NOW), TokenError::Algorithm);
         }
@@ -364,7 +379,10 @@ mod tests {
                 Some(evil.sign(m).as_ref().to_vec())
             })
         };
-        assert_eq!(relay("k1").signed_by(&pinned), Err(TokenError::BadSignature));
+        assert_eq!(
+            relay("k1").signed_by(&pinned),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(relay("kx").signed_by(&pinned), Err(TokenError::UnknownKey));
         // Keys changed after signing.
         let mut swapped = rotated.clone();
@@ -374,6 +392,9 @@ mod tests {
         redated.issued_at += 1;
         assert_eq!(redated.signed_by(&pinned), Err(TokenError::BadSignature));
         let empty = SignedKeySet::sign(vec![], NOW, signer);
-        assert!(matches!(empty.signed_by(&pinned), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            empty.signed_by(&pinned),
+            Err(TokenError::Malformed(_))
+        ));
     }
 }

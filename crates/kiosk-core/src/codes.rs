@@ -74,7 +74,9 @@ impl Kiosk {
                     Ok(v)
                 }
                 Err(why) => {
-                    tracing::warn!("an answer of the API validated a code without a valid token: {why}");
+                    tracing::warn!(
+                        "an answer of the API validated a code without a valid token: {why}"
+                    );
                     e.decision = AuditDecision::Rejected;
                     e.detail = Some(KioskCode::AnswerUnverified.as_str().into());
                     self.audit(e);

@@ -85,7 +85,9 @@ pub enum KioskError {
     AnswerUnverified(String),
     /// The offline policy the last sync saved cannot be read: faces are not decided from the
     /// cache (fail closed) until a sync brings a readable one.
-    #[error("the saved offline policy cannot be read ({0}): face sign-in needs the API until the next sync")]
+    #[error(
+        "the saved offline policy cannot be read ({0}): face sign-in needs the API until the next sync"
+    )]
     OfflinePolicyUnreadable(String),
     #[error("the saved settings {path} cannot be read: {reason}")]
     SettingsRead {

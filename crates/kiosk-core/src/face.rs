@@ -417,7 +417,10 @@ impl Kiosk {
         // this project, naming the person the answer names (and claimed, if one was). Anything
         // less is a refusal, not an outage: a forged answer must not reach the cache either.
         if accepted {
-            let named = v.user_id.as_deref().filter(|u| user_id.is_none_or(|c| c == *u));
+            let named = v
+                .user_id
+                .as_deref()
+                .filter(|u| user_id.is_none_or(|c| c == *u));
             let verdict = match (token.as_deref(), named) {
                 (Some(t), Some(u)) => self.verify_token_refreshing(client, t, project, u).await,
                 (None, _) => Err("no access token".to_string()),

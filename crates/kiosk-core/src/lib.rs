@@ -162,7 +162,8 @@ impl LiveSettings {
 /// configuration says `allow_insecure_http` (development). No user name or password in it.
 /// Anything else is `SETTINGS_INVALID`, and plain HTTP elsewhere `API_URL_INSECURE`.
 pub fn check_api_url(u: &str, allow_insecure_http: bool) -> Result<()> {
-    let invalid = || KioskError::InvalidSettings("the API URL must be an http:// or https:// address");
+    let invalid =
+        || KioskError::InvalidSettings("the API URL must be an http:// or https:// address");
     let parsed = url::Url::parse(u.trim()).map_err(|_| invalid())?;
     let host = parsed.host().ok_or_else(invalid)?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -348,9 +349,7 @@ impl Kiosk {
             templates: store.template_count()?,
             last_sync: store.setting(sync::LAST_SYNC_KEY)?,
             last_error: None,
-            revoked_at: store
-                .setting(trust::REVOKED_KEY)?
-                .filter(|s| !s.is_empty()),
+            revoked_at: store.setting(trust::REVOKED_KEY)?.filter(|s| !s.is_empty()),
         };
         Ok(Self {
             cfg,
@@ -575,7 +574,11 @@ mod tests {
             "http://127.0.0.1.nip.io",
             "http://[::ffff:10.0.0.1]",
         ] {
-            assert_eq!(code(insecure, false), Some("API_URL_INSECURE"), "{insecure}");
+            assert_eq!(
+                code(insecure, false),
+                Some("API_URL_INSECURE"),
+                "{insecure}"
+            );
             assert_eq!(code(insecure, true), None, "{insecure}");
         }
         for bad in [

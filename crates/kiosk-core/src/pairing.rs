@@ -36,7 +36,8 @@ impl Kiosk {
             store.set_setting(crate::trust::REVOKED_KEY, "")?;
         }
         self.pin_keys(paired.signing_keys.as_ref())?;
-        self.status.send_if_modified(|s| s.revoked_at.take().is_some());
+        self.status
+            .send_if_modified(|s| s.revoked_at.take().is_some());
         settings_file::update(
             self,
             SettingsFile {

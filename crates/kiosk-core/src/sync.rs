@@ -497,15 +497,17 @@ impl Kiosk {
     /// the sign-in is refused before the cache is asked.
     pub(crate) fn face_thresholds(&self) -> Result<vision::decision::Thresholds> {
         let policy = self.offline_policy().unwrap_or(None);
-        let targets = policy.and_then(|p| p.flow).map_or_else(
-            vision::decision::FaceTargets::default,
-            |f| vision::decision::FaceTargets {
-                target_fmr: f.login.target_fmr,
-                target_fpir: f.login.target_fpir,
-                fnir_ceiling: f.login.fnir_ceiling,
-                threshold_override: f.login.match_min_score,
-            },
-        );
+        let targets =
+            policy
+                .and_then(|p| p.flow)
+                .map_or_else(vision::decision::FaceTargets::default, |f| {
+                    vision::decision::FaceTargets {
+                        target_fmr: f.login.target_fmr,
+                        target_fpir: f.login.target_fpir,
+                        fnir_ceiling: f.login.fnir_ceiling,
+                        threshold_override: f.login.match_min_score,
+                    }
+                });
         let floor = self.live().settings.match_threshold;
         Ok(self
             .gallery

@@ -59,7 +59,9 @@ impl Kiosk {
         let json = match set {
             Some(s) if s.signed_by(&s.keys).is_ok() => serde_json::to_string(s).unwrap_or_default(),
             Some(_) => {
-                tracing::warn!("the pairing answer's key set is not signed by its keys: not pinned");
+                tracing::warn!(
+                    "the pairing answer's key set is not signed by its keys: not pinned"
+                );
                 String::new()
             }
             None => String::new(),
@@ -160,7 +162,9 @@ impl Kiosk {
             tracing::error!(code = e.code(), "the revocation could not be recorded: {e}");
             return;
         }
-        tracing::warn!("the server says this kiosk was revoked: it decides nothing until paired again");
+        tracing::warn!(
+            "the server says this kiosk was revoked: it decides nothing until paired again"
+        );
         let mut a = self.entry(AuditMethod::Admin, AuditDecision::Refused, Mode::Online);
         a.detail = Some(ErrorCode::KioskRevoked.as_str().into());
         self.audit(a);

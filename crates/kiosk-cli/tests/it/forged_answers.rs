@@ -206,7 +206,10 @@ async fn a_relay_cannot_forge_an_accept_and_a_revoked_kiosk_stops_deciding() {
 
     // Passed on untouched, the server's token verifies against the keys pinned at pairing.
     let (d, m, _, u) = sign_in(&data, &flags, "obama/obama3.jpg");
-    assert_eq!((d.as_str(), m.as_str(), u), ("accepted", "online", json!("obama")));
+    assert_eq!(
+        (d.as_str(), m.as_str(), u),
+        ("accepted", "online", json!("obama"))
+    );
     assert_eq!(face_accepts(&data, &flags), 1);
 
     // A stranger, answered "matched: obama" by the relay: no token, garbage, a real token of
@@ -247,12 +250,24 @@ async fn a_relay_cannot_forge_an_accept_and_a_revoked_kiosk_stops_deciding() {
         &data,
         &flags,
         &[
-            "otp", "verify", "--channel", "email", "--to", "ada@example.org", "--code",
-            "123456", "--validation-id", "val_forged",
+            "otp",
+            "verify",
+            "--channel",
+            "email",
+            "--to",
+            "ada@example.org",
+            "--code",
+            "123456",
+            "--validation-id",
+            "val_forged",
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("ANSWER_UNVERIFIED"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ANSWER_UNVERIFIED"),
+        "{}",
+        stderr(&out)
+    );
     let status = json(&run(&data, &flags, &["status", "--json"]));
     assert_eq!(status["pending_events"], 0, "{status}");
 
@@ -261,7 +276,10 @@ async fn a_relay_cannot_forge_an_accept_and_a_revoked_kiosk_stops_deciding() {
     let (d, m, _, _) = sign_in(&data, &flags, "obama/obama3.jpg");
     assert_eq!((d.as_str(), m.as_str()), ("accepted", "offline"));
     let (d, m, _, u) = sign_in(&data, &flags, "biden/biden.jpg");
-    assert_eq!((d.as_str(), m.as_str(), u), ("rejected", "offline", Value::Null));
+    assert_eq!(
+        (d.as_str(), m.as_str(), u),
+        ("rejected", "offline", Value::Null)
+    );
     relay.set(Face::Pass);
 
     // Revoked by an administrator: the next sync learns it and the store keeps it.
@@ -280,11 +298,18 @@ async fn a_relay_cannot_forge_an_accept_and_a_revoked_kiosk_stops_deciding() {
     let status = json(&run(&data, &flags, &["status", "--json"]));
     assert_eq!(status["revoked"], true, "{status}");
     let text = String::from_utf8_lossy(&run(&data, &flags, &["status"]).stdout).into_owned();
-    assert!(text.contains("revoked") && text.contains("KIOSK_REVOKED"), "{text}");
+    assert!(
+        text.contains("revoked") && text.contains("KIOSK_REVOKED"),
+        "{text}"
+    );
 
     // Offline, the face the cache accepted a moment ago is refused, with the code.
     server.shutdown().await;
-    let out = run(&data, &flags, &["sign-in", "--face", &photo("obama/obama3.jpg")]);
+    let out = run(
+        &data,
+        &flags,
+        &["sign-in", "--face", &photo("obama/obama3.jpg")],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("KIOSK_REVOKED"), "{}", stderr(&out));
     assert_eq!(face_accepts(&data, &flags), 2);

@@ -497,9 +497,14 @@ async fn a_rotated_signing_key_reaches_the_kiosk_signed_by_the_pinned_one() {
     let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-rotation")), &fakes);
     k.enroll(ADMIN, "ada", None, samples(1)).await.unwrap();
     let before = k.sign_in_face(looks(1), None).await.unwrap();
-    assert_eq!((before.decision, before.mode), (Decision::Accepted, Mode::Online));
+    assert_eq!(
+        (before.decision, before.mode),
+        (Decision::Accepted, Mode::Online)
+    );
     let old_kid = server.server().state.keys.signing_kid();
-    server.post_ok("/keys/rotate", &server.admin, serde_json::json!({})).await;
+    server
+        .post_ok("/keys/rotate", &server.admin, serde_json::json!({}))
+        .await;
     assert_ne!(server.server().state.keys.signing_kid(), old_kid);
     let after = k.sign_in_face(looks(1), None).await.unwrap();
     assert_eq!(

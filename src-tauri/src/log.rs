@@ -1,7 +1,8 @@
 //! The app's log file: an unattended kiosk has nobody watching its terminal, and it may run
-//! for months, so the file rolls over at a size limit, keeping one previous file.
+//! for months, so the file rolls over at a size limit, keeping one previous file. Both are
+//! 0600 (`private-file`): the log names the people who signed in.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ pub struct RotatingFile {
 impl RotatingFile {
     /// Appends to `path`; past `max` bytes it becomes `<path>.1` and a new file starts.
     pub fn open(path: &Path, max: u64) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = private_file::open_append(path).map_err(std::io::Error::other)?;
         let len = file.metadata()?.len();
         Ok(Self {
             path: path.to_path_buf(),
@@ -30,10 +31,7 @@ impl RotatingFile {
         let mut old = self.path.clone().into_os_string();
         old.push(".1");
         std::fs::rename(&self.path, old)?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = private_file::open_append(&self.path).map_err(std::io::Error::other)?;
         self.len = 0;
         Ok(())
     }
@@ -76,6 +74,17 @@ mod tests {
         drop(log);
         let reopened = RotatingFile::open(&path, 100).unwrap();
         assert_eq!(reopened.len, current.len() as u64);
+        // Both files private; one made readable by others is set back on opening.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            (mode(&path), mode(&dir.join("kiosk.log.1"))),
+            (0o600, 0o600)
+        );
+        drop(reopened);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        RotatingFile::open(&path, 100).unwrap();
+        assert_eq!(mode(&path), 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

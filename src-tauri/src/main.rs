@@ -184,6 +184,54 @@ fn use_bundled_engine(cfg: &mut KioskConfig, context: &tauri::Context<tauri::Wry
     }
 }
 
+/// Whether the window may go to `url`: the app's own origin (`tauri://localhost`, or
+/// `http://tauri.localhost` where WebKit serves custom schemes so), or the dev server's exact
+/// origin in a build without the embedded UI. Anything else, another port of localhost
+/// included, is refused.
+fn own_origin(url: &tauri::Url, dev_url: Option<&tauri::Url>) -> bool {
+    let app = match url.scheme() {
+        "tauri" => url.host_str() == Some("localhost"),
+        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        _ => false,
+    };
+    let dev = dev_url.is_some_and(|d| d.origin() == url.origin());
+    (app && url.port().is_none() && url.username().is_empty() && url.password().is_none()) || dev
+}
+
+#[cfg(test)]
+mod navigation_tests {
+    use super::own_origin;
+
+    #[test]
+    fn only_the_apps_own_origin_is_reachable() {
+        let u = |s: &str| tauri::Url::parse(s).unwrap();
+        for ok in [
+            "tauri://localhost/index.html",
+            "tauri://localhost/#/admin",
+            "http://tauri.localhost/index.html",
+        ] {
+            assert!(own_origin(&u(ok), None), "{ok}");
+        }
+        for no in [
+            "http://localhost:1420/",
+            "http://localhost:8080/v2/access",
+            "http://127.0.0.1/",
+            "tauri://localhost:9/x",
+            "https://evil.example/",
+            "tauri://evil/",
+            "file:///etc/passwd",
+            "http://tauri.localhost.evil.example/",
+            "http://user@tauri.localhost/",
+        ] {
+            assert!(!own_origin(&u(no), None), "{no}");
+        }
+        // The dev server, only in a dev build and only its own origin.
+        let dev = u("http://localhost:1420");
+        assert!(own_origin(&u("http://localhost:1420/#/x"), Some(&dev)));
+        assert!(!own_origin(&u("http://localhost:1421/"), Some(&dev)));
+    }
+}
+
 /// One app per data directory, with or without a D-Bus session (a bare kiosk X session may
 /// have none, so no D-Bus single-instance plugin). The lock lives as long as the process.
 fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
@@ -251,6 +299,10 @@ fn run() -> anyhow::Result<()> {
         idle_reset_s,
         locale,
     };
+    // A build without the embedded UI (`tauri dev`) loads it from the dev server.
+    let dev_url = tauri::is_dev()
+        .then(|| context.config().build.dev_url.clone())
+        .flatten();
     tauri::Builder::default()
         .manage(state)
         .setup(move |app| {
@@ -268,11 +320,11 @@ fn run() -> anyhow::Result<()> {
                     .resizable(debug)
                     .inner_size(1280.0, 800.0)
                     .initialization_script(KIOSK_SCRIPT)
-                    // Only the app itself: no navigating away to other sites.
-                    .on_navigation(|url| {
-                        matches!(url.scheme(), "tauri" | "http" | "https")
-                            && matches!(url.host_str(), Some("localhost" | "tauri.localhost"))
-                    })
+                    // Never an inspector, even in the debug build the e2e .deb carries (the
+                    // e2e tests drive the window through WebDriver, not devtools).
+                    .devtools(false)
+                    // Only the app's own origin: no other site, no other local port.
+                    .on_navigation(move |url| own_origin(url, dev_url.as_ref()))
                     .build()?;
             if full_screen {
                 // Kiosks often run X with no window manager, which ignores the full-screen

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use access_types::access_token::{self, SignedKeySet};
 use access_types::{AccessTokenClaims, ApiScope, ApiTokenClaims, ErrorCode, Jwk, JwkSet};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +18,7 @@ use crate::sealed::{DbKey, SealError, signing_key_aad};
 /// `aud` of API bearer tokens.
 pub const API_AUDIENCE: &str = "access-api";
 const TOKEN_USE_API: &str = "api";
-const TOKEN_USE_ACCESS: &str = "access";
+use access_token::TOKEN_USE_ACCESS;
 /// How often a server re-reads its signing keys (a rotation by the CLI, a key retiring).
 pub const KEY_RELOAD: std::time::Duration = std::time::Duration::from_secs(30);
 /// Tolerated clock skew for `nbf` / `iat` of tokens minted elsewhere.
@@ -38,6 +39,8 @@ struct KeySet {
     kid: String,
     /// Parsed once: `jsonwebtoken::encode` would re-derive the key pair on every token.
     signer: Ed25519KeyPair,
+    /// Every key in force, to sign the key set kiosks pin (`signed_key_set`).
+    all_signers: Vec<(String, Ed25519KeyPair)>,
     decoding: HashMap<String, DecodingKey>,
     /// When each key stops verifying (ms; none: it signs, or was rotated out by nobody yet).
     /// Checked on every use, so a key retires on time between two re-reads.
@@ -120,13 +123,19 @@ fn live_keys(c: &crate::sql::Connection, now_ms: i64) -> Result<Vec<KeyRow>, Sto
 
 fn key_set(rows: &[KeyRow], db_key: &DbKey) -> Result<KeySet, KeyError> {
     let (kid, sealed, _, _) = rows.first().ok_or(KeyError::BadKey)?;
-    // Only the signing key is opened: the others only verify, with their public halves.
     let (pkcs8, _) = db_key.open(sealed, &signing_key_aad(kid), "signing key")?;
     let signer = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::BadKey)?;
     let mut decoding = HashMap::new();
     let mut retire_after = HashMap::new();
     let mut keys = Vec::new();
-    for (kid, _, public, retire) in rows {
+    // Every key in force signs the key set a kiosk pins (`signed_key_set`): each is opened.
+    let mut all_signers = Vec::new();
+    for (kid, sealed, public, retire) in rows {
+        let (pkcs8, _) = db_key.open(sealed, &signing_key_aad(kid), "signing key")?;
+        all_signers.push((
+            kid.clone(),
+            Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::BadKey)?,
+        ));
         decoding.insert(kid.clone(), DecodingKey::from_ed_der(public));
         retire_after.insert(kid.clone(), *retire);
         keys.push(Jwk {
@@ -141,6 +150,7 @@ fn key_set(rows: &[KeyRow], db_key: &DbKey) -> Result<KeySet, KeyError> {
     Ok(KeySet {
         kid: kid.clone(),
         signer,
+        all_signers,
         decoding,
         retire_after,
         jwks: JwkSet { keys },
@@ -222,6 +232,18 @@ impl Keys {
     /// The public keys tokens may be verified with (`/.well-known/jwks.json`).
     pub fn jwks(&self) -> JwkSet {
         self.current().jwks.clone()
+    }
+
+    /// The keys in force, dated and signed by each of them: what a kiosk pins at pairing and
+    /// learns a rotation from (`access_types::access_token::SignedKeySet`).
+    pub fn signed_key_set(&self, now_ms: i64) -> SignedKeySet {
+        let set = self.current();
+        SignedKeySet::sign(set.jwks.keys.clone(), now_ms / 1000, |kid, msg| {
+            set.all_signers
+                .iter()
+                .find(|(k, _)| k == kid)
+                .map(|(_, pair)| pair.sign(msg).as_ref().to_vec())
+        })
     }
 
     /// The id of the key that signs new tokens.
@@ -368,9 +390,27 @@ impl Keys {
         project_id: &str,
         now_ms: i64,
     ) -> Result<AccessTokenClaims, ApiError> {
-        let (_, claims): (_, AccessTokenClaims) = self.verify(token, project_id, now_ms)?;
-        if claims.token_use != TOKEN_USE_ACCESS {
-            return Err(unauthorized("not an access token"));
+        // The rule kiosks verify by too (one owner: `access_types::access_token::verify`),
+        // over the keys not retired now (a key retires on time between two re-reads).
+        let set = self.current();
+        let keys: Vec<_> = set
+            .jwks
+            .keys
+            .iter()
+            .filter(|k| {
+                set.retire_after
+                    .get(&k.kid)
+                    .copied()
+                    .flatten()
+                    .is_none_or(|r| r > now_ms)
+            })
+            .cloned()
+            .collect();
+        let claims =
+            access_token::verify(token, &keys, project_id, None, now_ms / 1000, NBF_LEEWAY_S)
+                .map_err(|e| unauthorized(&e.to_string()))?;
+        if claims.iss != self.issuer {
+            return Err(unauthorized("token issuer not accepted"));
         }
         Ok(claims)
     }

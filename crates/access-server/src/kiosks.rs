@@ -135,6 +135,7 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
                 kiosk_id,
                 project_id,
                 name,
+                signing_keys: None,
             })
         } else {
             Err(invalid())
@@ -196,6 +197,7 @@ pub fn pair(c: &Connection, req: &PairKioskRequest, now: i64) -> ApiResult<Paire
         kiosk_id,
         project_id,
         name,
+        signing_keys: None,
     })
 }
 
@@ -353,7 +355,11 @@ pub async fn pair_handler(
         .call(move |c| rate_room(c, &k, PAIR_FAILURES_PER_MIN, 60_000, now))
         .await?;
     match st.db.tx(move |tx| pair(tx, &req, now)).await {
-        Ok(paired) => Ok(created(paired, "kiosk paired")),
+        Ok(mut paired) => {
+            // What the kiosk pins: it will accept only access tokens these keys signed.
+            paired.signing_keys = Some(st.keys.signed_key_set(now));
+            Ok(created(paired, "kiosk paired"))
+        }
         Err(refused) => {
             // Counted in its own transaction: the refused one rolled back.
             st.db.tx(move |tx| rate_record(tx, &key, now)).await?;

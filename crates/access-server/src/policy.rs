@@ -69,8 +69,14 @@ pub async fn policy(
                 project_id: q.project_id,
                 flow,
                 generated_at: rfc3339(now),
+                signing_keys: None,
             })
         })
         .await?;
+    // Rotations reach kiosks here, signed by the keys they already pin.
+    let policy = KioskPolicy {
+        signing_keys: Some(st.keys.signed_key_set(now)),
+        ..policy
+    };
     Ok(ok(policy, ""))
 }

@@ -70,6 +70,11 @@ pub struct PairedKiosk {
     pub kiosk_id: String,
     pub project_id: String,
     pub name: String,
+    /// The server's signing keys, which the kiosk pins: from then on it accepts a face only
+    /// with an access token one of them signed, and a new key set only when one of them
+    /// signed it (additive; a kiosk without pinned keys pins the first set its sync brings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_keys: Option<crate::access_token::SignedKeySet>,
 }
 
 /// `POST /kiosks/token`: a short-lived kiosk-scope access token for a signed request.

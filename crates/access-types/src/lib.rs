@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 mod error_code;
 pub use error_code::ErrorCode;
 
+pub mod access_token;
 pub mod face_attempts;
 pub mod identifiers;
 pub mod kiosk_identity;
@@ -1054,6 +1055,10 @@ pub struct KioskPolicy {
     pub flow: Option<KioskFlowPolicy>,
     /// When the server answered (RFC 3339).
     pub generated_at: String,
+    /// The server's signing keys in force, signed by each of them (additive): a kiosk learns
+    /// a rotation from it when a key it pinned signed it (`access_token::SignedKeySet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_keys: Option<access_token::SignedKeySet>,
 }
 
 /// A login flow as a kiosk sees it: no customer URL, no secrets.
@@ -1210,7 +1215,7 @@ mod tests {
         names_agree::<FlowStatus>();
         names_agree::<WebhookEventType>();
         names_agree::<EventRefusal>();
-        assert_eq!(webhook_event_types().len(), 18);
+        assert_eq!(webhook_event_types().len(), 23);
         assert_eq!(Channel::parse("whatsapp"), Some(Channel::Whatsapp));
         assert_eq!(Channel::parse("WhatsApp"), None);
     }
@@ -1269,6 +1274,7 @@ mod tests {
                 identifiers: ids.iter().map(|s| s.to_string()).collect(),
             }),
             generated_at: String::new(),
+            signing_keys: None,
         };
         use FlowStatus::*;
         use SecurityMode as M;

@@ -315,6 +315,8 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                     "project": k.settings().project_id,
                     "kiosk_id": k.paired_kiosk_id(),
                     "data_dir": cfg.data_dir,
+                    "revoked": s.revoked_at.is_some(),
+                    "revoked_at": s.revoked_at,
                 });
                 if json {
                     print(&v)?;
@@ -326,6 +328,9 @@ pub fn run(cmd: KioskCommand, args: &KioskArgs, vision: &VisionArgs) -> anyhow::
                         "last sync       {}",
                         s.last_sync.as_deref().unwrap_or("never")
                     );
+                    if let Some(at) = &s.revoked_at {
+                        outln!("revoked         {at} (KIOSK_REVOKED: pair this kiosk again)");
+                    }
                 }
                 Ok(0)
             }

@@ -106,7 +106,7 @@ mod tests {
         let f = dir.join("kiosk.toml");
         std::fs::write(
             &f,
-            "api_url = \"http://file\"\nproject = \"p-file\"\ndata_dir = \"/tmp/x\"\n",
+            "api_url = \"https://file\"\nproject = \"p-file\"\ndata_dir = \"/tmp/x\"\n",
         )
         .unwrap();
         let args = KioskArgs {
@@ -116,7 +116,7 @@ mod tests {
         };
         let load = |args: &KioskArgs| Settings::load(args.load_options(Environment::default()));
         let r = load(&args).unwrap();
-        assert_eq!(r.api_url.as_deref(), Some("http://file"));
+        assert_eq!(r.api_url.as_deref(), Some("https://file"));
         assert_eq!(r.project.as_deref(), Some("p-flag"));
         assert_eq!(r.data_dir, PathBuf::from("/tmp/x"));
 
@@ -147,13 +147,13 @@ mod tests {
         let f = dir.join("kiosk.toml");
         std::fs::write(
             &f,
-            "api_url = \"http://file:1\"\nproject = \"p-file\"\nmatch_threshold = 0.3\n",
+            "api_url = \"https://file:1\"\nproject = \"p-file\"\nmatch_threshold = 0.3\n",
         )
         .unwrap();
         // As the app's settings screen saves it.
         std::fs::write(
             kiosk_core::settings_file::path(&data),
-            r#"{"api_url": "http://saved:2", "project_id": "p-saved", "match_threshold": 0.42}"#,
+            r#"{"api_url": "https://saved:2", "project_id": "p-saved", "match_threshold": 0.42}"#,
         )
         .unwrap();
         let args = KioskArgs {
@@ -165,7 +165,7 @@ mod tests {
             Settings::load(args.load_options(Environment::from_pairs(env.iter().copied()))).unwrap()
         };
         let s = load(&args, &[]);
-        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.api_url.as_deref(), Some("https://saved:2"));
         assert_eq!(s.project.as_deref(), Some("p-saved"));
         assert_eq!(s.match_threshold, 0.42);
         let k = s.kiosk_config();
@@ -176,7 +176,7 @@ mod tests {
 
         let s = load(&args, &[("KIOSK_PROJECT", "p-env")]);
         assert_eq!(s.project.as_deref(), Some("p-env"));
-        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.api_url.as_deref(), Some("https://saved:2"));
 
         let flagged = KioskArgs {
             project: Some("p-flag".into()),

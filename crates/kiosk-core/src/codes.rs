@@ -1,6 +1,7 @@
 //! One-time codes by email, SMS or WhatsApp: only online (the API sends and checks them).
 
 use crate::error::{KioskError, Result};
+use crate::error_code::KioskCode;
 use crate::{Kiosk, Mode};
 use kiosk_store::{AuditDecision, AuditMethod};
 
@@ -17,6 +18,7 @@ impl Kiosk {
     ) -> Result<access_types::OtpValidation> {
         // Refused here, with the server's code, before the API is called (or found offline).
         let to = channel.identifier(to)?;
+        self.refuse_if_revoked(audit_method(channel))?;
         let (client, project) = self.api().await.ok_or(KioskError::NotConfigured)?;
         // The message is written in the kiosk's language (the server falls back to the
         // project's default when it has no texts in it).
@@ -43,7 +45,8 @@ impl Kiosk {
         // is not 6 digits is refused here and costs no attempt on the server.
         let to = channel.identifier(to)?;
         let code = access_types::OtpCode::parse(code)?;
-        let (client, _) = self.api().await.ok_or(KioskError::NotConfigured)?;
+        self.refuse_if_revoked(audit_method(channel))?;
+        let (client, project) = self.api().await.ok_or(KioskError::NotConfigured)?;
         let r = match channel {
             OtpChannel::Email => {
                 client
@@ -58,12 +61,28 @@ impl Kiosk {
         };
         self.observe(&r);
         let mut e = self.entry(audit_method(channel), AuditDecision::Accepted, Mode::Online);
-        e.user_id = Some(to);
+        e.user_id = Some(to.clone());
         match r {
-            Ok(v) => {
-                self.audit(e);
-                Ok(v)
-            }
+            // Validated only with a token this kiosk verifies: a pinned key's, for its project,
+            // naming the person who typed the code (see `trust`).
+            Ok(v) => match self
+                .verify_token_refreshing(&client, &v.access_token, &project, &to)
+                .await
+            {
+                Ok(()) => {
+                    self.audit(e);
+                    Ok(v)
+                }
+                Err(why) => {
+                    tracing::warn!(
+                        "an answer of the API validated a code without a valid token: {why}"
+                    );
+                    e.decision = AuditDecision::Rejected;
+                    e.detail = Some(KioskCode::AnswerUnverified.as_str().into());
+                    self.audit(e);
+                    Err(KioskError::AnswerUnverified(why))
+                }
+            },
             Err(err) => {
                 e.decision = AuditDecision::Rejected;
                 e.detail = Some(err.code().into());
@@ -81,7 +100,7 @@ impl Kiosk {
         match r {
             Ok(_) => self.publish_reachability(Ok(())),
             Err(e) if e.is_unreachable() => self.publish_reachability(Err(e.to_string())),
-            Err(_) => {}
+            Err(e) => self.note_api_error(e),
         }
     }
 }

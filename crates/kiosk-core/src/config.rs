@@ -15,7 +15,8 @@
 //!    saved empty clears the file's value (no API, no project);
 //! 4. **the environment**: `KIOSK_API_URL`, `KIOSK_TOKEN`, `KIOSK_PROJECT`, `KIOSK_DATA_DIR`,
 //!    `KIOSK_ADMIN_PIN`, `KIOSK_ID`, `KIOSK_CAMERA`, `KIOSK_LOCALE`, `KIOSK_IDLE_RESET_S`,
-//!    `KIOSK_OFFLINE_MAX_HOURS`, `KIOSK_WEBKIT_DMABUF` ([`ENV_VARS`]); a variable set empty counts as unset;
+//!    `KIOSK_OFFLINE_MAX_HOURS`, `KIOSK_WEBKIT_DMABUF`, `KIOSK_ALLOW_INSECURE_HTTP` ([`ENV_VARS`]);
+//!    a variable set empty counts as unset;
 //! 5. **flags** (the CLI's `--api-url`, `--project`, `--match-threshold`, ...; the app has
 //!    none). A flag given empty (`--project ""`) clears.
 //!
@@ -48,6 +49,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("KIOSK_IDLE_RESET_S", "idle_reset_s"),
     ("KIOSK_OFFLINE_MAX_HOURS", "offline_max_hours"),
     ("KIOSK_WEBKIT_DMABUF", "webkit_dmabuf"),
+    ("KIOSK_ALLOW_INSECURE_HTTP", "allow_insecure_http"),
 ];
 
 /// The variables that say where the files are: the config file, and the XDG directories
@@ -105,6 +107,10 @@ pub struct Partial {
     /// Let WebKitGTK use its DMABUF renderer (default false: it gives a blank window on some
     /// GPU drivers and virtual machines, and a kiosk screen gains nothing from it).
     pub webkit_dmabuf: Option<bool>,
+    /// Accept an `http://` API URL to a host other than loopback (default false: only
+    /// `https://`, or `http://` to `localhost`/`127.0.0.1`/`::1`, since anyone on the path
+    /// could read and forge plain HTTP answers). For a development server on a LAN only.
+    pub allow_insecure_http: Option<bool>,
 }
 
 /// What a front end hands the loader.
@@ -137,6 +143,7 @@ pub struct Settings {
     pub idle_reset_s: u64,
     pub offline_max_hours: f64,
     pub webkit_dmabuf: bool,
+    pub allow_insecure_http: bool,
     /// The config file that was read, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -160,6 +167,7 @@ impl std::fmt::Debug for Settings {
             .field("idle_reset_s", &self.idle_reset_s)
             .field("offline_max_hours", &self.offline_max_hours)
             .field("webkit_dmabuf", &self.webkit_dmabuf)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("file", &self.file)
             .finish()
     }
@@ -182,6 +190,10 @@ pub enum ConfigError {
     /// The saved settings cannot be read (`SETTINGS_READ`).
     #[error(transparent)]
     Saved(#[from] KioskError),
+    /// The API URL breaks the rule (`API_URL_INSECURE`, `SETTINGS_INVALID`):
+    /// [`crate::check_api_url`].
+    #[error("{0}")]
+    ApiUrl(KioskError),
 }
 
 impl From<config_layers::figment::Error> for ConfigError {
@@ -193,7 +205,7 @@ impl From<config_layers::figment::Error> for ConfigError {
 impl ConfigError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Saved(e) => e.code(),
+            Self::Saved(e) | Self::ApiUrl(e) => e.code(),
             _ => "CONFIG_INVALID",
         }
     }
@@ -255,6 +267,7 @@ fn defaults() -> Partial {
         idle_reset_s: Some(DEFAULT_IDLE_RESET_S),
         offline_max_hours: Some(k.offline_max_hours),
         webkit_dmabuf: Some(false),
+        allow_insecure_http: Some(false),
         ..Partial::default()
     }
 }
@@ -374,6 +387,9 @@ impl Settings {
         s.pairing_code = text(s.pairing_code);
         s.project = text(s.project);
         s.admin_pin = text(s.admin_pin);
+        if let Some(u) = &s.api_url {
+            crate::check_api_url(u, s.allow_insecure_http).map_err(ConfigError::ApiUrl)?;
+        }
         Ok((s, all))
     }
 
@@ -389,6 +405,7 @@ impl Settings {
         k.liveness_threshold = self.liveness_threshold;
         k.offline_max_hours = self.offline_max_hours;
         k.locale = Some(self.locale.clone());
+        k.allow_insecure_http = self.allow_insecure_http;
         k
     }
 }
@@ -550,7 +567,7 @@ mod tests {
         std::fs::write(
             &f,
             format!(
-                "api_url = \"http://file:1\"\nproject = \"p-file\"\ndata_dir = {:?}\n\
+                "api_url = \"https://file:1\"\nproject = \"p-file\"\ndata_dir = {:?}\n\
                  match_threshold = 0.31\nliveness_threshold = 0.51\ncamera = \"v4l:1\"\n\
                  idle_reset_s = 90\nkiosk_id = \"k-file\"\ntoken = \"t-file\"\n",
                 data.display()
@@ -562,16 +579,16 @@ mod tests {
         let s = load(&f, &[], Partial::default());
         assert_eq!(s.file.as_deref(), Some(f.as_path()));
         assert_eq!(s.data_dir, data);
-        assert_eq!(s.api_url.as_deref(), Some("http://file:1"));
+        assert_eq!(s.api_url.as_deref(), Some("https://file:1"));
         assert_eq!(s.project.as_deref(), Some("p-file"));
         assert_eq!((s.match_threshold, s.liveness_threshold), (0.31, 0.51));
         assert_eq!((s.camera.as_str(), s.idle_reset_s), ("v4l:1", 90));
         assert_eq!(s.locale, DEFAULT_LOCALE);
 
         // What the administrator saved over the file, field by field.
-        save(&data, Some("http://saved:2"), Some("p-saved"), 0.41);
+        save(&data, Some("https://saved:2"), Some("p-saved"), 0.41);
         let s = load(&f, &[], Partial::default());
-        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.api_url.as_deref(), Some("https://saved:2"));
         assert_eq!(s.project.as_deref(), Some("p-saved"));
         assert_eq!((s.match_threshold, s.liveness_threshold), (0.41, 0.6));
         assert_eq!(s.token.as_deref(), Some("t-file"), "not in settings.json");
@@ -590,7 +607,7 @@ mod tests {
         ];
         let s = load(&f, &e, Partial::default());
         assert_eq!(s.project.as_deref(), Some("p-env"));
-        assert_eq!(s.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(s.api_url.as_deref(), Some("https://saved:2"));
         assert_eq!(s.token.as_deref(), Some("t-env"));
         assert_eq!(s.kiosk_id, "k-env");
         assert_eq!((s.idle_reset_s, s.webkit_dmabuf), (15, true));
@@ -616,7 +633,7 @@ mod tests {
         let k = s.kiosk_config();
         assert_eq!(k.data_dir, data);
         assert_eq!(k.project_id.as_deref(), Some("p-flag"));
-        assert_eq!(k.api_url.as_deref(), Some("http://saved:2"));
+        assert_eq!(k.api_url.as_deref(), Some("https://saved:2"));
         assert_eq!((k.kiosk_id.as_str(), k.match_threshold), ("k-flag", 0.5));
         assert!(
             !format!("{s:?}").contains("t-env"),
@@ -631,7 +648,7 @@ mod tests {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
         let f = dir.join("kiosk.toml");
-        std::fs::write(&f, "api_url = \"http://file:1\"\nproject = \"p-file\"\n").unwrap();
+        std::fs::write(&f, "api_url = \"https://file:1\"\nproject = \"p-file\"\n").unwrap();
         save(&data, None, None, 0.36);
         let d = [("KIOSK_DATA_DIR", data.to_str().unwrap())];
         let s = load(&f, &d, Partial::default());
@@ -657,7 +674,7 @@ mod tests {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
         let f = dir.join("kiosk.toml");
-        std::fs::write(&f, "api_url = \"http://file:1\"\nmatch_threshold = 0.31\n").unwrap();
+        std::fs::write(&f, "api_url = \"https://file:1\"\nmatch_threshold = 0.31\n").unwrap();
         std::fs::write(
             settings_file::path(&data),
             r#"{"project_id": " prj_saved ", "liveness_threshold": 0.7}"#,
@@ -668,7 +685,7 @@ mod tests {
             &[("KIOSK_DATA_DIR", data.to_str().unwrap())],
             Partial::default(),
         );
-        assert_eq!(s.api_url.as_deref(), Some("http://file:1"));
+        assert_eq!(s.api_url.as_deref(), Some("https://file:1"));
         assert_eq!(s.project.as_deref(), Some("prj_saved"));
         assert_eq!((s.match_threshold, s.liveness_threshold), (0.31, 0.7));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -797,6 +814,19 @@ mod tests {
         assert!(msg.contains("KIOSK_IDLE_RESET_S"), "{msg}");
         let msg = try_load(&[data[0], ("KIOSK_WEBKIT_DMABUF", "maybe")]).to_string();
         assert!(msg.contains("KIOSK_WEBKIT_DMABUF"), "{msg}");
+
+        // Plain HTTP beyond loopback is refused at load, unless the dev setting allows it.
+        std::fs::write(&f, "api_url = \"http://access.example.com/v2/access\"\n").unwrap();
+        let e = try_load(&data);
+        assert_eq!(e.code(), "API_URL_INSECURE");
+        assert!(e.to_string().contains("allow_insecure_http"), "{e}");
+        let dev = Settings::load(LoadOptions {
+            explicit_file: Some(f.clone()),
+            env: env(&[data[0], ("KIOSK_ALLOW_INSECURE_HTTP", "true")]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(dev.kiosk_config().allow_insecure_http);
 
         // A damaged settings.json is SETTINGS_READ, as at the app's start.
         let d = dir.join("data");

@@ -76,6 +76,25 @@ pub enum KioskError {
     Camera(camera::CameraError),
     #[error("invalid settings: {0}")]
     InvalidSettings(&'static str),
+    /// Plain HTTP to a host other than loopback: anyone on the path could forge the API's
+    /// answers (`allow_insecure_http = true` allows it for development).
+    #[error(
+        "the API URL {0} is plain HTTP to a host other than loopback: use https:// (or allow_insecure_http = true for development)"
+    )]
+    InsecureApiUrl(String),
+    /// The server said this kiosk was revoked: nothing is decided here until it is paired
+    /// again.
+    #[error("this kiosk was revoked by an administrator (at {at}): pair it again")]
+    Revoked { at: String },
+    /// The API's answer claimed a sign-in without an access token this kiosk could verify.
+    #[error("the answer could not be verified ({0}): refused")]
+    AnswerUnverified(String),
+    /// The offline policy the last sync saved cannot be read: faces are not decided from the
+    /// cache (fail closed) until a sync brings a readable one.
+    #[error(
+        "the saved offline policy cannot be read ({0}): face sign-in needs the API until the next sync"
+    )]
+    OfflinePolicyUnreadable(String),
     #[error("the saved settings {path} cannot be read: {reason}")]
     SettingsRead {
         path: std::path::PathBuf,
@@ -141,6 +160,10 @@ impl KioskError {
             Self::EngineStopped => C::EngineStopped,
             Self::DeviceKey { .. } => C::DeviceKey,
             Self::InvalidSettings(_) => C::SettingsInvalid,
+            Self::InsecureApiUrl(_) => C::ApiUrlInsecure,
+            Self::Revoked { .. } => C::KioskRevoked,
+            Self::AnswerUnverified(_) => C::AnswerUnverified,
+            Self::OfflinePolicyUnreadable(_) => C::OfflinePolicyUnreadable,
             Self::SettingsRead { .. } => C::SettingsRead,
             Self::SettingsWrite { .. } => C::SettingsWrite,
             Self::Io { .. } => C::IoError,
@@ -168,6 +191,7 @@ impl KioskError {
                 max_hours,
                 last_sync,
             } => Some(serde_json::json!({ "max_hours": max_hours, "last_sync": last_sync })),
+            Self::Revoked { at } => Some(serde_json::json!({ "revoked_at": at })),
             Self::SampleRefused { quality, guidance } => {
                 Some(serde_json::json!({ "quality": quality, "guidance": guidance }))
             }

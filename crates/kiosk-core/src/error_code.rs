@@ -64,6 +64,13 @@ kiosk_codes! {
     SettingsWrite = "SETTINGS_WRITE",
     IoError = "IO_ERROR",
     ConfigInvalid = "CONFIG_INVALID",
+    /// The API URL is plain HTTP to a host other than loopback (`allow_insecure_http` is off).
+    ApiUrlInsecure = "API_URL_INSECURE",
+    /// The saved offline policy cannot be read: faces are not decided from the cache.
+    OfflinePolicyUnreadable = "OFFLINE_POLICY_UNREADABLE",
+    /// The API's answer to a face claimed a sign-in without an access token this kiosk could
+    /// verify (signature by a pinned key, its project, the person named, fresh): refused.
+    AnswerUnverified = "ANSWER_UNVERIFIED",
     // ---- vision
     NoFace = "NO_FACE",
     MultipleFaces = "MULTIPLE_FACES",

@@ -74,6 +74,7 @@ impl Kiosk {
         if frames.is_empty() {
             return Err(KioskError::NoFrames);
         }
+        self.refuse_if_revoked(AuditMethod::Face)?;
         let failures = self.check_face_lock(user_id)?;
         let analysed = self
             .vision()?
@@ -105,6 +106,7 @@ impl Kiosk {
         camera: &live::LiveCamera,
         user_id: Option<&str>,
     ) -> Result<FaceSignIn> {
+        self.refuse_if_revoked(AuditMethod::Face)?;
         let failures = self.check_face_lock(user_id)?;
         let frames = camera
             .wait_for_analysed(self.cfg.min_liveness_frames.max(1), Duration::from_secs(3))
@@ -190,6 +192,7 @@ impl Kiosk {
                     if e.is_unreachable() {
                         self.publish_reachability(Err(e.to_string()))
                     }
+                    self.note_api_error(e);
                 }) {
                 Ok(o) => ServerAnswer::Decided(o),
                 // No answer of the API (network, or a gateway without its envelope): the
@@ -231,7 +234,19 @@ impl Kiosk {
                 self.audit(a);
                 return Err(e);
             }
-            self.offline_policy()?
+            // A saved policy that cannot be read refuses (its refusals must not vanish).
+            match self.offline_policy() {
+                Ok(p) => p,
+                Err(e) => {
+                    let mut a =
+                        self.entry(AuditMethod::Face, AuditDecision::Rejected, Mode::Offline);
+                    a.user_id = user_id.map(str::to_string);
+                    a.liveness = Some(liveness);
+                    a.detail = Some(e.code().to_string());
+                    self.audit(a);
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
@@ -396,14 +411,39 @@ impl Kiosk {
                 None => {}
             }
         }
-        let accepted = v.matched && reason.is_none();
+        let mut accepted = v.matched && reason.is_none();
+        let mut unverified = false;
+        // An accept counts only with a token this kiosk verifies: signed by a pinned key, for
+        // this project, naming the person the answer names (and claimed, if one was). Anything
+        // less is a refusal, not an outage: a forged answer must not reach the cache either.
+        if accepted {
+            let named = v
+                .user_id
+                .as_deref()
+                .filter(|u| user_id.is_none_or(|c| c == *u));
+            let verdict = match (token.as_deref(), named) {
+                (Some(t), Some(u)) => self.verify_token_refreshing(client, t, project, u).await,
+                (None, _) => Err("no access token".to_string()),
+                (Some(_), None) => Err("the answer names no person, or another one".to_string()),
+            };
+            if let Err(why) = verdict {
+                tracing::warn!("an answer of the API accepted a face without a valid token: {why}");
+                (accepted, unverified) = (false, true);
+                reason = Some(crate::KioskCode::AnswerUnverified.as_str().into());
+            }
+        }
         Ok(FaceSignIn {
             decision: if accepted {
                 Decision::Accepted
             } else {
                 Decision::Rejected
             },
-            user_id: if v.matched { v.user_id } else { None },
+            // An unverified answer names nobody.
+            user_id: if v.matched && !unverified {
+                v.user_id
+            } else {
+                None
+            },
             name: None,
             score: v.match_score,
             liveness: server_liveness,
@@ -896,6 +936,7 @@ mod tests {
                 identifiers: ids.iter().map(|s| s.to_string()).collect(),
             }),
             generated_at: String::new(),
+            signing_keys: None,
         };
         let open = policy(FlowStatus::Active, SecurityMode::None, &[]);
         let yes = decide(

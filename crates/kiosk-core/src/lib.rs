@@ -18,6 +18,7 @@ mod pairing;
 pub mod session;
 pub mod settings_file;
 mod sync;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, RwLock};
@@ -76,6 +77,9 @@ pub struct KioskConfig {
     pub offline_max_hours: f64,
     /// The language codes are sent in (BCP 47; the server falls back to the project's).
     pub locale: Option<String>,
+    /// Allow an `http://` API URL to a host other than loopback (development only: anyone
+    /// on the path could read and forge the API's answers).
+    pub allow_insecure_http: bool,
 }
 
 impl KioskConfig {
@@ -96,6 +100,7 @@ impl KioskConfig {
             vision: PipelineConfig::default(),
             offline_max_hours: DEFAULT_OFFLINE_MAX_HOURS,
             locale: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -128,13 +133,9 @@ impl LiveSettings {
         }
     }
 
-    fn validate(&self) -> Result<()> {
-        if let Some(u) = &self.api_url
-            && !is_http_url(u)
-        {
-            return Err(KioskError::InvalidSettings(
-                "the API URL must be an http:// or https:// address",
-            ));
+    fn validate(&self, allow_insecure_http: bool) -> Result<()> {
+        if let Some(u) = &self.api_url {
+            check_api_url(u, allow_insecure_http)?;
         }
         if self
             .project_id
@@ -156,16 +157,31 @@ impl LiveSettings {
     }
 }
 
-/// `http://` or `https://` followed by a host.
-fn is_http_url(u: &str) -> bool {
-    let Some(rest) = u
-        .strip_prefix("http://")
-        .or_else(|| u.strip_prefix("https://"))
-    else {
-        return false;
+/// The API URL rule: `https://` to any host; `http://` only to loopback (`localhost`,
+/// `127.0.0.0/8`, `::1`: the answer never crosses a network), or to any host when the
+/// configuration says `allow_insecure_http` (development). No user name or password in it.
+/// Anything else is `SETTINGS_INVALID`, and plain HTTP elsewhere `API_URL_INSECURE`.
+pub fn check_api_url(u: &str, allow_insecure_http: bool) -> Result<()> {
+    let invalid =
+        || KioskError::InvalidSettings("the API URL must be an http:// or https:// address");
+    let parsed = url::Url::parse(u.trim()).map_err(|_| invalid())?;
+    let host = parsed.host().ok_or_else(invalid)?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(KioskError::InvalidSettings(
+            "the API URL may not carry a user name or password",
+        ));
+    }
+    let loopback = match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
     };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    !host.is_empty() && !host.contains(char::is_whitespace)
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || allow_insecure_http => Ok(()),
+        "http" => Err(KioskError::InsecureApiUrl(u.trim().to_string())),
+        _ => Err(invalid()),
+    }
 }
 
 struct Live {
@@ -318,7 +334,7 @@ impl Kiosk {
             store.set_setting(sync::FIRST_OPENED_KEY, &kiosk_store::now_rfc3339())?;
         }
         let settings = LiveSettings::of(&cfg);
-        settings.validate()?;
+        settings.validate(cfg.allow_insecure_http)?;
         let paired = paired_for(&store, settings.api_url.as_deref())?;
         let client = build_client(
             &settings,
@@ -333,6 +349,7 @@ impl Kiosk {
             templates: store.template_count()?,
             last_sync: store.setting(sync::LAST_SYNC_KEY)?,
             last_error: None,
+            revoked_at: store.setting(trust::REVOKED_KEY)?.filter(|s| !s.is_empty()),
         };
         Ok(Self {
             cfg,
@@ -401,7 +418,7 @@ impl Kiosk {
     /// Applies new settings at once: the next sign-in uses the new thresholds, the next API
     /// call the new address. A new project starts its template feed from the beginning.
     pub fn apply_settings(&self, new: LiveSettings) -> Result<()> {
-        new.validate()?;
+        new.validate(self.cfg.allow_insecure_http)?;
         let paired = paired_for(&self.store(), new.api_url.as_deref())?;
         let client = build_client(
             &new,
@@ -528,6 +545,51 @@ impl Kiosk {
             KioskError::UnavailableOffline(what)
         } else {
             KioskError::Api(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_api_url;
+
+    #[test]
+    fn api_urls_are_https_or_loopback_unless_the_dev_setting_allows_http() {
+        let code = |u: &str, dev: bool| check_api_url(u, dev).err().map(|e| e.code());
+        for ok in [
+            "https://access.example.com/v2/access",
+            "https://10.0.0.5:8443",
+            "http://127.0.0.1:8080/v2/access",
+            "http://127.8.9.10",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:8080/",
+        ] {
+            assert_eq!(code(ok, false), None, "{ok}");
+        }
+        for insecure in [
+            "http://access.example.com/v2/access",
+            "http://10.0.0.5:8080",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://[::ffff:10.0.0.1]",
+        ] {
+            assert_eq!(
+                code(insecure, false),
+                Some("API_URL_INSECURE"),
+                "{insecure}"
+            );
+            assert_eq!(code(insecure, true), None, "{insecure}");
+        }
+        for bad in [
+            "ftp://127.0.0.1",
+            "access.example.com",
+            "",
+            "https://",
+            "http://127.0.0.1@evil.example",
+            "https://user:pw@access.example.com",
+        ] {
+            assert_eq!(code(bad, true), Some("SETTINGS_INVALID"), "{bad}");
         }
     }
 }

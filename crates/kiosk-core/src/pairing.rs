@@ -6,10 +6,10 @@
 use access_types::kiosk_identity::PairedKiosk;
 use kiosk_store::{AuditDecision, AuditMethod};
 
-use crate::error::{KioskError, Result};
+use crate::error::Result;
 use crate::face::Mode;
 use crate::settings_file::{self, SettingsFile};
-use crate::{Kiosk, PAIRED_KIOSK_KEY, PAIRED_URL_KEY, is_http_url};
+use crate::{Kiosk, PAIRED_KIOSK_KEY, PAIRED_URL_KEY, check_api_url};
 
 impl Kiosk {
     /// Pairs with the Access API at `api_url` using a one-time `code`: the kiosk id and
@@ -18,11 +18,7 @@ impl Kiosk {
     /// are `PAIRING_CODE_INVALID` (unknown, used, or older than 10 minutes).
     pub async fn pair(&self, api_url: &str, code: &str) -> Result<PairedKiosk> {
         let api_url = api_url.trim();
-        if !is_http_url(api_url) {
-            return Err(KioskError::InvalidSettings(
-                "the API URL must be an http:// or https:// address",
-            ));
-        }
+        check_api_url(api_url, self.cfg.allow_insecure_http)?;
         let paired = access_client::AccessClient::pair(
             api_url,
             code,
@@ -35,7 +31,13 @@ impl Kiosk {
             let mut store = self.store();
             store.set_setting(PAIRED_KIOSK_KEY, &paired.kiosk_id)?;
             store.set_setting(PAIRED_URL_KEY, api_url)?;
+            // A new pairing is a new trust: its keys replace the old ones, and a revocation
+            // of the old pairing is over.
+            store.set_setting(crate::trust::REVOKED_KEY, "")?;
         }
+        self.pin_keys(paired.signing_keys.as_ref())?;
+        self.status
+            .send_if_modified(|s| s.revoked_at.take().is_some());
         settings_file::update(
             self,
             SettingsFile {

@@ -49,6 +49,9 @@ pub struct SyncStatus {
     pub templates: u64,
     pub last_sync: Option<String>,
     pub last_error: Option<String>,
+    /// When the server said this kiosk was revoked: it decides nothing (faces, codes) until
+    /// it is paired again.
+    pub revoked_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -94,6 +97,9 @@ impl Kiosk {
             Err(KioskError::Api(e)) if e.is_offline() => Some(e.to_string()),
             Err(KioskError::NotConfigured) => Some(KioskError::NotConfigured.to_string()),
             Err(e) => {
+                if let KioskError::Api(api) = &e {
+                    self.note_api_error(api);
+                }
                 self.sync_refused.store(true, Ordering::SeqCst);
                 self.publish(false, Some(e.to_string()))?;
                 return Err(e);
@@ -111,6 +117,9 @@ impl Kiosk {
             templates: store.template_count()?,
             last_sync: store.setting(LAST_SYNC_KEY)?,
             last_error,
+            revoked_at: store
+                .setting(crate::trust::REVOKED_KEY)?
+                .filter(|s| !s.is_empty()),
         };
         drop(store);
         // Watchers wake only for a change (the UI redraws on each).
@@ -405,7 +414,11 @@ impl Kiosk {
 
         // ---- the offline policy (flow state, methods, lists)
         match client.sync_policy(project).await {
-            Ok(policy) => {
+            Ok(mut policy) => {
+                // A rotation, signed by a key this kiosk pinned (else ignored, and logged).
+                if let Some(keys) = policy.signing_keys.take() {
+                    self.learn_keys(&keys)?;
+                }
                 let json = serde_json::to_string(&policy).unwrap_or_default();
                 self.store().set_setting(POLICY_KEY, &json)?;
                 report.policy = true;
@@ -475,29 +488,38 @@ impl Kiosk {
     }
 
     /// The policy the API last gave for the kiosk's project now, if any (one saved for a
-    /// project the kiosk has since left says nothing).
+    /// project the kiosk has since left says nothing). One that does not parse is an error
+    /// (`OFFLINE_POLICY_UNREADABLE`, logged): the refusals it held must not silently vanish.
     pub(crate) fn offline_policy(&self) -> Result<Option<KioskPolicy>> {
         let project = self.live().settings.project_id.clone();
-        Ok(self
-            .store()
-            .setting(POLICY_KEY)?
-            .and_then(|j| serde_json::from_str::<KioskPolicy>(&j).ok())
-            .filter(|p| Some(&p.project_id) == project.as_ref()))
+        let Some(json) = self.store().setting(POLICY_KEY)? else {
+            return Ok(None);
+        };
+        let policy = serde_json::from_str::<KioskPolicy>(&json).map_err(|e| {
+            tracing::error!("the saved offline policy cannot be read: {e}");
+            KioskError::OfflinePolicyUnreadable(e.to_string())
+        })?;
+        Ok(Some(policy).filter(|p| Some(&p.project_id) == project.as_ref()))
     }
 
     /// The face thresholds this kiosk decides by: the flow's error-rate targets (from the
     /// last policy the server sent; the defaults before the first) turned into thresholds for
     /// the cached gallery by `vision::decision`, never under the kiosk's `match_threshold`.
+    /// An unreadable policy gives the defaults here: online the server decides, and offline
+    /// the sign-in is refused before the cache is asked.
     pub(crate) fn face_thresholds(&self) -> Result<vision::decision::Thresholds> {
-        let targets = self.offline_policy()?.and_then(|p| p.flow).map_or_else(
-            vision::decision::FaceTargets::default,
-            |f| vision::decision::FaceTargets {
-                target_fmr: f.login.target_fmr,
-                target_fpir: f.login.target_fpir,
-                fnir_ceiling: f.login.fnir_ceiling,
-                threshold_override: f.login.match_min_score,
-            },
-        );
+        let policy = self.offline_policy().unwrap_or(None);
+        let targets =
+            policy
+                .and_then(|p| p.flow)
+                .map_or_else(vision::decision::FaceTargets::default, |f| {
+                    vision::decision::FaceTargets {
+                        target_fmr: f.login.target_fmr,
+                        target_fpir: f.login.target_fpir,
+                        fnir_ceiling: f.login.fnir_ceiling,
+                        threshold_override: f.login.match_min_score,
+                    }
+                });
         let floor = self.live().settings.match_threshold;
         Ok(self
             .gallery

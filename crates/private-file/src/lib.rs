@@ -108,6 +108,19 @@ pub fn read_or_create(path: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec
     Ok(bytes)
 }
 
+/// Opens `path` for appending, created with mode 0600 when absent and set back to 0600 when
+/// others could read it (a log of who signed in, and when, is personal data).
+pub fn open_append(path: &Path) -> Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    check(path, Exposure::Tighten)?;
+    Ok(f)
+}
+
 /// Makes an SQLite database private before it is opened: creates it empty with mode 0600 when
 /// absent (SQLite then gives its `-wal` and `-shm` files the database's own mode), and checks
 /// the database and any `-wal`/`-shm` beside it per `policy`.

@@ -83,7 +83,7 @@ export function installMock(params: URLSearchParams): void {
         };
       case 'watch_status': {
         const ch = args.on_status as ChannelLike;
-        const s: SyncStatus = { online: !offline, pending_events: offline ? 7 : 0, templates: 12, last_sync: '2025-11-26T10:58:00Z', last_error: offline ? 'connection refused' : null };
+        const s: SyncStatus = { online: !offline, pending_events: offline ? 7 : 0, templates: 12, last_sync: '2025-11-26T10:58:00Z', last_error: offline ? 'connection refused' : null, revoked_at: null };
         setTimeout(() => ch.onmessage(s), 50);
         return null;
       }

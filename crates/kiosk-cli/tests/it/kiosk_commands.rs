@@ -118,7 +118,7 @@ async fn kill_minus_nine_mid_sync_never_loses_or_duplicates_an_event() {
     let data = temp_dir("kiosk-cli-kill9");
     let mut server = TestServer::builder()
         .vision(Vision::Real)
-        .login_flow(json!({"email": true, "face": true}))
+        .login_flow(json!({"email": true, "face": true, "liveness_required": false}))
         .start()
         .await;
     let flags = server.kiosk_flags();

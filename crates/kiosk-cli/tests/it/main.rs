@@ -3,5 +3,6 @@
 
 mod common;
 mod eval_on_shared_data;
+mod forged_answers;
 mod kiosk_commands;
 mod server_decides;

@@ -508,3 +508,72 @@ async fn offline_one_to_n_off_asks_for_a_claim_and_a_refused_claim_counts_for_th
         1
     );
 }
+
+/// A saved offline policy that cannot be read refuses faces from the cache (fail closed),
+/// with its code, audited: the refusals it held must not silently vanish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_offline_policy_refuses_faces_from_the_cache() {
+    let fakes = FakeFaces::new();
+    let dir = temp_dir("fake-policy-unreadable");
+    let cfg = || {
+        let mut cfg = KioskConfig::new(&dir);
+        // Nothing listens there: every face is the cache's to decide.
+        cfg.api_url = Some("http://127.0.0.1:9/v2/access".into());
+        cfg.token = Some("t".into());
+        cfg.project_id = Some("p".into());
+        cfg
+    };
+    let k = fake_kiosk(cfg(), &fakes);
+    k.enroll(ADMIN, "ada", None, samples(1)).await.unwrap();
+    let ok = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!((ok.decision, ok.mode), (Decision::Accepted, Mode::Offline));
+    drop(k);
+    let db = rusqlite::Connection::open(dir.join("kiosk.db")).unwrap();
+    db.execute(
+        "INSERT INTO settings(key, value) VALUES ('offline_policy', '{\"project_id\": \"p\", \"flow\": 7')
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let k = kiosk_core::Kiosk::open_with_pipeline(cfg(), fakes.pipeline()).unwrap();
+    let e = k.sign_in_face(looks(1), None).await.unwrap_err();
+    assert_eq!(e.code(), "OFFLINE_POLICY_UNREADABLE", "{e}");
+    let log = k.audit_log(1).unwrap();
+    assert_eq!(
+        (log[0].decision.as_str(), log[0].detail.as_deref()),
+        ("rejected", Some("OFFLINE_POLICY_UNREADABLE"))
+    );
+}
+
+/// The server rotates its signing key: the kiosk's next face comes with a token of a key it
+/// has not pinned, and it learns the new key from the policy feed, where the old (pinned) key
+/// signed it, then accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_signing_key_reaches_the_kiosk_signed_by_the_pinned_one() {
+    let fakes = FakeFaces::new();
+    let server = TestServer::builder()
+        .vision(Vision::Fake(fakes.clone()))
+        .login_flow(every_method())
+        .start()
+        .await;
+    let k = fake_kiosk(kiosk_config(&server, &temp_dir("fake-rotation")), &fakes);
+    k.enroll(ADMIN, "ada", None, samples(1)).await.unwrap();
+    let before = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (before.decision, before.mode),
+        (Decision::Accepted, Mode::Online)
+    );
+    let old_kid = server.server().state.keys.signing_kid();
+    server
+        .post_ok("/keys/rotate", &server.admin, serde_json::json!({}))
+        .await;
+    assert_ne!(server.server().state.keys.signing_kid(), old_kid);
+    let after = k.sign_in_face(looks(1), None).await.unwrap();
+    assert_eq!(
+        (after.decision, after.mode, after.user_id.as_deref()),
+        (Decision::Accepted, Mode::Online, Some("ada")),
+        "{after:?}"
+    );
+    assert!(after.access_token.is_some());
+}

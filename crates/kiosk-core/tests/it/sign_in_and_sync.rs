@@ -690,6 +690,16 @@ async fn a_kiosk_back_from_offline_renews_its_own_token() {
 
     let r = k.sync_once().await.unwrap();
     assert!(r.online, "{r:?}");
+    // Every old key was retired at once (an emergency rotation): the new key set is signed
+    // by no key this kiosk pinned, so its tokens are not believed until it is paired again.
+    let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
+    assert_eq!(
+        (out.decision, out.mode, out.reason.as_deref()),
+        (Decision::Rejected, Mode::Online, Some("ANSWER_UNVERIFIED")),
+        "{out:?}"
+    );
+    let code = server.new_pairing_code(server.project());
+    k.pair(&server.base_url(), &code).await.unwrap();
     let out = k.sign_in_face(burst(OBAMA_PROBE, 3), None).await.unwrap();
     assert_eq!(
         (out.decision, out.mode),

@@ -3,4 +3,9 @@
 /**
  * What the UI shows: connectivity, what waits to be sent, the cache size.
  */
-export type SyncStatus = { online: boolean, pending_events: number, templates: number, last_sync: string | null, last_error: string | null, };
+export type SyncStatus = { online: boolean, pending_events: number, templates: number, last_sync: string | null, last_error: string | null, 
+/**
+ * When the server said this kiosk was revoked: it decides nothing (faces, codes) until
+ * it is paired again.
+ */
+revoked_at: string | null, };

@@ -866,6 +866,46 @@ mod tests {
         assert_eq!(g.admit(&v[2], "eve", 0.5, 0.5).unwrap(), Admission::New);
     }
 
+    /// A chain of samples, each close to the last one, walks away from the person: held
+    /// against the fused template (not the best single sample), the step that is close only
+    /// to the newest sample is refused.
+    #[test]
+    fn a_chain_of_samples_each_close_to_the_last_is_held_to_the_whole() {
+        let (dim, t) = (64, 0.5_f32);
+        let step = t.acos() * 0.95;
+        let v = unit_vectors(2, dim, 7);
+        // An orthonormal pair (a, b): the chain turns from a toward b.
+        let a = v[0].clone();
+        let dot: f32 = v[1].iter().zip(&a).map(|(x, y)| x * y).sum();
+        let b: Vec<f32> = v[1].iter().zip(&a).map(|(x, y)| x - dot * y).collect();
+        let n = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let b: Vec<f32> = b.iter().map(|x| x / n).collect();
+        let at = |angle: f32| -> Vec<f32> {
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| x * angle.cos() + y * angle.sin())
+                .collect()
+        };
+        let mut g = Gallery::new("m", dim);
+        g.insert(1, "ada", "m", &a);
+        assert!(matches!(
+            g.admit(&at(step), "ada", t, t).unwrap(),
+            Admission::SamePerson { .. }
+        ));
+        g.insert(2, "ada", "m", &at(step));
+        // Within `t` of the newest sample, but not of the two as a whole.
+        let next = at(2.0 * step);
+        assert!(vision_cos(&next, &at(step)) >= t);
+        assert!(matches!(
+            g.admit(&next, "ada", t, t).unwrap(),
+            Admission::Mismatch { .. }
+        ));
+    }
+
+    fn vision_cos(x: &[f32], y: &[f32]) -> f32 {
+        x.iter().zip(y).map(|(p, q)| p * q).sum()
+    }
+
     #[test]
     fn cosine_of_a_vector_with_itself_is_one() {
         let v = &unit_vectors(1, 256, 3)[0];

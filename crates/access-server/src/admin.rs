@@ -588,7 +588,7 @@ pub async fn delete_user(
     let d = st
         .db
         .tx(move |tx| {
-            let d = crate::erasure::erase(tx, &q.project_id, &user_id, &claims, &claims.sub, now)?;
+            let d = crate::erasure::erase(tx, &q.project_id, &user_id, &claims, now)?;
             if d.templates_deleted == 0 {
                 return Err(ApiError::new(
                     ErrorCode::UserNotFound,

@@ -317,7 +317,7 @@ pub async fn register_face(
     let ttl_ms = st.cfg.otp_ttl_s as i64 * 1000;
     let max_attempts = st.cfg.otp_max_attempts;
     let max_samples = st.cfg.kiosk_max_samples_per_person;
-    let actor = crate::people::actor(&auth);
+    let actor = crate::people::actor(&auth.0);
     let resp = st
         .db
         .tx(move |tx| {

@@ -31,7 +31,6 @@ pub fn erase(
     project_id: &str,
     user_id: &str,
     actor: &ApiTokenClaims,
-    actor_name: &str,
     now_ms: i64,
 ) -> ApiResult<DeletedUser> {
     if !project_exists(tx, project_id)? {
@@ -71,7 +70,7 @@ pub fn erase(
     crate::people::record(
         tx,
         now_ms,
-        actor_name,
+        &crate::people::actor(actor),
         access_types::WebhookEventType::FaceErased,
         project_id,
         Some(user_id),
@@ -112,14 +111,7 @@ pub async fn delete_biometric_user(
         .db
         .tx(move |tx| {
             crate::people::may_erase(tx, &auth, &project, &user_id)?;
-            erase(
-                tx,
-                &project,
-                &user_id,
-                &auth.0,
-                &crate::people::actor(&auth),
-                now,
-            )
+            erase(tx, &project, &user_id, &auth.0, now)
         })
         .await?;
     st.templates.invalidate(&d.project_id);

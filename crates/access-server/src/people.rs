@@ -22,7 +22,7 @@
 //! to the audit log (the console's Audit screen) and queued as a webhook event, in the same
 //! transaction as the change.
 
-use access_types::{ErrorCode, WebhookEventType};
+use access_types::{ApiTokenClaims, ErrorCode, WebhookEventType};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Serialize;
@@ -40,10 +40,10 @@ use crate::{audit, ok, webhooks};
 
 /// Who made a change, as the audit log and `templates.enrolled_by` name them: `kiosk:<id>`
 /// for a paired kiosk, the token's subject for an administrator (as the audit middleware).
-pub fn actor(auth: &Auth) -> String {
-    match &auth.0.kiosk_id {
-        Some(_) => auth.caller_key(),
-        None => auth.0.sub.clone(),
+pub fn actor(claims: &ApiTokenClaims) -> String {
+    match &claims.kiosk_id {
+        Some(k) => format!("kiosk:{k}"),
+        None => claims.sub.clone(),
     }
 }
 
@@ -62,7 +62,7 @@ pub fn may_erase(c: &Connection, auth: &Auth, project_id: &str, user_id: &str) -
     if auth.is_admin() {
         return Ok(());
     }
-    let me = actor(auth);
+    let me = actor(&auth.0);
     let (live, others): (i64, i64) = row(
         c,
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN enrolled_by = ?3 THEN 0 ELSE 1 END), 0)

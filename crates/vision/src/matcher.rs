@@ -895,15 +895,11 @@ mod tests {
         g.insert(2, "ada", "m", &at(step));
         // Within `t` of the newest sample, but not of the two as a whole.
         let next = at(2.0 * step);
-        assert!(vision_cos(&next, &at(step)) >= t);
+        assert!(dot_f32(&next, &at(step)) >= t);
         assert!(matches!(
             g.admit(&next, "ada", t, t).unwrap(),
             Admission::Mismatch { .. }
         ));
-    }
-
-    fn vision_cos(x: &[f32], y: &[f32]) -> f32 {
-        x.iter().zip(y).map(|(p, q)| p * q).sum()
     }
 
     #[test]

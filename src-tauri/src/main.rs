@@ -132,7 +132,8 @@ fn init_logging(data_dir: &std::path::Path) {
         });
     tracing_subscriber::registry()
         .with(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,ort=warn".into()),
         )
         .with(
             tracing_subscriber::fmt::layer()

@@ -270,6 +270,15 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let _ = self.server.await;
         let _ = self.worker.await;
+        // Models still loading in the background (a stop soon after a start) finish first:
+        // ORT torn down under a thread that is building a session reports a failure.
+        let face = self.state.face.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if !face.wait_settled(SHUTDOWN_GRACE) {
+                tracing::warn!("face models still loading at shutdown");
+            }
+        })
+        .await;
         // Fold the WAL back into the database file so a stopped server leaves one file.
         let db = self.state.db.clone();
         let _ = tokio::task::spawn_blocking(move || {

@@ -66,6 +66,11 @@ pub trait FaceEngine: Send + Sync {
     fn model_id(&self) -> &str;
     /// Whether the engine can take work (models load in the background).
     fn readiness(&self) -> Readiness;
+    /// Blocks until nothing is loading any more, at most `timeout`; `true` when settled. The
+    /// server calls it before exiting (see `vision::VisionWorker::wait_settled`).
+    fn wait_settled(&self, _timeout: std::time::Duration) -> bool {
+        true
+    }
 }
 
 #[derive(Clone)]
@@ -90,6 +95,11 @@ impl FaceService {
             None => "disabled",
             Some(e) => e.readiness().as_str(),
         }
+    }
+
+    /// Blocks until no model is loading any more, at most `timeout`; `true` when settled.
+    pub fn wait_settled(&self, timeout: std::time::Duration) -> bool {
+        self.engine.as_ref().is_none_or(|e| e.wait_settled(timeout))
     }
 
     /// The engine, unless it is off or failed to load (requests made while it loads wait).

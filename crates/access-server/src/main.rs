@@ -199,7 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let logs = tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info,tower_http=info".into()),
+                        .unwrap_or_else(|_| "info,tower_http=info,ort=warn".into()),
                 )
                 .with_writer(std::io::stderr)
                 // journald and log files get no colour codes; a terminal does.

@@ -144,6 +144,10 @@ impl FaceEngine for VisionEngine {
     fn readiness(&self) -> Readiness {
         self.worker.readiness()
     }
+
+    fn wait_settled(&self, timeout: std::time::Duration) -> bool {
+        self.worker.wait_settled(timeout)
+    }
 }
 
 #[cfg(test)]

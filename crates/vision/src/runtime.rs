@@ -140,13 +140,17 @@ fn environment(cfg: &RuntimeConfig) -> Result<&'static Environment> {
         check_library_file(&path)?;
     }
     let (_, env) = ENVIRONMENT.get_or_init(|| {
+        // ort's `tracing` feature sends the runtime's own log lines through `tracing` (the
+        // binaries' log format, no colour codes in a journal) instead of ORT's stderr logger;
+        // warnings and errors only, as ORT's default.
         let env = ort::init_from(&path)
             .map_err(|e| e.to_string())
             .and_then(|b| {
                 b.with_name("access-kiosk")
                     .build()
                     .map_err(|e| e.to_string())
-            });
+            })
+            .inspect(|env| env.set_log_level(ort::logging::LogLevel::Warning));
         (path.clone(), env)
     });
     env.as_ref().map_err(|reason| VisionError::RuntimeLoad {

@@ -83,9 +83,21 @@ struct Shared {
     changed: Condvar,
     /// Threads whose load has not failed yet; the last to fail makes the pool unavailable.
     alive: Mutex<usize>,
+    /// Threads still loading, and the signal of each load's end: a process must not exit
+    /// while ORT is building a session on another thread (it reports its own teardown as a
+    /// failed initialisation).
+    loading: Mutex<usize>,
+    settled: Condvar,
 }
 
 impl Shared {
+    /// One thread's load has ended, however it ended.
+    fn loaded(&self) {
+        let mut n = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        self.settled.notify_all();
+    }
+
     fn set(&self, r: Readiness) {
         *self.readiness.lock().unwrap_or_else(|e| e.into_inner()) = r;
         self.changed.notify_all();
@@ -128,6 +140,7 @@ fn run_thread(model_id: &'static str, load: Loader, sh: &Shared, rx: &channel::R
             reason: "loading panicked".into(),
         })
     });
+    sh.loaded();
     let mut pipeline = match loaded {
         Ok(p) if p.embedder_model_id() == model_id => p,
         Ok(p) => {
@@ -201,6 +214,8 @@ impl VisionWorker {
             readiness: Mutex::new(Readiness::Loading),
             changed: Condvar::new(),
             alive: Mutex::new(threads),
+            loading: Mutex::new(threads),
+            settled: Condvar::new(),
         });
         for (i, load) in loaders.into_iter().enumerate() {
             let (sh, rx) = (shared.clone(), rx.clone());
@@ -213,6 +228,7 @@ impl VisionWorker {
                 .name(name)
                 .spawn(move || run_thread(model_id, load, &sh, &rx));
             if let Err(e) = spawned {
+                shared.loaded();
                 shared.failed(
                     "ENGINE_STOPPED",
                     format!("cannot start the vision thread: {e}"),
@@ -259,6 +275,23 @@ impl VisionWorker {
                 .unwrap_or_else(|e| e.into_inner());
         }
         r.clone()
+    }
+
+    /// Blocks until no thread of this worker is loading any more, or `timeout` has passed;
+    /// `true` when none is. A process calls it before exiting: models load in the background
+    /// and ORT must not be torn down while another thread builds a session.
+    pub fn wait_settled(&self, timeout: std::time::Duration) -> bool {
+        let n = self
+            .shared
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (n, _) = self
+            .shared
+            .settled
+            .wait_timeout_while(n, timeout, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *n == 0
     }
 
     /// Runs `f` on the vision thread, blocking this (non-async) thread until it answers.
@@ -473,6 +506,24 @@ mod tests {
             w.run_blocking(|_| ()).unwrap_err().code(),
             "ENGINE_UNAVAILABLE"
         );
+    }
+
+    #[test]
+    fn a_pool_is_ready_with_one_thread_and_settled_only_when_every_load_has_ended() {
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let w = VisionWorker::spawn_pool("fake", 2, move || {
+            // The second load waits until the test lets it go.
+            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                let _ = gate.lock().unwrap().recv();
+            }
+            Ok(fake("fake"))
+        });
+        assert_eq!(w.wait_loaded(), Readiness::Ready);
+        assert!(!w.wait_settled(std::time::Duration::from_millis(20)));
+        release.send(()).unwrap();
+        assert!(w.wait_settled(std::time::Duration::from_secs(10)));
     }
 
     #[cfg(feature = "async")]

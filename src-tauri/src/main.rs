@@ -73,6 +73,32 @@ fn config() -> anyhow::Result<Startup> {
 /// machines; unless the config asks for it (`webkit_dmabuf = true`) or the environment
 /// already decides (`WEBKIT_DISABLE_DMABUF_RENDERER`), it is turned off before the webview
 /// starts. Returns what is in use, for the log.
+/// Reads WebKit's own inspector switch (`enable-developer-extras`, what `.devtools(true)` and
+/// Tauri's debug default turn on), logs what it found, and pins it off: whatever the build or
+/// the builder says, the kiosk's window has no inspector (right-click "Inspect Element", the
+/// inspector shortcut). The log line is what the end-to-end test checks.
+fn no_inspector(window: &tauri::WebviewWindow) -> tauri::Result<()> {
+    #[cfg(target_os = "linux")]
+    window.with_webview(|webview| {
+        use webkit2gtk::{SettingsExt as _, WebViewExt as _};
+        let Some(settings) = webview.inner().settings() else {
+            return tracing::error!("webview inspector: the WebKit settings are unreadable");
+        };
+        let was_on = settings.enables_developer_extras();
+        settings.set_enable_developer_extras(false);
+        let now_on = settings.enables_developer_extras();
+        if was_on {
+            tracing::warn!(
+                now_on,
+                "webview inspector: was on in this build; turned off"
+            );
+        } else {
+            tracing::info!(now_on, "webview inspector: off");
+        }
+    })?;
+    Ok(())
+}
+
 fn choose_webkit_renderer(dmabuf: bool) -> &'static str {
     let (disable, said) = webkit_renderer(
         dmabuf,
@@ -327,6 +353,7 @@ fn run() -> anyhow::Result<()> {
                     // Only the app's own origin: no other site, no other local port.
                     .on_navigation(move |url| own_origin(url, dev_url.as_ref()))
                     .build()?;
+            no_inspector(&window)?;
             if full_screen {
                 // Kiosks often run X with no window manager, which ignores the full-screen
                 // request: cover the whole monitor by hand as well.

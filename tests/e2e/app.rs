@@ -54,6 +54,12 @@ async fn email_code_sign_in_with_the_code_from_the_outbox() -> anyhow::Result<()
         )
         .await?;
     assert_eq!(blocked, serde_json::json!([true, true, true, true]));
+    // No inspector: WebKit's own switch, as the app read it from the live window, was off.
+    let log = app.log_tail(usize::MAX);
+    assert!(
+        log.contains("webview inspector: off") && !log.contains("webview inspector: was on"),
+        "the inspector's state is not in the log as off:\n{log}"
+    );
     let refused = app
         .execute_async(
             "const done = arguments[arguments.length - 1]; \

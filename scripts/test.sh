@@ -43,11 +43,11 @@ phase "cargo fmt --check"
 cargo fmt --all --check
 phase "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-phase "cargo build (the app binary the end-to-end tests launch)"
-cargo build -p access-kiosk-app
-# The tests' build, now: it also makes target/debug/access-server and kiosk for the packages
-# (`cargo build -p` of those would unify features differently and compile a second variant).
-phase "cargo test --no-run (every test binary, and the binaries the packages carry)"
+# One build for everything: the test binaries, and the plain binaries the packages carry and
+# the end-to-end tests launch (access-kiosk, access-server, kiosk: their crates' integration
+# tests need them, so cargo builds them here). A separate `cargo build -p` would resolve
+# features for one package and compile ~130 shared crates a second time.
+phase "cargo test --no-run (every test binary, and the binaries the packages and e2e tests use)"
 cargo test --workspace --no-run
 phase "packages: both .debs from the debug binaries, lintian on each"
 rm -rf target/debug/deb

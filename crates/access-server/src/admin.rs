@@ -492,37 +492,6 @@ pub struct RequiredProject {
     pub project_id: String,
 }
 
-/// Each person's latest face sign-in in `project_id` (ms since the epoch): validated here, or
-/// an offline `sign_in` a kiosk reported (its `occurred_at`, checked plausible on upload).
-fn last_sign_ins(
-    c: &Connection,
-    project_id: &str,
-) -> crate::sql::Result<std::collections::HashMap<String, i64>> {
-    let mut last = std::collections::HashMap::new();
-    let online = c.query_all(
-        "SELECT matched_user, MAX(validated_at) FROM validations
-         WHERE project_id = ?1 AND status = 'validated' AND matched_user IS NOT NULL
-         GROUP BY matched_user",
-        [project_id],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-    )?;
-    // Offline times are RFC 3339 text with any offset: compared as instants, not as text.
-    let offline = c.query_all(
-        "SELECT user_id, occurred_at FROM sync_events
-         WHERE project_id = ?1 AND kind = 'sign_in' AND user_id IS NOT NULL",
-        [project_id],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-    )?;
-    let offline = offline
-        .into_iter()
-        .filter_map(|(u, at)| Some((u, crate::clock::parse_rfc3339(&at)?)));
-    for (user, at) in online.into_iter().chain(offline) {
-        let e = last.entry(user).or_insert(at);
-        *e = (*e).max(at);
-    }
-    Ok(last)
-}
-
 #[utoipa::path(
     get,
     path = "/users",
@@ -546,7 +515,7 @@ pub async fn list_users(
                     "unknown project_id",
                 ));
             }
-            let last = last_sign_ins(c, &q.project_id)?;
+            let last = crate::activity::last_sign_ins(c, &q.project_id)?;
             let mut s = c.prepare(
                 "SELECT user_id, COUNT(*), MIN(created_at) FROM templates
                  WHERE project_id = ?1 AND deleted_at IS NULL GROUP BY user_id ORDER BY user_id",

@@ -13,11 +13,12 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::clock::rfc3339;
-use crate::db::{exec, rate_limit, row};
+use crate::db::{exec, row};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::face::FaceAnalysis;
 use crate::flows::{self, Method};
+use crate::rate::rate_limit;
 use crate::state::AppState;
 use crate::validation::{Kind, Step, Validation, not_pending};
 use crate::{ok, templates};

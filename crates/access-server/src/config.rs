@@ -154,6 +154,9 @@ pub struct ServerConfig {
     pub sms: Option<SmsGatewayConfig>,
     /// `[webhooks]`: how deliveries to customer webhooks are retried.
     pub webhooks: WebhookConfig,
+    /// `[retention]`: how long the history is kept (validations, kiosk events, audit,
+    /// webhook deliveries, idempotency keys).
+    pub retention: RetentionConfig,
     /// `[vision]`: the face models and the ONNX Runtime.
     pub vision: VisionConfig,
     /// A client must send its request headers within this time, or the connection is closed
@@ -279,6 +282,7 @@ impl Default for ServerConfig {
             smtp: None,
             sms: None,
             webhooks: WebhookConfig::default(),
+            retention: RetentionConfig::default(),
             vision: VisionConfig::default(),
             outbound_allow: Vec::new(),
             header_timeout_ms: 10_000,
@@ -431,6 +435,36 @@ impl Default for WebhookConfig {
             max_attempts: 8,
             timeout_ms: 10_000,
             poll_ms: 1_000,
+        }
+    }
+}
+
+/// `[retention]`: how long the server keeps its history, in days after a row was written; 0
+/// keeps it for ever. A sweep a minute deletes what aged out, a bounded number of rows at a
+/// time (retention.rs).
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Sign-in attempts (codes and faces), shown in the console's recent validations.
+    pub validations_days: u32,
+    /// Events kiosks reported (offline sign-ins and refusals).
+    pub sync_events_days: u32,
+    /// The audit log (operators' actions, enrolments, erasures).
+    pub audit_days: u32,
+    /// Finished webhook deliveries and their attempts (queued ones are always kept).
+    pub webhook_deliveries_days: u32,
+    /// Stored answers to `Idempotency-Key` requests: a retry later than this is a new request.
+    pub idempotency_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            validations_days: 365,
+            sync_events_days: 365,
+            audit_days: 730,
+            webhook_deliveries_days: 30,
+            idempotency_days: 30,
         }
     }
 }

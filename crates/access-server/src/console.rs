@@ -191,15 +191,27 @@ pub async fn validations(
                     },
                 ))
             };
-            let mut rows = c.query_all(
-                &format!(
-                    "SELECT {COLUMNS} FROM validations
-                     WHERE created_at < ?1 AND (CAST(?2 AS TEXT) IS NULL OR project_id = ?2)
-                     ORDER BY created_at DESC, id LIMIT ?3"
-                ),
-                rusqlite::params![before, q.project_id, limit],
-                row,
-            )?;
+            // One text per filter (not `?2 IS NULL OR project_id = ?2`): each is read from its
+            // own index in time order, never by scanning the table.
+            let mut rows = match &q.project_id {
+                Some(p) => c.query_all(
+                    &format!(
+                        "SELECT {COLUMNS} FROM validations
+                         WHERE project_id = ?1 AND created_at < ?2
+                         ORDER BY created_at DESC, id LIMIT ?3"
+                    ),
+                    rusqlite::params![p, before, limit],
+                    row,
+                )?,
+                None => c.query_all(
+                    &format!(
+                        "SELECT {COLUMNS} FROM validations WHERE created_at < ?1
+                         ORDER BY created_at DESC, id LIMIT ?2"
+                    ),
+                    rusqlite::params![before, limit],
+                    row,
+                )?,
+            };
             let Some(last) = (rows.len() == limit as usize)
                 .then(|| rows.last().map(|(at, _)| *at))
                 .flatten()
@@ -209,15 +221,21 @@ pub async fn validations(
             // The next page starts before `last`, so a page never ends inside a millisecond:
             // the rest of that millisecond's validations come on this page.
             rows.retain(|(at, _)| *at != last);
-            rows.extend(c.query_all(
-                &format!(
-                    "SELECT {COLUMNS} FROM validations
-                     WHERE created_at = ?1 AND (CAST(?2 AS TEXT) IS NULL OR project_id = ?2)
-                     ORDER BY id"
-                ),
-                rusqlite::params![last, q.project_id],
-                row,
-            )?);
+            rows.extend(match &q.project_id {
+                Some(p) => c.query_all(
+                    &format!(
+                        "SELECT {COLUMNS} FROM validations
+                         WHERE project_id = ?1 AND created_at = ?2 ORDER BY id"
+                    ),
+                    rusqlite::params![p, last],
+                    row,
+                )?,
+                None => c.query_all(
+                    &format!("SELECT {COLUMNS} FROM validations WHERE created_at = ?1 ORDER BY id"),
+                    [last],
+                    row,
+                )?,
+            });
             Ok((rows, Some(last)))
         })
         .await?;

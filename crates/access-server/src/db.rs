@@ -58,6 +58,8 @@ const MAX_BATCH: usize = 128;
 pub struct Db {
     conn: Arc<Mutex<Box<dyn Engine + Send>>>,
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Every distinct statement text run while [`Db::record_statements`] is on.
+    statements: Arc<StatementLog>,
     /// The checkpointer thread runs while any clone of this lives.
     alive: Arc<()>,
     engine: &'static str,
@@ -290,6 +292,69 @@ CREATE INDEX erasures_user ON erasures(project_id, user_id, erased_at);
 CREATE INDEX audit_log_target ON audit_log(target, id);
 "#,
     ),
+    // Costs flat as history grows (issue 25). Rate limits in O(1) per request (rate.rs): a
+    // window's sub-window counters instead of a row per hit; hits counted before the upgrade
+    // are not carried over (each limit starts afresh once). A send's look-up of the pending
+    // code ends in `created_at`, so the newest is found without reading the project's history
+    // (with a time index beside it, the planner would walk that instead). The console's newest validations,
+    // per project and in all, read from an index in time order; the retention sweep
+    // (retention.rs) reaches each table's oldest rows by index. Each person's last sign-in in
+    // a row of its own (activity.rs), filled from what is there (an offline sign-in counted at
+    // its upload: its own time is RFC 3339 text the migration does not parse).
+    (
+        "flat_costs",
+        r#"
+DROP INDEX validations_lookup;
+CREATE INDEX validations_lookup ON validations(project_id, kind, identifier, status, created_at);
+CREATE INDEX validations_project_time ON validations(project_id, created_at);
+CREATE INDEX validations_time ON validations(created_at);
+CREATE INDEX sync_events_received ON sync_events(received_at);
+CREATE INDEX deliveries_created ON webhook_deliveries(created_at);
+CREATE INDEX idempotency_created ON idempotency(created_at);
+CREATE TABLE person_activity (
+    project_id TEXT NOT NULL, user_id TEXT NOT NULL, last_sign_in_at INTEGER NOT NULL,
+    PRIMARY KEY (project_id, user_id));
+INSERT INTO person_activity(project_id, user_id, last_sign_in_at)
+    SELECT project_id, user_id, MAX(at) FROM (
+        SELECT project_id, matched_user AS user_id, validated_at AS at FROM validations
+        WHERE status = 'validated' AND matched_user IS NOT NULL AND validated_at IS NOT NULL
+        UNION ALL
+        SELECT project_id, user_id, received_at AS at FROM sync_events
+        WHERE kind = 'sign_in' AND user_id IS NOT NULL) AS signed_in
+    GROUP BY project_id, user_id;
+DROP INDEX validations_matched_user;
+CREATE TABLE rate_buckets (
+    key TEXT NOT NULL, expires_at INTEGER NOT NULL, hits INTEGER NOT NULL,
+    PRIMARY KEY (key, expires_at));
+CREATE INDEX rate_buckets_expiry ON rate_buckets(expires_at);
+DROP TABLE rate_hits;
+"#,
+    ),
+];
+
+/// The tables that grow with traffic or with time (codes sent, sign-ins, events, deliveries,
+/// logs), as opposed to configuration (projects, flows, kiosks, keys, operators). A hot
+/// statement must reach their rows through an index: tests/it/plans.rs checks every
+/// statement the hot paths run against this list.
+pub const GROWING_TABLES: &[&str] = &[
+    "validations",
+    "audit_log",
+    "assertion_jtis",
+    "idempotency",
+    "identifier_locks",
+    "face_attempts",
+    "rate_buckets",
+    "outbox",
+    "sync_events",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "templates",
+    "erasures",
+    "person_confirmations",
+    "person_activity",
+    "login_throttle",
+    "operator_sessions",
+    "kiosk_pairings",
 ];
 
 /// Which engine a `--db` value names: `postgres://…` / `postgresql://…` is PostgreSQL,
@@ -413,6 +478,11 @@ impl Db {
     }
 
     fn start(conn: Box<dyn Engine + Send>, engine: &'static str) -> Self {
+        let statements = Arc::new(StatementLog::default());
+        let conn: Box<dyn Engine + Send> = Box::new(Recorded {
+            inner: conn,
+            log: statements.clone(),
+        });
         let conn = Arc::new(Mutex::new(conn));
         let (jobs, rx) = std::sync::mpsc::channel::<Job>();
         let owner = conn.clone();
@@ -423,6 +493,7 @@ impl Db {
         Self {
             conn,
             jobs,
+            statements,
             alive: Arc::new(()),
             engine,
         }
@@ -431,6 +502,21 @@ impl Db {
     /// `"sqlite"` or `"postgres"`.
     pub fn engine(&self) -> &'static str {
         self.engine
+    }
+
+    /// Starts (`true`) or stops recording the text of every statement this store runs, and
+    /// returns what was recorded so far, sorted and distinct. For the query-plan check
+    /// (tests/it/plans.rs): the statements the hot paths really run, not a list kept by hand.
+    pub fn record_statements(&self, on: bool) -> Vec<String> {
+        self.statements
+            .on
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+        let seen = self
+            .statements
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        seen.iter().cloned().collect()
     }
 
     /// Run `f` atomically on the database thread: it sees its own savepoint, rolled back if
@@ -564,8 +650,21 @@ fn writer_loop(owner: &Mutex<Box<dyn Engine + Send>>, rx: &std::sync::mpsc::Rece
             }
         }
         // A poisoned lock only means a job panicked earlier; the connection is still sound.
-        let guard = owner.lock().unwrap_or_else(|p| p.into_inner());
-        let conn: &Connection = &**guard;
+        let (replies, committed) = {
+            let guard = owner.lock().unwrap_or_else(|p| p.into_inner());
+            writer_batch(&**guard, batch)
+        };
+        // Answered after the lock is released.
+        for r in replies {
+            r(committed);
+        }
+    }
+}
+
+/// One batch of the writer: its transaction and each job's savepoint; the answers and
+/// whether the batch committed.
+fn writer_batch(conn: &Connection, batch: Vec<Job>) -> (Vec<Reply>, bool) {
+    {
         // If BEGIN fails each savepoint is its own transaction, which is still correct.
         let began = match conn.begin_write() {
             Ok(()) => true,
@@ -596,10 +695,62 @@ fn writer_loop(owner: &Mutex<Box<dyn Engine + Send>>, rx: &std::sync::mpsc::Rece
         } else {
             true
         };
-        drop(guard);
-        for r in replies {
-            r(committed);
+        (replies, committed)
+    }
+}
+
+/// The statement texts a [`Db`] ran while recording was on.
+#[derive(Default)]
+struct StatementLog {
+    on: std::sync::atomic::AtomicBool,
+    seen: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl StatementLog {
+    fn note(&self, sql: &str) {
+        if !self.on.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
         }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.contains(sql) {
+            seen.insert(sql.to_string());
+        }
+    }
+}
+
+/// The store's engine, noting each statement's text while recording is on (one atomic load
+/// a statement otherwise).
+struct Recorded {
+    inner: Box<dyn Engine + Send>,
+    log: Arc<StatementLog>,
+}
+
+impl Engine for Recorded {
+    fn run(&self, sql: &str, params: &[&dyn crate::sql::ToSql]) -> crate::sql::Result<usize> {
+        self.log.note(sql);
+        self.inner.run(sql, params)
+    }
+
+    fn each_row(
+        &self,
+        sql: &str,
+        params: &[&dyn crate::sql::ToSql],
+        each: &mut dyn FnMut(&crate::sql::Row<'_>) -> crate::sql::Result<()>,
+    ) -> crate::sql::Result<()> {
+        self.log.note(sql);
+        self.inner.each_row(sql, params, each)
+    }
+
+    fn batch(&self, sql: &str) -> crate::sql::Result<()> {
+        self.inner.batch(sql)
+    }
+
+    fn engine_name(&self) -> &'static str {
+        self.inner.engine_name()
+    }
+
+    fn begin_write(&self) -> crate::sql::Result<()> {
+        self.inner.begin_write()
     }
 }
 
@@ -713,59 +864,6 @@ pub fn next_counter(tx: &Connection, name: &str) -> crate::sql::Result<i64> {
     tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
         r.get(0)
     })
-}
-
-/// Sliding-window rate limit inside the caller's transaction: refuses with `RATE_LIMITED`
-/// once `limit` hits fall within `window_ms`, else records this hit.
-pub fn rate_limit(
-    tx: &Connection,
-    key: &str,
-    limit: u32,
-    window_ms: i64,
-    now: i64,
-) -> ApiResult<()> {
-    rate_room(tx, key, limit, window_ms, now)?;
-    rate_record(tx, key, now)
-}
-
-/// Records one hit on `key` (with [`rate_room`]: a limit that counts only some outcomes).
-pub fn rate_record(tx: &Connection, key: &str, now: i64) -> ApiResult<()> {
-    exec(
-        tx,
-        "INSERT INTO rate_hits(key, at) VALUES (?1, ?2)",
-        rusqlite::params![key, now],
-    )?;
-    Ok(())
-}
-
-/// Refuses with `RATE_LIMITED` once `limit` hits on `key` fall within `window_ms`; records
-/// nothing.
-pub fn rate_room(
-    tx: &Connection,
-    key: &str,
-    limit: u32,
-    window_ms: i64,
-    now: i64,
-) -> ApiResult<()> {
-    exec(
-        tx,
-        "DELETE FROM rate_hits WHERE key = ?1 AND at <= ?2",
-        rusqlite::params![key, now - window_ms],
-    )?;
-    let (count, oldest): (i64, Option<i64>) = row(
-        tx,
-        "SELECT COUNT(*), MIN(at) FROM rate_hits WHERE key = ?1",
-        [key],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    if count >= i64::from(limit) {
-        let wait_ms = oldest
-            .map(|o| o + window_ms - now)
-            .unwrap_or(window_ms)
-            .max(1);
-        return Err(ApiError::rate_limited(((wait_ms + 999) / 1000) as u64));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -911,21 +1009,5 @@ mod tests {
         ));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("db.internal"), "{shown}");
-    }
-
-    #[test]
-    fn rate_limit_window() {
-        let db = Db::open_in_memory().unwrap();
-        db.transaction(|tx| {
-            for _ in 0..3 {
-                assert!(rate_limit(tx, "k", 3, 60_000, 1_000).is_ok());
-            }
-            let e = rate_limit(tx, "k", 3, 60_000, 2_000).unwrap_err();
-            assert_eq!(e.retry_after, Some(59));
-            // The window slides: at 61 s the first hits are gone.
-            assert!(rate_limit(tx, "k", 3, 60_000, 61_001).is_ok());
-            Ok(())
-        })
-        .unwrap();
     }
 }

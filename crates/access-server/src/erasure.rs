@@ -54,6 +54,7 @@ pub fn erase(
             rusqlite::params![now_ms, rev, id, Vec::<u8>::new()],
         )?;
     }
+    crate::activity::forget(tx, project_id, user_id)?;
     exec(
         tx,
         "INSERT INTO erasures(project_id, user_id, templates_deleted, actor, scope, erased_at)

@@ -19,10 +19,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::clock::rfc3339;
-use crate::db::{exec, rate_record, rate_room};
+use crate::db::exec;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminAuth, ApiJson, ApiQuery, Auth};
 use crate::flows::project_exists;
+use crate::rate::{rate_record, rate_room};
 use crate::revocation::Revocations;
 use crate::state::AppState;
 use crate::{created, ids, ok};
@@ -362,7 +363,9 @@ pub async fn pair_handler(
         }
         Err(refused) => {
             // Counted in its own transaction: the refused one rolled back.
-            st.db.tx(move |tx| rate_record(tx, &key, now)).await?;
+            st.db
+                .tx(move |tx| rate_record(tx, &key, 60_000, now))
+                .await?;
             Err(refused)
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! `start` runs the whole server in-process (used by `main` and by the integration tests).
 
+pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod audit;
@@ -32,6 +33,8 @@ pub mod outbound;
 pub mod people;
 pub mod pg;
 pub mod policy;
+pub mod rate;
+pub mod retention;
 pub mod revocation;
 pub mod sealed;
 pub mod sql;

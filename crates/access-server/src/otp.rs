@@ -14,13 +14,14 @@ use sha2::Sha256;
 
 use crate::admin;
 use crate::clock::rfc3339;
-use crate::db::{exec, rate_limit, row};
+use crate::db::{exec, row};
 use crate::delivery::OtpMessage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth};
 use crate::flows::{self, Method};
 use crate::lockout;
 use crate::messages::{self, Rendered};
+use crate::rate::rate_limit;
 use crate::state::AppState;
 use crate::validation::{self, Attempt, Kind, Step, Validation};
 use crate::{ids, ok};

@@ -300,6 +300,13 @@ pub async fn events(
                     crate::face_attempts::record_failure(tx, &e.project_id, u, at)?;
                 }
                 if e.kind == "sign_in" {
+                    if let Some(u) = e.user_id.as_deref() {
+                        // Checked plausible above: not in the future, not too old.
+                        let at = crate::clock::parse_rfc3339(&e.occurred_at)
+                            .unwrap_or(now)
+                            .min(now);
+                        crate::activity::record_sign_in(tx, &e.project_id, u, at)?;
+                    }
                     webhooks::enqueue(
                         tx,
                         &e.project_id,

@@ -245,6 +245,9 @@ impl Validation {
         )?;
         self.status = ValidationStatus::Validated;
         self.code_hash = None;
+        if self.kind == Kind::Biometric && !self.identifier.is_empty() {
+            crate::activity::record_sign_in(tx, &self.project_id, &self.identifier, now)?;
+        }
         self.announce(tx, Step::Validated, json!({}), now)
     }
 
@@ -405,6 +408,31 @@ pub fn not_pending(kind: Kind, s: ValidationStatus) -> ApiError {
         s => s,
     };
     e.with_details(json!({ "status": shown.as_str() }))
+}
+
+/// Adds `n` past email validations to `project_id`, numbered from `first` (validated, the
+/// i-th one i minutes before `now`, distinct addresses): a site's history in seconds, for
+/// benchmarks (`access-loadgen --seed-validations`). One statement text on both engines: a
+/// recursive counter feeding `INSERT … SELECT`.
+pub fn seed_history(
+    tx: &Connection,
+    project_id: &str,
+    flow_id: &str,
+    first: i64,
+    n: i64,
+    now: i64,
+) -> crate::sql::Result<usize> {
+    exec(
+        tx,
+        "WITH RECURSIVE seq(i) AS (SELECT CAST(?1 AS BIGINT) UNION ALL SELECT i + 1 FROM seq WHERE i < ?2)
+         INSERT INTO validations(id, kind, channel, identifier, project_id, flow_id, status,
+           attempts, max_attempts, expires_at, created_at, updated_at, validated_at)
+         SELECT 'val_seed_' || i, 'email', 'email', 'seed' || i || '@seed.test', ?3, ?4,
+           'validated', 0, 3, ?5 - i * 60000 + 600000, ?5 - i * 60000, ?5 - i * 60000,
+           ?5 - i * 60000
+         FROM seq",
+        rusqlite::params![first, first + n - 1, project_id, flow_id, now],
+    )
 }
 
 #[cfg(test)]

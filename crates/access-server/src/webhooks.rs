@@ -172,17 +172,18 @@ pub async fn run_worker(st: AppState, mut stop: watch::Receiver<bool>) {
             release(&st, &worker, &tasks).await;
             return;
         }
-        // Rate-limit hits are only pruned per key on use; drop the stale ones of keys that
-        // never come back so the table stays small.
+        // The retention sweep (retention.rs): aged-out history, and the rate-limit buckets of
+        // keys that never came back (never one still counting).
         if last_sweep.elapsed() > Duration::from_secs(60) {
             last_sweep = Instant::now();
-            let cutoff = st.clock.now_ms() - 10 * 60_000;
+            let now = st.clock.now_ms();
+            let cfg = st.cfg.retention.clone();
             if let Err(e) = st
                 .db
-                .call(move |c| Ok(c.execute("DELETE FROM rate_hits WHERE at <= ?1", [cutoff])?))
+                .call(move |c| crate::retention::sweep(c, &cfg, now))
                 .await
             {
-                tracing::warn!(error = %e, "rate-limit sweep failed");
+                tracing::warn!(error = %e, "retention sweep failed");
             }
         }
         let worked = if !st.hooks_exist.load(Ordering::Relaxed) {

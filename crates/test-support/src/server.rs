@@ -380,6 +380,25 @@ impl TestServer {
         (pid, f["data"]["id"].as_str().expect("flow id").to_string())
     }
 
+    /// New admin and kiosk tokens at the clock's now: after [`OffsetClock::advance_ms`] past
+    /// their hour. The kiosk's is asked for as a kiosk does (`POST /kiosks/token`).
+    pub async fn renew_tokens(&mut self) {
+        let now = self.clock.now_ms();
+        let st = &self.server().state;
+        self.admin = access_server::tokens::issue(
+            &st.db,
+            &st.keys,
+            "test-admin",
+            ApiScope::Admin,
+            3600,
+            now,
+        )
+        .expect("an admin token");
+        let kiosk_id = "ksk_test";
+        let token = self.device_token(&self.device, kiosk_id).await;
+        *self.kiosk.lock().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
     /// The messages the dev outbox holds for `to`, newest first.
     pub async fn outbox(&self, to: &str) -> Vec<Value> {
         let url = reqwest::Url::parse_with_params(&self.url("/dev/outbox"), [("to", to)])

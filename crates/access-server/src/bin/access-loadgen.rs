@@ -55,6 +55,15 @@ struct Args {
     /// Connection counts of the verify-face phases.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     face_connections: Vec<usize>,
+    /// Before measuring, fill the project with this many past validations (in-process
+    /// servers only): the cost of a send after a site's year of history.
+    #[arg(long, default_value_t = 0)]
+    seed_validations: i64,
+    /// Keep the default anti-abuse caps (sends per caller, per project, per day) instead of
+    /// lifting them: what one caller really gets. Without it the caps are lifted so the
+    /// figures measure the store.
+    #[arg(long)]
+    default_caps: bool,
 }
 
 struct Phase {
@@ -159,7 +168,7 @@ async fn project_with_flow(
     base: &str,
     admin: &str,
     login: Value,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let p = post(
         c,
         &format!("{base}/projects"),
@@ -168,14 +177,15 @@ async fn project_with_flow(
     )
     .await?;
     let pid = p["data"]["id"].as_str().context("project id")?.to_string();
-    post(
+    let f = post(
         c,
         &format!("{base}/project-flows"),
         admin,
         &json!({"project_id": pid, "type": "login", "status": "active", "login": login}),
     )
     .await?;
-    Ok(pid)
+    let flow = f["data"]["id"].as_str().context("flow id")?.to_string();
+    Ok((pid, flow))
 }
 
 /// This process's resident memory (kB), from `/proc/self/status`.
@@ -270,7 +280,7 @@ async fn face_bench(args: &Args) -> anyhow::Result<()> {
             other => bail!("vision is {other:?}: {h}"),
         }
     }
-    let pid = project_with_flow(&c, &base, &admin, json!({"face": true})).await?;
+    let (pid, _) = project_with_flow(&c, &base, &admin, json!({"face": true})).await?;
     post(
         &c,
         &format!("{base}/biometric/register-face"),
@@ -367,11 +377,13 @@ async fn main() -> anyhow::Result<()> {
             cfg.addr = "127.0.0.1:0".parse()?;
             cfg.vision.enabled = false;
             // A load test is one caller in one project: lift the anti-abuse send caps (issue 11)
-            // so they measure the store, not the caps.
-            cfg.sends_per_hour_caller = u32::MAX;
-            cfg.sends_per_day_caller = u32::MAX;
-            cfg.sends_per_hour_project = u32::MAX;
-            cfg.sends_per_day_project = u32::MAX;
+            // so they measure the store, not the caps (still counted, at their cost).
+            if !args.default_caps {
+                cfg.sends_per_hour_caller = u32::MAX;
+                cfg.sends_per_day_caller = u32::MAX;
+                cfg.sends_per_hour_project = u32::MAX;
+                cfg.sends_per_day_project = u32::MAX;
+            }
             // Every connection comes from this one address.
             cfg.max_connections_per_address = cfg.max_connections;
             let mut bases = Vec::new();
@@ -402,7 +414,29 @@ async fn main() -> anyhow::Result<()> {
     let bases = Arc::new(bases);
     let base = bases[0].clone();
     let c = reqwest::Client::new();
-    let pid = project_with_flow(&c, &base, &admin, json!({"email": true})).await?;
+    let (pid, flow) = project_with_flow(&c, &base, &admin, json!({"email": true})).await?;
+    if args.seed_validations > 0 {
+        let Some(s) = servers.first() else {
+            bail!("--seed-validations needs an in-process server (no --url)");
+        };
+        let t0 = Instant::now();
+        let now = access_server::Clock::now_ms(&SystemClock);
+        // 50,000 rows a transaction: the writer is never held for long.
+        for first in (1..=args.seed_validations).step_by(50_000) {
+            let n = 50_000.min(args.seed_validations - first + 1);
+            let (p, f) = (pid.clone(), flow.clone());
+            s.state.db.blocking_tx(move |tx| {
+                Ok(access_server::validation::seed_history(
+                    tx, &p, &f, first, n, now,
+                )?)
+            })?;
+        }
+        outln!(
+            "seeded {} past validations in {:.1} s",
+            args.seed_validations,
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let run = std::process::id();
     outln!(
         "{} connections, up to {} requests / {} s per phase",
@@ -500,8 +534,33 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     verify.report();
+    // The whole process (in-process servers and this client together): CPU over the run and
+    // the peak resident memory.
+    outln!(
+        "process     cpu {:.1} s  peak rss {} MB",
+        process_cpu_s().unwrap_or(0.0),
+        peak_rss_kb().unwrap_or(0) / 1024
+    );
     for s in servers {
         s.shutdown().await;
     }
     Ok(())
+}
+
+/// This process's peak resident memory (kB), `VmHWM` in `/proc/self/status`.
+fn peak_rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// This process's CPU seconds so far (user + system, `/proc/self/stat` fields 14 and 15 in
+/// clock ticks of 1/100 s, Linux's `USER_HZ` on every architecture it runs on).
+fn process_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }

@@ -554,6 +554,13 @@ async fn an_operator_runs_a_site_from_the_console_in_a_real_browser() {
                    ?2, ?2, ?2, ?2, 'visitor-1')",
                 rusqlite::params![project, 1_772_443_800_000i64],
             )?;
+            // As the face validation records it (validation.rs): the person's last sign-in.
+            access_server::activity::record_sign_in(
+                c,
+                &project,
+                "visitor-1",
+                1_772_443_800_000,
+            )?;
             Ok(())
         })
         .unwrap();

@@ -11,11 +11,13 @@ use common::{DeviceKey, FakeFaces, TestServer, Vision, b64, code_of};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn photo(who: u8, variant: u32) -> String {
+pub(crate) fn photo(who: u8, variant: u32) -> String {
     b64(&face_jpeg(who, variant))
 }
 
-async fn face_server() -> (TestServer, String) {
+/// A server with the fake face engine and a flow of every method (no liveness), and its
+/// project.
+pub(crate) async fn face_server() -> (TestServer, String) {
     let t = TestServer::builder()
         .vision(Vision::Fake(FakeFaces::new()))
         .login_flow(json!({"email": true, "sms": true, "face": true, "liveness_required": false}))
@@ -625,6 +627,82 @@ async fn sends_are_capped_per_caller_and_paid_messages_by_budget() {
         (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
     );
     assert_eq!(t.count("SELECT COUNT(*) FROM validations"), 5);
+
+    // Every window lasts as long as it says, through the table's sweep and a restart: the
+    // caller's hour at 11 and 59 minutes, the paid budget all day.
+    let mut t = t;
+    let refused = |t: &TestServer, path: &'static str, body: Value, token: String| {
+        let (c, u) = (t.client.clone(), t.url(path));
+        async move {
+            let r = c
+                .post(u)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let retry: Option<u64> = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse().ok());
+            (r.status() == StatusCode::TOO_MANY_REQUESTS).then_some(retry.unwrap_or(0))
+        }
+    };
+    let email = |i: u32| json!({"email": format!("victim+{i}@example.com"), "project_id": p});
+    let sms = |n: &str| json!({"phone": n, "project_id": p});
+    let sweep = |t: &TestServer| {
+        let now = t.clock.now_ms();
+        t.server()
+            .state
+            .db
+            .blocking_tx(move |c| access_server::rate::sweep(c, now))
+            .unwrap()
+    };
+    let mut at = 0;
+    for (minutes, restart) in [(11, false), (30, true), (59, false)] {
+        t.clock.advance_ms((minutes - at) * 60_000);
+        at = minutes;
+        let _ = sweep(&t);
+        if restart {
+            t.restart().await;
+        }
+        t.renew_tokens().await;
+        let wait = refused(&t, "/email/send-otp", email(20 + minutes as u32), t.kiosk()).await;
+        assert!(
+            wait.is_some(),
+            "the hourly cap let a send through after {minutes} min"
+        );
+    }
+    t.clock.advance_ms(2 * 60_000);
+    t.renew_tokens().await;
+    assert_eq!(
+        refused(&t, "/email/send-otp", email(99), t.kiosk()).await,
+        None
+    );
+    // The paid budget (2 a day) is still spent 23 hours on, and its Retry-After says when
+    // it frees: then, and not before, one more paid message goes.
+    t.clock.advance_ms(22 * 3_600_000);
+    let _ = sweep(&t);
+    t.restart().await;
+    t.renew_tokens().await;
+    let wait = refused(&t, "/phone/send-sms", sms("+14155550104"), t.admin.clone())
+        .await
+        .expect("the paid budget held for its day");
+    // The sends were 23 h 01 min ago; a day's window ends within one bucket (24 min) after.
+    assert!((58 * 60..=84 * 60).contains(&wait), "Retry-After {wait} s");
+    t.clock.advance_ms((wait as i64 - 2) * 1000);
+    t.renew_tokens().await;
+    assert!(
+        refused(&t, "/phone/send-sms", sms("+14155550105"), t.admin.clone())
+            .await
+            .is_some()
+    );
+    t.clock.advance_ms(2000);
+    t.renew_tokens().await;
+    assert_eq!(
+        refused(&t, "/phone/send-sms", sms("+14155550106"), t.admin.clone()).await,
+        None
+    );
     t.stop().await;
 }
 

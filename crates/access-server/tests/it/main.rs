@@ -15,6 +15,7 @@ mod face_decisions;
 mod hostile;
 mod ops;
 mod otp;
+mod plans;
 mod replicas;
 mod setup_webhooks_sync;
 mod store_tls;

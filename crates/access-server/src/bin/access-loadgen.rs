@@ -375,6 +375,9 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             cfg.addr = "127.0.0.1:0".parse()?;
+            // The key sealing the store's secrets, one file every in-process replica shares
+            // (PostgreSQL needs it named; created on first use).
+            cfg.db_key_file = Some(dir.join("db.key"));
             cfg.vision.enabled = false;
             // A load test is one caller in one project: lift the anti-abuse send caps (issue 11)
             // so they measure the store, not the caps (still counted, at their cost).

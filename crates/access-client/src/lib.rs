@@ -364,12 +364,14 @@ impl AccessClient {
         timeout: Duration,
     ) -> Result<PairedKiosk> {
         let client = Self::new(base, "", timeout)?;
+        // One string signed and sent: the code as both sides read it.
+        let code = kiosk_identity::normalize_pairing_code(code);
         let pk = kiosk_identity::b64(&signer.public_key());
         let proof = kiosk_identity::b64(
-            &signer.sign(kiosk_identity::pairing_proof_text(code, &pk).as_bytes()),
+            &signer.sign(kiosk_identity::pairing_proof_text(&code, &pk).as_bytes()),
         );
         let body = PairKioskRequest {
-            code: code.trim().to_string(),
+            code,
             public_key: pk,
             proof,
             version,

@@ -169,11 +169,15 @@ pub fn pairing_proof_text(code: &str, public_key_b64: &str) -> String {
     )
 }
 
-/// A pairing code as stored: upper case, no hyphens or spaces, Crockford's look-alikes
-/// (`O`→`0`, `I`/`L`→`1`) folded.
+/// A pairing code as stored, and as both sides sign it: compatibility-normalised (NFKC: a
+/// full-width `ＡＢ１２` is `AB12`), every character that is not a letter or digit dropped
+/// (any dash, space, line break, dot or quote a person's tools put in), upper case, and
+/// Crockford's look-alikes (`O`→`0`, `I`/`L`→`1`) folded. The alphabet of codes is
+/// Crockford's base32, so nothing dropped can be part of one.
 pub fn normalize_pairing_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| !matches!(c, '-' | ' '))
+    use unicode_normalization::UnicodeNormalization as _;
+    code.nfkc()
+        .filter(|c| c.is_alphanumeric())
         .map(|c| match c.to_ascii_uppercase() {
             'O' => '0',
             'I' | 'L' => '1',
@@ -446,6 +450,22 @@ mod tests {
     #[test]
     fn pairing_codes_normalise() {
         assert_eq!(normalize_pairing_code("abcd-efgh oil0"), "ABCDEFGH0110");
+        // As people's tools write it: other dashes, spaces and widths, a line break pasted.
+        for typed in [
+            "AB12\u{2013}CD34\u{2014}EF56\n",
+            " ab12\u{2212}cd34\u{2010}ef56\r\n",
+            "AB12\u{00A0}CD34\u{202F}EF56\t",
+            "\u{FF21}\u{FF22}\u{FF11}\u{FF12}\u{3000}CD34\u{FF0D}EF56",
+            "\"AB12.CD34_EF56\"",
+            "ab12 / cd34 / ef56",
+        ] {
+            assert_eq!(normalize_pairing_code(typed), "AB12CD34EF56", "{typed:?}");
+        }
+        // A look-alike from another script is not folded into a code character.
+        assert_ne!(
+            normalize_pairing_code("\u{0410}B12CD34EF56"),
+            "AB12CD34EF56"
+        );
         assert_eq!(
             pairing_proof_text("ab-cd", "PK"),
             "access-kiosk-pair/v1\nABCD\nPK"

@@ -190,6 +190,22 @@ impl ServerBuilder {
     }
 }
 
+/// A pairing code (`ABCD-EFGH-JKMN`) as people's tools produce it, for the kiosk fixtures:
+/// `wide` in full-width forms with ideographic spaces, else lower case with en dashes; both
+/// with a trailing line break. The kiosk and the server must read it as the code.
+pub fn retyped(code: &str, wide: bool) -> String {
+    let body: String = code
+        .chars()
+        .map(|c| match (c, wide) {
+            ('-', true) => '\u{3000}',
+            ('-', false) => '\u{2013}',
+            (c, true) => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
+            (c, false) => c.to_ascii_lowercase(),
+        })
+        .collect();
+    format!("{body}\n")
+}
+
 /// A running (or stopped, for a restart) in-process Access API server.
 pub struct TestServer {
     running: Option<RunningServer>,
@@ -489,7 +505,11 @@ impl TestServer {
         vec![
             ("KIOSK_DATA_DIR", data.display().to_string()),
             ("KIOSK_API_URL", self.base_url()),
-            ("KIOSK_PAIRING_CODE", self.new_pairing_code(self.project())),
+            // Typed as a person's phone would: full-width, an ideographic space, a newline.
+            (
+                "KIOSK_PAIRING_CODE",
+                retyped(&self.new_pairing_code(self.project()), true),
+            ),
             ("KIOSK_PROJECT", self.project().to_string()),
             ("KIOSK_CAMERA", camera.to_string()),
         ]
@@ -502,7 +522,8 @@ impl TestServer {
             "--api-url".into(),
             self.base_url(),
             "--pairing-code".into(),
-            self.new_pairing_code(self.project()),
+            // Pasted from a document: lower case, en dashes, a line break.
+            retyped(&self.new_pairing_code(self.project()), false),
             "--project".into(),
             self.project().to_string(),
         ]

@@ -1138,7 +1138,8 @@ async fn the_deb_package_runs_on_the_models_it_carries() -> anyhow::Result<()> {
         .iter()
         .map(|(k, v)| {
             let key = k.trim_start_matches("KIOSK_").to_lowercase();
-            format!("{key} = {v:?}\n")
+            // A JSON string is a TOML basic string (Rust's `{:?}` escapes are not TOML's).
+            format!("{key} = {}\n", serde_json::Value::from(v.as_str()))
         })
         .collect::<String>();
     std::fs::write(&config, toml_text)?;

@@ -17,7 +17,7 @@
 //!
 //! A key names one window: its prefix (`send-h:`, `send-d:`, `otp-e:`) says which.
 
-use crate::db::{exec, row};
+use crate::db::exec;
 use crate::error::{ApiError, ApiResult};
 use crate::sql::Connection;
 
@@ -86,16 +86,6 @@ pub fn sweep(c: &Connection, now: i64) -> ApiResult<usize> {
     )?)
 }
 
-/// How many hits `key` holds now (tests, the console).
-pub fn hits(c: &Connection, key: &str, now: i64) -> ApiResult<i64> {
-    Ok(row(
-        c,
-        "SELECT COALESCE(SUM(hits), 0) FROM rate_buckets WHERE key = ?1 AND expires_at > ?2",
-        rusqlite::params![key, now],
-        |r| r.get(0),
-    )?)
-}
-
 fn bucket_ms(window_ms: i64) -> i64 {
     (window_ms / BUCKETS).max(1)
 }
@@ -130,9 +120,19 @@ fn wait_ms(live: &[(i64, i64)], limit: u32, window_ms: i64, now: i64) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Db;
+    use crate::db::{Db, row};
 
     const MIN: i64 = 60_000;
+
+    /// How many hits `key` holds at `now`.
+    fn hits(c: &Connection, key: &str, now: i64) -> ApiResult<i64> {
+        Ok(row(
+            c,
+            "SELECT COALESCE(SUM(hits), 0) FROM rate_buckets WHERE key = ?1 AND expires_at > ?2",
+            rusqlite::params![key, now],
+            |r| r.get(0),
+        )?)
+    }
     const DAY: i64 = 86_400_000;
 
     #[test]
